@@ -1,0 +1,699 @@
+#!/usr/bin/env node
+// Local Kubernetes control plane for picokubelet's integration tests.
+//
+//   node tools/cluster.mjs build [--force]
+//   node tools/cluster.mjs up [--dir DIR] [--node-monitor-period 1s] [--node-monitor-grace-period 20s]
+//                             [--node-startup-grace-period 30s] [--apiserver-port N] [--timeout SECONDS]
+//   node tools/cluster.mjs status | down | restart-apiserver
+//   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
+//   node tools/cluster.mjs kubeconfig-for-node --prefix rack- --count 1000 --out-dir DIR [--start 0]
+//   node tools/cluster.mjs kubectl ARGS...
+//
+// Plain Node (>= 20) ESM with no npm dependencies, so it works before `npm ci`.
+// The binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+// and the `testenv` harness) are built from tools/k8s-testenv with the local Go
+// toolchain and cached outside the work tree. See tools/README.md.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TOOLS_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = path.resolve(TOOLS_DIR, '..');
+const MODULE_DIR = path.join(TOOLS_DIR, 'k8s-testenv');
+const BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'testenv'];
+const UPSTREAM_PKGS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'].map(
+  (c) => `k8s.io/kubernetes/cmd/${c}`,
+);
+const EXIT_NOT_RUNNING = 3;
+
+// ---------------------------------------------------------------- arguments
+
+// Flags that never take a value.
+const BOOLEAN_FLAGS = new Set(['force', 'token', 'help', 'json', 'quiet']);
+
+function parseArgs(argv) {
+  const flags = {};
+  const positional = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+      if (eq >= 0) flags[name] = a.slice(eq + 1);
+      else if (BOOLEAN_FLAGS.has(name)) flags[name] = true;
+      else if (i + 1 < argv.length) flags[name] = argv[++i];
+      else die(`flag --${name} needs a value`);
+    } else {
+      positional.push(a);
+    }
+  }
+  return { flags, positional };
+}
+
+function die(msg, code = 1) {
+  console.error(`cluster: ${msg}`);
+  process.exit(code);
+}
+
+function log(msg) {
+  console.log(`cluster: ${msg}`);
+}
+
+function fmtDuration(ms) {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- build and cache
+
+function goEnv() {
+  return {
+    ...process.env,
+    GOTOOLCHAIN: 'local',
+    CGO_ENABLED: '0',
+    GOFLAGS: '-buildvcs=false -mod=readonly',
+  };
+}
+
+function runGo(args, opts = {}) {
+  const r = spawnSync('go', args, { cwd: MODULE_DIR, env: goEnv(), encoding: 'utf8', ...opts });
+  if (r.error && r.error.code === 'ENOENT') {
+    die('the Go toolchain (`go`) is not on PATH; it is needed to build the control plane (see tools/README.md)');
+  }
+  if (r.status !== 0) die(`go ${args.join(' ')} failed:\n${r.stderr || r.stdout}`);
+  return r.stdout.trim();
+}
+
+/** The k8s.io/kubernetes version pinned in go.mod, e.g. "v1.36.3". */
+function k8sVersion() {
+  const mod = fs.readFileSync(path.join(MODULE_DIR, 'go.mod'), 'utf8');
+  const m = mod.match(/^\s*(?:require\s+)?k8s\.io\/kubernetes\s+(v\d+\.\d+\.\d+)/m);
+  if (!m) die(`cannot find the k8s.io/kubernetes version in ${MODULE_DIR}/go.mod`);
+  return m[1];
+}
+
+function versionLdflags(version, buildDate) {
+  const [major, minor] = version.replace(/^v/, '').split('.');
+  const flags = ['-s', '-w', `-X main.k8sVersion=${version}`];
+  for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {
+    flags.push(
+      `-X ${pkg}.gitVersion=${version}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    );
+    if (buildDate) flags.push(`-X ${pkg}.buildDate=${buildDate}`);
+  }
+  return flags.join(' ');
+}
+
+function listFiles(dir) {
+  const out = [];
+  for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, ent.name);
+    if (ent.isDirectory()) out.push(...listFiles(p));
+    else out.push(p);
+  }
+  return out.sort();
+}
+
+function cacheRoot() {
+  if (process.env.PICOKUBELET_K8S_CACHE) return path.resolve(process.env.PICOKUBELET_K8S_CACHE);
+  const xdg = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(xdg, 'picokubelet', 'k8s');
+}
+
+/** Cache key over everything that affects the binaries. */
+function buildSpec() {
+  const version = k8sVersion();
+  const goVersion = runGo(['env', 'GOVERSION', 'GOOS', 'GOARCH']).split('\n').join(' ');
+  const ldflagsKey = versionLdflags(version, '');
+  const h = createHash('sha256');
+  h.update(`go: ${goVersion}\nldflags: ${ldflagsKey}\nflags: -trimpath CGO_ENABLED=0\n`);
+  h.update(`pkgs: ${UPSTREAM_PKGS.join(' ')} ./cmd/testenv\n`);
+  const inputs = [path.join(MODULE_DIR, 'go.mod'), path.join(MODULE_DIR, 'go.sum'), ...listFiles(path.join(MODULE_DIR, 'cmd'))];
+  for (const f of inputs) {
+    h.update(`file ${path.relative(MODULE_DIR, f)}\n`);
+    h.update(fs.readFileSync(f));
+  }
+  const key = `${version}-${h.digest('hex').slice(0, 16)}`;
+  return { version, goVersion, key, binDir: path.join(cacheRoot(), key) };
+}
+
+function binariesPresent(binDir) {
+  return fs.existsSync(path.join(binDir, '.complete')) && BINARIES.every((b) => fs.existsSync(path.join(binDir, b)));
+}
+
+/** Builds the binaries into the cache unless they are there already. Returns the bin dir. */
+async function ensureBinaries({ force = false } = {}) {
+  const spec = buildSpec();
+  if (!force && binariesPresent(spec.binDir)) {
+    log(`binaries ${spec.key} cached in ${spec.binDir}`);
+    return spec.binDir;
+  }
+  fs.mkdirSync(cacheRoot(), { recursive: true });
+  const tmp = `${spec.binDir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  const buildDate = runGo(['list', '-m', '-f', '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}', 'k8s.io/kubernetes']);
+  const ldflags = versionLdflags(spec.version, buildDate);
+  const deps = spawnSync('go', ['list', '-deps', ...UPSTREAM_PKGS, './cmd/testenv'], { cwd: MODULE_DIR, env: goEnv(), encoding: 'utf8' });
+  const total = deps.status === 0 ? deps.stdout.split('\n').filter(Boolean).length : 0;
+  const args = ['build', '-p', String(Math.max(1, os.cpus().length)), '-v', '-trimpath', '-ldflags', ldflags, '-o', `${tmp}/`, ...UPSTREAM_PKGS, './cmd/testenv'];
+  log(`building ${BINARIES.join(', ')} (${spec.version}, ${spec.goVersion}) into ${spec.binDir}`);
+  log(`go ${args.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ')}`);
+  log(`a cold build takes tens of minutes on 2 cores; a progress line follows every 30 s (build log: ${tmp}/build.log)`);
+  const start = Date.now();
+  const buildLog = fs.createWriteStream(path.join(tmp, 'build.log'));
+  let compiled = 0;
+  let last = '';
+  let errText = '';
+  const child = spawn('go', args, { cwd: MODULE_DIR, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const onData = (chunk) => {
+    const s = chunk.toString();
+    buildLog.write(s);
+    for (const line of s.split('\n')) {
+      // `go build -v` prints one import path per compiled package.
+      if (/^[\w.\-~/]+$/.test(line)) {
+        compiled++;
+        last = line;
+      } else if (line.trim()) {
+        errText += `${line}\n`;
+      }
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const timer = setInterval(() => {
+    const of = total ? ` of ${total} in the dependency graph` : '';
+    log(`build: ${fmtDuration(Date.now() - start)} elapsed, ${compiled} packages compiled${of}, last ${last || '-'}`);
+  }, 30_000);
+  const code = await new Promise((resolve) => {
+    child.on('error', (e) => {
+      errText += String(e);
+      resolve(1);
+    });
+    child.on('close', resolve);
+  });
+  clearInterval(timer);
+  buildLog.end();
+  const secs = (Date.now() - start) / 1000;
+  if (code !== 0) {
+    die(`go build failed after ${fmtDuration(secs * 1000)}:\n${errText.slice(-4000)}\n(full log: ${tmp}/build.log)`);
+  }
+  fs.writeFileSync(
+    path.join(tmp, 'build.json'),
+    `${JSON.stringify({ key: spec.key, version: spec.version, go: spec.goVersion, ldflags, seconds: secs, packagesCompiled: compiled, builtAt: new Date().toISOString() }, null, 2)}\n`,
+  );
+  fs.writeFileSync(path.join(tmp, '.complete'), '');
+  fs.rmSync(spec.binDir, { recursive: true, force: true });
+  fs.renameSync(tmp, spec.binDir);
+  log(`build finished in ${fmtDuration(secs * 1000)} (${compiled} packages compiled)`);
+  return spec.binDir;
+}
+
+// ---------------------------------------------------------------- cluster state
+
+function clusterDir(flags) {
+  return path.resolve(flags.dir ? flags.dir : path.join(REPO_ROOT, '.cluster'));
+}
+
+function readJSON(p) {
+  try {
+    return JSON.parse(fs.readFileSync(p, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+function pidAlive(pid) {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+  // A zombie is not running.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z') return false;
+  } catch {
+    /* not Linux: trust kill(0) */
+  }
+  return true;
+}
+
+function cmdline(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** The pid of the running `testenv up` for this dir, or 0. */
+function testenvPid(dir) {
+  let pid = 0;
+  try {
+    pid = Number(fs.readFileSync(path.join(dir, 'testenv.pid'), 'utf8').trim());
+  } catch {
+    return 0;
+  }
+  if (!pidAlive(pid)) return 0;
+  const argv = cmdline(pid);
+  if (argv.length && !(path.basename(argv[0]) === 'testenv' && argv[1] === 'up')) return 0; // pid reused
+  return pid;
+}
+
+/** Processes started for this cluster dir that are still alive (also orphans). */
+function leftoverProcesses(dir) {
+  const found = [];
+  let entries = [];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    const argv = cmdline(pid);
+    if (!argv.length || !BINARIES.includes(path.basename(argv[0]))) continue;
+    const mine = argv.some((a) => a === dir || a.includes(`${dir}/`) || a.endsWith(`=${dir}`));
+    if (mine && pidAlive(pid)) found.push({ pid, name: path.basename(argv[0]) });
+  }
+  return found;
+}
+
+function httpsGet(url, { ca, token, timeoutMs = 5000, rejectUnauthorized = true } = {}) {
+  return new Promise((resolve) => {
+    const req = https.get(
+      url,
+      { ca, rejectUnauthorized, headers: token ? { Authorization: `Bearer ${token}` } : {}, timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          if (body.length < 65536) body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ status: 0, body: '', error: e.message }));
+  });
+}
+
+async function readyz(info) {
+  const r = await httpsGet(`${info.server}/readyz`, { ca: info.caPEM, token: info.adminToken });
+  return r.status === 200;
+}
+
+// ---------------------------------------------------------------- commands
+
+async function cmdBuild(flags) {
+  const binDir = await ensureBinaries({ force: !!flags.force });
+  console.log(binDir);
+}
+
+/** Copies new complete lines of a log file to stdout; returns a function to call periodically. */
+function follower(file, prefix) {
+  let offset = 0;
+  let partial = '';
+  try {
+    offset = fs.statSync(file).size;
+  } catch {
+    offset = 0;
+  }
+  return () => {
+    let fd;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size < offset) offset = 0;
+      if (size === offset) return;
+      const buf = Buffer.alloc(size - offset);
+      fs.readSync(fd, buf, 0, buf.length, offset);
+      offset = size;
+      const lines = (partial + buf.toString('utf8')).split('\n');
+      partial = lines.pop();
+      for (const l of lines) if (l.trim()) console.log(`${prefix}${l}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+}
+
+async function cmdUp(flags) {
+  const dir = clusterDir(flags);
+  const running = testenvPid(dir);
+  if (running) {
+    const info = readJSON(path.join(dir, 'cluster.json'));
+    log(`already running (testenv pid ${running}${info ? `, ${info.server}` : ''}); not starting another`);
+    return 0;
+  }
+  const leftovers = leftoverProcesses(dir);
+  if (leftovers.length) {
+    log(`stopping leftovers of an earlier run: ${leftovers.map((p) => `${p.name}(${p.pid})`).join(', ')}`);
+    await killAll(leftovers.map((p) => p.pid), 5000);
+  }
+  const binDir = await ensureBinaries();
+  const logDir = path.join(dir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  fs.rmSync(path.join(dir, 'cluster.json'), { force: true });
+  const args = ['up', '--dir', dir, '--bin-dir', binDir];
+  for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'apiserver-port', 'controllers', 'apiserver-v']) {
+    if (flags[f] !== undefined) args.push(`--${f}=${flags[f]}`);
+  }
+  const logFile = path.join(logDir, 'testenv.log');
+  const follow = follower(logFile, '  ');
+  const out = fs.openSync(logFile, 'a');
+  const t0 = Date.now();
+  const child = spawn(path.join(binDir, 'testenv'), args, { cwd: REPO_ROOT, detached: true, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  let exited = null;
+  child.on('exit', (code, sig) => {
+    exited = { code, sig };
+  });
+  fs.writeFileSync(path.join(dir, 'testenv.pid'), `${child.pid}\n`);
+  log(`started testenv (pid ${child.pid}) for ${dir}; log ${logFile}`);
+  const timeoutMs = Number(flags.timeout || 300) * 1000;
+  for (;;) {
+    await sleep(250);
+    follow();
+    const info = readJSON(path.join(dir, 'cluster.json'));
+    if (info && info.ready) {
+      if (!(await readyz(info))) continue;
+      child.unref();
+      log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${info.server} (kube-apiserver ${info.version})`);
+      log(`kubeconfig ${info.adminKubeconfig}`);
+      log(`kubectl    ${info.kubectl}   (e.g. ${path.relative(process.cwd(), info.kubectl) || info.kubectl} get nodes)`);
+      return 0;
+    }
+    if (exited) {
+      follow();
+      log(`testenv exited during start-up (${exited.sig || `code ${exited.code}`}); see ${logDir}/`);
+      return 1;
+    }
+    if (Date.now() - t0 > timeoutMs) {
+      log(`not ready after ${timeoutMs / 1000}s; stopping (logs in ${logDir}/)`);
+      await cmdDown(flags);
+      return 1;
+    }
+  }
+}
+
+async function killAll(pids, graceMs) {
+  const live = () => pids.filter(pidAlive);
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  while (live().length && Date.now() < deadline) await sleep(100);
+  for (const pid of live()) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* not a group leader */
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  const until = Date.now() + 5000;
+  while (live().length && Date.now() < until) await sleep(100);
+}
+
+async function cmdDown(flags) {
+  const dir = clusterDir(flags);
+  const pid = testenvPid(dir);
+  const pids = readJSON(path.join(dir, 'pids.json')) || {};
+  if (pid) {
+    log(`stopping testenv (pid ${pid})`);
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    const deadline = Date.now() + 45_000;
+    const follow = follower(path.join(dir, 'logs', 'testenv.log'), '  ');
+    while (pidAlive(pid) && Date.now() < deadline) {
+      await sleep(200);
+      follow();
+    }
+    follow();
+    if (pidAlive(pid)) {
+      log('testenv did not stop in time; killing');
+      await killAll([pid], 0);
+    }
+  }
+  const rest = [...new Set([...Object.values(pids).filter(Number.isInteger), ...leftoverProcesses(dir).map((p) => p.pid)])].filter(
+    (p) => p !== process.pid && pidAlive(p) && BINARIES.includes(path.basename(cmdline(p)[0] || '')),
+  );
+  if (rest.length) {
+    log(`stopping remaining processes ${rest.join(', ')}`);
+    await killAll(rest, 10_000);
+  }
+  const still = leftoverProcesses(dir);
+  for (const f of ['cluster.json', 'pids.json', 'testenv.pid']) fs.rmSync(path.join(dir, f), { force: true });
+  if (still.length) {
+    log(`could not stop: ${still.map((p) => `${p.name}(${p.pid})`).join(', ')}`);
+    return 1;
+  }
+  log(pid || rest.length ? 'down: nothing left running' : 'down: nothing was running');
+  return 0;
+}
+
+async function cmdStatus(flags) {
+  const dir = clusterDir(flags);
+  const pid = testenvPid(dir);
+  const info = readJSON(path.join(dir, 'cluster.json'));
+  const pids = readJSON(path.join(dir, 'pids.json')) || {};
+  if (!pid) {
+    const left = leftoverProcesses(dir);
+    console.log(`not running (${dir})`);
+    if (left.length) console.log(`  stray processes: ${left.map((p) => `${p.name}(${p.pid})`).join(', ')} — run \`down\``);
+    return EXIT_NOT_RUNNING;
+  }
+  console.log(`testenv            pid ${pid} running   (${dir})`);
+  let allUp = true;
+  for (const name of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+    const p = pids[name];
+    const alive = pidAlive(p);
+    allUp &&= alive;
+    console.log(`${name.padEnd(24)} pid ${p || '-'} ${alive ? 'running' : 'NOT running'}`);
+  }
+  if (!info) {
+    console.log('cluster.json absent: still starting (or failed); see logs/testenv.log');
+    return EXIT_NOT_RUNNING;
+  }
+  const ok = await readyz(info);
+  console.log(`server   ${info.server}   /readyz ${ok ? 'ok' : 'NOT ready'}   version ${info.version}`);
+  console.log(`etcd     ${info.etcdServer} (embedded in testenv)`);
+  console.log(`kubeconfig ${info.adminKubeconfig}`);
+  console.log(`kubectl    ${info.kubectl}`);
+  console.log(`logs       ${info.logDir}`);
+  return ok && allUp && info.ready ? 0 : EXIT_NOT_RUNNING;
+}
+
+async function cmdRestartAPIServer(flags) {
+  const dir = clusterDir(flags);
+  const pid = testenvPid(dir);
+  const before = readJSON(path.join(dir, 'cluster.json'));
+  if (!pid || !before) die('the cluster is not running (`npm run cluster -- up` first)', EXIT_NOT_RUNNING);
+  const t0 = Date.now();
+  const follow = follower(path.join(dir, 'logs', 'testenv.log'), '  ');
+  process.kill(pid, 'SIGUSR1');
+  log(`restarting kube-apiserver (pid ${before.pids['kube-apiserver']}) on ${before.server}`);
+  const timeoutMs = Number(flags.timeout || 180) * 1000;
+  for (;;) {
+    await sleep(250);
+    follow();
+    const info = readJSON(path.join(dir, 'cluster.json'));
+    if (info && info.ready && info.apiserverRestarts > before.apiserverRestarts && (await readyz(info))) {
+      log(`kube-apiserver restarted (pid ${info.pids['kube-apiserver']}) and ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+      return 0;
+    }
+    if (!pidAlive(pid)) die('testenv exited during the restart; see logs/testenv.log');
+    if (Date.now() - t0 > timeoutMs) die(`kube-apiserver not ready ${timeoutMs / 1000}s after the restart`);
+  }
+}
+
+function serverOf(dir) {
+  const info = readJSON(path.join(dir, 'cluster.json'));
+  if (info?.server) return info.server;
+  const ports = readJSON(path.join(dir, 'ports.json'));
+  if (ports?.apiserver) return `https://127.0.0.1:${ports.apiserver}`;
+  die(`no cluster in ${dir} (\`npm run cluster -- up\` first)`);
+}
+
+function tokenKubeconfig({ server, caPEM, user, token }) {
+  const ctx = `${user}@picokubelet-testenv`;
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: picokubelet-testenv',
+    '  cluster:',
+    `    server: ${JSON.stringify(server)}`,
+    `    certificate-authority-data: ${Buffer.from(caPEM).toString('base64')}`,
+    'users:',
+    `- name: ${JSON.stringify(user)}`,
+    '  user:',
+    `    token: ${JSON.stringify(token)}`,
+    'contexts:',
+    `- name: ${JSON.stringify(ctx)}`,
+    '  context:',
+    '    cluster: picokubelet-testenv',
+    `    user: ${JSON.stringify(user)}`,
+    `current-context: ${JSON.stringify(ctx)}`,
+    '',
+  ].join('\n');
+}
+
+async function cmdKubeconfigForNode(flags, positional) {
+  const dir = clusterDir(flags);
+  const server = flags.server || serverOf(dir);
+  const name = positional[0];
+  if (flags.token) {
+    if (!name) die('--token needs a node name');
+    let tokens = '';
+    try {
+      tokens = fs.readFileSync(path.join(dir, 'pki', 'tokens.csv'), 'utf8');
+    } catch {
+      die(`no ${dir}/pki/tokens.csv (\`npm run cluster -- up\` first)`);
+    }
+    const user = `system:node:${name}`;
+    const row = tokens.split('\n').map((l) => l.split(',')).find((f) => f[1] === user);
+    if (!row) die(`no static token for ${user}; tokens exist for pk-token-0 .. pk-token-15 (use a client certificate for other names)`);
+    const kc = tokenKubeconfig({ server, caPEM: fs.readFileSync(path.join(dir, 'pki', 'ca.crt')), user, token: row[0] });
+    return writeOut(kc, flags.out ?? path.join(dir, 'nodes', `${name}.token.kubeconfig`));
+  }
+  const spec = buildSpec();
+  const binDir = binariesPresent(spec.binDir) ? spec.binDir : await ensureBinaries();
+  const args = ['mint-node-cert', '--dir', dir, '--server', server];
+  if (flags.prefix !== undefined) {
+    if (!flags.count || !flags['out-dir']) die('the batch form needs --prefix P --count N --out-dir DIR');
+    args.push('--prefix', flags.prefix, '--count', String(flags.count), '--start', String(flags.start || 0), '--out-dir', path.resolve(flags['out-dir']));
+  } else {
+    if (!name) die('usage: kubeconfig-for-node NAME [--out FILE|-] [--token] | --prefix P --count N --out-dir DIR');
+    const out = flags.out ?? path.join(dir, 'nodes', `${name}.kubeconfig`);
+    args.push('--name', name, '--out', out === '-' ? '-' : path.resolve(out));
+  }
+  if (flags.validity) args.push('--validity', flags.validity);
+  const r = spawnSync(path.join(binDir, 'testenv'), args, { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+function writeOut(text, out) {
+  if (out === '-') {
+    process.stdout.write(text);
+    return 0;
+  }
+  const p = path.resolve(out);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, text, { mode: 0o600 });
+  console.log(p);
+  return 0;
+}
+
+function cmdKubectl(flags, rest) {
+  const dir = clusterDir(flags);
+  const info = readJSON(path.join(dir, 'cluster.json'));
+  if (!info) die(`no cluster in ${dir} (\`npm run cluster -- up\` first)`, EXIT_NOT_RUNNING);
+  const r = spawnSync(path.join(info.binDir, 'kubectl'), rest, {
+    stdio: 'inherit',
+    env: { ...process.env, KUBECONFIG: process.env.KUBECONFIG || info.adminKubeconfig },
+  });
+  return r.status ?? 1;
+}
+
+const HELP = `usage: node tools/cluster.mjs COMMAND [flags]      (npm run cluster -- COMMAND ...)
+
+  build [--force]                     build (or find cached) binaries; prints the bin dir
+  up [flags]                          start etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+      --node-monitor-period 1s  --node-monitor-grace-period 20s  --node-startup-grace-period 30s
+      --apiserver-port N  --timeout SECONDS(300)  --controllers LIST  --apiserver-v N
+  status                              exit 0 if up and ready, 3 if not
+  down                                stop everything
+  restart-apiserver                   stop and restart only kube-apiserver (same port and certificates)
+  kubeconfig-for-node NAME [--out FILE|-] [--token] [--validity 8760h]
+  kubeconfig-for-node --prefix P --count N --out-dir DIR [--start 0]
+  kubectl ARGS...                     run the cached kubectl as cluster admin
+
+common flag: --dir DIR (default <repo>/.cluster)`;
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const cmd = argv[0];
+  if (cmd === 'kubectl') {
+    // Everything after `kubectl` belongs to kubectl, except a leading --dir.
+    let rest = argv.slice(1);
+    const flags = {};
+    if (rest[0] && rest[0].startsWith('--dir')) {
+      if (rest[0].includes('=')) flags.dir = rest.shift().split('=').slice(1).join('=');
+      else [, flags.dir] = rest.splice(0, 2);
+    }
+    return cmdKubectl(flags, rest);
+  }
+  const { flags, positional } = parseArgs(argv.slice(1));
+  switch (cmd) {
+    case 'build':
+      await cmdBuild(flags);
+      return 0;
+    case 'up':
+      return cmdUp(flags);
+    case 'down':
+      return cmdDown(flags);
+    case 'status':
+      return cmdStatus(flags);
+    case 'restart-apiserver':
+      return cmdRestartAPIServer(flags);
+    case 'kubeconfig-for-node':
+      return cmdKubeconfigForNode(flags, positional);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(HELP);
+      return cmd ? 0 : 2;
+    default:
+      console.error(HELP);
+      return 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code ?? 0),
+  (err) => {
+    console.error(err?.stack || String(err));
+    process.exit(1);
+  },
+);
