@@ -4,10 +4,12 @@
 //
 //	testenv up --dir .cluster [flags]          run until SIGTERM (SIGUSR1 restarts kube-apiserver)
 //	testenv mint-node-cert --dir .cluster ...  sign node client certificates, write kubeconfigs
+//	testenv pki --dir DIR                     only generate the key material (CA, certs, tokens)
 //	testenv version
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -21,7 +23,7 @@ func logf(format string, args ...any) {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: testenv up|mint-node-cert|version [flags]\n")
+	fmt.Fprintf(os.Stderr, "usage: testenv up|mint-node-cert|pki|version [flags]\n")
 }
 
 func main() {
@@ -34,10 +36,29 @@ func main() {
 		os.Exit(cmdUp(os.Args[2:]))
 	case "mint-node-cert":
 		os.Exit(cmdMintNodeCert(os.Args[2:]))
+	case "pki":
+		os.Exit(cmdPKI(os.Args[2:]))
 	case "version":
 		fmt.Println(k8sVersion)
 	default:
 		usage()
 		os.Exit(2)
 	}
+}
+
+// cmdPKI generates (or completes) the key material of a cluster directory without
+// starting anything. Tests use it to make an unrelated CA.
+func cmdPKI(args []string) int {
+	fs := flag.NewFlagSet("pki", flag.ContinueOnError)
+	dir := fs.String("dir", ".cluster", "cluster state directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	p := newPKIPaths(*dir)
+	if err := ensurePKI(p); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	fmt.Println(p.dir)
+	return 0
 }

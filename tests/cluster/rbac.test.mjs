@@ -1,0 +1,134 @@
+// deploy/picokubelet-rbac.yaml: applies, and its ServiceAccount token can do
+// what the kubelet needs and nothing else.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  MERGE_PATCH,
+  REPO_ROOT,
+  STRATEGIC_PATCH,
+  api,
+  cleanup,
+  kubectl,
+  leaseManifest,
+  microTime,
+  nodeManifest,
+  readyStatusPatch,
+  uniqueName,
+} from './helpers.mjs';
+
+const MANIFEST = path.join(REPO_ROOT, 'deploy', 'picokubelet-rbac.yaml');
+const SA = 'system:serviceaccount:kube-system:picokubelet';
+const LEASES = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
+
+describe('picokubelet RBAC manifest', () => {
+  const name = uniqueName('pk-rbac');
+  const toDelete = [`/api/v1/nodes/${name}`, `${LEASES}/${name}`];
+  let auth;
+
+  before(async () => {
+    await kubectl(['apply', '-f', MANIFEST]);
+    const { stdout } = await kubectl(['-n', 'kube-system', 'create', 'token', 'picokubelet', '--duration=10m']);
+    auth = { token: stdout.trim() };
+  });
+
+  after(async () => {
+    await cleanup(toDelete);
+    await kubectl(['delete', '--ignore-not-found', '-f', MANIFEST], { allowFail: true });
+  });
+
+  test('never binds cluster-admin or wildcards', () => {
+    const text = fs.readFileSync(MANIFEST, 'utf8');
+    const yaml = text.replace(/^\s*#.*$/gm, '');
+    assert.doesNotMatch(yaml, /cluster-admin/);
+    assert.doesNotMatch(yaml, /["']\*["']|\[\s*\*\s*\]/);
+    assert.match(text, /create token picokubelet --duration=/);
+  });
+
+  test('kubectl auth can-i grants exactly the kubelet verbs', async () => {
+    const can = async (verb, resource, ns) => {
+      const args = ['auth', 'can-i', verb, resource, `--as=${SA}`];
+      if (ns) args.push('-n', ns);
+      const r = await kubectl(args, { allowFail: true });
+      return r.stdout.trim() === 'yes';
+    };
+    const expectYes = [
+      ['get', 'nodes'],
+      ['create', 'nodes'],
+      ['patch', 'nodes'],
+      ['update', 'nodes'],
+      ['patch', 'nodes/status'],
+      ['update', 'nodes/status'],
+      ['get', 'leases.coordination.k8s.io', 'kube-node-lease'],
+      ['create', 'leases.coordination.k8s.io', 'kube-node-lease'],
+      ['patch', 'leases.coordination.k8s.io', 'kube-node-lease'],
+      ['update', 'leases.coordination.k8s.io', 'kube-node-lease'],
+    ];
+    const expectNo = [
+      ['list', 'nodes'],
+      ['watch', 'nodes'],
+      ['delete', 'nodes'],
+      ['get', 'nodes/status'],
+      ['delete', 'leases.coordination.k8s.io', 'kube-node-lease'],
+      ['list', 'leases.coordination.k8s.io', 'kube-node-lease'],
+      ['create', 'leases.coordination.k8s.io', 'kube-system'],
+      ['create', 'leases.coordination.k8s.io', 'default'],
+      ['list', 'secrets', 'kube-system'],
+      ['get', 'secrets', 'default'],
+      ['delete', 'namespaces'],
+      ['create', 'pods', 'default'],
+      ['create', 'serviceaccounts/token', 'kube-system'],
+      ['*', '*'],
+    ];
+    for (const [verb, res, ns] of expectYes) assert.ok(await can(verb, res, ns), `should be allowed: ${verb} ${res} ${ns || ''}`);
+    for (const [verb, res, ns] of expectNo) assert.ok(!(await can(verb, res, ns)), `should be refused: ${verb} ${res} ${ns || ''}`);
+  });
+
+  test('the token registers a Node, patches it and its status', async () => {
+    const c = await api('POST', '/api/v1/nodes', { auth, body: nodeManifest(name) });
+    assert.equal(c.status, 201, c.text);
+    const p = await api('PATCH', `/api/v1/nodes/${name}`, {
+      auth,
+      contentType: MERGE_PATCH,
+      body: { metadata: { labels: { 'picokubelet.dev/firmware': 'test' } } },
+    });
+    assert.equal(p.status, 200, p.text);
+    const s = await api('PATCH', `/api/v1/nodes/${name}/status`, { auth, contentType: STRATEGIC_PATCH, body: readyStatusPatch() });
+    assert.equal(s.status, 200, s.text);
+    const g = await api('GET', `/api/v1/nodes/${name}`, { auth });
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.metadata.labels['picokubelet.dev/firmware'], 'test');
+  });
+
+  test('the token creates, gets and renews a Lease in kube-node-lease', async () => {
+    const c = await api('POST', LEASES, { auth, body: leaseManifest(name) });
+    assert.equal(c.status, 201, c.text);
+    const g = await api('GET', `${LEASES}/${name}`, { auth });
+    assert.equal(g.status, 200, g.text);
+    const p = await api('PATCH', `${LEASES}/${name}`, { auth, contentType: MERGE_PATCH, body: { spec: { renewTime: microTime() } } });
+    assert.equal(p.status, 200, p.text);
+    const u = await api('PUT', `${LEASES}/${name}`, { auth, body: { ...p.json, spec: { ...p.json.spec, renewTime: microTime() } } });
+    assert.equal(u.status, 200, u.text);
+  });
+
+  test('the token cannot list secrets, delete namespaces, delete nodes or write Leases elsewhere', async () => {
+    const refused = [
+      ['GET', '/api/v1/secrets'],
+      ['GET', '/api/v1/namespaces/kube-system/secrets'],
+      ['DELETE', '/api/v1/namespaces/kube-node-lease'],
+      ['DELETE', `/api/v1/nodes/${name}`],
+      ['GET', '/api/v1/nodes'],
+      ['DELETE', `${LEASES}/${name}`],
+    ];
+    for (const [method, p] of refused) {
+      const r = await api(method, p, { auth });
+      assert.equal(r.status, 403, `${method} ${p}: ${r.status} ${r.text}`);
+    }
+    const elsewhere = await api('POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', {
+      auth,
+      body: { ...leaseManifest(name), metadata: { name, namespace: 'default' } },
+    });
+    assert.equal(elsewhere.status, 403, elsewhere.text);
+  });
+});
