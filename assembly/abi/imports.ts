@@ -1,0 +1,31 @@
+/**
+ * Every host function the core imports, in one place (see ../ABI.md). Each returns at once; outcomes come
+ * back later as events. Pointers passed here are valid only during the call.
+ */
+
+/** Opens TLS connection `conn` to host:port, verifying the certificate for `serverName`. */
+@external("picokubelet", "connect")
+export declare function hostConnect(
+  conn: i32,
+  host: usize,
+  hostLen: i32,
+  port: i32,
+  serverName: usize,
+  serverNameLen: i32,
+): void;
+
+/** Queues bytes for `conn`; the host copies them before returning. */
+@external("picokubelet", "send")
+export declare function hostSend(conn: i32, ptr: usize, len: i32): void;
+
+/** Closes `conn`; no further events arrive for it. */
+@external("picokubelet", "close")
+export declare function hostClose(conn: i32): void;
+
+/** Shows an LED pattern (abi/codes.ts Led). */
+@external("picokubelet", "led")
+export declare function hostLed(pattern: i32): void;
+
+/** Emits one UTF-8 log line at a level (abi/codes.ts LogLevel). */
+@external("picokubelet", "log")
+export declare function hostLog(level: i32, ptr: usize, len: i32): void;

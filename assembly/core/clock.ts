@@ -1,0 +1,50 @@
+/**
+ * The wall clock, anchored from the API server's `Date` headers.
+ *
+ * Theory of operation: wall time is `now + offset`, where `now` is the host's monotonic clock. A response
+ * whose request was sent at monotonic `sentAt` and whose first byte arrived at `recvAt` carries a Date of
+ * whole second D. The server wrote it at some instant in [sentAt, recvAt] during which its clock read
+ * between D and D+999 ms, so the true offset lies in [D·1000 − recvAt, D·1000 + 999 − sentAt]. The first
+ * sample sets the offset to that interval's middle; every later sample moves it only as far as needed to
+ * fall inside the new interval. Drift is corrected by the smallest step, and the distance moved is the
+ * clock skew that feeds Haunted/TimeSlipped. Until the first sample the clock is unanchored and nothing
+ * may write a timestamp (REFERENCE.md weakness 4).
+ */
+export class WallClock {
+  /** True once a Date header has anchored the clock. */
+  anchored: bool = false;
+  /** Samples taken. */
+  samples: i64 = 0;
+  /** The last correction applied, signed (positive: the clock was behind and moved forward). */
+  lastCorrectionMs: i64 = 0;
+  private offset: i64 = 0;
+
+  /** Unix milliseconds at monotonic `now` (meaningless while !anchored). */
+  wallMs(now: i64): i64 {
+    return now + this.offset;
+  }
+
+  /**
+   * Takes one Date sample (Unix seconds) for a request sent at `sentAt` and answered at `recvAt`.
+   * Returns the correction applied in milliseconds (0 on the first sample and when consistent).
+   */
+  observe(dateSecs: i64, sentAt: i64, recvAt: i64): i64 {
+    if (recvAt < sentAt) recvAt = sentAt;
+    const lo = dateSecs * 1000 - recvAt;
+    const hi = dateSecs * 1000 + 999 - sentAt;
+    this.samples++;
+    let correction: i64 = 0;
+    if (!this.anchored) {
+      this.offset = lo + (hi - lo) / 2;
+      this.anchored = true;
+    } else if (this.offset < lo) {
+      correction = lo - this.offset;
+      this.offset = lo;
+    } else if (this.offset > hi) {
+      correction = hi - this.offset;
+      this.offset = hi;
+    }
+    this.lastCorrectionMs = correction;
+    return correction;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * State shared by the reconcilers: configuration, clock, randomness, the HTTP client, identity, the
+ * link and heap readings, and the counters the hosts can read through `stat`.
+ */
+import { Config } from "../node/config";
+import { Identity } from "../node/objects";
+import { EventWindow } from "../node/signals";
+import { HttpClient, HttpResult } from "../http/client";
+import { HttpRequest, JSON_TYPE } from "../http/request";
+import { ByteBuffer } from "../util/bytes";
+import { JsonKind, JsonReader } from "../json/reader";
+import { Link, Phase } from "../abi/codes";
+import { ErrorCode, errorText } from "./errors";
+import { WallClock } from "./clock";
+import { Random } from "./random";
+import { NODE_BODY_BUDGET, SMALL_BODY_BUDGET } from "./defaults";
+
+export class Context {
+  cfg: Config = new Config();
+  clock: WallClock = new WallClock();
+  rng: Random = new Random(1);
+  http: HttpClient = new HttpClient(NODE_BODY_BUDGET);
+  identity: Identity = new Identity();
+  phase: Phase = Phase.Configuring;
+
+  /** UID of our Node object ("" until registered). */
+  nodeUid: string = "";
+
+  // Link.
+  link: Link = Link.Down;
+  /** The host has reported a link at least once. */
+  linkSeen: bool = false;
+  ipv4: u32 = 0;
+  bssid: i64 = 0;
+  rssi: i32 = 0;
+
+  // Heap (-1 until the host reports).
+  heapFree: i64 = -1;
+  heapTotal: i64 = 0;
+
+  // Signals for the joke conditions.
+  reconnects: EventWindow = new EventWindow(32);
+  bssidChangedAt: i64 = -1;
+  timeSlipAt: i64 = -1;
+
+  // Counters (stat ids in abi/codes.ts).
+  renewals: i64 = 0;
+  renewFailures: i64 = 0;
+  statusPushes: i64 = 0;
+  registrations: i64 = 0;
+  consecutiveFailures: i32 = 0;
+  lastHttpStatus: i32 = 0;
+  lastError: ErrorCode = ErrorCode.Ok;
+  /** The last response was 401/403, and nothing has succeeded since. */
+  authRefused: bool = false;
+
+  /** Scratch for request bodies, reused by every request. */
+  body: ByteBuffer = new ByteBuffer(1024, 16 * 1024);
+
+  /** `/api/v1/nodes/<name>` */
+  nodePath: string = "";
+  /** `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases` */
+  leasesPath: string = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+  /** `…/leases/<name>` */
+  leasePath: string = "";
+
+  /** True when requests can go out. */
+  get linkUp(): bool {
+    return this.link != Link.Down;
+  }
+
+  /** Builds a request; the body (if any) is the shared `body` buffer. */
+  request(tag: i32, method: string, path: string, contentType: string, withBody: bool, readBody: bool): HttpRequest {
+    const r = new HttpRequest();
+    r.tag = tag;
+    r.method = method;
+    r.path = path;
+    r.contentType = contentType.length > 0 ? contentType : JSON_TYPE;
+    r.body = withBody ? this.body : null;
+    r.bodyBudget = readBody ? NODE_BODY_BUDGET : SMALL_BODY_BUDGET;
+    r.replayable = method != "POST";
+    return r;
+  }
+
+  /** Records the outcome of any request for the failure streak and the LED. */
+  noteResult(r: HttpResult): void {
+    if (r.ok) this.lastHttpStatus = r.status;
+    const good = r.ok && r.status >= 200 && r.status < 300;
+    if (good) {
+      this.consecutiveFailures = 0;
+      this.authRefused = false;
+      this.lastError = ErrorCode.Ok;
+      return;
+    }
+    // 404 and 409 are answers the reconcilers act on, not failures of the API.
+    if (r.ok && (r.status == 404 || r.status == 409)) return;
+    this.consecutiveFailures++;
+    if (!r.ok) this.lastError = r.error;
+    else if (r.status == 401 || r.status == 403) {
+      this.lastError = ErrorCode.Auth;
+      this.authRefused = true;
+    } else this.lastError = ErrorCode.HttpStatus;
+  }
+
+  /** One phrase describing a failed request: the transport error, or the status and the server's message. */
+  describe(r: HttpResult): string {
+    if (!r.ok) return errorText(r.error) + (r.detail.length > 0 ? " (" + r.detail + ")" : "");
+    let s = "HTTP " + r.status.toString();
+    const msg = this.serverMessage();
+    if (msg.length > 0) s += ": " + msg;
+    return s;
+  }
+
+  /** The `message` of a Kubernetes Status body, or a printable prefix of whatever body came back. */
+  serverMessage(): string {
+    const b = this.http.parser.body;
+    if (b.length == 0) return "";
+    const reader = new JsonReader();
+    const v = reader.parseBuffer(b);
+    if (v !== null && v.kind == JsonKind.Object) {
+      const m = v.stringAt("message");
+      if (m.length > 0) return clip(m, 300);
+    }
+    return clip(sanitize(b.slice(0, 200)), 200);
+  }
+}
+
+function clip(s: string, n: i32): string {
+  return s.length <= n ? s : s.substring(0, n) + "...";
+}
+
+function sanitize(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 0x20 || c == 0x7f ? " " : String.fromCharCode(c);
+  }
+  return out;
+}
+
+/** Dotted quad of a big-endian IPv4 address. */
+export function ipText(ip: u32): string {
+  return ((ip >> 24) & 255).toString() + "." + ((ip >> 16) & 255).toString() + "." +
+    ((ip >> 8) & 255).toString() + "." + (ip & 255).toString();
+}

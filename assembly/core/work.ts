@@ -1,0 +1,26 @@
+/** Tags of the requests the core makes; a response is routed back to its reconciler by tag. */
+export enum Work {
+  None = 0,
+  /** GET /version, for the Date header. */
+  Anchor = 1,
+  /** POST the Node. */
+  NodeCreate = 2,
+  /** GET the Node after a 409 (adoption). */
+  NodeGet = 3,
+  /** PATCH our labels onto an adopted Node. */
+  NodeLabels = 4,
+  /** POST the Lease. */
+  LeaseCreate = 5,
+  /** PATCH an existing Lease to take it over (owner reference, holder, duration). */
+  LeaseAdopt = 6,
+  /** PATCH renewTime. */
+  LeaseRenew = 7,
+  /** PATCH node status. */
+  Status = 8,
+  /** PATCH the heap annotation. */
+  Annotation = 9,
+  /** DELETE the Lease (shutdown with cleanup). */
+  DeleteLease = 10,
+  /** DELETE the Node (shutdown with cleanup). */
+  DeleteNode = 11,
+}

@@ -1,0 +1,67 @@
+/**
+ * HTTP/1.1 requests (RFC 9112 §3): what the core asks of the API server, and the bytes that say it.
+ *
+ * Every request carries Host, User-Agent, Accept and Content-Length, plus Authorization when a token is
+ * configured and Content-Type when there is a body. No `Connection: close`: the connection is kept alive.
+ */
+import { ByteBuffer } from "../util/bytes";
+import { USER_AGENT } from "../core/defaults";
+
+/** Content types of the API calls we make. */
+export const JSON_TYPE = "application/json";
+export const MERGE_PATCH = "application/merge-patch+json";
+export const STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json";
+
+/** One request, as a reconciler hands it to the HTTP client. */
+export class HttpRequest {
+  /** Which piece of work this is (core/work.ts WorkKind); echoed in the response. */
+  tag: i32 = 0;
+  method: string = "GET";
+  path: string = "/";
+  contentType: string = "";
+  body: ByteBuffer | null = null;
+  /** How many body bytes of the response to keep; the rest are counted and discarded. */
+  bodyBudget: i32 = 0;
+  /** Safe to send again after a kept-alive connection closed under it (GET, PATCH, DELETE). */
+  replayable: bool = false;
+}
+
+/** Appends the request line and headers of `req` to `out`. */
+export function writeRequestHead(
+  out: ByteBuffer,
+  req: HttpRequest,
+  host: string,
+  port: i32,
+  token: string,
+): void {
+  const body = req.body;
+  const bodyLen = body !== null ? body.length : 0;
+  out.str(req.method);
+  out.byte(0x20);
+  out.str(req.path);
+  out.str(" HTTP/1.1\r\nHost: ");
+  // An IPv6 literal must be bracketed in Host (RFC 9110 §7.2 via RFC 3986 §3.2.2).
+  if (host.includes(":")) {
+    out.byte(0x5b);
+    out.str(host);
+    out.byte(0x5d);
+  } else {
+    out.str(host);
+  }
+  out.byte(0x3a);
+  out.int(port);
+  if (token.length > 0) {
+    out.str("\r\nAuthorization: Bearer ");
+    out.str(token);
+  }
+  out.str("\r\nUser-Agent: ");
+  out.str(USER_AGENT);
+  out.str("\r\nAccept: application/json");
+  if (bodyLen > 0) {
+    out.str("\r\nContent-Type: ");
+    out.str(req.contentType);
+  }
+  out.str("\r\nContent-Length: ");
+  out.int(bodyLen);
+  out.str("\r\n\r\n");
+}

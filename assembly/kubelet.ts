@@ -1,0 +1,132 @@
+/**
+ * The ABI: every function the hosts call. Each delegates to the Kubelet (core/agent.ts) in a few lines.
+ * The contract (signatures, units, memory ownership, GC policy) is written down in ABI.md.
+ *
+ * This entry must not be named assembly/index.ts: the json-as transform turns that path into a library
+ * file and the module would export nothing.
+ */
+import { ABI_VERSION, CONFIG_MAX_BYTES, IO_BUFFER_SIZE, Phase, Stat } from "./abi/codes";
+import { ErrorCode } from "./core/errors";
+import { Kubelet } from "./core/agent";
+import { logError, setLogLevel } from "./core/log";
+import { ByteBuffer } from "./util/bytes";
+import { parseConfig } from "./node/config";
+import { RECONNECT_WINDOW_MS } from "./core/defaults";
+
+/** The shared byte buffer: allocated once, never moved (ABI.md "Memory ownership"). */
+const io = new StaticArray<u8>(IO_BUFFER_SIZE);
+const configDoc = new ByteBuffer(1024, CONFIG_MAX_BYTES);
+const kubelet = new Kubelet();
+/** `now` of the latest event, for stat(STAT_WALL_MS). */
+let lastNow: i64 = 0;
+
+/** ABI version implemented by this module. */
+export function abi_version(): i32 {
+  return ABI_VERSION;
+}
+
+/** Address of the shared byte buffer. */
+export function io_buffer(): usize {
+  return changetype<usize>(io);
+}
+
+/** Size of the shared byte buffer. */
+export function io_buffer_size(): i32 {
+  return IO_BUFFER_SIZE;
+}
+
+/** Appends io_buffer[0..len) to the configuration document. */
+export function config_write(len: i32): i32 {
+  if (kubelet.ctx.phase != Phase.Configuring) return ErrorCode.AlreadyStarted;
+  if (len < 0 || len > IO_BUFFER_SIZE || configDoc.length + len > CONFIG_MAX_BYTES) {
+    return ErrorCode.ConfigTooLarge;
+  }
+  configDoc.raw(changetype<usize>(io), len);
+  return ErrorCode.Ok;
+}
+
+/** Validates the configuration and starts. */
+export function start(now: i64, seed: i64): i32 {
+  lastNow = now;
+  if (kubelet.ctx.phase != Phase.Configuring) return ErrorCode.AlreadyStarted;
+  const cfg = parseConfig(configDoc.ptr, configDoc.length);
+  if (cfg.errors.length > 0) {
+    for (let i = 0; i < cfg.errors.length; i++) logError(cfg.errors[i]);
+    kubelet.failConfig();
+    return ErrorCode.ConfigInvalid;
+  }
+  setLogLevel(cfg.logLevel);
+  kubelet.start(now, cfg, <u64>seed);
+  return ErrorCode.Ok;
+}
+
+/** The link changed. */
+export function on_link(now: i64, kind: i32, ipv4: i32, bssid: i64, rssi: i32): void {
+  lastNow = now;
+  kubelet.onLink(now, kind, <u32>ipv4, bssid, rssi);
+}
+
+/** Free and total heap bytes. */
+export function on_heap(now: i64, free: i32, total: i32): void {
+  lastNow = now;
+  kubelet.onHeap(now, <i64>free, <i64>total);
+}
+
+/** Connection `conn` is up. */
+export function on_connected(now: i64, conn: i32): void {
+  lastNow = now;
+  kubelet.onConnected(now, conn);
+}
+
+/** io_buffer[0..len) was received on `conn`. */
+export function on_data(now: i64, conn: i32, len: i32): void {
+  lastNow = now;
+  if (len <= 0 || len > IO_BUFFER_SIZE) return;
+  kubelet.onData(now, conn, changetype<usize>(io), len);
+}
+
+/** Connection `conn` closed. */
+export function on_closed(now: i64, conn: i32, reason: i32): void {
+  lastNow = now;
+  kubelet.onClosed(now, conn, reason);
+}
+
+/** A deadline passed. */
+export function on_timer(now: i64): void {
+  lastNow = now;
+  kubelet.onTimer(now);
+}
+
+/** When the core next wants on_timer (absolute), or -1. */
+export function next_deadline(): i64 {
+  return kubelet.nextDeadline(lastNow);
+}
+
+/** Stops; mode 1 deletes our Lease and Node first. */
+export function shutdown(now: i64, mode: i32): void {
+  lastNow = now;
+  kubelet.shutdown(now, mode);
+}
+
+/** Observability counters (ABI.md "stat ids"). */
+export function stat(id: i32): i64 {
+  const ctx = kubelet.ctx;
+  switch (id) {
+    case Stat.Phase: return <i64>ctx.phase;
+    case Stat.Led: return <i64>kubelet.led;
+    case Stat.Renewals: return ctx.renewals;
+    case Stat.RenewFailures: return ctx.renewFailures;
+    case Stat.StatusPushes: return ctx.statusPushes;
+    case Stat.Requests: return ctx.http.requests;
+    case Stat.Connects: return ctx.http.connects;
+    case Stat.WallMs: return ctx.clock.anchored ? ctx.clock.wallMs(lastNow) : -1;
+    case Stat.LastHttpStatus: return <i64>ctx.lastHttpStatus;
+    case Stat.ConsecutiveFailures: return <i64>ctx.consecutiveFailures;
+    case Stat.MemoryPressure: return kubelet.status.memoryPressure ? 1 : 0;
+    case Stat.Registrations: return ctx.registrations;
+    case Stat.LastError: return <i64>ctx.lastError;
+    case Stat.Reconnects: return <i64>ctx.reconnects.count(lastNow, RECONNECT_WINDOW_MS);
+    case Stat.MemoryBytes: return <i64>memory.size() << 16;
+    default: return -1;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * Node conditions: the evaluators (pure functions from signals to a verdict) and the tracker that
+ * decides when lastTransitionTime moves.
+ *
+ * The kubelet's rule (pkg/kubelet/nodestatus/setters.go): lastHeartbeatTime is refreshed on every push,
+ * lastTransitionTime only when the condition's *status* flips. A new reason or message under the same
+ * status does not move it. The five joke conditions keep the original firmware's thresholds, reasons and
+ * order (REFERENCE.md §5.2); their inputs are real signals here: a rolling reconnect window, BSSID changes
+ * and clock skew measured at re-anchoring. Messages are our own words.
+ */
+import { HEAP_TOTAL_BYTES } from "../core/defaults";
+
+/** Condition status values. */
+export enum CStatus {
+  True = 0,
+  False = 1,
+  Unknown = 2,
+}
+
+/** "True", "False" or "Unknown". */
+export function statusText(s: CStatus): string {
+  return s == CStatus.True ? "True" : s == CStatus.False ? "False" : "Unknown";
+}
+
+/** Index of each condition in the pushed list; the order is the order on the wire. */
+export enum Cond {
+  Ready = 0,
+  MemoryPressure = 1,
+  DiskPressure = 2,
+  PIDPressure = 3,
+  NetworkUnavailable = 4,
+  Vibes = 5,
+  Caffeinated = 6,
+  Existential = 7,
+  Peckish = 8,
+  Haunted = 9,
+}
+
+export const CONDITION_COUNT = 10;
+
+const TYPES: string[] = [
+  "Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable",
+  "Vibes", "Caffeinated", "Existential", "Peckish", "Haunted",
+];
+
+/** The Kubernetes type name of condition `i`. */
+export function conditionType(i: i32): string {
+  return i >= 0 && i < TYPES.length ? TYPES[i] : "";
+}
+
+/** Everything the evaluators look at, sampled once per evaluation. */
+export class Signals {
+  /** Free heap bytes (host reading). */
+  freeHeap: i64 = 0;
+  /** Heap size the percentages refer to. */
+  totalHeap: i64 = HEAP_TOTAL_BYTES;
+  /** Seconds since the host booted. */
+  uptimeSeconds: i64 = 0;
+  /** Link re-ups and API reconnects in the rolling window. */
+  reconnects: i32 = 0;
+  /** Successful lease renewals since start. */
+  renewals: i64 = 0;
+  /** A new BSSID was seen within the hold window. */
+  bssidChanged: bool = false;
+  /** The wall clock had to be corrected by more than the slip threshold within the hold window. */
+  timeSlipped: bool = false;
+  /** MemoryPressure threshold in bytes. */
+  memoryThreshold: i64 = 20480;
+  /** MemoryPressure after hysteresis (see memoryPressure()). */
+  memoryPressure: bool = false;
+  /** How long lease renewals have been failing, in ms (0 when the last one succeeded). */
+  renewFailingMs: i64 = 0;
+  /** Lease duration in ms. */
+  leaseDurationMs: i64 = 40_000;
+  /** Link kind (abi/codes.ts Link) and Wi-Fi RSSI. */
+  link: i32 = 0;
+  rssi: i32 = 0;
+}
+
+/** One evaluator's answer. */
+export class Verdict {
+  constructor(public status: CStatus, public reason: string, public message: string) {}
+}
+
+/** floor(min(free, total) × 100 / total): the original firmware's integer heap percentage. */
+export function heapPercentFree(free: i64, total: i64): i64 {
+  if (total <= 0) total = HEAP_TOTAL_BYTES;
+  if (free < 0) free = 0;
+  const f = free < total ? free : total;
+  return (f * 100) / total;
+}
+
+/**
+ * MemoryPressure with hysteresis: it turns True below `threshold` and turns False again only once free
+ * heap is back at `threshold + hysteresis`, so a heap hovering at the line cannot flap (weakness 19).
+ */
+export function memoryPressure(previous: bool, free: i64, threshold: i64, hysteresis: i64): bool {
+  return previous ? free < threshold + hysteresis : free < threshold;
+}
+
+/** Ready: this kubelet is doing its job (lease renewals landing, heap not critically low). */
+export function evalReady(s: Signals): Verdict {
+  if (s.renewFailingMs > s.leaseDurationMs / 2) {
+    return new Verdict(CStatus.False, "KubeletNotReady",
+      "lease renewals have been failing for " + (s.renewFailingMs / 1000).toString() + " s");
+  }
+  if (s.freeHeap < s.memoryThreshold / 2) {
+    return new Verdict(CStatus.False, "KubeletNotReady",
+      "free heap is critically low (" + s.freeHeap.toString() + " bytes)");
+  }
+  return new Verdict(CStatus.True, "KubeletReady",
+    "picokubelet is posting status and renewing its lease on a microcontroller");
+}
+
+export function evalMemoryPressure(s: Signals): Verdict {
+  if (s.memoryPressure) {
+    return new Verdict(CStatus.True, "KubeletHasInsufficientMemory",
+      "free heap " + s.freeHeap.toString() + " bytes is below " + s.memoryThreshold.toString() + " bytes");
+  }
+  return new Verdict(CStatus.False, "KubeletHasSufficientMemory",
+    "free heap " + s.freeHeap.toString() + " bytes, which is more than zero and then some");
+}
+
+export function evalDiskPressure(_s: Signals): Verdict {
+  return new Verdict(CStatus.False, "KubeletHasNoDiskPressure",
+    "picokubelet writes nothing to flash, so there is no disk to pressure");
+}
+
+export function evalPIDPressure(_s: Signals): Verdict {
+  return new Verdict(CStatus.False, "KubeletHasSufficientPID",
+    "no processes are started here: pods are theater, and PIDs are fictional");
+}
+
+export function evalNetworkUnavailable(s: Signals): Verdict {
+  const kind = s.link == 2 ? "Wi-Fi" : "Ethernet";
+  const extra = s.link == 2 ? " (RSSI " + s.rssi.toString() + " dBm)" : "";
+  return new Verdict(CStatus.False, "LinkUp", kind + " link is up" + extra);
+}
+
+/** Vibes (REFERENCE.md §5.2): first match wins. */
+export function evalVibes(s: Signals): Verdict {
+  const pct = heapPercentFree(s.freeHeap, s.totalHeap);
+  if (s.reconnects >= 3) {
+    return new Verdict(CStatus.False, "Cursed",
+      s.reconnects.toString() + " reconnects in the last five minutes: the network is cursed");
+  }
+  if (pct < 30) return new Verdict(CStatus.False, "Off", "only " + pct.toString() + "% of the heap is free; the mood is hostile");
+  if (pct > 70 && s.reconnects == 0 && s.uptimeSeconds < 600) {
+    return new Verdict(CStatus.True, "Immaculate", "fresh boot, plenty of heap, not one reconnect");
+  }
+  if (pct > 50 && s.reconnects == 0) return new Verdict(CStatus.True, "Cromulent", "a perfectly cromulent node");
+  return new Verdict(CStatus.Unknown, "Dissociating", "the vibes cannot be determined right now");
+}
+
+/** Caffeinated: fresh for the first ten minutes (the boundary is exclusive). */
+export function evalCaffeinated(s: Signals): Verdict {
+  if (s.uptimeSeconds < 600) return new Verdict(CStatus.True, "FreshlyBrewed", "booted less than ten minutes ago");
+  return new Verdict(CStatus.False, "Decaf", "up for " + (s.uptimeSeconds / 60).toString() + " minutes on fumes and conviction");
+}
+
+/** Existential: driven by the count of successful lease renewals. */
+export function evalExistential(s: Signals): Verdict {
+  const n = s.renewals;
+  const tail = " after " + n.toString() + " lease renewals";
+  if (n >= 10000) return new Verdict(CStatus.True, "Transcendent", "the lease has become the self" + tail);
+  if (n >= 1000) return new Verdict(CStatus.True, "Accepting", "at peace with renewing forever" + tail);
+  if (n >= 100) return new Verdict(CStatus.True, "Questioning", "wondering whether renewing is all there is" + tail);
+  return new Verdict(CStatus.False, "Innocent", "still believes a pod will come" + tail);
+}
+
+/** Peckish: hunger follows free heap; below the MemoryPressure line it is always Hungry. */
+export function evalPeckish(s: Signals): Verdict {
+  const pct = heapPercentFree(s.freeHeap, s.totalHeap);
+  if (s.freeHeap < s.memoryThreshold) return new Verdict(CStatus.True, "Hungry", "would eat a byte (or several)");
+  if (pct > 60) return new Verdict(CStatus.False, "Sated", pct.toString() + "% of the heap is free; no snacks needed");
+  if (pct > 40) return new Verdict(CStatus.True, "CouldGoForASnack", pct.toString() + "% of the heap is free");
+  return new Verdict(CStatus.True, "Hungry", "would eat a byte (or several)");
+}
+
+/** Haunted: a new access point or a clock that jumped, within the hold window. */
+export function evalHaunted(s: Signals): Verdict {
+  if (s.bssidChanged) return new Verdict(CStatus.True, "NewGhost", "associated with a different access point recently");
+  if (s.timeSlipped) return new Verdict(CStatus.True, "TimeSlipped", "the wall clock disagreed with the monotonic clock by more than 5 s");
+  return new Verdict(CStatus.False, "Calm", "no ghosts in the last five minutes");
+}
+
+/** Evaluates condition `i`. */
+export function evaluate(i: i32, s: Signals): Verdict {
+  switch (i) {
+    case Cond.Ready: return evalReady(s);
+    case Cond.MemoryPressure: return evalMemoryPressure(s);
+    case Cond.DiskPressure: return evalDiskPressure(s);
+    case Cond.PIDPressure: return evalPIDPressure(s);
+    case Cond.NetworkUnavailable: return evalNetworkUnavailable(s);
+    case Cond.Vibes: return evalVibes(s);
+    case Cond.Caffeinated: return evalCaffeinated(s);
+    case Cond.Existential: return evalExistential(s);
+    case Cond.Peckish: return evalPeckish(s);
+    default: return evalHaunted(s);
+  }
+}
+
+/** One condition as last evaluated. */
+export class Condition {
+  status: CStatus = CStatus.Unknown;
+  reason: string = "";
+  message: string = "";
+  /** Wall time (Unix ms) of the last status flip. */
+  transitionMs: i64 = 0;
+  /** False until the first evaluation. */
+  seen: bool = false;
+}
+
+/**
+ * Tracks every condition's status and transition time. The real conditions' first evaluation stamps the
+ * time of registration; the joke ones start Unknown (REFERENCE.md §5.2), so their first real value is a
+ * flip that stamps the same time.
+ */
+export class ConditionTracker {
+  items: Condition[] = [];
+
+  constructor() {
+    for (let i = 0; i < CONDITION_COUNT; i++) this.items.push(new Condition());
+  }
+
+  /** Records a verdict for condition `i` at wall time `wallMs`; true when its status flipped. */
+  set(i: i32, v: Verdict, wallMs: i64): bool {
+    const c = this.items[i];
+    const flipped = !c.seen || c.status != v.status;
+    if (flipped) c.transitionMs = wallMs;
+    // A first evaluation that lands on the initial Unknown is not a flip, but still stamps the time.
+    const reportFlip = c.seen ? flipped : v.status != CStatus.Unknown || i < Cond.Vibes;
+    c.seen = true;
+    c.status = v.status;
+    c.reason = v.reason;
+    c.message = v.message;
+    return reportFlip;
+  }
+
+  /** Evaluates every condition; returns a bit mask of the ones whose status flipped. */
+  evaluateAll(s: Signals, wallMs: i64): i32 {
+    let mask = 0;
+    for (let i = 0; i < CONDITION_COUNT; i++) {
+      if (this.set(i, evaluate(i, s), wallMs)) mask |= 1 << i;
+    }
+    return mask;
+  }
+}

@@ -1,0 +1,357 @@
+/**
+ * The configuration document a host gives the core at start (ABI.md, "Configuration document").
+ *
+ * Everything is validated before anything is sent: a bad document yields one clear message per problem
+ * and the core stays in PHASE_FAILED. Unknown keys are refused, so a typo cannot silently fall back to a
+ * default. Values that end up in request paths, headers or bodies are checked against the grammar of
+ * the place they go (RFC 1123 names, label syntax, header-safe tokens).
+ */
+import { JsonKind, JsonReader, JsonValue } from "../json/reader";
+import { LogLevel } from "../abi/codes";
+import {
+  EVALUATE_INTERVAL_MS, LEASE_DURATION_SECONDS, MEMORY_PRESSURE_BYTES, MEMORY_PRESSURE_HYSTERESIS_BYTES,
+  RENEW_INTERVAL_MS, REQUEST_TIMEOUT_MS, STATUS_INTERVAL_MS,
+} from "../core/defaults";
+
+/** One key=value pair (labels, capacity). */
+export class Pair {
+  constructor(public key: string, public value: string) {}
+}
+
+/** A taint registered at creation. */
+export class Taint {
+  constructor(public key: string, public value: string, public effect: string) {}
+}
+
+/** The validated configuration. */
+export class Config {
+  nodeName: string = "";
+  apiHost: string = "";
+  apiPort: i32 = 6443;
+  serverName: string = "";
+  token: string = "";
+  mac: string = "";
+  labels: Pair[] = [];
+  taints: Taint[] = [];
+  capacity: Pair[] = [];
+  kubeletPort: i32 = 0;
+  kernelVersion: string = "wasm3";
+  osImage: string = "picokubelet on bare metal";
+  leaseDurationSeconds: i32 = LEASE_DURATION_SECONDS;
+  renewIntervalMs: i64 = RENEW_INTERVAL_MS;
+  statusIntervalMs: i64 = STATUS_INTERVAL_MS;
+  evaluateIntervalMs: i64 = EVALUATE_INTERVAL_MS;
+  requestTimeoutMs: i64 = REQUEST_TIMEOUT_MS;
+  memoryPressureBytes: i64 = MEMORY_PRESSURE_BYTES;
+  memoryPressureHysteresisBytes: i64 = MEMORY_PRESSURE_HYSTERESIS_BYTES;
+  /** 0: use the host's reported total. */
+  heapTotalBytes: i64 = 0;
+  logLevel: LogLevel = LogLevel.Info;
+  /** One message per problem found; empty when valid. */
+  errors: string[] = [];
+
+  /** Sets a label, replacing an earlier value of the same key in place. */
+  setLabel(key: string, value: string): void {
+    setPair(this.labels, key, value);
+  }
+}
+
+/** Default node labels, in the original firmware's order (REFERENCE.md §2.3). */
+function defaultLabels(c: Config): void {
+  c.setLabel("kubernetes.io/hostname", c.nodeName);
+  c.setLabel("kubernetes.io/arch", "xtensa-lx7");
+  c.setLabel("kubernetes.io/os", "no_std");
+  c.setLabel("node.kubernetes.io/instance-type", "esp32-s3-r8");
+  c.setLabel("hardware", "esp32-s3");
+  c.setLabel("arch", "xtensa-lx7");
+  c.setLabel("node.specht.dev/cursed", "true");
+}
+
+/** Parses and validates a configuration document. Check `errors` on the result. */
+export function parseConfig(ptr: usize, len: i32): Config {
+  const c = new Config();
+  const reader = new JsonReader();
+  const doc = reader.parse(ptr, len);
+  if (doc === null) {
+    c.errors.push("config: not valid JSON: " + reader.error);
+    return c;
+  }
+  if (doc.kind != JsonKind.Object) {
+    c.errors.push("config: the document must be a JSON object");
+    return c;
+  }
+  let sawTaints = false;
+  let sawCapacity = false;
+  let extraLabels: JsonValue | null = null;
+  for (let i = 0; i < doc.keys.length; i++) {
+    const k = doc.keys[i];
+    const v = doc.items[i];
+    if (k == "nodeName") c.nodeName = str(c, k, v);
+    else if (k == "apiHost") c.apiHost = str(c, k, v);
+    else if (k == "apiPort") c.apiPort = <i32>int(c, k, v, 1, 65535);
+    else if (k == "serverName") c.serverName = str(c, k, v);
+    else if (k == "token") c.token = str(c, k, v);
+    else if (k == "mac") c.mac = str(c, k, v);
+    else if (k == "labels") extraLabels = v;
+    else if (k == "taints") {
+      sawTaints = true;
+      parseTaints(c, v);
+    } else if (k == "capacity") {
+      sawCapacity = true;
+      parseCapacity(c, v);
+    } else if (k == "kubeletPort") c.kubeletPort = <i32>int(c, k, v, 0, 65535);
+    else if (k == "kernelVersion") c.kernelVersion = str(c, k, v);
+    else if (k == "osImage") c.osImage = str(c, k, v);
+    else if (k == "leaseDurationSeconds") c.leaseDurationSeconds = <i32>int(c, k, v, 1, 3600);
+    else if (k == "renewIntervalMs") c.renewIntervalMs = int(c, k, v, 100, 3_600_000);
+    else if (k == "statusIntervalMs") c.statusIntervalMs = int(c, k, v, 1000, 86_400_000);
+    else if (k == "evaluateIntervalMs") c.evaluateIntervalMs = int(c, k, v, 100, 3_600_000);
+    else if (k == "requestTimeoutMs") c.requestTimeoutMs = int(c, k, v, 100, 600_000);
+    else if (k == "memoryPressureBytes") c.memoryPressureBytes = int(c, k, v, 0, 0x7fffffff);
+    else if (k == "memoryPressureHysteresisBytes") c.memoryPressureHysteresisBytes = int(c, k, v, 0, 0x7fffffff);
+    else if (k == "heapTotalBytes") c.heapTotalBytes = int(c, k, v, 0, 0x7fffffff);
+    else if (k == "logLevel") c.logLevel = parseLevel(c, str(c, k, v));
+    else c.errors.push("config: unknown key '" + k + "'");
+  }
+  validate(c);
+  if (c.errors.length > 0) return c;
+  defaultLabels(c);
+  if (extraLabels !== null) parseLabels(c, extraLabels);
+  if (!sawTaints) c.taints.push(new Taint("picokubelet.dev/no-containers", "true", "NoSchedule"));
+  if (!sawCapacity) {
+    c.capacity.push(new Pair("cpu", "240m"));
+    c.capacity.push(new Pair("memory", "320Ki"));
+    c.capacity.push(new Pair("pods", "1"));
+  }
+  if (c.serverName.length == 0) c.serverName = c.apiHost;
+  // A request must end within one renew period, so a renewal is never held up longer than that.
+  if (c.requestTimeoutMs > c.renewIntervalMs) c.requestTimeoutMs = c.renewIntervalMs;
+  return c;
+}
+
+function validate(c: Config): void {
+  if (c.nodeName.length == 0) c.errors.push("config: 'nodeName' is required");
+  else if (!isSubdomain(c.nodeName)) {
+    c.errors.push(
+      "config: 'nodeName' must be a lowercase RFC 1123 name (a-z, 0-9, '-', '.'; at most 253 characters), got '" +
+        printable(c.nodeName) + "'",
+    );
+  }
+  if (c.apiHost.length == 0) c.errors.push("config: 'apiHost' is required");
+  else if (!isHostToken(c.apiHost)) c.errors.push("config: 'apiHost' is not a host name or IP literal");
+  if (c.serverName.length > 0 && !isHostToken(c.serverName)) {
+    c.errors.push("config: 'serverName' is not a host name or IP literal");
+  }
+  if (c.token.length > 0 && !isTokenSafe(c.token)) {
+    // Never echo the token itself.
+    c.errors.push("config: 'token' must be printable ASCII without spaces, at most 8192 bytes");
+  }
+  if (c.mac.length > 0 && !isMac(c.mac)) c.errors.push("config: 'mac' must look like aa:bb:cc:dd:ee:ff");
+  if (<i64>c.leaseDurationSeconds * 1000 <= c.renewIntervalMs) {
+    c.errors.push("config: 'renewIntervalMs' must be shorter than 'leaseDurationSeconds'");
+  }
+  if (!isFreeText(c.kernelVersion) || !isFreeText(c.osImage)) {
+    c.errors.push("config: 'kernelVersion' and 'osImage' must be printable, at most 256 characters");
+  }
+}
+
+function str(c: Config, k: string, v: JsonValue): string {
+  if (v.kind != JsonKind.String) {
+    c.errors.push("config: '" + k + "' must be a string");
+    return "";
+  }
+  return v.text;
+}
+
+function int(c: Config, k: string, v: JsonValue, min: i64, max: i64): i64 {
+  if (!v.isInteger() || v.asInt() < min || v.asInt() > max) {
+    c.errors.push("config: '" + k + "' must be an integer from " + min.toString() + " to " + max.toString());
+    return min;
+  }
+  return v.asInt();
+}
+
+function parseLevel(c: Config, s: string): LogLevel {
+  if (s == "error") return LogLevel.Error;
+  if (s == "warn") return LogLevel.Warn;
+  if (s == "info") return LogLevel.Info;
+  if (s == "debug") return LogLevel.Debug;
+  c.errors.push("config: 'logLevel' must be error, warn, info or debug");
+  return LogLevel.Info;
+}
+
+function parseLabels(c: Config, v: JsonValue): void {
+  if (v.kind != JsonKind.Object) {
+    c.errors.push("config: 'labels' must be an object of strings");
+    return;
+  }
+  for (let i = 0; i < v.keys.length; i++) {
+    const k = v.keys[i];
+    const val = v.items[i];
+    if (val.kind != JsonKind.String) c.errors.push("config: label '" + printable(k) + "' must be a string");
+    else if (!isQualifiedName(k)) c.errors.push("config: '" + printable(k) + "' is not a valid label key");
+    else if (!isLabelValue(val.text)) c.errors.push("config: label '" + k + "' has an invalid value");
+    else c.setLabel(k, val.text);
+  }
+}
+
+function parseTaints(c: Config, v: JsonValue): void {
+  if (v.kind != JsonKind.Array) {
+    c.errors.push("config: 'taints' must be an array");
+    return;
+  }
+  for (let i = 0; i < v.items.length; i++) {
+    const t = v.items[i];
+    const key = t.stringAt("key");
+    const value = t.stringAt("value");
+    const effect = t.stringAt("effect");
+    if (t.kind != JsonKind.Object || !isQualifiedName(key) || !isLabelValue(value)) {
+      c.errors.push("config: taint " + i.toString() + " needs a valid 'key' (and optional 'value')");
+    } else if (effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute") {
+      c.errors.push("config: taint '" + key + "' needs 'effect' NoSchedule, PreferNoSchedule or NoExecute");
+    } else {
+      c.taints.push(new Taint(key, value, effect));
+    }
+  }
+}
+
+function parseCapacity(c: Config, v: JsonValue): void {
+  if (v.kind != JsonKind.Object) {
+    c.errors.push("config: 'capacity' must be an object of quantity strings");
+    return;
+  }
+  for (let i = 0; i < v.keys.length; i++) {
+    const k = v.keys[i];
+    const q = v.items[i];
+    if (!isQualifiedName(k) || q.kind != JsonKind.String || !isQuantity(q.text)) {
+      c.errors.push("config: capacity '" + printable(k) + "' must be a quantity string such as \"240m\" or \"320Ki\"");
+    } else {
+      setPair(c.capacity, k, q.text);
+    }
+  }
+}
+
+function setPair(list: Pair[], key: string, value: string): void {
+  for (let i = 0; i < list.length; i++) {
+    if (list[i].key == key) {
+      list[i].value = value;
+      return;
+    }
+  }
+  list.push(new Pair(key, value));
+}
+
+@inline function isAlnumLower(c: i32): bool {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
+}
+
+/** RFC 1123 subdomain: lowercase labels of [a-z0-9-] joined by dots, alphanumeric at both ends. */
+export function isSubdomain(s: string): bool {
+  const n = s.length;
+  if (n == 0 || n > 253) return false;
+  let labelLen = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x2e) {
+      if (labelLen == 0 || s.charCodeAt(i - 1) == 0x2d) return false;
+      labelLen = 0;
+      continue;
+    }
+    if (c == 0x2d) {
+      if (labelLen == 0) return false;
+    } else if (!isAlnumLower(c)) return false;
+    labelLen++;
+    if (labelLen > 63) return false;
+  }
+  return labelLen > 0 && s.charCodeAt(n - 1) != 0x2d;
+}
+
+/** A label/annotation/taint key: [prefix/]name (Kubernetes qualified name). */
+export function isQualifiedName(s: string): bool {
+  const slash = s.indexOf("/");
+  let name = s;
+  if (slash >= 0) {
+    if (!isSubdomain(s.substring(0, slash))) return false;
+    name = s.substring(slash + 1);
+  }
+  return name.length > 0 && isLabelValue(name);
+}
+
+/** A label value: empty, or up to 63 of [A-Za-z0-9-_.] with alphanumerics at both ends. */
+export function isLabelValue(s: string): bool {
+  const n = s.length;
+  if (n == 0) return true;
+  if (n > 63) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+    if (!alnum && (i == 0 || i == n - 1 || (c != 0x2d && c != 0x5f && c != 0x2e))) return false;
+  }
+  return true;
+}
+
+/** A resource quantity's characters: digits, a sign, a decimal point, an exponent or suffix letters. */
+function isQuantity(s: string): bool {
+  const n = s.length;
+  if (n == 0 || n > 32) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
+      c == 0x2e || c == 0x2b || c == 0x2d;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** A host for the Host header and the TLS server name: no whitespace, controls, '/', '@' or '#'. */
+function isHostToken(s: string): bool {
+  const n = s.length;
+  if (n == 0 || n > 253) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c == 0x2f || c == 0x40 || c == 0x23 || c == 0x3f) return false;
+  }
+  return true;
+}
+
+/** A bearer token that can go in a header: visible ASCII only. */
+function isTokenSafe(s: string): bool {
+  const n = s.length;
+  if (n > 8192) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+function isMac(s: string): bool {
+  if (s.length != 17) return false;
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i);
+    if (i % 3 == 2) {
+      if (c != 0x3a && c != 0x2d) return false;
+    } else {
+      const l = c | 0x20;
+      if (!((c >= 0x30 && c <= 0x39) || (l >= 0x61 && l <= 0x66))) return false;
+    }
+  }
+  return true;
+}
+
+function isFreeText(s: string): bool {
+  if (s.length > 256) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return false;
+  return true;
+}
+
+/** The first 64 characters of `s` with controls replaced, for error messages. */
+function printable(s: string): string {
+  let out = "";
+  const n = s.length < 64 ? s.length : 64;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 0x20 || c == 0x7f ? "?" : String.fromCharCode(c);
+  }
+  return s.length > 64 ? out + "..." : out;
+}

@@ -1,0 +1,161 @@
+/**
+ * The node Lease: create it owned by our Node, then renew it (kubelet lease controller,
+ * staging/src/k8s.io/component-helpers/apimachinery/lease/controller.go).
+ *
+ * Create: POST with an ownerReference to the Node (uid), so deleting the Node collects the Lease
+ * (weakness 9). 409: an older Lease exists; take it over with a merge PATCH that sets our owner
+ * reference and spec. Renew: a small merge PATCH of the spec every renew period plus up to 4% jitter,
+ * so a rack never renews in lockstep. 404 recreates the Lease. 401/403 back off for long (weakness 13).
+ * renewTime never goes backwards, even when the clock is corrected backwards.
+ */
+import { Context } from "../core/context";
+import { Task } from "../core/task";
+import { Work } from "../core/work";
+import { logInfo, logWarn, logDebug } from "../core/log";
+import { HttpRequest, MERGE_PATCH } from "../http/request";
+import { HttpResult } from "../http/client";
+import { RENEW_JITTER_PERMILLE } from "../core/defaults";
+import { leaseAdoptPatch, leaseBody, leaseRenewPatch } from "./objects";
+import { seconds } from "./registration";
+
+export class LeaseReconciler {
+  readonly task: Task = new Task();
+  step: Work = Work.LeaseCreate;
+  /** Monotonic time of the last successful renewal (-1: none yet). */
+  lastRenewOk: i64 = -1;
+  /** Monotonic time renewals started failing (-1 while they succeed). */
+  failingSince: i64 = -1;
+  /** The last renewTime we wrote (Unix ms), so it never goes backwards. */
+  private lastRenewTime: i64 = 0;
+  /** When the attempt in flight started (fixed-rate schedule). */
+  private attemptAt: i64 = 0;
+
+  constructor(private ctx: Context) {}
+
+  /** Creates (or re-creates, after re-registration) the Lease. */
+  begin(now: i64): void {
+    this.step = Work.LeaseCreate;
+    this.task.succeeded();
+    this.task.now(now);
+  }
+
+  /** Stops renewing (the Node is being re-registered, or we shut down). */
+  pause(): void {
+    this.task.idle();
+  }
+
+  /** True when a Lease of ours exists and is being renewed. */
+  get renewing(): bool {
+    return this.step == Work.LeaseRenew;
+  }
+
+  request(now: i64): HttpRequest {
+    const ctx = this.ctx;
+    const body = ctx.body;
+    body.clear();
+    this.attemptAt = now;
+    const renewMs = this.renewTime(now);
+    if (this.step == Work.LeaseRenew) {
+      leaseRenewPatch(body, ctx.cfg, renewMs);
+      return ctx.request(Work.LeaseRenew, "PATCH", ctx.leasePath, MERGE_PATCH, true, false);
+    }
+    if (this.step == Work.LeaseAdopt) {
+      leaseAdoptPatch(body, ctx.cfg, ctx.nodeUid, renewMs);
+      return ctx.request(Work.LeaseAdopt, "PATCH", ctx.leasePath, MERGE_PATCH, true, false);
+    }
+    leaseBody(body, ctx.cfg, ctx.nodeUid, renewMs);
+    return ctx.request(Work.LeaseCreate, "POST", ctx.leasesPath, "", true, false);
+  }
+
+  /** Handles a response; returns true when the Lease was just created or adopted. */
+  handle(now: i64, r: HttpResult): bool {
+    const status = r.ok ? r.status : 0;
+    if (r.tag == Work.LeaseRenew) {
+      if (status == 200) {
+        this.renewed(now);
+        return false;
+      }
+      if (status == 404) {
+        logWarn("lease " + this.ctx.cfg.nodeName + " is gone; creating it again");
+        this.step = Work.LeaseCreate;
+        this.task.now(now);
+        return false;
+      }
+      this.renewFailed(now, r);
+      return false;
+    }
+    if ((r.tag == Work.LeaseCreate && status == 201) || (r.tag == Work.LeaseAdopt && status == 200)) {
+      logInfo((r.tag == Work.LeaseCreate ? "created" : "took over") + " lease " + LEASE_NS_PREFIX + this.ctx.cfg.nodeName +
+        " (duration " + this.ctx.cfg.leaseDurationSeconds.toString() + " s, owner node uid " + this.ctx.nodeUid + ")");
+      this.step = Work.LeaseRenew;
+      this.task.succeeded();
+      this.scheduleRenewal(now);
+      return true;
+    }
+    if (r.tag == Work.LeaseCreate && status == 409) {
+      this.step = Work.LeaseAdopt;
+      this.task.now(now);
+      return false;
+    }
+    if (r.tag == Work.LeaseAdopt && status == 404) {
+      this.step = Work.LeaseCreate;
+      this.task.now(now);
+      return false;
+    }
+    const delay = status == 401 || status == 403 ? this.task.retryAuth(now, this.ctx.rng) : this.task.retry(now, this.ctx.rng);
+    logWarn("creating the lease failed: " + this.ctx.describe(r) + "; retrying in " + seconds(delay));
+    return false;
+  }
+
+  /** renewTime for an attempt at `now`: wall time, but never before the last one written. */
+  private renewTime(now: i64): i64 {
+    let t = this.ctx.clock.wallMs(now);
+    if (t <= this.lastRenewTime) t = this.lastRenewTime + 1;
+    this.lastRenewTime = t;
+    return t;
+  }
+
+  private scheduleRenewal(now: i64): void {
+    const period = this.ctx.cfg.renewIntervalMs;
+    const jitter = this.ctx.rng.below((period * RENEW_JITTER_PERMILLE) / 1000 + 1);
+    let at = this.attemptAt + period + jitter;
+    if (at < now) at = now;
+    this.task.at(at);
+  }
+
+  private renewed(now: i64): void {
+    const ctx = this.ctx;
+    ctx.renewals++;
+    this.lastRenewOk = now;
+    if (this.failingSince >= 0) {
+      logInfo("lease renewals are landing again after " + seconds(now - this.failingSince) + " of failures");
+    }
+    this.failingSince = -1;
+    this.task.succeeded();
+    this.scheduleRenewal(now);
+    const n = ctx.renewals;
+    if (n == 1) logInfo("first lease renewal landed; the node is alive");
+    else if (n == 50 || n == 100 || n == 500 || n == 1000) logInfo("lease renewal #" + n.toString() + ": still here");
+    else if (n == 8640) logInfo("lease renewal #8640: one day of heartbeats at 10 s");
+    else if (n == 60480) logInfo("lease renewal #60480: a week without missing a beat, " + ctx.cfg.nodeName);
+    else logDebug("lease renewal #" + n.toString());
+  }
+
+  private renewFailed(now: i64, r: HttpResult): void {
+    const ctx = this.ctx;
+    ctx.renewFailures++;
+    if (this.failingSince < 0) this.failingSince = now;
+    const status = r.ok ? r.status : 0;
+    let delay: i64;
+    if (status == 401 || status == 403) {
+      delay = this.task.retryAuth(now, ctx.rng);
+      logWarn("lease renewal refused (" + ctx.describe(r) + "): check the node's credentials and RBAC; backing off " + seconds(delay));
+      return;
+    }
+    // Retry promptly, but never wait longer than one renew period.
+    delay = this.task.retry(now, ctx.rng, ctx.cfg.renewIntervalMs);
+    logWarn("lease renewal failed: " + ctx.describe(r) + "; retrying in " + seconds(delay));
+  }
+}
+
+const LEASE_NS_PREFIX = "kube-node-lease/";

@@ -1,0 +1,174 @@
+/**
+ * Node status: evaluate the conditions, push them, then the heap annotation (kubelet `syncNodeStatus` /
+ * `tryUpdateNodeStatus`, pkg/kubelet/kubelet_node_status.go).
+ *
+ * Conditions are evaluated every evaluate period. Status is PATCHed (strategic merge, so conditions merge
+ * by type) at once when any condition's status flips, and at least every status period otherwise. A
+ * failed push is retried promptly with backoff until it lands, carrying the newest evaluation; a flip
+ * that happens while a push is on the wire triggers another push right after it (weakness 17). After each
+ * successful push the heap annotation is PATCHed with the same heap sample; its failure is retried on
+ * its own and never re-sends the status. A 404 means our Node was deleted: the caller re-registers.
+ */
+import { Context } from "../core/context";
+import { Task } from "../core/task";
+import { Work } from "../core/work";
+import { logInfo, logWarn, logDebug } from "../core/log";
+import { HttpRequest, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from "../http/request";
+import { HttpResult } from "../http/client";
+import { EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "../core/defaults";
+import { annotationPatch, statusPatch, StatusExtras } from "./objects";
+import { CONDITION_COUNT, conditionType, ConditionTracker, memoryPressure, Signals, statusText } from "./conditions";
+import { recent } from "./signals";
+import { seconds } from "./registration";
+import { LeaseReconciler } from "./lease";
+
+/** What handle() asks of the caller. */
+export enum StatusOutcome {
+  Continue = 0,
+  /** The Node is gone: register again. */
+  NodeGone = 1,
+}
+
+export class StatusReconciler {
+  readonly push: Task = new Task();
+  readonly annotation: Task = new Task();
+  readonly conds: ConditionTracker = new ConditionTracker();
+  /** MemoryPressure after hysteresis. */
+  memoryPressure: bool = false;
+  /** Monotonic time of the next evaluation (-1: not running). */
+  nextEvaluation: i64 = -1;
+  /** What the next push carries besides conditions. */
+  extras: StatusExtras = StatusExtras.None;
+  /** A flip happened after the push on the wire was built. */
+  private flippedSinceSend: bool = false;
+  /** Free heap at the last evaluation, and the value the pending annotation will carry. */
+  private heapSample: i64 = 0;
+  private annotationValue: i64 = 0;
+
+  constructor(private ctx: Context, private lease: LeaseReconciler) {}
+
+  /** Starts the periodic work once the Lease exists: evaluate, push now, annotate after. */
+  start(now: i64, extras: StatusExtras): void {
+    this.extras = extras;
+    this.evaluate(now);
+    this.push.succeeded();
+    this.push.now(now);
+    this.nextEvaluation = now + this.ctx.cfg.evaluateIntervalMs;
+  }
+
+  /** Stops pushing (re-registration or shutdown). */
+  pause(): void {
+    this.push.idle();
+    this.annotation.idle();
+    this.nextEvaluation = -1;
+  }
+
+  /** A new IP: push addresses with the next status, now. */
+  addressesChanged(now: i64): void {
+    if (this.extras == StatusExtras.None) this.extras = StatusExtras.Addresses;
+    if (this.nextEvaluation >= 0) this.push.now(now);
+  }
+
+  /** Runs the evaluation if it is due. */
+  onTimer(now: i64): void {
+    if (this.nextEvaluation < 0 || now < this.nextEvaluation) return;
+    this.evaluate(now);
+    const period = this.ctx.cfg.evaluateIntervalMs;
+    this.nextEvaluation += period;
+    if (this.nextEvaluation <= now) this.nextEvaluation = now + period;
+  }
+
+  /** Samples the signals and evaluates every condition; schedules a push on any flip. */
+  evaluate(now: i64): void {
+    const s = this.signals(now);
+    const mask = this.conds.evaluateAll(s, this.ctx.clock.wallMs(now));
+    if (mask == 0) return;
+    let names = "";
+    for (let i = 0; i < CONDITION_COUNT; i++) {
+      if ((mask & (1 << i)) == 0) continue;
+      if (names.length > 0) names += ", ";
+      names += conditionType(i) + "=" + statusText(this.conds.items[i].status);
+    }
+    if (this.nextEvaluation >= 0) {
+      logInfo("condition change: " + names + "; pushing status now");
+      this.flippedSinceSend = true;
+      this.push.now(now);
+    } else {
+      logDebug("initial conditions: " + names);
+    }
+  }
+
+  /** The inputs of every condition at `now`. */
+  signals(now: i64): Signals {
+    const ctx = this.ctx;
+    const c = ctx.cfg;
+    const s = new Signals();
+    const total = c.heapTotalBytes > 0 ? c.heapTotalBytes : ctx.heapTotal > 0 ? ctx.heapTotal : <i64>HEAP_TOTAL_BYTES;
+    s.freeHeap = ctx.heapFree >= 0 ? ctx.heapFree : total;
+    s.totalHeap = total;
+    s.uptimeSeconds = now / 1000;
+    s.reconnects = ctx.reconnects.count(now, RECONNECT_WINDOW_MS);
+    s.renewals = ctx.renewals;
+    s.bssidChanged = recent(ctx.bssidChangedAt, now, EVENT_HOLD_MS);
+    s.timeSlipped = recent(ctx.timeSlipAt, now, EVENT_HOLD_MS);
+    s.memoryThreshold = c.memoryPressureBytes;
+    this.memoryPressure = memoryPressure(this.memoryPressure, s.freeHeap, c.memoryPressureBytes, c.memoryPressureHysteresisBytes);
+    s.memoryPressure = this.memoryPressure;
+    s.renewFailingMs = this.lease.failingSince >= 0 ? now - this.lease.failingSince : 0;
+    s.leaseDurationMs = <i64>c.leaseDurationSeconds * 1000;
+    s.link = ctx.link;
+    s.rssi = ctx.rssi;
+    this.heapSample = s.freeHeap;
+    return s;
+  }
+
+  /** The status PATCH or the annotation PATCH, whichever `tag` names. */
+  request(now: i64, tag: Work): HttpRequest {
+    const ctx = this.ctx;
+    const body = ctx.body;
+    body.clear();
+    if (tag == Work.Annotation) {
+      annotationPatch(body, this.annotationValue);
+      return ctx.request(Work.Annotation, "PATCH", ctx.nodePath, MERGE_PATCH, true, false);
+    }
+    this.flippedSinceSend = false;
+    statusPatch(body, ctx.cfg, ctx.identity, this.conds, ctx.clock.wallMs(now), this.extras);
+    return ctx.request(Work.Status, "PATCH", ctx.nodePath + "/status", STRATEGIC_MERGE_PATCH, true, false);
+  }
+
+  handle(now: i64, r: HttpResult): StatusOutcome {
+    const ctx = this.ctx;
+    const status = r.ok ? r.status : 0;
+    if (status == 404) {
+      logWarn("node " + ctx.cfg.nodeName + " was deleted; registering it again");
+      return StatusOutcome.NodeGone;
+    }
+    const auth = status == 401 || status == 403;
+    if (r.tag == Work.Annotation) {
+      if (status == 200) {
+        this.annotation.succeeded();
+        this.annotation.idle();
+        return StatusOutcome.Continue;
+      }
+      const d = auth ? this.annotation.retryAuth(now, ctx.rng) : this.annotation.retry(now, ctx.rng);
+      logWarn("heap annotation update failed: " + ctx.describe(r) + "; retrying in " + seconds(d));
+      return StatusOutcome.Continue;
+    }
+    if (status == 200) {
+      ctx.statusPushes++;
+      this.extras = StatusExtras.None;
+      this.push.succeeded();
+      // A flip while this push was on the wire goes out now; otherwise wait for the next period.
+      if (this.flippedSinceSend) this.push.now(now);
+      else this.push.at(now + ctx.cfg.statusIntervalMs);
+      this.annotationValue = this.heapSample;
+      this.annotation.succeeded();
+      this.annotation.now(now);
+      logDebug("status pushed (#" + ctx.statusPushes.toString() + ")");
+      return StatusOutcome.Continue;
+    }
+    const d = auth ? this.push.retryAuth(now, ctx.rng) : this.push.retry(now, ctx.rng);
+    logWarn("status update failed: " + ctx.describe(r) + "; retrying in " + seconds(d));
+    return StatusOutcome.Continue;
+  }
+}
