@@ -1,0 +1,71 @@
+import { daysFromCivil, civilFromDays, parseHttpDate, rfc3339, daysInMonth } from "../../assembly/util/time";
+import { utf8 } from "../../assembly/util/bytes";
+
+function parse(s: string): i64 {
+  const b = utf8(s);
+  return parseHttpDate(b.ptr, b.length);
+}
+
+describe("HTTP date parsing (REFERENCE.md §13 vectors)", () => {
+  it("parses the RFC 1123 sample", () => {
+    expect(parse("Sat, 02 May 2026 15:47:17 GMT")).toBe(1777736837);
+  });
+  it("parses the date from the cast", () => {
+    expect(parse("Sat, 02 May 2026 16:13:02 GMT")).toBe(1777738382);
+  });
+  it("rejects a bogus month", () => {
+    expect(parse("Sat, 02 Wat 2026 15:47:17 GMT")).toBe(-1);
+  });
+  it("rejects out-of-range fields instead of rolling them over", () => {
+    expect(parse("Sat, 99 May 2026 15:47:17 GMT")).toBe(-1);
+    expect(parse("Sat, 02 May 2026 30:47:17 GMT")).toBe(-1);
+    expect(parse("Sat, 02 May 2026 15:60:17 GMT")).toBe(-1);
+    expect(parse("Sun, 29 Feb 2026 00:00:00 GMT")).toBe(-1);
+  });
+  it("accepts the leap day of a leap year", () => {
+    expect(parse("Thu, 29 Feb 2024 00:00:00 GMT")).toBe(1709164800);
+  });
+  it("rejects truncated, empty and garbage input", () => {
+    expect(parse("")).toBe(-1);
+    expect(parse("Sat, 02 May 2026 15:47")).toBe(-1);
+    expect(parse("no comma at all")).toBe(-1);
+    expect(parse(",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,")).toBe(-1);
+    expect(parse("Sat, 02 May 2026 15:47:17 UTC")).toBe(-1);
+    expect(parse("Sat, 0x May 2026 15:47:17 GMT")).toBe(-1);
+  });
+  it("tolerates extra spaces after the comma", () => {
+    expect(parse("Sat,   02 May 2026 15:47:17 GMT")).toBe(1777736837);
+  });
+});
+
+describe("civil date arithmetic", () => {
+  it("converts the 2024 leap day", () => {
+    expect(daysFromCivil(2024, 2, 29) * 86400).toBe(1709164800);
+  });
+  it("round-trips days across four centuries", () => {
+    for (let d: i64 = -200000; d < 200000; d += 97) {
+      const c = civilFromDays(d);
+      expect(daysFromCivil(c.year, c.month, c.day)).toBe(d);
+    }
+  });
+  it("knows month lengths", () => {
+    expect(daysInMonth(2000, 2)).toBe(29);
+    expect(daysInMonth(1900, 2)).toBe(28);
+    expect(daysInMonth(2023, 4)).toBe(30);
+    expect(daysInMonth(2023, 12)).toBe(31);
+  });
+});
+
+describe("RFC 3339 formatting", () => {
+  it("formats MicroTime with six fractional digits", () => {
+    expect(rfc3339(1777736837000, true)).toBe("2026-05-02T15:47:17.000000Z");
+    expect(rfc3339(1777736837123, true)).toBe("2026-05-02T15:47:17.123000Z");
+  });
+  it("formats metav1.Time with whole seconds", () => {
+    expect(rfc3339(1777736837999, false)).toBe("2026-05-02T15:47:17Z");
+  });
+  it("formats the epoch and times before it", () => {
+    expect(rfc3339(0, true)).toBe("1970-01-01T00:00:00.000000Z");
+    expect(rfc3339(-1, true)).toBe("1969-12-31T23:59:59.999000Z");
+  });
+});
