@@ -82,6 +82,12 @@ export class JsonWriter {
     return this;
   }
 
+  /** Starts a value the caller writes itself (complete and valid JSON) into the returned buffer. */
+  rawValue(): ByteBuffer {
+    this.valueStart();
+    return this.out;
+  }
+
   /** Shorthand for key + string. */
   field(k: string, v: string): JsonWriter {
     return this.key(k).string(v);

@@ -130,11 +130,12 @@ function conditions(w: JsonWriter, conds: ConditionTracker, nowMs: i64): void {
   w.endArray();
 }
 
-function time(w: JsonWriter, ms: i64): void {
-  // Conditions are metav1.Time: whole seconds, RFC 3339.
-  w.out.byte(0x22);
-  writeRfc3339(w.out, ms, false);
-  w.out.byte(0x22);
+/** A quoted RFC 3339 timestamp; `micro` for MicroTime (the Lease), whole seconds for metav1.Time. */
+function time(w: JsonWriter, ms: i64, micro: bool = false): void {
+  const out = w.rawValue();
+  out.byte(0x22);
+  writeRfc3339(out, ms, micro);
+  out.byte(0x22);
 }
 
 /** What a status PATCH carries besides conditions. */
@@ -218,8 +219,6 @@ function leaseSpec(w: JsonWriter, c: Config, renewMs: i64): void {
   w.field("holderIdentity", c.nodeName);
   w.fieldInt("leaseDurationSeconds", c.leaseDurationSeconds);
   w.key("renewTime");
-  w.out.byte(0x22);
-  writeRfc3339(w.out, renewMs, true);
-  w.out.byte(0x22);
+  time(w, renewMs, true);
   w.endObject();
 }
