@@ -106,10 +106,12 @@ test('a client certificate from a foreign CA is not accepted', async () => {
 });
 
 let foreignCache;
+after(() => {
+  if (foreignCache) fs.rmSync(foreignCache.dir, { recursive: true, force: true });
+});
 function foreignPKI() {
   if (foreignCache) return foreignCache;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-foreign-ca-'));
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const r = spawnSync(path.join(cluster.binDir, 'testenv'), ['pki', '--dir', dir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const caPEM = fs.readFileSync(path.join(dir, 'pki', 'ca.crt'), 'utf8');

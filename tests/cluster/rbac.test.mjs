@@ -47,8 +47,11 @@ describe('picokubelet RBAC manifest', () => {
   });
 
   test('kubectl auth can-i grants exactly the kubelet verbs', async () => {
+    // `resource/sub` means a subresource here (kubectl itself would read it as resource/name).
     const can = async (verb, resource, ns) => {
-      const args = ['auth', 'can-i', verb, resource, `--as=${SA}`];
+      const [res, sub] = resource.split('/');
+      const args = ['auth', 'can-i', verb, res, `--as=${SA}`];
+      if (sub) args.push(`--subresource=${sub}`);
       if (ns) args.push('-n', ns);
       const r = await kubectl(args, { allowFail: true });
       return r.stdout.trim() === 'yes';
@@ -70,6 +73,10 @@ describe('picokubelet RBAC manifest', () => {
       ['watch', 'nodes'],
       ['delete', 'nodes'],
       ['get', 'nodes/status'],
+      ['create', 'nodes/status'],
+      ['delete', 'nodes/status'],
+      ['patch', 'nodes/proxy'],
+      ['get', 'nodes/proxy'],
       ['delete', 'leases.coordination.k8s.io', 'kube-node-lease'],
       ['list', 'leases.coordination.k8s.io', 'kube-node-lease'],
       ['create', 'leases.coordination.k8s.io', 'kube-system'],
