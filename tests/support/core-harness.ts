@@ -1,0 +1,315 @@
+/**
+ * Drives the built core (build/picokubelet.wasm) through its ABI with a virtual clock and the fake API
+ * server, the way quinn's test `Pair` drives two endpoints: every import the core calls becomes a
+ * scheduled event, and `run(ms)` delivers events and timers in time order until the virtual clock has
+ * advanced by `ms`. A day of renewals runs in seconds. It follows the ABI's host rules: no re-entrant
+ * calls, `__collect()` after every export call, no events for a connection the core closed.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { FakeApiServer } from "./fake-apiserver.js";
+
+export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+export const RELEASE_WASM = ROOT + "build/picokubelet.wasm";
+
+export const Phase = { Configuring: 0, Anchoring: 1, Registering: 2, Leasing: 3, Running: 4, Stopping: 5, Stopped: 6, Failed: 7 } as const;
+export const Led = { Off: 0, SelfTest: 1, Booting: 2, Connecting: 3, Healthy: 4, Activity: 5, Warning: 6, Disconnected: 7, Panic: 8 } as const;
+export const Stat = {
+  Phase: 0, Led: 1, Renewals: 2, RenewFailures: 3, StatusPushes: 4, Requests: 5, Connects: 6, WallMs: 7,
+  LastHttpStatus: 8, ConsecutiveFailures: 9, MemoryPressure: 10, Registrations: 11, LastError: 12, Reconnects: 13, MemoryBytes: 14,
+} as const;
+export const LinkKind = { Down: 0, Ethernet: 1, WiFi: 2 } as const;
+export const CloseReason = { Eof: 0, ConnectFailed: 1, TlsFailed: 2, IoError: 3, LinkDown: 4 } as const;
+
+export interface HarnessOptions {
+  config?: Record<string, unknown>;
+  /** Raw configuration text (overrides `config`). */
+  configText?: string;
+  wasm?: string;
+  seed?: bigint;
+  latencyMs?: number;
+  heapFree?: number;
+  heapTotal?: number;
+  /** Report an Ethernet link at start (default true). */
+  link?: boolean;
+  ip?: number;
+  /** Split every server write into random pieces (default true). */
+  randomSplits?: boolean;
+}
+
+interface Scheduled {
+  at: number;
+  seq: number;
+  conn: number;
+  fn: () => void;
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  abi_version(): number;
+  io_buffer(): number;
+  io_buffer_size(): number;
+  config_write(len: number): number;
+  start(now: bigint, seed: bigint): number;
+  on_link(now: bigint, kind: number, ipv4: number, bssid: bigint, rssi: number): void;
+  on_heap(now: bigint, free: number, total: number): void;
+  on_connected(now: bigint, conn: number): void;
+  on_data(now: bigint, conn: number, len: number): void;
+  on_closed(now: bigint, conn: number, reason: number): void;
+  on_timer(now: bigint): void;
+  next_deadline(): bigint;
+  shutdown(now: bigint, mode: number): void;
+  stat(id: number): bigint;
+  __collect(): void;
+}
+
+export interface LogLine {
+  at: number;
+  level: number;
+  text: string;
+}
+
+export class CoreHarness {
+  now = 0;
+  readonly server = new FakeApiServer();
+  readonly logs: LogLine[] = [];
+  /** Every LED pattern the core asked for, with its time. */
+  readonly leds: { at: number; pattern: number }[] = [];
+  /** Connection ids the core opened. */
+  readonly connects: number[] = [];
+  latencyMs: number;
+  heapFree: number;
+  heapTotal: number;
+  /** When set, connects fail with this close reason. */
+  refuseConnects: number | null = null;
+  /** Largest linear memory seen after a collection. */
+  peakMemory = 0;
+  exports!: Exports;
+  startResult = -1;
+  private queue: Scheduled[] = [];
+  private seq = 0;
+  private open = new Set<number>();
+  private rngState = 0x2545f491;
+  private randomSplits: boolean;
+  private inExport = false;
+
+  private constructor(opts: HarnessOptions) {
+    this.latencyMs = opts.latencyMs ?? 5;
+    this.heapFree = opts.heapFree ?? 80 * 1024;
+    this.heapTotal = opts.heapTotal ?? 100 * 1024;
+    this.randomSplits = opts.randomSplits ?? true;
+  }
+
+  static async create(opts: HarnessOptions = {}): Promise<CoreHarness> {
+    const h = new CoreHarness(opts);
+    const bytes = readFileSync(opts.wasm ?? RELEASE_WASM);
+    const { instance } = await WebAssembly.instantiate(bytes, h.imports());
+    h.exports = instance.exports as unknown as Exports;
+    if (h.exports.abi_version() !== 1) throw new Error("unexpected ABI version");
+    const text = opts.configText ?? JSON.stringify({ nodeName: "pico-test", apiHost: "127.0.0.1", apiPort: 6443, token: "t0ken", mac: "aa:bb:cc:00:11:22", ...(opts.config ?? {}) });
+    h.writeConfig(text);
+    h.call(() => h.exports.on_heap(BigInt(h.now), h.heapFree, h.heapTotal));
+    h.startResult = h.call(() => h.exports.start(BigInt(h.now), opts.seed ?? 0x1234_5678_9abc_def0n));
+    if (opts.link ?? true) h.linkUp(opts.ip ?? 0x0a2a0007);
+    return h;
+  }
+
+  private writeConfig(text: string): void {
+    const data = Buffer.from(text, "utf8");
+    const size = this.exports.io_buffer_size();
+    for (let i = 0; i < data.length; i += size) {
+      const piece = data.subarray(i, i + size);
+      new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), piece.length).set(piece);
+      const rc = this.exports.config_write(piece.length);
+      if (rc !== 0) throw new Error(`config_write returned ${rc}`);
+    }
+  }
+
+  private imports(): WebAssembly.Imports {
+    const mem = () => new Uint8Array(this.exports.memory.buffer);
+    const text = (p: number, n: number) => Buffer.from(mem().subarray(p, p + n)).toString("utf8");
+    return {
+      env: {
+        abort: (msg: number, file: number, line: number, col: number) => {
+          const str = (p: number) => (p ? Buffer.from(mem().subarray(p, p + new Uint32Array(this.exports.memory.buffer, p - 4, 1)[0])).toString("utf16le") : "");
+          throw new Error(`core aborted: ${str(msg)} at ${str(file)}:${line}:${col}`);
+        },
+      },
+      picokubelet: {
+        connect: (conn: number, hp: number, hl: number, port: number, sp: number, sl: number) => {
+          this.connects.push(conn);
+          void text(hp, hl);
+          void text(sp, sl);
+          void port;
+          this.schedule(this.latencyMs, conn, () => {
+            if (this.refuseConnects !== null) {
+              this.deliverClosed(conn, this.refuseConnects);
+              return;
+            }
+            this.open.add(conn);
+            this.server.open(conn);
+            this.call(() => this.exports.on_connected(BigInt(this.now), conn));
+          }, true);
+        },
+        send: (conn: number, p: number, n: number) => {
+          const data = Uint8Array.from(mem().subarray(p, p + n));
+          this.schedule(this.latencyMs, conn, () => {
+            for (const out of this.server.receive(conn, data, this.now)) {
+              if (out.kind === "close") this.schedule(this.latencyMs, conn, () => this.deliverClosed(conn, CloseReason.Eof));
+              else this.deliverBytes(conn, out.data);
+            }
+          });
+        },
+        close: (conn: number) => {
+          this.open.delete(conn);
+          this.server.close(conn);
+          this.queue = this.queue.filter((e) => e.conn !== conn);
+        },
+        led: (p: number) => {
+          this.leds.push({ at: this.now, pattern: p });
+        },
+        log: (level: number, p: number, n: number) => {
+          const line = { at: this.now, level, text: text(p, n) };
+          this.logs.push(line);
+          if (process.env.PK_TEST_LOG) console.log(`[${(this.now / 1000).toFixed(3)}s L${level}] ${line.text}`);
+        },
+      },
+    };
+  }
+
+  /** Calls an export as a host must: never re-entrantly, then collects garbage. */
+  call<T>(fn: () => T): T {
+    if (this.inExport) throw new Error("re-entrant call into the core");
+    this.inExport = true;
+    try {
+      const r = fn();
+      this.exports.__collect();
+      const size = this.exports.memory.buffer.byteLength;
+      if (size > this.peakMemory) this.peakMemory = size;
+      return r;
+    } finally {
+      this.inExport = false;
+    }
+  }
+
+  private rand(): number {
+    this.rngState ^= this.rngState << 13;
+    this.rngState ^= this.rngState >>> 17;
+    this.rngState ^= this.rngState << 5;
+    return (this.rngState >>> 0) / 0x1_0000_0000;
+  }
+
+  private schedule(delay: number, conn: number, fn: () => void, connect = false): void {
+    void connect;
+    this.queue.push({ at: this.now + delay, seq: this.seq++, conn, fn });
+    this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
+  }
+
+  /** Delivers server bytes, split into pieces of at most io_buffer_size (random sizes by default). */
+  private deliverBytes(conn: number, data: Uint8Array): void {
+    const size = this.exports.io_buffer_size();
+    let off = 0;
+    while (off < data.length) {
+      const max = Math.min(size, data.length - off);
+      const n = this.randomSplits ? Math.max(1, Math.floor(this.rand() * max) + 1) : max;
+      const piece = data.subarray(off, off + n);
+      off += n;
+      this.schedule(this.latencyMs, conn, () => {
+        if (!this.open.has(conn)) return;
+        new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), piece.length).set(piece);
+        this.call(() => this.exports.on_data(BigInt(this.now), conn, piece.length));
+      });
+    }
+  }
+
+  private deliverClosed(conn: number, reason: number): void {
+    const wasOpen = this.open.delete(conn);
+    this.server.close(conn);
+    if (!wasOpen && reason === CloseReason.Eof) return;
+    this.call(() => this.exports.on_closed(BigInt(this.now), conn, reason));
+  }
+
+  /** Advances virtual time by `ms`, delivering every event and timer in order. */
+  run(ms: number): void {
+    const until = this.now + ms;
+    let spins = 0;
+    let lastT = -1;
+    for (;;) {
+      const qt = this.queue.length ? this.queue[0].at : Infinity;
+      const dl = Number(this.exports.next_deadline());
+      const dt = dl < 0 ? Infinity : Math.max(dl, this.now);
+      const t = Math.min(qt, dt);
+      if (t > until) {
+        this.now = until;
+        return;
+      }
+      if (t === lastT) {
+        if (++spins > 10_000) throw new Error(`the core keeps asking for a timer at ${t} without progress`);
+      } else {
+        spins = 0;
+        lastT = t;
+      }
+      this.now = t;
+      if (qt <= dt) {
+        const e = this.queue.shift()!;
+        e.fn();
+      } else {
+        this.call(() => this.exports.on_heap(BigInt(this.now), this.heapFree, this.heapTotal));
+        this.call(() => this.exports.on_timer(BigInt(this.now)));
+      }
+    }
+  }
+
+  /** Runs until `pred` holds (checked after each step), or throws after `maxMs`. */
+  runUntil(pred: () => boolean, maxMs: number, stepMs = 100): void {
+    const stop = this.now + maxMs;
+    while (!pred()) {
+      if (this.now >= stop) throw new Error(`condition not reached within ${maxMs} ms (phase ${this.stat(Stat.Phase)})`);
+      this.run(stepMs);
+    }
+  }
+
+  linkUp(ip = 0x0a2a0007, kind: number = LinkKind.Ethernet, bssid = 0n, rssi = 0): void {
+    this.call(() => this.exports.on_link(BigInt(this.now), kind, ip | 0, bssid, rssi));
+  }
+
+  linkDown(): void {
+    for (const c of [...this.open]) {
+      this.open.delete(c);
+      this.server.close(c);
+      this.queue = this.queue.filter((e) => e.conn !== c);
+      this.call(() => this.exports.on_closed(BigInt(this.now), c, CloseReason.LinkDown));
+    }
+    this.call(() => this.exports.on_link(BigInt(this.now), LinkKind.Down, 0, 0n, 0));
+  }
+
+  /** Resets every open connection (as a flaky network would). */
+  resetConnections(): void {
+    for (const c of [...this.open]) this.deliverClosed(c, CloseReason.IoError);
+  }
+
+  shutdown(mode: number): void {
+    this.call(() => this.exports.shutdown(BigInt(this.now), mode));
+  }
+
+  stat(id: number): number {
+    return Number(this.exports.stat(id));
+  }
+
+  get phase(): number {
+    return this.stat(Stat.Phase);
+  }
+
+  get led(): number {
+    return this.stat(Stat.Led);
+  }
+
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+
+  /** Log lines containing `needle`. */
+  logged(needle: string): LogLine[] {
+    return this.logs.filter((l) => l.text.includes(needle));
+  }
+}
