@@ -4,7 +4,7 @@
 //   node tools/cluster.mjs build [--force]
 //   node tools/cluster.mjs up [--dir DIR] [--node-monitor-period 1s] [--node-monitor-grace-period 20s]
 //                             [--node-startup-grace-period 30s] [--apiserver-port N] [--timeout SECONDS]
-//   node tools/cluster.mjs status | down | restart-apiserver
+//   node tools/cluster.mjs status | down | restart-apiserver [--kill]
 //   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
 //   node tools/cluster.mjs kubeconfig-for-node --prefix rack- --count 1000 --out-dir DIR [--start 0]
 //   node tools/cluster.mjs kubectl ARGS...
@@ -34,7 +34,7 @@ const EXIT_NOT_RUNNING = 3;
 // ---------------------------------------------------------------- arguments
 
 // Flags that never take a value.
-const BOOLEAN_FLAGS = new Set(['force', 'token', 'help', 'json', 'quiet']);
+const BOOLEAN_FLAGS = new Set(['force', 'token', 'help', 'kill']);
 
 function parseArgs(argv) {
   const flags = {};
@@ -379,7 +379,7 @@ async function cmdUp(flags) {
   fs.mkdirSync(logDir, { recursive: true });
   fs.rmSync(path.join(dir, 'cluster.json'), { force: true });
   const args = ['up', '--dir', dir, '--bin-dir', binDir];
-  for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'apiserver-port', 'controllers', 'apiserver-v']) {
+  for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'apiserver-port', 'controllers', 'apiserver-v', 'restart-grace', 'stop-timeout', 'ready-timeout']) {
     if (flags[f] !== undefined) args.push(`--${f}=${flags[f]}`);
   }
   const logFile = path.join(logDir, 'testenv.log');
@@ -530,8 +530,9 @@ async function cmdRestartAPIServer(flags) {
   if (!pid || !before) die('the cluster is not running (`npm run cluster -- up` first)', EXIT_NOT_RUNNING);
   const t0 = Date.now();
   const follow = follower(path.join(dir, 'logs', 'testenv.log'), '  ');
-  process.kill(pid, 'SIGUSR1');
-  log(`restarting kube-apiserver (pid ${before.pids['kube-apiserver']}) on ${before.server}`);
+  // SIGUSR1: SIGTERM with a short grace; SIGUSR2: SIGKILL (a crash).
+  process.kill(pid, flags.kill ? 'SIGUSR2' : 'SIGUSR1');
+  log(`restarting kube-apiserver (pid ${before.pids['kube-apiserver']}${flags.kill ? ', SIGKILL' : ''}) on ${before.server}`);
   const timeoutMs = Number(flags.timeout || 180) * 1000;
   for (;;) {
     await sleep(250);
@@ -641,9 +642,11 @@ const HELP = `usage: node tools/cluster.mjs COMMAND [flags]      (npm run cluste
   up [flags]                          start etcd, kube-apiserver, kube-controller-manager, kube-scheduler
       --node-monitor-period 1s  --node-monitor-grace-period 20s  --node-startup-grace-period 30s
       --apiserver-port N  --timeout SECONDS(300)  --controllers LIST  --apiserver-v N
+      --restart-grace 3s  --stop-timeout 10s  --ready-timeout 120s
   status                              exit 0 if up and ready, 3 if not
   down                                stop everything
-  restart-apiserver                   stop and restart only kube-apiserver (same port and certificates)
+  restart-apiserver [--kill]          stop and restart only kube-apiserver (same port and certificates);
+                                      --kill: SIGKILL instead of SIGTERM
   kubeconfig-for-node NAME [--out FILE|-] [--token] [--validity 8760h]
   kubeconfig-for-node --prefix P --count N --out-dir DIR [--start 0]
   kubectl ARGS...                     run the cached kubectl as cluster admin

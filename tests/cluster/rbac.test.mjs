@@ -92,6 +92,32 @@ describe('picokubelet RBAC manifest', () => {
     for (const [verb, res, ns] of expectNo) assert.ok(!(await can(verb, res, ns)), `should be refused: ${verb} ${res} ${ns || ''}`);
   });
 
+  test('kubectl auth can-i --list shows nothing beyond the kubelet rules and the defaults every user has', async () => {
+    // Rules every authenticated user gets from the default bindings (system:basic-user etc.).
+    const defaults = [
+      'selfsubjectreviews.authentication.k8s.io [create]',
+      'selfsubjectaccessreviews.authorization.k8s.io [create]',
+      'selfsubjectrulesreviews.authorization.k8s.io [create]',
+    ];
+    const rows = async (ns) => {
+      const { stdout } = await kubectl(['auth', 'can-i', '--list', `--as=${SA}`, '-n', ns]);
+      return stdout
+        .split('\n')
+        .slice(1)
+        .filter((l) => /^\S/.test(l)) // resource rows; non-resource URLs start with spaces
+        .map((l) => {
+          const cols = l.trim().split(/\s{2,}/);
+          return `${cols[0]} ${cols[cols.length - 1]}`;
+        })
+        .sort();
+    };
+    assert.deepEqual(await rows('default'), [...defaults, 'nodes [get create patch update]', 'nodes/status [patch update]'].sort());
+    assert.deepEqual(
+      await rows('kube-node-lease'),
+      [...defaults, 'nodes [get create patch update]', 'nodes/status [patch update]', 'leases.coordination.k8s.io [get create patch update]'].sort(),
+    );
+  });
+
   test('the token registers a Node, patches it and its status', async () => {
     const c = await api('POST', '/api/v1/nodes', { auth, body: nodeManifest(name) });
     assert.equal(c.status, 201, c.text);
