@@ -46,7 +46,21 @@ export function uniqueName(prefix) {
  * One HTTPS request to the API server.
  * auth: { token } | { cert, key } | {} (anonymous). ca defaults to the cluster CA.
  */
-export function api(method, urlPath, { body, auth = { token: cluster.adminToken }, contentType, ca = cluster.caPEM, timeoutMs = 10_000 } = {}) {
+export async function api(method, urlPath, opts = {}) {
+  // Ride out a concurrent `cluster restart-apiserver` (restart.test.mjs): retry
+  // while the port refuses connections, for a bounded time.
+  const deadline = Date.now() + (opts.retryMs ?? 30_000);
+  for (;;) {
+    try {
+      return await apiOnce(method, urlPath, opts);
+    } catch (e) {
+      if (!/ECONNREFUSED|ECONNRESET|socket hang up/.test(String(e?.code || e?.message)) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+function apiOnce(method, urlPath, { body, auth = { token: cluster.adminToken }, contentType, ca = cluster.caPEM, timeoutMs = 10_000 } = {}) {
   const url = new URL(urlPath, cluster.server);
   const headers = { Accept: 'application/json' };
   if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
@@ -59,7 +73,7 @@ export function api(method, urlPath, { body, auth = { token: cluster.adminToken 
   return new Promise((resolve, reject) => {
     const req = https.request(
       url,
-      { method, headers, ca, cert: auth.cert, key: auth.key, timeout: timeoutMs, servername: undefined },
+      { method, headers, ca, cert: auth.cert, key: auth.key, timeout: timeoutMs, agent: false },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
