@@ -332,6 +332,7 @@ export class Kubelet {
     else if (ctx.phase == Phase.Failed) want = Led.Warning;
     else if (!ctx.linkUp) want = Led.Disconnected;
     else if (ctx.authRefused || ctx.consecutiveFailures >= WARNING_AFTER_FAILURES) want = Led.Warning;
+    else if (this.lease.failuresInARow >= WARNING_AFTER_FAILURES) want = Led.Warning;
     else if (failing >= 0 && now - failing > leaseMs) want = Led.Warning;
     else if (ctx.renewals == 0) want = Led.Connecting;
     else want = Led.Healthy;

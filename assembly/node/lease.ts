@@ -25,6 +25,8 @@ export class LeaseReconciler {
   lastRenewOk: i64 = -1;
   /** Monotonic time renewals started failing (-1 while they succeed). */
   failingSince: i64 = -1;
+  /** Renewal attempts that failed in a row. */
+  failuresInARow: i32 = 0;
   /** The last renewTime we wrote (Unix ms), so it never goes backwards. */
   private lastRenewTime: i64 = 0;
   /** When the attempt in flight started (fixed-rate schedule). */
@@ -131,6 +133,7 @@ export class LeaseReconciler {
       logInfo("lease renewals are landing again after " + seconds(now - this.failingSince) + " of failures");
     }
     this.failingSince = -1;
+    this.failuresInARow = 0;
     this.task.succeeded();
     this.scheduleRenewal(now);
     const n = ctx.renewals;
@@ -144,6 +147,7 @@ export class LeaseReconciler {
   private renewFailed(now: i64, r: HttpResult): void {
     const ctx = this.ctx;
     ctx.renewFailures++;
+    this.failuresInARow++;
     if (this.failingSince < 0) this.failingSince = now;
     const status = r.ok ? r.status : 0;
     let delay: i64;
