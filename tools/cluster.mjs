@@ -4,7 +4,7 @@
 //   node tools/cluster.mjs build [--force]
 //   node tools/cluster.mjs up [--dir DIR] [--node-monitor-period 1s] [--node-monitor-grace-period 20s]
 //                             [--node-startup-grace-period 30s] [--apiserver-port N] [--timeout SECONDS]
-//   node tools/cluster.mjs status | down | restart-apiserver [--kill]
+//   node tools/cluster.mjs status | down [--purge] | restart-apiserver [--kill]
 //   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
 //   node tools/cluster.mjs kubeconfig-for-node --prefix rack- --count 1000 --out-dir DIR [--start 0]
 //   node tools/cluster.mjs kubectl ARGS...
@@ -34,7 +34,7 @@ const EXIT_NOT_RUNNING = 3;
 // ---------------------------------------------------------------- arguments
 
 // Flags that never take a value.
-const BOOLEAN_FLAGS = new Set(['force', 'token', 'help', 'kill']);
+const BOOLEAN_FLAGS = new Set(['force', 'token', 'help', 'kill', 'purge']);
 
 function parseArgs(argv) {
   const flags = {};
@@ -220,7 +220,29 @@ async function ensureBinaries({ force = false } = {}) {
   fs.rmSync(spec.binDir, { recursive: true, force: true });
   fs.renameSync(tmp, spec.binDir);
   log(`build finished in ${fmtDuration(secs * 1000)} (${compiled} packages compiled)`);
+  pruneCache(spec.binDir);
   return spec.binDir;
+}
+
+/** Keeps the newest few builds (each is ~350 MB) and removes older ones and failed temp dirs. */
+function pruneCache(current, keep = 3) {
+  const root = cacheRoot();
+  const dirs = fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && /^v\d+\.\d+\.\d+-[0-9a-f]{16}(\.tmp-\d+)?$/.test(d.name))
+    .map((d) => path.join(root, d.name));
+  for (const d of dirs.filter((d) => /\.tmp-\d+$/.test(d))) {
+    const pid = Number(d.slice(d.lastIndexOf('-') + 1));
+    if (!pidAlive(pid)) fs.rmSync(d, { recursive: true, force: true });
+  }
+  const builds = dirs
+    .filter((d) => !/\.tmp-\d+$/.test(d) && d !== current)
+    .map((d) => ({ d, t: fs.statSync(d).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { d } of builds.slice(keep - 1)) {
+    log(`removing old build ${d}`);
+    fs.rmSync(d, { recursive: true, force: true });
+  }
 }
 
 // ---------------------------------------------------------------- cluster state
@@ -488,6 +510,15 @@ async function cmdDown(flags) {
     return 1;
   }
   log(pid || rest.length ? 'down: nothing left running' : 'down: nothing was running');
+  if (flags.purge) {
+    const looksLikeCluster = ['testenv.lock', 'ports.json', 'pki/ca.crt'].some((f) => fs.existsSync(path.join(dir, f)));
+    if (!looksLikeCluster) {
+      log(`not purging ${dir}: it does not look like a cluster directory`);
+      return fs.existsSync(dir) ? 1 : 0;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    log(`purged ${dir} (etcd data, PKI, tokens, logs)`);
+  }
   return 0;
 }
 
@@ -644,7 +675,7 @@ const HELP = `usage: node tools/cluster.mjs COMMAND [flags]      (npm run cluste
       --apiserver-port N  --timeout SECONDS(300)  --controllers LIST  --apiserver-v N
       --restart-grace 3s  --stop-timeout 10s  --ready-timeout 120s
   status                              exit 0 if up and ready, 3 if not
-  down                                stop everything
+  down [--purge]                      stop everything; --purge also deletes the cluster dir (etcd data, PKI)
   restart-apiserver [--kill]          stop and restart only kube-apiserver (same port and certificates);
                                       --kill: SIGKILL instead of SIGTERM
   kubeconfig-for-node NAME [--out FILE|-] [--token] [--validity 8760h]
