@@ -65,7 +65,7 @@ describe('node client certificate', () => {
     assert.ok(review.json.status.userInfo.groups.includes('system:nodes'));
   });
 
-  test('kubectl with the node kubeconfig works for its own Node only', async () => {
+  test('kubectl with the node kubeconfig is refused another node', async () => {
     const denied = await kubectl(['get', 'node', other], { kubeconfig: kc.file, allowFail: true });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /forbidden/i);
