@@ -1,0 +1,331 @@
+// host-sim/src/cli.ts
+// The command line: an argument schema per command (node:util parseArgs), --help and --version, and one
+// call into run.ts / nvs.ts / control.ts. Bad flags and bad kubeconfigs print one line and give exit 2.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ABI_VERSION } from './abi.js';
+import { COMMANDS_HELP, sendControl } from './control.js';
+import { CredentialOptions, CredentialsError, loadCredentials } from './credentials.js';
+import { parseHeapSpec } from './body/heap.js';
+import { DEFAULT_BSSID, parseLinkSpec } from './body/link.js';
+import { Level, Logger, parseLevel } from './logger.js';
+import { writeNvsCsv } from './nvs.js';
+import { ModuleError, repoRoot } from './runtime.js';
+import { CommonRunOptions, UsageError, nodeNameFromCertificate, readCoreConfig, runOne, runRack } from './run.js';
+import { Scenario, TimelineStep, loadScenario, parseAtFlag } from './scenario.js';
+import { parsePairs } from './util.js';
+import { StartError } from './node.js';
+
+type Flag = { type: 'string' | 'boolean'; multiple?: boolean; short?: string; arg?: string; help: string };
+type Schema = Record<string, Flag>;
+
+const GLOBAL: Schema = {
+  help: { type: 'boolean', short: 'h', help: 'show help' },
+  version: { type: 'boolean', short: 'V', help: 'print the version' },
+  'log-level': { type: 'string', arg: 'LEVEL', help: 'error | warn | info (default) | debug; also the core\'s level' },
+  'log-format': { type: 'string', arg: 'FORMAT', help: 'text (default) | json; log lines go to stderr' },
+};
+
+const CREDENTIALS: Schema = {
+  kubeconfig: { type: 'string', arg: 'FILE', help: 'kubeconfig (default: $KUBECONFIG, then ~/.kube/config)' },
+  context: { type: 'string', arg: 'NAME', help: 'kubeconfig context (default: current-context)' },
+  token: { type: 'string', arg: 'TOKEN', help: 'bearer token instead of the kubeconfig user\'s (visible in ps: prefer --token-file)' },
+  'token-file': { type: 'string', arg: 'FILE', help: 'read the bearer token from FILE' },
+  ca: { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) instead of the kubeconfig\'s certificate-authority' },
+};
+
+const NODE: Schema = {
+  labels: { type: 'string', arg: 'K=V,...', help: 'extra node labels' },
+  'heap-scenario': { type: 'string', arg: 'SPEC', help: 'steady | leak[:rate=256,floor=8192] | sawtooth[:low=16384,period=120] (free=,total= too)' },
+  link: { type: 'string', arg: 'SPEC', help: 'ethernet (default) | wifi[:bssid=..,rssi=-55] | down; ip= sets the address' },
+  scenario: { type: 'string', arg: 'FILE', help: 'scenario file: JSON timeline of {at: seconds, action: command}' },
+  at: { type: 'string', multiple: true, arg: 'S:CMD', help: 'run a control command S seconds after start, e.g. \'30:link down 10\' (repeatable)' },
+  'core-config': { type: 'string', arg: 'JSON|@FILE', help: 'extra core configuration keys, e.g. \'{"renewIntervalMs":2000}\'' },
+  'control-socket': { type: 'string', arg: 'PATH', help: 'serve the control channel on a unix socket (see `ctl`)' },
+  cleanup: { type: 'boolean', help: 'on exit, delete the Lease and Node this run registered (shutdown mode 1)' },
+  duration: { type: 'string', arg: 'SECONDS', help: 'stop by itself after SECONDS' },
+  led: { type: 'string', arg: 'MODE', help: 'auto (default: animated on a TTY, plain lines otherwise) | tty | plain | off' },
+  'stop-timeout': { type: 'string', arg: 'SECONDS', help: 'how long a shutdown may take (default 15)' },
+  wasm: { type: 'string', arg: 'FILE', help: 'the core (default: $PICOKUBELET_WASM, then build/picokubelet.wasm)' },
+};
+
+const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema }> = {
+  run: {
+    summary: 'run one node',
+    usage: 'picokubelet-sim run [--name NAME] [--kubeconfig FILE] [flags]',
+    schema: {
+      name: { type: 'string', arg: 'NAME', help: 'node name (default: from a system:node:<name> client certificate)' },
+      'node-ip': { type: 'string', arg: 'A.B.C.D', help: 'the node\'s address (default 127.0.0.1)' },
+      ...NODE, ...CREDENTIALS, ...GLOBAL,
+    },
+  },
+  rack: {
+    summary: 'run N nodes in one process',
+    usage: 'picokubelet-sim rack --count N [--prefix P] [--kubeconfig-dir DIR | --kubeconfig FILE] [flags]',
+    schema: {
+      count: { type: 'string', arg: 'N', help: 'how many nodes' },
+      prefix: { type: 'string', arg: 'P', help: 'node names are P0, P1, ... (default sim-)' },
+      start: { type: 'string', arg: 'I', help: 'first index (default 0)' },
+      'kubeconfig-dir': { type: 'string', arg: 'DIR', help: 'per-node credentials: DIR/<name>.kubeconfig (cluster.mjs kubeconfig-for-node --prefix P --count N --out-dir DIR)' },
+      'first-ip': { type: 'string', arg: 'A.B.C.D', help: 'address of the first node; the others count up (default 10.77.0.1)' },
+      ramp: { type: 'string', arg: 'N', help: 'nodes started per second (default 100)' },
+      ...NODE, ...CREDENTIALS, ...GLOBAL,
+    },
+  },
+  'nvs-csv': {
+    summary: 'write an ESP-IDF NVS partition CSV (and PEM files) for the firmware',
+    usage: 'picokubelet-sim nvs-csv --name NAME --kubeconfig FILE --out-dir DIR [--wifi-ssid S --wifi-psk P]',
+    schema: {
+      name: { type: 'string', arg: 'NAME', help: 'node name (default: from a system:node:<name> client certificate)' },
+      'out-dir': { type: 'string', arg: 'DIR', help: 'where <name>.nvs.csv and the PEM files go' },
+      'wifi-ssid': { type: 'string', arg: 'SSID', help: 'Wi-Fi network for the fallback link' },
+      'wifi-psk': { type: 'string', arg: 'PSK', help: 'its passphrase' },
+      ...CREDENTIALS, ...GLOBAL,
+    },
+  },
+  ctl: {
+    summary: 'send control commands to a running simulator',
+    usage: 'picokubelet-sim ctl --control-socket PATH COMMAND [ARGS...] [\\; COMMAND ...]',
+    schema: {
+      'control-socket': { type: 'string', arg: 'PATH', help: 'the socket given to run/rack --control-socket' },
+      timeout: { type: 'string', arg: 'SECONDS', help: 'how long to wait for replies (default 60)' },
+      ...GLOBAL,
+    },
+  },
+};
+
+/** The package version. */
+export function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Top-level help. */
+export function mainHelp(): string {
+  const cmds = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(9)} ${v.summary}`).join('\n');
+  return `picokubelet-sim ${version()}: runs the picokubelet core (.wasm) as Kubernetes nodes from any machine
+
+usage: picokubelet-sim COMMAND [flags]
+
+commands:
+${cmds}
+  help      show this text (help COMMAND: that command's flags)
+
+global flags:
+${flagLines(GLOBAL)}
+
+Exit codes: 0 ok, 1 a node trapped or something failed at run time, 2 bad flags, kubeconfig or configuration.
+Docs: host-sim/README.md
+`;
+}
+
+/** Help of one command. */
+export function commandHelp(cmd: string): string {
+  const c = COMMANDS[cmd];
+  let text = `usage: ${c.usage}\n\n${c.summary}\n\nflags:\n${flagLines(c.schema)}\n`;
+  if (cmd === 'ctl' || cmd === 'run' || cmd === 'rack') text += `\ncontrol commands (--at, scenario files, ctl; prefix @NAME to address one node):\n${indent(COMMANDS_HELP)}\n`;
+  return text;
+}
+
+function flagLines(schema: Schema): string {
+  return Object.entries(schema)
+    .map(([k, f]) => {
+      const left = `${f.short ? `-${f.short}, ` : '    '}--${k}${f.arg ? ` ${f.arg}` : ''}`;
+      return `  ${left.padEnd(30)} ${f.help}`;
+    })
+    .join('\n');
+}
+
+function indent(s: string): string {
+  return s.split('\n').map((l) => `  ${l}`).join('\n');
+}
+
+/** Runs the CLI; resolves with the exit code. Never calls process.exit (except on a second Ctrl-C). */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const err = (s: string): void => void process.stderr.write(`picokubelet-sim: ${s}\n`);
+  try {
+    const [cmd, ...rest] = argv;
+    if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) out(commandHelp(rest[0]));
+      else if (cmd === 'help' && rest[0]) throw new UsageError(`unknown command '${rest[0]}' (run, rack, nvs-csv, ctl)`);
+      else out(mainHelp());
+      return cmd === undefined ? 2 : 0;
+    }
+    if (cmd === '--version' || cmd === '-V') {
+      out(`picokubelet-sim ${version()} (core ABI ${ABI_VERSION})\n`);
+      return 0;
+    }
+    const spec = COMMANDS[cmd];
+    if (!spec) throw new UsageError(`unknown command '${cmd}' (run, rack, nvs-csv, ctl; see --help)`);
+    const { values, positionals } = parse(spec.schema, rest, cmd === 'ctl');
+    if (values.help) {
+      out(commandHelp(cmd));
+      return 0;
+    }
+    if (values.version) {
+      out(`picokubelet-sim ${version()} (core ABI ${ABI_VERSION})\n`);
+      return 0;
+    }
+    const logLevel = oneOf(values['log-level'], 'log-level', ['error', 'warn', 'info', 'debug'], 'info') as Level;
+    const logFormat = oneOf(values['log-format'], 'log-format', ['text', 'json'], 'text') as 'text' | 'json';
+    const logger = new Logger({ level: parseLevel(logLevel), format: logFormat });
+    if (cmd === 'ctl') return await ctl(values, positionals, out);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const creds: CredentialOptions = {
+      kubeconfig: str(values.kubeconfig), context: str(values.context), token: str(values.token),
+      tokenFile: str(values['token-file']), ca: str(values.ca),
+    };
+    if (cmd === 'nvs-csv') return nvsCsv(values, creds, out);
+    const common = commonOptions(values, logger, logLevel, creds);
+    if (cmd === 'run') {
+      const nodeIp = str(values['node-ip']);
+      if (nodeIp !== undefined) checked(() => parseLinkSpec(`ethernet:ip=${nodeIp}`, baseLink()), '--node-ip');
+      return await runOne({ ...common, name: nodeName(values.name), nodeIp });
+    }
+    const count = integer(values.count, 'count', 1, 100_000);
+    if (count === undefined) throw new UsageError('rack needs --count N');
+    const firstIp = str(values['first-ip']);
+    if (firstIp !== undefined) checked(() => parseLinkSpec(`ethernet:ip=${firstIp}`, baseLink()), '--first-ip');
+    const prefix = str(values.prefix) ?? 'sim-';
+    if (!/^[a-z0-9]([-a-z0-9.]*)?$/.test(prefix)) throw new UsageError(`--prefix '${prefix}' cannot start a node name (lowercase letters, digits, '-', '.')`);
+    return await runRack({
+      ...common, count, prefix, start: integer(values.start, 'start', 0, 1e9) ?? 0, kubeconfigDir: str(values['kubeconfig-dir']),
+      firstIp, rampPerSecond: integer(values.ramp, 'ramp', 1, 100_000),
+    });
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof CredentialsError || e instanceof StartError) {
+      err(e.message);
+      return 2;
+    }
+    if (e instanceof ModuleError) {
+      err(e.message);
+      return 1;
+    }
+    err(`${(e as Error).message}${process.env.PICOKUBELET_DEBUG ? `\n${(e as Error).stack}` : ''}`);
+    return 1;
+  }
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function parse(schema: Schema, args: string[], positionals: boolean): { values: Values; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [k, f] of Object.entries(schema)) options[k] = { type: f.type, multiple: f.multiple, short: f.short };
+  try {
+    const r = parseArgs({ args, options, strict: true, allowPositionals: true });
+    if (!positionals && r.positionals.length > 0) throw new UsageError(`unexpected argument '${r.positionals[0]}'`);
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+}
+
+function commonOptions(values: Values, logger: Logger, logLevel: Level, credentialOptions: CredentialOptions): CommonRunOptions {
+  const heap = str(values['heap-scenario']);
+  if (heap !== undefined) checked(() => parseHeapSpec(heap), '--heap-scenario');
+  const link = str(values.link);
+  if (link !== undefined) checked(() => parseLinkSpec(link, baseLink()), '--link');
+  let scenario: Scenario | undefined;
+  const file = str(values.scenario);
+  if (file !== undefined) scenario = checked(() => loadScenario(file), '--scenario');
+  if (scenario?.heap !== undefined) checked(() => parseHeapSpec(scenario!.heap!), `${file}: heap`);
+  if (scenario?.link !== undefined) checked(() => parseLinkSpec(scenario!.link!, baseLink()), `${file}: link`);
+  const at: TimelineStep[] = ((values.at as string[] | undefined) ?? []).map((a) => checked(() => parseAtFlag(a), '--at'));
+  const labelsText = str(values.labels);
+  const labels = labelsText !== undefined ? checked(() => parsePairs(labelsText, '--labels'), '--labels') : undefined;
+  const coreConfigText = str(values['core-config']);
+  const durationSeconds = number(values.duration, 'duration');
+  const stop = number(values['stop-timeout'], 'stop-timeout') ?? 15;
+  return {
+    logger, logLevel, credentialOptions, labels, heap, link, scenario, at,
+    coreConfig: coreConfigText !== undefined ? readCoreConfig(coreConfigText) : undefined,
+    wasmPath: str(values.wasm), cleanup: values.cleanup === true, controlSocket: str(values['control-socket']),
+    durationSeconds, led: oneOf(values.led, 'led', ['auto', 'tty', 'plain', 'off'], 'auto') as CommonRunOptions['led'],
+    stopTimeoutMs: stop * 1000,
+  };
+}
+
+function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string) => void): number {
+  const outDir = str(values['out-dir']);
+  if (!outDir) throw new UsageError('nvs-csv needs --out-dir DIR');
+  const credentials = loadCredentials(creds);
+  const name = nodeName(values.name) ?? nodeNameFromCertificate(credentials);
+  if (!name) throw new UsageError('nvs-csv needs --name NAME (or a kubeconfig for system:node:<name>)');
+  const ssid = str(values['wifi-ssid']);
+  const psk = str(values['wifi-psk']);
+  if ((ssid === undefined) !== (psk === undefined)) throw new UsageError('--wifi-ssid and --wifi-psk go together');
+  const r = checked(() => writeNvsCsv({ name, credentials, wifiSsid: ssid, wifiPsk: psk }, outDir), 'nvs-csv');
+  out(`${r.csv}\n`);
+  return 0;
+}
+
+async function ctl(values: Values, positionals: string[], out: (s: string) => void): Promise<number> {
+  const socket = str(values['control-socket']);
+  if (!socket) throw new UsageError('ctl needs --control-socket PATH');
+  if (positionals.length === 0) throw new UsageError('ctl needs a command (try: ctl --control-socket PATH help)');
+  const lines = positionals.join(' ').split(/\s*;\s*/).filter(Boolean);
+  const timeout = number(values.timeout, 'timeout') ?? 60;
+  const replies = await sendControl(socket, lines, timeout * 1000);
+  let code = 0;
+  for (const r of replies) {
+    if (r.ok !== true) {
+      process.stderr.write(`picokubelet-sim: ${String(r.error)}\n`);
+      code = 1;
+    } else {
+      out(typeof r.result === 'string' ? `${r.result}\n` : `${JSON.stringify(r.result, null, 2)}\n`);
+    }
+  }
+  return code;
+}
+
+function baseLink(): { kind: 'ethernet'; ip: string; bssid: string; rssi: number } {
+  return { kind: 'ethernet', ip: '127.0.0.1', bssid: DEFAULT_BSSID, rssi: -55 };
+}
+
+function nodeName(v: unknown): string | undefined {
+  const s = str(v);
+  if (s !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)) {
+    throw new UsageError(`--name '${s}' is not a lowercase RFC 1123 subdomain`);
+  }
+  return s;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function oneOf(v: unknown, flag: string, allowed: string[], dflt: string): string {
+  const s = str(v) ?? dflt;
+  if (!allowed.includes(s)) throw new UsageError(`--${flag} must be one of ${allowed.join(', ')} (got '${s}')`);
+  return s;
+}
+
+function integer(v: unknown, flag: string, min: number, max: number): number | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n < min || n > max) throw new UsageError(`--${flag} must be an integer in ${min}..${max} (got '${s}')`);
+  return n;
+}
+
+function number(v: unknown, flag: string): number | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number (got '${s}')`);
+  return n;
+}
+
+function checked<T>(fn: () => T, what: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof CredentialsError) throw e;
+    throw new UsageError(`${what}: ${(e as Error).message}`);
+  }
+}

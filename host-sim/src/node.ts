@@ -1,0 +1,620 @@
+// host-sim/src/node.ts
+// One simulated node: a core instance plus the body it runs in (heap, link, LED, TLS transport, faults).
+//
+// Theory of operation. Everything that happens to the node (a socket event, a timer, a control command)
+// becomes an event in one FIFO. The FIFO is drained outside any export; each event is one export call
+// followed by `__collect()` (ABI.md "Garbage collection policy"). Imports the core calls during an
+// export act at once (connect, send, close, LED, log) and anything they learn is queued, never delivered
+// from inside the import. After the FIFO is empty the node asks `next_deadline()` and arms one timer; when
+// it fires, `on_heap` then `on_timer` are queued. No Kubernetes or HTTP decision is made here.
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  Close, CloseReason, ErrorCode, HostFunctions, Led, LogLevel, Phase, STAT_KEYS, Shutdown, Stat, nameOf,
+} from './abi.js';
+import { DEFAULT_HEAP, HeapSpec, describeHeap, heapFree, parseHeapSpec } from './body/heap.js';
+import { DEFAULT_BSSID, LinkSpec, describeLink, linkArgs, parseLinkSpec } from './body/link.js';
+import { coreConfigBytes } from './coreconfig.js';
+import type { Credentials } from './credentials.js';
+import type { LedState } from './led/render.js';
+import { LEVELS, Level, Logger } from './logger.js';
+import { CoreInstance, compileCore, resolveWasmPath } from './runtime.js';
+import { SystemTimers, Timer, TimerService } from './timers.js';
+import { tlsTransport } from './transport/tls.js';
+import type { Transport, TransportFactory } from './transport/transport.js';
+
+/** Options of one node. Only `name` and `credentials` are required. */
+export interface NodeOptions {
+  /** Node name (also Lease name and holder identity). */
+  name: string;
+  /** Where the API server is and how to authenticate (see credentials.ts). */
+  credentials: Credentials;
+  /** The node's IPv4 address (status.addresses); default 127.0.0.1. */
+  nodeIp?: string;
+  /** Extra node labels. */
+  labels?: Record<string, string>;
+  /** Link spec: `ethernet` (default), `wifi:bssid=...,rssi=-60`, `down`. */
+  link?: string;
+  /** Heap spec: `steady` (default), `leak:rate=256`, `sawtooth:period=60`. */
+  heap?: string;
+  /** Further configuration keys for the core (for example `{ renewIntervalMs: 2000 }`). */
+  coreConfig?: Record<string, unknown>;
+  /** The core's log level (also filters host lines through `logger`). */
+  logLevel?: Level;
+  logger?: Logger;
+  /** Clock and timers; default one process-wide SystemTimers (shared by a rack). */
+  timers?: TimerService;
+  /** Network; default node:tls with the credentials' TLS settings. */
+  transport?: TransportFactory;
+  /** The compiled core (shared by a rack), or a path to load it from. */
+  module?: WebAssembly.Module;
+  wasmPath?: string;
+  /** 64 bits of entropy for the core; default crypto random. */
+  seed?: bigint;
+  /** Every export and import call, for tests of the glue. */
+  trace?: (e: TraceEvent) => void;
+  /** How many recent log lines `logs` keeps (default 50). */
+  keepLogs?: number;
+}
+
+/** One call across the boundary. */
+export type TraceEvent =
+  | { dir: 'export'; name: string; args: ReadonlyArray<number | bigint>; depth: number }
+  | { dir: 'return'; name: string; depth: number }
+  | { dir: 'import'; name: string; args: ReadonlyArray<number | bigint | string>; depth: number };
+
+/** Stats as the control channel and the programmatic API report them. */
+export interface NodeStats {
+  name: string;
+  /** The core's stat() values, by camelCase name (phase, led, renewals, renewFailures, ...). */
+  [stat: string]: unknown;
+  phaseName: string;
+  ledName: string;
+  lastErrorName: string;
+  host: {
+    link: string;
+    heapFree: number;
+    heapTotal: number;
+    heapScenario: string;
+    openConnections: number;
+    uptimeMs: number;
+    events: number;
+    panic: string | null;
+  };
+}
+
+/** The core refused to start (its `error` lines are in `lines`). */
+export class StartError extends Error {
+  constructor(readonly lines: string[], code: number) {
+    super(`the core refused to start (${nameOf(ErrorCode, code)}): ${lines.join('; ') || 'see its log'}`);
+    this.name = 'StartError';
+  }
+}
+
+type Ev =
+  | { k: 'link'; kind: number; ipv4: number; bssid: bigint; rssi: number }
+  | { k: 'heap'; free: number; total: number }
+  | { k: 'connected'; conn: number }
+  | { k: 'data'; conn: number; bytes: Uint8Array }
+  | { k: 'closed'; conn: number; reason: CloseReason }
+  | { k: 'timer' }
+  | { k: 'shutdown'; mode: number };
+
+let sharedTimers: SystemTimers | null = null;
+
+/** The process-wide coalescing timer service. */
+export function systemTimers(): SystemTimers {
+  sharedTimers ??= new SystemTimers();
+  return sharedTimers;
+}
+
+const CORE_LEVELS: Record<number, Level> = { [LogLevel.ERROR]: 'error', [LogLevel.WARN]: 'warn', [LogLevel.INFO]: 'info', [LogLevel.DEBUG]: 'debug' };
+
+/** Starts a node and resolves once its core has accepted the configuration. */
+export async function startNode(options: NodeOptions): Promise<SimNode> {
+  return new SimNode(options);
+}
+
+export class SimNode extends EventEmitter {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly timers: TimerService;
+  /** The last log lines (core and host), newest last. */
+  readonly logs: string[] = [];
+
+  private readonly core: CoreInstance;
+  private readonly transport: Transport;
+  private readonly trace?: (e: TraceEvent) => void;
+  private readonly bootAt: number;
+  private readonly queue: Ev[] = [];
+  private readonly live = new Set<number>();
+  private readonly scheduled = new Set<Timer>();
+  private draining = false;
+  private depth = 0;
+  private lastNow = 0n;
+  private timer: Timer | null = null;
+  private timerAt = -1;
+  private heapSpec: HeapSpec;
+  private heapSince: number;
+  private linkSpec: LinkSpec;
+  private linkUp: boolean;
+  private linkTimer: Timer | null = null;
+  private led: LedState;
+  private phase: number = Phase.CONFIGURING;
+  private panicReason: string | null = null;
+  private disposed = false;
+  private eventCount = 0;
+  private waiters = new Set<() => void>();
+  private startErrors: string[] = [];
+  private readonly keepLogs: number;
+
+  constructor(opts: NodeOptions) {
+    super();
+    this.name = opts.name;
+    this.logger = opts.logger ?? new Logger({ level: opts.logLevel ?? 'warn' });
+    this.logger.addSecret(opts.credentials.token);
+    this.timers = opts.timers ?? systemTimers();
+    this.trace = opts.trace;
+    this.keepLogs = opts.keepLogs ?? 50;
+    this.bootAt = this.timers.now();
+    this.heapSpec = parseHeapSpec(opts.heap ?? 'steady', DEFAULT_HEAP);
+    this.heapSince = this.bootAt;
+    const baseLink: LinkSpec = { kind: 'ethernet', ip: opts.nodeIp ?? '127.0.0.1', bssid: DEFAULT_BSSID, rssi: -55 };
+    const link = parseLinkSpec(opts.link ?? 'ethernet', baseLink);
+    this.linkSpec = link.spec;
+    this.linkUp = link.up;
+    this.led = { steady: Led.SELF_TEST, since: this.bootAt, blipAt: -Infinity };
+
+    const module = opts.module ?? compileCore(resolveWasmPath(opts.wasmPath));
+    this.core = new CoreInstance(module, this.hostFunctions());
+    const factory = opts.transport ?? tlsTransport(opts.credentials.tls, this.timers);
+    this.transport = factory(
+      {
+        connected: (conn) => this.push({ k: 'connected', conn }),
+        data: (conn, bytes) => this.pushData(conn, bytes),
+        closed: (conn, reason) => this.push({ k: 'closed', conn, reason }),
+      },
+      (level, line) => this.hostLog(level, line),
+    );
+    if (opts.credentials.tls.insecure) {
+      this.hostLog('warn', `INSECURE: the kubeconfig says insecure-skip-tls-verify; the API server's certificate is NOT verified`);
+    }
+
+    // ABI.md "Start-up sequence": configuration, a first heap reading, start, then the link.
+    this.setLed(Led.BOOTING);
+    const doc = coreConfigBytes({
+      name: opts.name, credentials: opts.credentials, labels: opts.labels, logLevel: opts.logLevel, extra: opts.coreConfig,
+    });
+    for (let off = 0; off < doc.length; off += this.core.ioSize) {
+      const chunk = doc.subarray(off, off + this.core.ioSize);
+      this.core.writeIo(chunk);
+      const rc = this.call('config_write', [chunk.length], () => this.core.exports.config_write(chunk.length));
+      if (rc !== ErrorCode.OK) throw new StartError([`configuration document rejected (${doc.length} bytes)`], rc);
+    }
+    const heap = this.heapNow();
+    this.call('on_heap', [this.now(), heap.free, heap.total], () => this.core.exports.on_heap(this.lastNow, heap.free, heap.total));
+    const seed = opts.seed ?? BigInt.asIntN(64, crypto.getRandomValues(new BigUint64Array(1))[0]);
+    const rc = this.call('start', [this.now(), seed], () => this.core.exports.start(this.lastNow, seed));
+    this.collect();
+    if (rc !== ErrorCode.OK) {
+      this.dispose();
+      throw new StartError(this.startErrors, rc);
+    }
+    this.hostLog('info', `started: API server ${opts.credentials.apiHost}:${opts.credentials.apiPort} (${opts.credentials.auth}), link ${describeLink(this.linkSpec, this.linkUp)}, heap ${describeHeap(this.heapSpec)}`);
+    if (this.linkUp) this.pushLink();
+    else this.drain();
+  }
+
+  // ---------------------------------------------------------------- controls
+
+  /** Sets free (and optionally total) heap bytes; the scenario becomes steady. */
+  setHeap(free: number, total?: number): void {
+    const t = total ?? this.heapSpec.total;
+    if (!Number.isInteger(free) || free < 0 || !Number.isInteger(t) || t <= 0 || free > t) {
+      throw new Error(`heap needs 0 <= free <= total (got free ${free}, total ${t})`);
+    }
+    this.heapSpec = { ...this.heapSpec, scenario: 'steady', free, total: t };
+    this.heapSince = this.timers.now();
+    this.pushHeap();
+  }
+
+  /** Switches to a heap scenario (`leak:rate=512`, ...), starting now. */
+  setHeapScenario(spec: string): void {
+    this.heapSpec = parseHeapSpec(spec, { ...DEFAULT_HEAP, total: this.heapSpec.total });
+    this.heapSince = this.timers.now();
+    this.pushHeap();
+  }
+
+  /** Takes the link down (for `seconds`, then up again; forever when omitted). */
+  linkDown(seconds?: number): void {
+    this.linkTimer?.cancel();
+    this.linkTimer = null;
+    if (seconds !== undefined) {
+      if (!(seconds > 0)) throw new Error('link down needs a positive number of seconds');
+      this.linkTimer = this.schedule(this.timers.now() + seconds * 1000, () => this.linkUpNow());
+    }
+    if (!this.linkUp) return;
+    this.linkUp = false;
+    this.hostLog('info', `link down${seconds !== undefined ? ` for ${seconds} s` : ''}`);
+    // The core drops its connection when it hears of the link; any it still had are reported LINK_DOWN.
+    this.pushLink();
+    const dropped = this.transport.dropAll();
+    for (const conn of dropped) this.push({ k: 'closed', conn, reason: Close.LINK_DOWN });
+  }
+
+  /** Brings the link back up. */
+  linkUpNow(): void {
+    this.linkTimer?.cancel();
+    this.linkTimer = null;
+    if (this.linkUp) return;
+    this.linkUp = true;
+    this.hostLog('info', `link up: ${describeLink(this.linkSpec, true)}`);
+    this.pushLink();
+  }
+
+  /** Changes the link (`ethernet:ip=...`, `wifi:bssid=...`); reported at once when it is up. */
+  setLink(spec: string): void {
+    const next = parseLinkSpec(spec, this.linkSpec);
+    if (!next.up) return this.linkDown();
+    this.linkSpec = next.spec;
+    if (this.linkUp) this.pushLink();
+    else this.linkUpNow();
+  }
+
+  /** Roams to another access point (the link becomes Wi-Fi if it was not). */
+  setBssid(bssid: string): void {
+    this.setLink(`wifi:bssid=${bssid}`);
+  }
+
+  /** Fault: resets every open TLS connection. Returns how many. */
+  resetConnection(): number {
+    const n = this.transport.reset();
+    this.hostLog('info', `fault: reset ${n} connection(s)`);
+    return n;
+  }
+
+  /** Fault: holds received bytes for `seconds`. */
+  stall(seconds: number): void {
+    if (!(seconds > 0)) throw new Error('stall needs a positive number of seconds');
+    this.transport.stall(seconds * 1000);
+    this.hostLog('info', `fault: stalling responses for ${seconds} s`);
+  }
+
+  /** Fault: black-holes connections for `seconds`. */
+  blackhole(seconds: number): void {
+    if (!(seconds > 0)) throw new Error('blackhole needs a positive number of seconds');
+    this.transport.blackhole(seconds * 1000);
+    this.hostLog('info', `fault: black-holing connections for ${seconds} s`);
+  }
+
+  /** Runs `fn` at `at` (this node's timer clock) unless the node is stopped first. */
+  schedule(at: number, fn: () => void): Timer {
+    const t = this.timers.at(at, () => {
+      this.scheduled.delete(t);
+      if (!this.disposed) fn();
+    });
+    this.scheduled.add(t);
+    return t;
+  }
+
+  // ---------------------------------------------------------------- observation
+
+  /** The core's stats plus the host's view. */
+  stats(): NodeStats {
+    const out: Record<string, unknown> = { name: this.name };
+    for (const [key, id] of STAT_KEYS) out[key] = this.stat(id);
+    const heap = this.heapNow();
+    return {
+      ...out,
+      name: this.name,
+      phaseName: nameOf(Phase, out.phase as number),
+      ledName: nameOf(Led, out.led as number),
+      lastErrorName: nameOf(ErrorCode, out.lastError as number),
+      host: {
+        link: describeLink(this.linkSpec, this.linkUp),
+        heapFree: heap.free,
+        heapTotal: heap.total,
+        heapScenario: describeHeap(this.heapSpec),
+        openConnections: this.transport.open.length,
+        uptimeMs: Math.floor(this.timers.now() - this.bootAt),
+        events: this.eventCount,
+        panic: this.panicReason,
+      },
+    };
+  }
+
+  /** One stat() value (-1 once the core has trapped). */
+  stat(id: number): number {
+    if (this.panicReason !== null) return id === Stat.LED ? Led.PANIC : -1;
+    return Number(this.core.exports.stat(id));
+  }
+
+  /** The LED as the host shows it (steady pattern, blips, times on the timer clock). */
+  ledState(): LedState & { name: string } {
+    return { ...this.led, name: nameOf(Led, this.led.steady) };
+  }
+
+  /** The lifecycle phase (PHASE_* code). */
+  get phaseCode(): number {
+    return this.phase;
+  }
+
+  /** True once the core trapped or the node was stopped. */
+  get stopped(): boolean {
+    return this.disposed;
+  }
+
+  /** Resolves when `pred(stats)` holds (checked after every event); rejects after `timeoutMs`. */
+  waitFor(pred: (s: NodeStats) => boolean, timeoutMs = 30_000, what = 'condition'): Promise<NodeStats> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const s = this.stats();
+        if (!pred(s)) return false;
+        cleanup();
+        resolve(s);
+        return true;
+      };
+      const timeout = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${this.name}: timed out after ${timeoutMs} ms waiting for ${what} (phase ${nameOf(Phase, this.phase)})`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timeout);
+        this.waiters.delete(waiter);
+      };
+      const waiter = (): void => void check();
+      if (check()) return;
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Resolves when the phase is `phase` (a PHASE_* code). */
+  waitForPhase(phase: number, timeoutMs = 30_000): Promise<NodeStats> {
+    return this.waitFor((s) => s.phase === phase, timeoutMs, `phase ${nameOf(Phase, phase)}`);
+  }
+
+  /**
+   * Stops the node through the core's `shutdown` (mode CLEANUP deletes its Lease and Node first), keeps
+   * delivering events until the phase is STOPPED or `timeoutMs` passes, then closes everything.
+   */
+  async stop(opts: { cleanup?: boolean; timeoutMs?: number } = {}): Promise<NodeStats> {
+    if (!this.disposed) {
+      const mode = opts.cleanup ? Shutdown.CLEANUP : Shutdown.STOP;
+      this.push({ k: 'shutdown', mode });
+      try {
+        await this.waitFor((s) => s.phase === Phase.STOPPED || s.phase === Phase.FAILED || this.panicReason !== null, opts.timeoutMs ?? 15_000, 'phase STOPPED');
+      } catch (err) {
+        this.hostLog('warn', `${(err as Error).message}; closing anyway`);
+      }
+    }
+    const final = this.stats();
+    this.dispose();
+    return final;
+  }
+
+  // ---------------------------------------------------------------- event loop
+
+  private push(ev: Ev): void {
+    if (this.disposed) return;
+    this.queue.push(ev);
+    this.drain();
+  }
+
+  /** Received bytes, split into io_buffer_size pieces (each its own on_data). */
+  private pushData(conn: number, bytes: Uint8Array): void {
+    const size = this.core.ioSize;
+    if (bytes.length <= size) return this.push({ k: 'data', conn, bytes });
+    for (let off = 0; off < bytes.length; off += size) this.queue.push({ k: 'data', conn, bytes: bytes.subarray(off, off + size) });
+    this.drain();
+  }
+
+  private pushLink(): void {
+    const a = linkArgs(this.linkSpec, this.linkUp);
+    this.push({ k: 'link', ...a });
+  }
+
+  private pushHeap(): void {
+    const h = this.heapNow();
+    this.push({ k: 'heap', free: h.free, total: h.total });
+  }
+
+  private drain(): void {
+    if (this.draining || this.depth > 0) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.disposed) {
+        const ev = this.queue.shift()!;
+        if (this.deliver(ev)) {
+          this.eventCount++;
+          this.collect();
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+    this.settle();
+  }
+
+  /** One event, one export call. False when the event was for a connection that is gone. */
+  private deliver(ev: Ev): boolean {
+    const ex = this.core.exports;
+    switch (ev.k) {
+      case 'link':
+        return this.call('on_link', [this.now(), ev.kind, ev.ipv4, ev.bssid, ev.rssi], () => ex.on_link(this.lastNow, ev.kind, ev.ipv4, ev.bssid, ev.rssi)), true;
+      case 'heap':
+        return this.call('on_heap', [this.now(), ev.free, ev.total], () => ex.on_heap(this.lastNow, ev.free, ev.total)), true;
+      case 'connected':
+        if (!this.live.has(ev.conn)) return false;
+        return this.call('on_connected', [this.now(), ev.conn], () => ex.on_connected(this.lastNow, ev.conn)), true;
+      case 'data':
+        if (!this.live.has(ev.conn)) return false;
+        this.core.writeIo(ev.bytes);
+        return this.call('on_data', [this.now(), ev.conn, ev.bytes.length], () => ex.on_data(this.lastNow, ev.conn, ev.bytes.length)), true;
+      case 'closed':
+        if (!this.live.delete(ev.conn)) return false;
+        return this.call('on_closed', [this.now(), ev.conn, ev.reason], () => ex.on_closed(this.lastNow, ev.conn, ev.reason)), true;
+      case 'timer':
+        return this.call('on_timer', [this.now()], () => ex.on_timer(this.lastNow)), true;
+      case 'shutdown':
+        return this.call('shutdown', [this.now(), ev.mode], () => ex.shutdown(this.lastNow, ev.mode)), true;
+    }
+  }
+
+  /** After the queue is empty: note the phase, wake waiters, arm the timer for next_deadline(). */
+  private settle(): void {
+    if (this.disposed) return;
+    const phase = this.stat(Stat.PHASE);
+    if (phase !== this.phase) {
+      this.phase = phase;
+      this.emit('phase', phase, nameOf(Phase, phase));
+    }
+    for (const w of [...this.waiters]) w();
+    if (this.disposed) return;
+    const d = Number(this.call('next_deadline', [], () => this.core.exports.next_deadline()));
+    if (this.disposed) return;
+    if (d < 0) {
+      this.timer?.cancel();
+      this.timer = null;
+      this.timerAt = -1;
+      return;
+    }
+    const at = this.bootAt + d;
+    if (this.timer !== null && this.timerAt === at) return;
+    this.timer?.cancel();
+    this.timerAt = at;
+    this.timer = this.timers.at(at, () => {
+      this.timer = null;
+      this.timerAt = -1;
+      // ABI: report the heap before every on_timer.
+      const h = this.heapNow();
+      this.queue.push({ k: 'heap', free: h.free, total: h.total });
+      this.push({ k: 'timer' });
+    });
+  }
+
+  /** Calls an export, refusing re-entrancy; a throw is a trap that kills the instance. */
+  private call<T>(name: string, args: ReadonlyArray<number | bigint>, fn: () => T): T {
+    if (this.depth > 0) throw new Error(`host-sim bug: export ${name} called from inside an import`);
+    this.trace?.({ dir: 'export', name, args, depth: this.depth });
+    this.depth++;
+    try {
+      return fn();
+    } catch (err) {
+      this.depth = 0;
+      this.panic(err as Error);
+      return -1 as T;
+    } finally {
+      if (this.depth > 0) this.depth--;
+      this.trace?.({ dir: 'return', name, depth: this.depth });
+    }
+  }
+
+  private collect(): void {
+    if (this.disposed) return;
+    this.call('__collect', [], () => this.core.exports.__collect());
+  }
+
+  /** `now` for the next export: ms since this node booted, never going backwards. */
+  private now(): bigint {
+    const n = BigInt(Math.floor(this.timers.now() - this.bootAt));
+    if (n > this.lastNow) this.lastNow = n;
+    return this.lastNow;
+  }
+
+  private heapNow(): { free: number; total: number } {
+    return { free: heapFree(this.heapSpec, this.timers.now() - this.heapSince), total: this.heapSpec.total };
+  }
+
+  // ---------------------------------------------------------------- imports
+
+  private hostFunctions(): HostFunctions {
+    return {
+      connect: (conn, host, port, serverName) => {
+        this.traceImport('connect', [conn, host, port, serverName]);
+        this.live.add(conn);
+        if (!this.linkUp) {
+          this.queue.push({ k: 'closed', conn, reason: Close.CONNECT_FAILED });
+          return;
+        }
+        this.transport.connect(conn, host, port, serverName);
+      },
+      send: (conn, bytes) => {
+        this.traceImport('send', [conn, bytes.length]);
+        if (this.live.has(conn)) this.transport.send(conn, bytes);
+      },
+      close: (conn) => {
+        this.traceImport('close', [conn]);
+        this.live.delete(conn);
+        this.transport.close(conn);
+      },
+      led: (pattern) => {
+        this.traceImport('led', [pattern]);
+        this.setLed(pattern);
+      },
+      log: (level, line) => {
+        this.traceImport('log', [level]);
+        const lvl = CORE_LEVELS[level] ?? 'info';
+        if (lvl === 'error' && this.phase === Phase.CONFIGURING) this.startErrors.push(line);
+        this.record(lvl, line, 'core');
+      },
+      abort: (message, file, line, column) => {
+        this.traceImport('abort', [message, file, line, column]);
+        throw new Error(`abort: ${message || '(no message)'} at ${file || '?'}:${line}:${column}`);
+      },
+    };
+  }
+
+  private traceImport(name: string, args: ReadonlyArray<number | bigint | string>): void {
+    this.trace?.({ dir: 'import', name, args, depth: this.depth });
+  }
+
+  private setLed(pattern: number): void {
+    const now = this.timers.now();
+    if (pattern === Led.ACTIVITY) this.led = { ...this.led, blipAt: now };
+    else if (pattern !== this.led.steady) this.led = { ...this.led, steady: pattern, since: now };
+    else return;
+    this.emit('led', pattern, nameOf(Led, pattern));
+  }
+
+  private hostLog(level: Level, line: string): void {
+    this.record(level, line, 'host');
+  }
+
+  private record(level: Level, msg: string, source: 'core' | 'host'): void {
+    if (this.keepLogs > 0) {
+      this.logs.push(`${level} ${source}: ${msg}`);
+      if (this.logs.length > this.keepLogs) this.logs.splice(0, this.logs.length - this.keepLogs);
+    }
+    this.logger.log({ time: new Date(), level, node: this.name, source, msg });
+    this.emit('log', level, msg, source);
+  }
+
+  /** The core trapped: show Panic, drop everything, never call it again. */
+  private panic(err: Error): void {
+    if (this.panicReason !== null) return;
+    this.panicReason = err.message;
+    this.record('error', `core trapped: ${err.message}`, 'host');
+    this.setLed(Led.PANIC);
+    this.phase = -1;
+    this.emit('panic', err);
+    this.dispose();
+  }
+
+  private dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.queue.length = 0;
+    this.timer?.cancel();
+    this.timer = null;
+    this.linkTimer?.cancel();
+    for (const t of this.scheduled) t.cancel();
+    this.scheduled.clear();
+    this.transport.dropAll();
+    this.live.clear();
+    for (const w of [...this.waiters]) w();
+    this.emit('stopped');
+  }
+}
+
+/** Levels a node's logger may be given (re-exported for option parsing). */
+export const NODE_LOG_LEVELS = LEVELS;

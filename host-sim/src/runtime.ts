@@ -1,0 +1,127 @@
+// host-sim/src/runtime.ts
+// Loads the core .wasm with @assemblyscript/loader and links its imports: the host boundary of host-sim.
+// One compiled WebAssembly.Module is shared by every node of a process; each node gets its own Instance
+// (its own linear memory and globals). Every guest pointer is bounds-checked before it is read.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { instantiateSync } from '@assemblyscript/loader';
+import {
+  ABI_VERSION, CoreExports, HostFunctions, IMPORT_MODULE, REQUIRED_EXPORTS, guestAsString, guestBytes, guestUtf8,
+} from './abi.js';
+
+/** A module that cannot be hosted (missing file, wrong ABI version, missing export). */
+export class ModuleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModuleError';
+  }
+}
+
+/** Thrown by the `env.abort` import: the core broke an internal invariant and the instance is dead. */
+export class CoreAbort extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CoreAbort';
+  }
+}
+
+/**
+ * The .wasm to load: `explicit`, else $PICOKUBELET_WASM, else build/picokubelet.wasm of the repository
+ * this file lives in (found by walking up to the package.json named "picokubelet").
+ */
+export function resolveWasmPath(explicit?: string): string {
+  if (explicit) return path.resolve(explicit);
+  if (process.env.PICOKUBELET_WASM) return path.resolve(process.env.PICOKUBELET_WASM);
+  return path.join(repoRoot(), 'build', 'picokubelet.wasm');
+}
+
+/** The repository root (the directory of the package.json named "picokubelet"). */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg)) {
+      try {
+        if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'picokubelet') return dir;
+      } catch {
+        /* not ours; keep walking */
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new ModuleError('cannot find the picokubelet repository root (package.json) above host-sim');
+    dir = up;
+  }
+}
+
+const compiled = new Map<string, WebAssembly.Module>();
+
+/** Compiles (once per path per process) the core at `wasmPath`. */
+export function compileCore(wasmPath: string): WebAssembly.Module {
+  const cached = compiled.get(wasmPath);
+  if (cached) return cached;
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(wasmPath);
+  } catch (err) {
+    throw new ModuleError(`cannot read the core ${wasmPath}: ${(err as Error).message} (run \`npm run asbuild\`)`);
+  }
+  const mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  compiled.set(wasmPath, mod);
+  return mod;
+}
+
+/** One instance of the core, linked to a host. */
+export class CoreInstance {
+  /** The raw exports (BigInt for i64). */
+  readonly exports: CoreExports;
+  /** Address and size of the shared byte buffer. */
+  readonly ioPtr: number;
+  readonly ioSize: number;
+
+  constructor(module: WebAssembly.Module, host: HostFunctions) {
+    let memory: WebAssembly.Memory | null = null;
+    const mem = (): WebAssembly.Memory => {
+      if (memory === null) throw new CoreAbort('the core called an import before instantiation finished');
+      return memory;
+    };
+    const imports = {
+      env: {
+        abort: (msg: number, file: number, line: number, column: number): never =>
+          host.abort(guestAsString(mem(), msg, 'abort message'), guestAsString(mem(), file, 'abort file'), line, column),
+      },
+      [IMPORT_MODULE]: {
+        connect: (conn: number, hostPtr: number, hostLen: number, port: number, snPtr: number, snLen: number): void =>
+          host.connect(conn, guestUtf8(mem(), hostPtr, hostLen, 'connect host'), port, guestUtf8(mem(), snPtr, snLen, 'connect server_name')),
+        send: (conn: number, ptr: number, len: number): void => host.send(conn, guestBytes(mem(), ptr, len, 'send bytes').slice()),
+        close: (conn: number): void => host.close(conn),
+        led: (pattern: number): void => host.led(pattern),
+        log: (level: number, ptr: number, len: number): void => host.log(level, guestUtf8(mem(), ptr, len, 'log line')),
+      },
+    };
+    const { exports } = instantiateSync<Record<string, unknown>>(module, imports);
+    for (const name of REQUIRED_EXPORTS) {
+      if (!(name in exports)) throw new ModuleError(`the core does not export \`${name}\``);
+    }
+    this.exports = exports as unknown as CoreExports;
+    memory = this.exports.memory;
+    const version = this.exports.abi_version();
+    if (version !== ABI_VERSION) {
+      throw new ModuleError(`the core implements ABI version ${version}; this host-sim knows only version ${ABI_VERSION}`);
+    }
+    this.ioPtr = this.exports.io_buffer();
+    this.ioSize = this.exports.io_buffer_size();
+    guestBytes(memory, this.ioPtr, this.ioSize, 'io_buffer');
+  }
+
+  /** Copies `bytes` (at most io_buffer_size) to the start of io_buffer. Call right before the export. */
+  writeIo(bytes: Uint8Array): void {
+    if (bytes.length > this.ioSize) throw new RangeError(`${bytes.length} bytes do not fit the ${this.ioSize}-byte io_buffer`);
+    guestBytes(this.exports.memory, this.ioPtr, this.ioSize, 'io_buffer').set(bytes);
+  }
+
+  /** Current size of linear memory in bytes. */
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
+  }
+}
