@@ -7,7 +7,7 @@
 export const LEASE_DURATION_SECONDS: i32 = 40;
 /** Renew period (REFERENCE.md §1; kubelet renews every quarter of the duration). Configurable. */
 export const RENEW_INTERVAL_MS: i64 = 10_000;
-/** Renewal jitter as a fraction of the period (kubelet lease controller uses 0.04). */
+/** Width of the renewal jitter window as a fraction of the period (the kubelet lease controller uses 0.04). */
 export const RENEW_JITTER_PERMILLE: i64 = 40;
 /** Status push at least this often (REFERENCE.md §1 STATUS_UPDATE_PERIOD_SECS). Configurable. */
 export const STATUS_INTERVAL_MS: i64 = 300_000;

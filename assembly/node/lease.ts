@@ -4,7 +4,7 @@
  *
  * Create: POST with an ownerReference to the Node (uid), so deleting the Node collects the Lease
  * (weakness 9). 409: an older Lease exists; take it over with a merge PATCH that sets our owner
- * reference and spec. Renew: a small merge PATCH of the spec every renew period plus up to 4% jitter,
+ * reference and spec. Renew: a small merge PATCH of the spec every renew period with ±2% jitter,
  * so a rack never renews in lockstep. 404 recreates the Lease. 401/403 back off for long (weakness 13).
  * renewTime never goes backwards, even when the clock is corrected backwards.
  */
@@ -118,9 +118,10 @@ export class LeaseReconciler {
   }
 
   private scheduleRenewal(now: i64): void {
+    // Jitter is centred on the period (±2% by default), so renewals average exactly one per period.
     const period = this.ctx.cfg.renewIntervalMs;
-    const jitter = this.ctx.rng.below((period * RENEW_JITTER_PERMILLE) / 1000 + 1);
-    let at = this.attemptAt + period + jitter;
+    const spread = (period * RENEW_JITTER_PERMILLE) / 1000;
+    let at = this.attemptAt + period - spread / 2 + this.ctx.rng.below(spread + 1);
     if (at < now) at = now;
     this.task.at(at);
   }

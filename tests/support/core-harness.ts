@@ -84,6 +84,8 @@ export class CoreHarness {
   refuseConnects: number | null = null;
   /** Largest linear memory seen after a collection. */
   peakMemory = 0;
+  /** Wall-clock milliseconds spent inside the module (exports and their collections). */
+  moduleMs = 0;
   exports!: Exports;
   startResult = -1;
   private queue: Scheduled[] = [];
@@ -181,9 +183,11 @@ export class CoreHarness {
   call<T>(fn: () => T): T {
     if (this.inExport) throw new Error("re-entrant call into the core");
     this.inExport = true;
+    const t0 = performance.now();
     try {
       const r = fn();
       this.exports.__collect();
+      this.moduleMs += performance.now() - t0;
       const size = this.exports.memory.buffer.byteLength;
       if (size > this.peakMemory) this.peakMemory = size;
       return r;

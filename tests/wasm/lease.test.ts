@@ -12,15 +12,15 @@ async function running(opts = {}): Promise<CoreHarness> {
   return h;
 }
 
-test("renews every 10 s with at most 4% jitter, and renewTime advances with sub-second precision", async () => {
+test("renews every 10 s with ±2% jitter, and renewTime advances with sub-second precision", async () => {
   const h = await running();
   h.run(300_000);
   const renews = h.server.seen("PATCH", LEASE);
-  assert.ok(renews.length >= 28 && renews.length <= 30, `renewals in 5 min: ${renews.length}`);
+  assert.ok(renews.length >= 29 && renews.length <= 31, `renewals in 5 min: ${renews.length}`);
   let prev = "";
   for (let i = 1; i < renews.length; i++) {
     const gap = renews[i].at - renews[i - 1].at;
-    assert.ok(gap >= 10_000 && gap <= 10_450, `gap ${gap}`);
+    assert.ok(gap >= 9_800 && gap <= 10_250, `gap ${gap}`);
     const t = JSON.parse(renews[i].body).spec.renewTime as string;
     assert.match(t, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     assert.ok(t > prev, "renewTime strictly increases");
