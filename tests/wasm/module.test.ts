@@ -1,0 +1,61 @@
+/**
+ * The shipped module itself: wasm3 can run it (only features wasm3 supports, checked with wabt), its
+ * imports and exports are exactly the documented ABI (assembly/ABI.md), and it fits its size budget.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { RELEASE_WASM, ROOT } from "../support/core-harness.js";
+
+const IMPORTS = [
+  "env.abort: (i32, i32, i32, i32) -> ()",
+  "picokubelet.close: (i32) -> ()",
+  "picokubelet.connect: (i32, i32, i32, i32, i32, i32) -> ()",
+  "picokubelet.led: (i32) -> ()",
+  "picokubelet.log: (i32, i32, i32) -> ()",
+  "picokubelet.send: (i32, i32, i32) -> ()",
+];
+
+const EXPORTS = [
+  "abi_version", "io_buffer", "io_buffer_size", "config_write", "start", "on_link", "on_heap", "on_connected",
+  "on_data", "on_closed", "on_timer", "next_deadline", "shutdown", "stat", "__collect", "memory",
+];
+
+function wabt(tool: string, args: string[]): string {
+  try {
+    return execFileSync(tool, args, { encoding: "utf8" });
+  } catch (e: any) {
+    if (e.code === "ENOENT") {
+      throw new Error(`${tool} is not installed: install Debian's wabt package (apt-get install wabt); scripts/install.sh does it`);
+    }
+    throw new Error(`${tool} failed: ${e.stderr ?? e.message}`);
+  }
+}
+
+test("the release module validates with SIMD, reference types and multi-value disabled (wasm3's feature set)", () => {
+  wabt("wasm-validate", ["--disable-simd", "--disable-reference-types", "--disable-multi-value", RELEASE_WASM]);
+  const text = wabt("wasm2wat", [RELEASE_WASM]);
+  for (const op of ["v128", "memory.init", "data.drop", "table.get", "table.set", "table.grow", "return_call", "try", "atomic"]) {
+    assert.ok(!new RegExp(`\\b${op.replace(".", "\\.")}\\b`).test(text), `uses ${op}`);
+  }
+});
+
+test("imports and exports are exactly the documented ABI", async () => {
+  const mod = await WebAssembly.compile(readFileSync(RELEASE_WASM));
+  const dump = wabt("wasm-objdump", ["-x", "-j", "Import", RELEASE_WASM]);
+  const typeText = wabt("wasm-objdump", ["-x", "-j", "Type", RELEASE_WASM]);
+  const types = new Map([...typeText.matchAll(/type\[(\d+)\] (\(.*\)) -> (\S+)/g)].map((m) => [m[1], `${m[2]} -> ${m[3] === "nil" ? "()" : m[3]}`]));
+  const imports = [...dump.matchAll(/sig=(\d+) <[^>]*> <- (\S+)/g)].map((m) => `${m[2]}: ${types.get(m[1])}`).sort();
+  assert.deepEqual(imports, [...IMPORTS].sort());
+  const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
+  for (const e of EXPORTS) assert.ok(exports.includes(e), `exports ${e}`);
+  const doc = readFileSync(ROOT + "assembly/ABI.md", "utf8");
+  for (const e of EXPORTS.filter((x) => !x.startsWith("__") && x !== "memory")) assert.ok(doc.includes("`" + e + "`"), `ABI.md documents ${e}`);
+  for (const i of IMPORTS) assert.ok(doc.includes("`" + i.split(":")[0].split(".")[1] + "`"), `ABI.md documents ${i}`);
+});
+
+test("the release module fits its 64 KiB budget", () => {
+  const size = statSync(RELEASE_WASM).size;
+  assert.ok(size <= 64 * 1024, `release module is ${size} bytes`);
+});
