@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what building and testing picokubelet needs on a fresh Debian 12 machine:
+# Debian packages (wabt, mbedTLS headers, cmake, ninja, python3-venv) and the pinned npm packages.
+# Go (for the local control plane) and Node 20 are expected on PATH. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+need=()
+command -v wasm-validate >/dev/null 2>&1 || need+=(wabt)
+[ -f /usr/include/mbedtls/ssl.h ] || need+=(libmbedtls-dev)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v ninja >/dev/null 2>&1 || need+=(ninja-build)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need[*]}"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "error: need root or sudo to install ${need[*]}" >&2; exit 1; }
+    sudo_cmd="sudo"
+  fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+command -v node >/dev/null 2>&1 || { echo "error: Node.js 20 is required" >&2; exit 1; }
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 20 ] || { echo "error: Node.js 20 or newer is required (found $(node --version))" >&2; exit 1; }
+command -v go >/dev/null 2>&1 || echo "warning: go is not on PATH; the local control plane can only start from a cached build" >&2
+
+# npm ci when node_modules is missing or older than the lock file (and always in CI).
+if [ "${CI:-}" = "true" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+say "dependencies ready"
