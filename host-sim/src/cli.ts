@@ -214,7 +214,11 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 
 function parse(schema: Schema, args: string[], positionals: boolean): { values: Values; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
-  for (const [k, f] of Object.entries(schema)) options[k] = { type: f.type, multiple: f.multiple, short: f.short };
+  for (const [k, f] of Object.entries(schema)) {
+    options[k] = { type: f.type };
+    if (f.multiple) options[k].multiple = true;
+    if (f.short) options[k].short = f.short;
+  }
   try {
     const r = parseArgs({ args, options, strict: true, allowPositionals: true });
     if (!positionals && r.positionals.length > 0) throw new UsageError(`unexpected argument '${r.positionals[0]}'`);

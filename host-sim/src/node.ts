@@ -193,6 +193,7 @@ export class SimNode extends EventEmitter {
     }
     const heap = this.heapNow();
     this.call('on_heap', [this.now(), heap.free, heap.total], () => this.core.exports.on_heap(this.lastNow, heap.free, heap.total));
+    this.collect();
     const seed = opts.seed ?? BigInt.asIntN(64, crypto.getRandomValues(new BigUint64Array(1))[0]);
     const rc = this.call('start', [this.now(), seed], () => this.core.exports.start(this.lastNow, seed));
     this.collect();
