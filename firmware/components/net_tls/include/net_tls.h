@@ -1,0 +1,77 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The network task: serves the core's TLS connections so that neither the wasm task nor the LED task
+ * ever blocks on the network. The wasm task hands it commands (connect, send, close) that return at
+ * once; the task runs every socket non-blocking under one select() loop, does the TLS handshakes with
+ * mbedTLS (server certificate verified against the cluster CA for the requested server name, optional
+ * client certificate) and posts PK_EV_CONNECTED / PK_EV_DATA / PK_EV_CLOSED into the wasm task's queue.
+ *
+ * Portable: POSIX sockets and select() exist on lwIP (ESP-IDF) and Linux alike, and the same mbedTLS
+ * code runs on ESP-IDF's mbedTLS 3.6 and Debian's 2.28, so the code path the device runs is the one the
+ * Linux host port exercises against the real API server. (esp-tls wraps the same mbedTLS but connects
+ * blocking, one connection per call; we need several connections multiplexed in one task.)
+ *
+ * Connections are identified by (generation, id): the generation of the wasm runtime that opened them,
+ * so a rebuilt runtime never receives events of its predecessor's connections.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pk_evq.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct net_tls net_tls_t;
+
+/** Settings. PEM strings are copied during net_tls_start. */
+typedef struct {
+    /** Cluster CA bundle (PEM); required: every server certificate is verified against it. */
+    const char *ca_pem;
+    /** Client certificate and key (PEM), both or neither. */
+    const char *client_cert_pem;
+    const char *client_key_pem;
+    /** The wasm task's queue. */
+    pk_evq_t *queue;
+    /** TCP connect plus TLS handshake must finish within this (0: 10 s). */
+    uint32_t connect_timeout_ms;
+    /** Connections open at once (0: 4); further connects fail with CLOSE_CONNECT_FAILED. */
+    uint32_t max_connections;
+    /** Task stack (bytes) and priority on FreeRTOS. */
+    uint32_t task_stack_bytes;
+    int task_priority;
+} net_tls_config_t;
+
+/**
+ * Parses the certificates, seeds the DRBG and starts the task. On failure returns NULL and writes the
+ * reason into `err`.
+ */
+net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_size);
+
+/** Opens connection (gen, conn) to host:port, verifying the certificate for `server_name`. */
+void net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                     const char *server_name);
+
+/** Queues a copy of `data` for (gen, conn); dropped if the connection is unknown or closed. */
+void net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);
+
+/** Closes (gen, conn) without an event. */
+void net_tls_close(net_tls_t *n, uint32_t gen, int32_t conn);
+
+/** Closes every connection of generation `gen` or older, without events. */
+void net_tls_close_all(net_tls_t *n, uint32_t gen);
+
+/** Closes every connection, posting PK_EV_CLOSED with `reason` for each (for a link that went away). */
+void net_tls_drop_all(net_tls_t *n, int32_t reason);
+
+/** Connections currently open or opening. */
+uint32_t net_tls_open_count(net_tls_t *n);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,848 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * net_tls.h: commands in (mutex-guarded list + an eventfd to wake select), one select() loop over
+ * non-blocking sockets, mbedTLS per connection over our own send/recv callbacks, events out.
+ *
+ * A connection goes CONNECTING (non-blocking connect) -> HANDSHAKING -> OPEN. Failures post
+ * PK_EV_CLOSED with CLOSE_CONNECT_FAILED (resolve or TCP), CLOSE_TLS_FAILED (handshake, certificate)
+ * or CLOSE_IO_ERROR (after the handshake); a clean close by the server posts CLOSE_EOF. Data goes to
+ * the wasm task in chunks of at most NET_CHUNK bytes (the ABI's io_buffer size).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+#ifdef ESP_PLATFORM
+#include "esp_vfs_eventfd.h"
+#else
+#include <sys/eventfd.h>
+#endif
+
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/entropy.h"
+#include "mbedtls/error.h"
+#include "mbedtls/net_sockets.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/ssl.h"
+#include "mbedtls/version.h"
+#include "mbedtls/x509_crt.h"
+#if defined(MBEDTLS_PSA_CRYPTO_C)
+#include "psa/crypto.h"
+#endif
+
+#include "kubelet_abi.h"
+#include "net_tls.h"
+#include "pk_os.h"
+
+static const char *TAG = "net";
+
+/* Largest chunk handed to the wasm task (ABI io_buffer size). */
+#define NET_CHUNK KUBELET_ABI_IO_BUFFER_SIZE
+/* Chunks read from one connection per loop turn, so one busy peer cannot starve the others. */
+#define NET_READS_PER_TURN 8
+/* select() timeout when nothing is pending, so deadlines are checked. */
+#define NET_IDLE_WAIT_MS 500
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+typedef enum {
+    CMD_CONNECT,
+    CMD_SEND,
+    CMD_CLOSE,
+    CMD_CLOSE_ALL,
+    CMD_DROP_ALL,
+} cmd_op_t;
+
+typedef struct net_cmd {
+    struct net_cmd *next;
+    cmd_op_t op;
+    uint32_t gen;
+    int32_t conn;
+    int32_t reason;
+    uint16_t port;
+    char *host;
+    char *server_name;
+    uint8_t *data;
+    size_t len;
+} net_cmd_t;
+
+typedef struct out_chunk {
+    struct out_chunk *next;
+    size_t len;
+    size_t off;
+    uint8_t data[];
+} out_chunk_t;
+
+typedef enum {
+    CONN_CONNECTING,
+    CONN_HANDSHAKING,
+    CONN_OPEN,
+} conn_state_t;
+
+typedef struct net_conn {
+    struct net_conn *next;
+    uint32_t gen;
+    int32_t id;
+    int fd;
+    conn_state_t state;
+    int64_t deadline;
+    bool want_read;
+    bool want_write;
+    bool ssl_ready;
+    mbedtls_ssl_context ssl;
+    out_chunk_t *out_head;
+    out_chunk_t *out_tail;
+    char server_name[254];
+} net_conn_t;
+
+struct net_tls {
+    net_tls_config_t cfg;
+    pk_mutex_t *lock;
+    net_cmd_t *cmd_head;
+    net_cmd_t *cmd_tail;
+    int wake_fd;
+    net_conn_t *conns;
+    uint32_t open_count;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt ca;
+    mbedtls_x509_crt own_cert;
+    mbedtls_pk_context own_key;
+    uint8_t *read_buf;
+};
+
+static void describe_mbedtls_error(int rc, char *out, size_t out_size)
+{
+#if defined(MBEDTLS_ERROR_C)
+    char text[96];
+    mbedtls_strerror(rc, text, sizeof(text));
+    snprintf(out, out_size, "-0x%04X %s", (unsigned)-rc, text);
+#else
+    snprintf(out, out_size, "-0x%04X", (unsigned)-rc);
+#endif
+}
+
+/* ---------------------------------------------------------------- commands (any task) */
+
+static void push_cmd(net_tls_t *n, net_cmd_t *c)
+{
+    pk_mutex_lock(n->lock);
+    if (n->cmd_tail != NULL) {
+        n->cmd_tail->next = c;
+    } else {
+        n->cmd_head = c;
+    }
+    n->cmd_tail = c;
+    pk_mutex_unlock(n->lock);
+    uint64_t one = 1;
+    if (write(n->wake_fd, &one, sizeof(one)) < 0) {
+        /* The counter can only overflow after 2^64 wakes; nothing to do. */
+    }
+}
+
+static net_cmd_t *new_cmd(cmd_op_t op, uint32_t gen, int32_t conn)
+{
+    net_cmd_t *c = calloc(1, sizeof(*c));
+    if (c != NULL) {
+        c->op = op;
+        c->gen = gen;
+        c->conn = conn;
+    }
+    return c;
+}
+
+static void free_cmd(net_cmd_t *c)
+{
+    free(c->host);
+    free(c->server_name);
+    free(c->data);
+    free(c);
+}
+
+static void post(net_tls_t *n, pk_event_kind_t kind, uint32_t gen, int32_t conn, int32_t arg, uint8_t *data,
+                 uint32_t len)
+{
+    pk_event_t ev = {.kind = kind, .gen = gen, .conn = conn, .arg = arg, .data = data, .len = len};
+    /* Waiting here is the back-pressure on a fast peer; the wasm task never waits on this task. */
+    if (!pk_evq_post(n->cfg.queue, &ev, PK_WAIT_FOREVER)) {
+        free(data);
+    }
+}
+
+void net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                     const char *server_name)
+{
+    net_cmd_t *c = new_cmd(CMD_CONNECT, gen, conn);
+    if (c == NULL || (c->host = strdup(host)) == NULL || (c->server_name = strdup(server_name)) == NULL) {
+        PK_LOGE(TAG, "out of memory for connect %" PRId32, conn);
+        if (c != NULL) {
+            free_cmd(c);
+        }
+        pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = gen, .conn = conn, .arg = KUBELET_CLOSE_CONNECT_FAILED};
+        pk_evq_post(n->cfg.queue, &ev, 0);
+        return;
+    }
+    c->port = port;
+    push_cmd(n, c);
+}
+
+void net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+{
+    net_cmd_t *c = new_cmd(CMD_SEND, gen, conn);
+    if (c == NULL || (c->data = malloc(len)) == NULL) {
+        PK_LOGE(TAG, "out of memory for %zu bytes to send on %" PRId32 "; closing it", len, conn);
+        free(c);
+        c = new_cmd(CMD_CLOSE, gen, conn);
+        if (c != NULL) {
+            c->reason = KUBELET_CLOSE_IO_ERROR;
+            push_cmd(n, c);
+        }
+        return;
+    }
+    memcpy(c->data, data, len);
+    c->len = len;
+    push_cmd(n, c);
+}
+
+void net_tls_close(net_tls_t *n, uint32_t gen, int32_t conn)
+{
+    net_cmd_t *c = new_cmd(CMD_CLOSE, gen, conn);
+    if (c != NULL) {
+        c->reason = -1;
+        push_cmd(n, c);
+    }
+}
+
+void net_tls_close_all(net_tls_t *n, uint32_t gen)
+{
+    net_cmd_t *c = new_cmd(CMD_CLOSE_ALL, gen, 0);
+    if (c != NULL) {
+        push_cmd(n, c);
+    }
+}
+
+void net_tls_drop_all(net_tls_t *n, int32_t reason)
+{
+    net_cmd_t *c = new_cmd(CMD_DROP_ALL, 0, 0);
+    if (c != NULL) {
+        c->reason = reason;
+        push_cmd(n, c);
+    }
+}
+
+uint32_t net_tls_open_count(net_tls_t *n)
+{
+    pk_mutex_lock(n->lock);
+    uint32_t count = n->open_count;
+    pk_mutex_unlock(n->lock);
+    return count;
+}
+
+/* ---------------------------------------------------------------- connections (network task only) */
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    net_conn_t *c = ctx;
+    for (;;) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n >= 0) {
+            return (int)n;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return MBEDTLS_ERR_SSL_WANT_WRITE;
+        }
+        return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_SEND_FAILED;
+    }
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    net_conn_t *c = ctx;
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, len, 0);
+        if (n >= 0) {
+            return (int)n;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return MBEDTLS_ERR_SSL_WANT_READ;
+        }
+        return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+    }
+}
+
+static void free_conn(net_tls_t *n, net_conn_t *c)
+{
+    if (c->ssl_ready) {
+        mbedtls_ssl_free(&c->ssl);
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    for (out_chunk_t *o = c->out_head; o != NULL;) {
+        out_chunk_t *next = o->next;
+        free(o);
+        o = next;
+    }
+    pk_mutex_lock(n->lock);
+    n->open_count--;
+    pk_mutex_unlock(n->lock);
+    free(c);
+}
+
+/* Removes `c` from the list, posting PK_EV_CLOSED with `reason` unless reason < 0. */
+static void end_conn(net_tls_t *n, net_conn_t *c, int32_t reason)
+{
+    for (net_conn_t **p = &n->conns; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    if (c->state == CONN_OPEN && c->ssl_ready && reason != KUBELET_CLOSE_IO_ERROR) {
+        mbedtls_ssl_close_notify(&c->ssl); /* best effort; the socket is non-blocking */
+    }
+    uint32_t gen = c->gen;
+    int32_t id = c->id;
+    free_conn(n, c);
+    if (reason >= 0) {
+        post(n, PK_EV_CLOSED, gen, id, reason, NULL, 0);
+    }
+}
+
+static net_conn_t *find_conn(net_tls_t *n, uint32_t gen, int32_t id)
+{
+    for (net_conn_t *c = n->conns; c != NULL; c = c->next) {
+        if (c->gen == gen && c->id == id) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Resolves and starts a non-blocking connect; -1 (errno set) when that already failed. */
+static int start_connect(const char *host, uint16_t port)
+{
+    char service[8];
+    snprintf(service, sizeof(service), "%u", (unsigned)port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        hints.ai_family = AF_UNSPEC;
+        rc = getaddrinfo(host, service, &hints, &res);
+    }
+    if (rc != 0 || res == NULL) {
+        PK_LOGW(TAG, "cannot resolve %s (getaddrinfo %d)", host, rc);
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static void do_connect(net_tls_t *n, net_cmd_t *cmd)
+{
+    if (find_conn(n, cmd->gen, cmd->conn) != NULL) {
+        PK_LOGE(TAG, "connection %" PRId32 " is already open; refusing a second connect", cmd->conn);
+        post(n, PK_EV_CLOSED, cmd->gen, cmd->conn, KUBELET_CLOSE_CONNECT_FAILED, NULL, 0);
+        return;
+    }
+    if (net_tls_open_count(n) >= n->cfg.max_connections) {
+        PK_LOGW(TAG, "connection %" PRId32 ": already %" PRIu32 " open", cmd->conn, n->cfg.max_connections);
+        post(n, PK_EV_CLOSED, cmd->gen, cmd->conn, KUBELET_CLOSE_CONNECT_FAILED, NULL, 0);
+        return;
+    }
+    net_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        post(n, PK_EV_CLOSED, cmd->gen, cmd->conn, KUBELET_CLOSE_CONNECT_FAILED, NULL, 0);
+        return;
+    }
+    c->gen = cmd->gen;
+    c->id = cmd->conn;
+    c->fd = -1;
+    snprintf(c->server_name, sizeof(c->server_name), "%s", cmd->server_name);
+    c->deadline = pk_now_ms() + n->cfg.connect_timeout_ms;
+    pk_mutex_lock(n->lock);
+    n->open_count++;
+    pk_mutex_unlock(n->lock);
+    c->next = n->conns;
+    n->conns = c;
+    c->fd = start_connect(cmd->host, cmd->port);
+    if (c->fd < 0) {
+        PK_LOGW(TAG, "connection %" PRId32 " to %s:%u failed: %s", c->id, cmd->host, (unsigned)cmd->port,
+                strerror(errno));
+        end_conn(n, c, KUBELET_CLOSE_CONNECT_FAILED);
+        return;
+    }
+    c->state = CONN_CONNECTING;
+    c->want_write = true;
+    PK_LOGD(TAG, "connection %" PRId32 ": connecting to %s:%u (server name %s)", c->id, cmd->host,
+            (unsigned)cmd->port, cmd->server_name);
+}
+
+static void queue_out(net_conn_t *c, const uint8_t *data, size_t len)
+{
+    out_chunk_t *o = malloc(sizeof(*o) + len);
+    if (o == NULL) {
+        return;
+    }
+    o->next = NULL;
+    o->len = len;
+    o->off = 0;
+    memcpy(o->data, data, len);
+    if (c->out_tail != NULL) {
+        c->out_tail->next = o;
+    } else {
+        c->out_head = o;
+    }
+    c->out_tail = o;
+}
+
+static void run_commands(net_tls_t *n)
+{
+    pk_mutex_lock(n->lock);
+    net_cmd_t *list = n->cmd_head;
+    n->cmd_head = NULL;
+    n->cmd_tail = NULL;
+    pk_mutex_unlock(n->lock);
+    while (list != NULL) {
+        net_cmd_t *cmd = list;
+        list = list->next;
+        net_conn_t *c;
+        switch (cmd->op) {
+        case CMD_CONNECT:
+            do_connect(n, cmd);
+            break;
+        case CMD_SEND:
+            c = find_conn(n, cmd->gen, cmd->conn);
+            if (c != NULL) {
+                queue_out(c, cmd->data, cmd->len);
+            }
+            break;
+        case CMD_CLOSE:
+            c = find_conn(n, cmd->gen, cmd->conn);
+            if (c != NULL) {
+                end_conn(n, c, cmd->reason);
+            }
+            break;
+        case CMD_CLOSE_ALL:
+            for (c = n->conns; c != NULL;) {
+                net_conn_t *next = c->next;
+                if (c->gen <= cmd->gen) {
+                    end_conn(n, c, -1);
+                }
+                c = next;
+            }
+            break;
+        case CMD_DROP_ALL:
+            while (n->conns != NULL) {
+                end_conn(n, n->conns, cmd->reason);
+            }
+            break;
+        }
+        free_cmd(cmd);
+    }
+}
+
+static bool setup_tls(net_tls_t *n, net_conn_t *c)
+{
+    mbedtls_ssl_init(&c->ssl);
+    c->ssl_ready = true;
+    int rc = mbedtls_ssl_setup(&c->ssl, &n->conf);
+    if (rc == 0) {
+        rc = mbedtls_ssl_set_hostname(&c->ssl, c->server_name);
+    }
+    if (rc != 0) {
+        char text[128];
+        describe_mbedtls_error(rc, text, sizeof(text));
+        PK_LOGE(TAG, "connection %" PRId32 ": TLS setup failed: %s", c->id, text);
+        return false;
+    }
+    mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    return true;
+}
+
+static void step_handshake(net_tls_t *n, net_conn_t *c)
+{
+    int rc = mbedtls_ssl_handshake(&c->ssl);
+    c->want_read = rc == MBEDTLS_ERR_SSL_WANT_READ;
+    c->want_write = rc == MBEDTLS_ERR_SSL_WANT_WRITE;
+    if (c->want_read || c->want_write) {
+        return;
+    }
+    if (rc != 0) {
+        char text[128];
+        describe_mbedtls_error(rc, text, sizeof(text));
+        uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+        char why[256] = "";
+#if !defined(MBEDTLS_X509_REMOVE_INFO)
+        if (flags != 0 && flags != (uint32_t)-1) {
+            mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
+            for (char *p = why; *p; p++) {
+                if (*p == '\n') {
+                    *p = ';';
+                }
+            }
+        }
+#endif
+        PK_LOGW(TAG, "connection %" PRId32 ": TLS handshake with %s failed: %s%s%s", c->id, c->server_name, text,
+                why[0] ? "; certificate: " : "", why);
+        end_conn(n, c, KUBELET_CLOSE_TLS_FAILED);
+        return;
+    }
+    c->state = CONN_OPEN;
+    PK_LOGD(TAG, "connection %" PRId32 ": TLS up (%s, %s)", c->id, mbedtls_ssl_get_version(&c->ssl),
+            mbedtls_ssl_get_ciphersuite(&c->ssl));
+    post(n, PK_EV_CONNECTED, c->gen, c->id, 0, NULL, 0);
+}
+
+/* Writes queued bytes; false if the connection ended. */
+static bool flush_out(net_tls_t *n, net_conn_t *c)
+{
+    while (c->out_head != NULL) {
+        out_chunk_t *o = c->out_head;
+        int rc = mbedtls_ssl_write(&c->ssl, o->data + o->off, o->len - o->off);
+        if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) {
+            c->want_write = true;
+            return true;
+        }
+        if (rc < 0) {
+            char text[128];
+            describe_mbedtls_error(rc, text, sizeof(text));
+            PK_LOGW(TAG, "connection %" PRId32 ": write failed: %s", c->id, text);
+            end_conn(n, c, KUBELET_CLOSE_IO_ERROR);
+            return false;
+        }
+        o->off += (size_t)rc;
+        if (o->off == o->len) {
+            c->out_head = o->next;
+            if (c->out_head == NULL) {
+                c->out_tail = NULL;
+            }
+            free(o);
+        }
+    }
+    c->want_write = false;
+    return true;
+}
+
+/* Reads what is available; false if the connection ended. */
+static bool pump_in(net_tls_t *n, net_conn_t *c)
+{
+    for (int i = 0; i < NET_READS_PER_TURN; i++) {
+        int rc = mbedtls_ssl_read(&c->ssl, n->read_buf, NET_CHUNK);
+        if (rc > 0) {
+            uint8_t *copy = malloc((size_t)rc);
+            if (copy == NULL) {
+                PK_LOGE(TAG, "connection %" PRId32 ": out of memory for %d received bytes", c->id, rc);
+                end_conn(n, c, KUBELET_CLOSE_IO_ERROR);
+                return false;
+            }
+            memcpy(copy, n->read_buf, (size_t)rc);
+            post(n, PK_EV_DATA, c->gen, c->id, 0, copy, (uint32_t)rc);
+            continue;
+        }
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            return true;
+        }
+        if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+            end_conn(n, c, KUBELET_CLOSE_EOF);
+            return false;
+        }
+#if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+        if (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+            continue;
+        }
+#endif
+        char text[128];
+        describe_mbedtls_error(rc, text, sizeof(text));
+        PK_LOGW(TAG, "connection %" PRId32 ": read failed: %s", c->id, text);
+        end_conn(n, c, KUBELET_CLOSE_IO_ERROR);
+        return false;
+    }
+    return true;
+}
+
+static void step_conn(net_tls_t *n, net_conn_t *c, bool readable, bool writable, int64_t now)
+{
+    if (c->state == CONN_CONNECTING) {
+        if (!writable) {
+            if (now >= c->deadline) {
+                PK_LOGW(TAG, "connection %" PRId32 ": TCP connect timed out", c->id);
+                end_conn(n, c, KUBELET_CLOSE_CONNECT_FAILED);
+            }
+            return;
+        }
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            PK_LOGW(TAG, "connection %" PRId32 ": TCP connect failed: %s", c->id, strerror(err));
+            end_conn(n, c, KUBELET_CLOSE_CONNECT_FAILED);
+            return;
+        }
+        if (!setup_tls(n, c)) {
+            end_conn(n, c, KUBELET_CLOSE_TLS_FAILED);
+            return;
+        }
+        c->state = CONN_HANDSHAKING;
+        step_handshake(n, c);
+        return;
+    }
+    if (c->state == CONN_HANDSHAKING) {
+        if (now >= c->deadline) {
+            PK_LOGW(TAG, "connection %" PRId32 ": TLS handshake timed out", c->id);
+            end_conn(n, c, KUBELET_CLOSE_TLS_FAILED);
+            return;
+        }
+        if ((c->want_read && readable) || (c->want_write && writable)) {
+            step_handshake(n, c);
+        }
+        return;
+    }
+    if (!flush_out(n, c)) {
+        return;
+    }
+    pump_in(n, c);
+}
+
+static void net_task(void *arg)
+{
+    net_tls_t *n = arg;
+    for (;;) {
+        run_commands(n);
+        fd_set rd;
+        fd_set wr;
+        FD_ZERO(&rd);
+        FD_ZERO(&wr);
+        FD_SET(n->wake_fd, &rd);
+        int max_fd = n->wake_fd;
+        int64_t now = pk_now_ms();
+        int64_t wait_ms = NET_IDLE_WAIT_MS;
+        for (net_conn_t *c = n->conns; c != NULL; c = c->next) {
+            bool r = c->state == CONN_OPEN || c->want_read;
+            bool w = c->state == CONN_CONNECTING || c->want_write || (c->state == CONN_OPEN && c->out_head != NULL);
+            if (r) {
+                FD_SET(c->fd, &rd);
+            }
+            if (w) {
+                FD_SET(c->fd, &wr);
+            }
+            if ((r || w) && c->fd > max_fd) {
+                max_fd = c->fd;
+            }
+            if (c->state != CONN_OPEN && c->deadline - now < wait_ms) {
+                wait_ms = c->deadline - now > 0 ? c->deadline - now : 0;
+            }
+            if (c->state == CONN_OPEN && mbedtls_ssl_get_bytes_avail(&c->ssl) > 0) {
+                wait_ms = 0;
+            }
+        }
+        struct timeval tv = {.tv_sec = (long)(wait_ms / 1000), .tv_usec = (long)(wait_ms % 1000) * 1000};
+        int ready = select(max_fd + 1, &rd, &wr, NULL, &tv);
+        if (ready < 0 && errno != EINTR) {
+            PK_LOGE(TAG, "select failed: %s", strerror(errno));
+            pk_sleep_ms(100);
+            continue;
+        }
+        if (ready > 0 && FD_ISSET(n->wake_fd, &rd)) {
+            uint64_t count;
+            if (read(n->wake_fd, &count, sizeof(count)) < 0) {
+                /* EAGAIN: another turn already drained it. */
+            }
+        }
+        /* Commands first: a close or send queued meanwhile applies before we touch the connection. */
+        run_commands(n);
+        now = pk_now_ms();
+        for (net_conn_t *c = n->conns; c != NULL;) {
+            net_conn_t *next = c->next;
+            bool readable = ready > 0 && FD_ISSET(c->fd, &rd);
+            bool writable = ready > 0 && FD_ISSET(c->fd, &wr);
+            step_conn(n, c, readable, writable, now);
+            c = next;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- start-up */
+
+static int parse_pem_cert(mbedtls_x509_crt *crt, const char *pem)
+{
+    /* mbedTLS wants PEM with its terminating NUL counted in the length. */
+    return mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1);
+}
+
+static int parse_pem_key(net_tls_t *n, const char *pem)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+    return mbedtls_pk_parse_key(&n->own_key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+                                mbedtls_ctr_drbg_random, &n->drbg);
+#else
+    return mbedtls_pk_parse_key(&n->own_key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+#endif
+}
+
+static int open_wake_fd(void)
+{
+#ifdef ESP_PLATFORM
+    esp_vfs_eventfd_config_t config = ESP_VFS_EVENTD_CONFIG_DEFAULT();
+    esp_err_t err = esp_vfs_eventfd_register(&config);
+    if (err != ESP_OK && err != ESP_ERR_INVALID_STATE) {
+        PK_LOGE(TAG, "eventfd VFS registration failed: %d", err);
+        return -1;
+    }
+    int fd = eventfd(0, 0);
+#else
+    int fd = eventfd(0, EFD_CLOEXEC);
+#endif
+    if (fd >= 0) {
+        int flags = fcntl(fd, F_GETFL, 0);
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    }
+    return fd;
+}
+
+net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_size)
+{
+    char text[128];
+    if (config->ca_pem == NULL || config->queue == NULL) {
+        snprintf(err, err_size, "a cluster CA and an event queue are required");
+        return NULL;
+    }
+    if ((config->client_cert_pem == NULL) != (config->client_key_pem == NULL)) {
+        snprintf(err, err_size, "client certificate and key must be given together");
+        return NULL;
+    }
+    net_tls_t *n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    n->cfg = *config;
+    if (n->cfg.connect_timeout_ms == 0) {
+        n->cfg.connect_timeout_ms = 10000;
+    }
+    if (n->cfg.max_connections == 0) {
+        n->cfg.max_connections = 4;
+    }
+    n->wake_fd = -1;
+    mbedtls_entropy_init(&n->entropy);
+    mbedtls_ctr_drbg_init(&n->drbg);
+    mbedtls_ssl_config_init(&n->conf);
+    mbedtls_x509_crt_init(&n->ca);
+    mbedtls_x509_crt_init(&n->own_cert);
+    mbedtls_pk_init(&n->own_key);
+#if defined(MBEDTLS_PSA_CRYPTO_C)
+    psa_crypto_init();
+#endif
+    static const char personalisation[] = "picokubelet-net";
+    int rc = mbedtls_ctr_drbg_seed(&n->drbg, mbedtls_entropy_func, &n->entropy,
+                                   (const unsigned char *)personalisation, sizeof(personalisation) - 1);
+    if (rc != 0) {
+        describe_mbedtls_error(rc, text, sizeof(text));
+        snprintf(err, err_size, "seeding the DRBG: %s", text);
+        goto fail;
+    }
+    rc = parse_pem_cert(&n->ca, config->ca_pem);
+    if (rc != 0) {
+        describe_mbedtls_error(rc, text, sizeof(text));
+        snprintf(err, err_size, "the cluster CA (ca_pem) does not parse: %s", text);
+        goto fail;
+    }
+    rc = mbedtls_ssl_config_defaults(&n->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                     MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc != 0) {
+        describe_mbedtls_error(rc, text, sizeof(text));
+        snprintf(err, err_size, "TLS defaults: %s", text);
+        goto fail;
+    }
+    mbedtls_ssl_conf_authmode(&n->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(&n->conf, &n->ca, NULL);
+    mbedtls_ssl_conf_rng(&n->conf, mbedtls_ctr_drbg_random, &n->drbg);
+    if (config->client_cert_pem != NULL) {
+        rc = parse_pem_cert(&n->own_cert, config->client_cert_pem);
+        if (rc != 0) {
+            describe_mbedtls_error(rc, text, sizeof(text));
+            snprintf(err, err_size, "the client certificate does not parse: %s", text);
+            goto fail;
+        }
+        rc = parse_pem_key(n, config->client_key_pem);
+        if (rc != 0) {
+            describe_mbedtls_error(rc, text, sizeof(text));
+            snprintf(err, err_size, "the client key does not parse: %s", text);
+            goto fail;
+        }
+        rc = mbedtls_ssl_conf_own_cert(&n->conf, &n->own_cert, &n->own_key);
+        if (rc != 0) {
+            describe_mbedtls_error(rc, text, sizeof(text));
+            snprintf(err, err_size, "client certificate and key: %s", text);
+            goto fail;
+        }
+    }
+    n->read_buf = malloc(NET_CHUNK);
+    n->lock = pk_mutex_create();
+    n->wake_fd = open_wake_fd();
+    if (n->read_buf == NULL || n->lock == NULL || n->wake_fd < 0) {
+        snprintf(err, err_size, "out of memory or file descriptors");
+        goto fail;
+    }
+    if (!pk_thread_start("net", net_task, n, config->task_stack_bytes, config->task_priority)) {
+        snprintf(err, err_size, "cannot start the network task");
+        goto fail;
+    }
+    return n;
+
+fail:
+    if (n->wake_fd >= 0) {
+        close(n->wake_fd);
+    }
+    pk_mutex_destroy(n->lock);
+    free(n->read_buf);
+    mbedtls_pk_free(&n->own_key);
+    mbedtls_x509_crt_free(&n->own_cert);
+    mbedtls_x509_crt_free(&n->ca);
+    mbedtls_ssl_config_free(&n->conf);
+    mbedtls_ctr_drbg_free(&n->drbg);
+    mbedtls_entropy_free(&n->entropy);
+    free(n);
+    return NULL;
+}

@@ -1,0 +1,536 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * wasm_host.h: the wasm3 lifecycle, the event loop and trap recovery. See the header for the theory of
+ * operation. Memory rule (ABI.md "Memory ownership"): linear memory may move whenever the module runs,
+ * so the base is fetched again (m3_GetMemory) right before every copy into it and never kept.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasm3.h"
+
+#include "kubelet_abi.h"
+#include "pk_m3_limits.h"
+#include "pk_os.h"
+#include "wasm_host_priv.h"
+
+static const char *TAG = "wasm";
+
+/* Instances that ran at least this long reset the trap back-off. */
+#define HEALTHY_RUN_MS (5 * 60 * 1000)
+/* Longest trap back-off. */
+#define MAX_RESTART_DELAY_MS 60000
+/* m3_Yield runs on every wasm call; look at the clock once per this many (a power of two). */
+#define YIELD_CHECK_EVERY 1024u
+
+typedef enum {
+    BOOT_OK = 0,
+    /* The instance trapped while booting: retry after a back-off. */
+    BOOT_TRAP = 1,
+    /* The module or the configuration cannot run at all. */
+    BOOT_FATAL = 2,
+} boot_result_t;
+
+/* The host whose export call is in progress (there is one wasm task), for m3_Yield. */
+static wasm_host_t *s_active;
+static const char k_trap_budget[] = "[trap] a call into the core exceeded its time budget";
+static const char k_trap_io[] = "[trap] io_buffer lies outside linear memory";
+
+/*
+ * wasm3 calls m3_Yield on every wasm call (a weak symbol in m3_core.c; this strong one replaces it).
+ * It feeds the watchdog during long calls and aborts a call that runs over its time budget; a loop
+ * without calls cannot be interrupted this way (the core has none that depend on input).
+ */
+M3Result m3_Yield(void)
+{
+    wasm_host_t *h = s_active;
+    if (h == NULL || (++h->yield_count & (YIELD_CHECK_EVERY - 1)) != 0) {
+        return m3Err_none;
+    }
+    if (h->cfg.ops.watchdog != NULL) {
+        h->cfg.ops.watchdog(h->cfg.ops.ctx);
+    }
+    if (h->cfg.call_budget_ms > 0 && h->call_started_us > 0 &&
+        pk_now_us() - h->call_started_us > (int64_t)h->cfg.call_budget_ms * 1000) {
+        wasm_host_note_trap(h, "the call ran longer than %" PRIu32 " ms", h->cfg.call_budget_ms);
+        return k_trap_budget;
+    }
+    return m3Err_none;
+}
+
+void wasm_host_note_trap(wasm_host_t *host, const char *fmt, ...)
+{
+    if (host->trap_detail[0] != '\0') {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(host->trap_detail, sizeof(host->trap_detail), fmt, ap);
+    va_end(ap);
+}
+
+void wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason)
+{
+    pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = host->gen, .conn = conn, .arg = reason};
+    if (!pk_evq_post(host->cfg.queue, &ev, 0)) {
+        pk_log(PK_LOG_ERROR, TAG, "event queue full: lost the close of connection %" PRId32, conn);
+    }
+}
+
+/* Calls an export with its arguments; on failure records the trap and returns false. */
+static bool call(wasm_host_t *h, IM3Function f, ...)
+{
+    if (h->trap != NULL || h->runtime == NULL) {
+        return false;
+    }
+    va_list ap;
+    va_start(ap, f);
+    s_active = h;
+    h->call_started_us = pk_now_us();
+    M3Result r = m3_CallVL(f, ap);
+    int64_t took = pk_now_us() - h->call_started_us;
+    h->call_started_us = 0;
+    s_active = NULL;
+    va_end(ap);
+    h->metrics.calls++;
+    if (took > h->metrics.longest_call_us) {
+        h->metrics.longest_call_us = took;
+    }
+    if (r != m3Err_none) {
+        M3ErrorInfo info;
+        memset(&info, 0, sizeof(info));
+        m3_GetErrorInfo(h->runtime, &info);
+        h->trap = r;
+        pk_log(PK_LOG_ERROR, TAG, "trap in %s(): %s%s%s%s%s", m3_GetFunctionName(f), r,
+               h->trap_detail[0] ? " - " : "", h->trap_detail, (info.message && info.message[0]) ? " - " : "",
+               info.message ? info.message : "");
+        return false;
+    }
+    return true;
+}
+
+static int32_t result_i32(IM3Function f)
+{
+    int32_t v = 0;
+    m3_GetResultsV(f, &v);
+    return v;
+}
+
+static int64_t result_i64(IM3Function f)
+{
+    int64_t v = 0;
+    m3_GetResultsV(f, &v);
+    return v;
+}
+
+/* Copies bytes to io_buffer; false (and a trap) if it does not lie inside linear memory. */
+static bool write_io(wasm_host_t *h, const uint8_t *src, uint32_t len)
+{
+    uint32_t size = 0;
+    uint8_t *mem = m3_GetMemory(h->runtime, &size, 0);
+    if (mem == NULL || len > h->io_size || (uint64_t)h->io_offset + len > size) {
+        wasm_host_note_trap(h, "io_buffer [%" PRIu32 ", +%" PRIu32 ") vs memory of %" PRIu32 " bytes", h->io_offset,
+                            len, size);
+        h->trap = k_trap_io;
+        pk_log(PK_LOG_ERROR, TAG, "%s - %s", k_trap_io, h->trap_detail);
+        return false;
+    }
+    memcpy(mem + h->io_offset, src, len);
+    return true;
+}
+
+static void free_runtime(wasm_host_t *h)
+{
+    if (h->runtime != NULL) {
+        m3_FreeRuntime(h->runtime);
+        h->runtime = NULL;
+    }
+    if (h->env != NULL) {
+        m3_FreeEnvironment(h->env);
+        h->env = NULL;
+    }
+    memset(&h->fn, 0, sizeof(h->fn));
+}
+
+static M3Result find_exports(wasm_host_t *h)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } exports[] = {
+        {"abi_version", offsetof(wasm_exports_t, abi_version)},
+        {"io_buffer", offsetof(wasm_exports_t, io_buffer)},
+        {"io_buffer_size", offsetof(wasm_exports_t, io_buffer_size)},
+        {"config_write", offsetof(wasm_exports_t, config_write)},
+        {"start", offsetof(wasm_exports_t, start)},
+        {"on_link", offsetof(wasm_exports_t, on_link)},
+        {"on_heap", offsetof(wasm_exports_t, on_heap)},
+        {"on_connected", offsetof(wasm_exports_t, on_connected)},
+        {"on_data", offsetof(wasm_exports_t, on_data)},
+        {"on_closed", offsetof(wasm_exports_t, on_closed)},
+        {"on_timer", offsetof(wasm_exports_t, on_timer)},
+        {"next_deadline", offsetof(wasm_exports_t, next_deadline)},
+        {"shutdown", offsetof(wasm_exports_t, shutdown)},
+        {"stat", offsetof(wasm_exports_t, stat)},
+        {"__collect", offsetof(wasm_exports_t, collect)},
+    };
+    for (size_t i = 0; i < sizeof(exports) / sizeof(exports[0]); i++) {
+        IM3Function *slot = (IM3Function *)((char *)&h->fn + exports[i].offset);
+        M3Result r = m3_FindFunction(slot, h->runtime, exports[i].name);
+        if (r != m3Err_none) {
+            pk_log(PK_LOG_ERROR, TAG, "the module does not export %s(): %s", exports[i].name, r);
+            return r;
+        }
+    }
+    return m3Err_none;
+}
+
+static void report_heap(wasm_host_t *h, int64_t now)
+{
+    uint32_t free_bytes = 0;
+    uint32_t total = 0;
+    h->cfg.ops.heap(h->cfg.ops.ctx, &free_bytes, &total);
+    if (call(h, h->fn.on_heap, now, (int32_t)free_bytes, (int32_t)total)) {
+        h->heap_free = free_bytes;
+        h->heap_total = total;
+    }
+}
+
+static void sync_link(wasm_host_t *h, int64_t now)
+{
+    wasm_host_link_t link;
+    memset(&link, 0, sizeof(link));
+    h->cfg.ops.link(h->cfg.ops.ctx, &link);
+    if (h->link_valid && link.kind == h->link_reported.kind && link.ipv4 == h->link_reported.ipv4 &&
+        link.bssid == h->link_reported.bssid && link.rssi == h->link_reported.rssi) {
+        return;
+    }
+    if (call(h, h->fn.on_link, now, link.kind, (int32_t)link.ipv4, (int64_t)link.bssid, link.rssi)) {
+        h->link_reported = link;
+        h->link_valid = true;
+    }
+}
+
+/* Runs the collector, asks for the next deadline and notes the memory size. */
+static void settle(wasm_host_t *h)
+{
+    if (!call(h, h->fn.collect)) {
+        return;
+    }
+    if (call(h, h->fn.next_deadline)) {
+        h->deadline = result_i64(h->fn.next_deadline);
+    }
+    uint32_t size = m3_GetMemorySize(h->runtime);
+    h->metrics.memory_bytes = size;
+    if (size > h->metrics.memory_peak_bytes) {
+        h->metrics.memory_peak_bytes = size;
+    }
+}
+
+static boot_result_t boot(wasm_host_t *h)
+{
+    int64_t t0 = pk_now_us();
+    h->trap = NULL;
+    h->trap_detail[0] = '\0';
+    h->link_valid = false;
+    h->deadline = -1;
+    h->env = m3_NewEnvironment();
+    h->runtime = h->env ? m3_NewRuntime(h->env, h->cfg.stack_bytes, h) : NULL;
+    if (h->runtime == NULL) {
+        pk_log(PK_LOG_ERROR, TAG, "out of memory creating the wasm3 runtime (stack %" PRIu32 " bytes)",
+               h->cfg.stack_bytes);
+        return BOOT_TRAP;
+    }
+    if (h->cfg.memory_limit > 0) {
+        pk_m3_set_memory_limit(h->runtime, h->cfg.memory_limit);
+    }
+    IM3Module module = NULL;
+    M3Result r = m3_ParseModule(h->env, &module, h->cfg.wasm, (uint32_t)h->cfg.wasm_size);
+    if (r != m3Err_none) {
+        pk_log(PK_LOG_ERROR, TAG, "the module does not parse: %s", r);
+        return BOOT_FATAL;
+    }
+    r = m3_LoadModule(h->runtime, module);
+    if (r != m3Err_none) {
+        m3_FreeModule(module);
+        pk_log(PK_LOG_ERROR, TAG, "the module does not load: %s", r);
+        return r == m3Err_mallocFailed ? BOOT_TRAP : BOOT_FATAL;
+    }
+    r = wasm_host_link_imports(h, module);
+    if (r != m3Err_none) {
+        return BOOT_FATAL;
+    }
+    int64_t t1 = pk_now_us();
+    r = m3_CompileModule(module);
+    int64_t t2 = pk_now_us();
+    if (r != m3Err_none) {
+        M3ErrorInfo info;
+        memset(&info, 0, sizeof(info));
+        m3_GetErrorInfo(h->runtime, &info);
+        pk_log(PK_LOG_ERROR, TAG, "the module does not compile under wasm3 %s: %s %s", M3_VERSION, r,
+               info.message ? info.message : "");
+        return r == m3Err_mallocFailed || r == m3Err_mallocFailedCodePage ? BOOT_TRAP : BOOT_FATAL;
+    }
+    h->metrics.load_us = t1 - t0;
+    h->metrics.compile_us = t2 - t1;
+    if (find_exports(h) != m3Err_none) {
+        return BOOT_FATAL;
+    }
+    if (!call(h, h->fn.abi_version)) {
+        return BOOT_TRAP;
+    }
+    int32_t version = result_i32(h->fn.abi_version);
+    if (version != KUBELET_ABI_VERSION) {
+        pk_log(PK_LOG_ERROR, TAG, "the core speaks ABI version %" PRId32 "; this host knows only version %d", version,
+               KUBELET_ABI_VERSION);
+        return BOOT_FATAL;
+    }
+    if (!call(h, h->fn.io_buffer)) {
+        return BOOT_TRAP;
+    }
+    h->io_offset = (uint32_t)result_i32(h->fn.io_buffer);
+    if (!call(h, h->fn.io_buffer_size)) {
+        return BOOT_TRAP;
+    }
+    int32_t io_size = result_i32(h->fn.io_buffer_size);
+    if (io_size <= 0) {
+        pk_log(PK_LOG_ERROR, TAG, "io_buffer_size() is %" PRId32, io_size);
+        return BOOT_FATAL;
+    }
+    h->io_size = (uint32_t)io_size;
+    for (size_t done = 0; done < h->cfg.config_len;) {
+        uint32_t n = (uint32_t)(h->cfg.config_len - done < h->io_size ? h->cfg.config_len - done : h->io_size);
+        if (!write_io(h, (const uint8_t *)h->cfg.config_json + done, n) || !call(h, h->fn.config_write, (int32_t)n)) {
+            return BOOT_TRAP;
+        }
+        int32_t rc = result_i32(h->fn.config_write);
+        if (rc != KUBELET_OK) {
+            pk_log(PK_LOG_ERROR, TAG, "config_write refused the configuration document (error %" PRId32 ", %zu bytes)",
+                   rc, h->cfg.config_len);
+            return BOOT_FATAL;
+        }
+        done += n;
+    }
+    int64_t now = pk_now_ms();
+    report_heap(h, now);
+    uint64_t seed = pk_random_u64();
+    if (!call(h, h->fn.start, now, (int64_t)seed)) {
+        return BOOT_TRAP;
+    }
+    int32_t rc = result_i32(h->fn.start);
+    if (rc != KUBELET_OK) {
+        pk_log(PK_LOG_ERROR, TAG, "start() refused the configuration (error %" PRId32 "); see the core's lines above", rc);
+        return BOOT_FATAL;
+    }
+    h->metrics.boot_us = pk_now_us() - t0;
+    sync_link(h, pk_now_ms());
+    settle(h);
+    if (h->trap != NULL) {
+        return BOOT_TRAP;
+    }
+    pk_log(PK_LOG_INFO, TAG,
+           "core running under wasm3 %s (generation %" PRIu32 "): load %" PRId64 " us, compile %" PRId64
+           " us, boot %" PRId64 " us, linear memory %" PRIu32 " bytes",
+           M3_VERSION, h->gen, h->metrics.load_us, h->metrics.compile_us, h->metrics.boot_us, h->metrics.memory_bytes);
+    return BOOT_OK;
+}
+
+/* Delivers one event to the instance. */
+static void deliver(wasm_host_t *h, pk_event_t *ev)
+{
+    int64_t now = pk_now_ms();
+    bool current = ev->gen == h->gen;
+    h->metrics.events++;
+    switch (ev->kind) {
+    case PK_EV_CONNECTED:
+        if (current) {
+            call(h, h->fn.on_connected, now, ev->conn);
+        }
+        break;
+    case PK_EV_DATA:
+        for (uint32_t done = 0; current && done < ev->len && h->trap == NULL;) {
+            uint32_t n = ev->len - done < h->io_size ? ev->len - done : h->io_size;
+            if (!write_io(h, ev->data + done, n)) {
+                break;
+            }
+            call(h, h->fn.on_data, now, ev->conn, (int32_t)n);
+            done += n;
+        }
+        break;
+    case PK_EV_CLOSED:
+        if (current) {
+            call(h, h->fn.on_closed, now, ev->conn, ev->arg);
+        }
+        break;
+    case PK_EV_SHUTDOWN:
+        if (!h->stopping) {
+            pk_log(PK_LOG_INFO, TAG, "shutting down (%s)", ev->arg == KUBELET_SHUTDOWN_CLEANUP ? "cleanup" : "stop");
+            h->stopping = true;
+            h->stopping_since = now;
+            call(h, h->fn.shutdown, now, ev->arg);
+        }
+        break;
+    default:
+        break;
+    }
+    pk_event_release(ev);
+}
+
+/*
+ * After a trap: Panic on the LED, drop the instance and its connections, wait out the back-off while
+ * discarding the old instance's events, rebuild. Returns false if a shutdown arrived meanwhile.
+ */
+static bool recover(wasm_host_t *h, int64_t instance_started)
+{
+    h->metrics.traps++;
+    if (pk_now_ms() - instance_started > HEALTHY_RUN_MS) {
+        h->consecutive_traps = 0;
+    }
+    h->consecutive_traps++;
+    uint32_t shift = h->consecutive_traps - 1 > 6 ? 6 : h->consecutive_traps - 1;
+    uint32_t delay = h->cfg.restart_delay_ms << shift;
+    if (delay > MAX_RESTART_DELAY_MS) {
+        delay = MAX_RESTART_DELAY_MS;
+    }
+    pk_log(PK_LOG_ERROR, TAG, "the core trapped (%s%s%s); rebuilding it in %" PRIu32 " ms with the same configuration",
+           h->trap ? h->trap : "?", h->trap_detail[0] ? ": " : "", h->trap_detail, delay);
+    h->cfg.ops.led(h->cfg.ops.ctx, KUBELET_LED_PANIC);
+    h->cfg.ops.close_all(h->cfg.ops.ctx, h->gen);
+    free_runtime(h);
+    h->gen++;
+    int64_t until = pk_now_ms() + delay;
+    for (int64_t now = pk_now_ms(); now < until; now = pk_now_ms()) {
+        if (h->cfg.ops.watchdog != NULL) {
+            h->cfg.ops.watchdog(h->cfg.ops.ctx);
+        }
+        int64_t wait = until - now < h->cfg.max_wait_ms ? until - now : h->cfg.max_wait_ms;
+        pk_event_t ev;
+        if (pk_evq_wait(h->cfg.queue, &ev, wait)) {
+            bool shutdown = ev.kind == PK_EV_SHUTDOWN;
+            pk_event_release(&ev);
+            if (shutdown) {
+                pk_log(PK_LOG_INFO, TAG, "shutdown requested while the core was down");
+                return false;
+            }
+        }
+    }
+    h->metrics.restarts++;
+    return true;
+}
+
+wasm_host_t *wasm_host_create(const wasm_host_config_t *config)
+{
+    const wasm_host_ops_t *ops = &config->ops;
+    if (config->wasm == NULL || config->wasm_size == 0 || config->queue == NULL || config->config_json == NULL ||
+        ops->connect == NULL || ops->send == NULL || ops->close == NULL || ops->close_all == NULL ||
+        ops->led == NULL || ops->link == NULL || ops->heap == NULL) {
+        return NULL;
+    }
+    wasm_host_t *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return NULL;
+    }
+    h->cfg = *config;
+    if (h->cfg.stack_bytes == 0) {
+        h->cfg.stack_bytes = 32 * 1024;
+    }
+    if (h->cfg.max_wait_ms == 0) {
+        h->cfg.max_wait_ms = 1000;
+    }
+    if (h->cfg.restart_delay_ms == 0) {
+        h->cfg.restart_delay_ms = 2000;
+    }
+    if (h->cfg.shutdown_timeout_ms == 0) {
+        h->cfg.shutdown_timeout_ms = 15000;
+    }
+    h->gen = 1;
+    h->deadline = -1;
+    return h;
+}
+
+int wasm_host_run(wasm_host_t *h)
+{
+    for (;;) {
+        int64_t instance_started = pk_now_ms();
+        boot_result_t b = boot(h);
+        if (b == BOOT_FATAL) {
+            free_runtime(h);
+            h->cfg.ops.led(h->cfg.ops.ctx, KUBELET_LED_PANIC);
+            return -1;
+        }
+        while (b == BOOT_OK && h->trap == NULL) {
+            int64_t now = pk_now_ms();
+            int64_t wait = h->cfg.max_wait_ms;
+            if (h->deadline >= 0 && h->deadline - now < wait) {
+                wait = h->deadline - now > 0 ? h->deadline - now : 0;
+            }
+            pk_event_t ev;
+            bool got = pk_evq_wait(h->cfg.queue, &ev, wait);
+            if (h->cfg.ops.watchdog != NULL) {
+                h->cfg.ops.watchdog(h->cfg.ops.ctx);
+            }
+            if (got) {
+                deliver(h, &ev);
+            }
+            now = pk_now_ms();
+            sync_link(h, now);
+            if (h->deadline >= 0 && now >= h->deadline) {
+                report_heap(h, now);
+                call(h, h->fn.on_timer, now);
+            }
+            settle(h);
+            if (h->trap != NULL) {
+                break;
+            }
+            if (h->cfg.ops.after_turn != NULL) {
+                h->cfg.ops.after_turn(h->cfg.ops.ctx, h);
+            }
+            if (h->stopping) {
+                int64_t phase = wasm_host_stat(h, KUBELET_STAT_PHASE);
+                bool timed_out = now - h->stopping_since > (int64_t)h->cfg.shutdown_timeout_ms;
+                if (phase == KUBELET_PHASE_STOPPED || phase == KUBELET_PHASE_FAILED || timed_out) {
+                    if (timed_out) {
+                        pk_log(PK_LOG_WARN, TAG, "shutdown did not finish within %" PRIu32 " ms",
+                               h->cfg.shutdown_timeout_ms);
+                    }
+                    h->cfg.ops.close_all(h->cfg.ops.ctx, h->gen);
+                    free_runtime(h);
+                    return 0;
+                }
+            }
+        }
+        if (!recover(h, instance_started)) {
+            return 0;
+        }
+    }
+}
+
+int64_t wasm_host_stat(wasm_host_t *h, int32_t id)
+{
+    if (h->runtime == NULL || h->fn.stat == NULL || !call(h, h->fn.stat, id)) {
+        return -1;
+    }
+    return result_i64(h->fn.stat);
+}
+
+uint32_t wasm_host_generation(const wasm_host_t *h)
+{
+    return h->gen;
+}
+
+void wasm_host_metrics(const wasm_host_t *h, wasm_host_metrics_t *out)
+{
+    *out = h->metrics;
+}
+
+void wasm_host_destroy(wasm_host_t *h)
+{
+    if (h != NULL) {
+        free_runtime(h);
+        free(h);
+    }
+}

@@ -1,0 +1,71 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared between wasm_host.c (lifecycle and loop) and wasm_imports.c (the host functions).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wasm3.h"
+
+#include "wasm_host.h"
+
+/** The exports the host calls, looked up once per runtime. */
+typedef struct {
+    IM3Function abi_version;
+    IM3Function io_buffer;
+    IM3Function io_buffer_size;
+    IM3Function config_write;
+    IM3Function start;
+    IM3Function on_link;
+    IM3Function on_heap;
+    IM3Function on_connected;
+    IM3Function on_data;
+    IM3Function on_closed;
+    IM3Function on_timer;
+    IM3Function next_deadline;
+    IM3Function shutdown;
+    IM3Function stat;
+    IM3Function collect;
+} wasm_exports_t;
+
+struct wasm_host {
+    wasm_host_config_t cfg;
+    IM3Environment env;
+    IM3Runtime runtime;
+    wasm_exports_t fn;
+    uint32_t gen;
+    /** io_buffer() offset and size of the current instance. */
+    uint32_t io_offset;
+    uint32_t io_size;
+    /** next_deadline() after the last call; -1 for none. */
+    int64_t deadline;
+    /** Set by a trap during the current turn (the M3Result, a static string). */
+    const char *trap;
+    /** Detail for the trap, written by the import that raised it. */
+    char trap_detail[160];
+    /** Last link and heap reported to this instance. */
+    wasm_host_link_t link_reported;
+    bool link_valid;
+    uint32_t heap_free;
+    uint32_t heap_total;
+    /** A shutdown was requested (mode) and when. */
+    bool stopping;
+    int64_t stopping_since;
+    /** Start of the export call in progress (for the time budget), microseconds; 0 outside calls. */
+    int64_t call_started_us;
+    uint32_t yield_count;
+    uint32_t consecutive_traps;
+    wasm_host_metrics_t metrics;
+};
+
+/** Links every import the core declares (ABI.md "Imports") to `host`'s functions. */
+M3Result wasm_host_link_imports(wasm_host_t *host, IM3Module module);
+
+/** Records the detail of a trap raised by an import (the first one of a turn wins). */
+void wasm_host_note_trap(wasm_host_t *host, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Queues an event for this host's own instance (used for synchronous connect failures). */
+void wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason);
