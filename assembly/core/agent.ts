@@ -4,8 +4,9 @@
  *
  * Theory of operation. Phases run in order: Anchoring (GET /version until a Date header anchors the
  * clock), Registering (node/registration.ts), Leasing (the Lease is created or adopted), Running (lease
- * renewals, condition evaluation, status and annotation pushes). A deleted Node sends Running back to
- * Registering. Only this file changes `ctx.phase`.
+ * renewals, condition evaluation, status and annotation pushes). A deleted Node (a 404 on a status push)
+ * or a vanished Lease (a 404 on renewal; the garbage collector deletes it with its Node) sends Running
+ * back to Registering, which adopts or re-creates the Node and then the Lease. Only this file changes `ctx.phase`.
  *
  * After every event `pump` hands the HTTP client the most urgent due task, in this order: anchor,
  * registration, lease, status, annotation. So a renewal never queues behind a status push, and because
@@ -24,7 +25,7 @@ import { parseHttpDate, rfc3339 } from "../util/time";
 import { ByteBuffer } from "../util/bytes";
 import { Config } from "../node/config";
 import { Registration, seconds } from "../node/registration";
-import { LeaseReconciler } from "../node/lease";
+import { LeaseOutcome, LeaseReconciler } from "../node/lease";
 import { StatusOutcome, StatusReconciler } from "../node/status";
 import { StatusExtras } from "../node/objects";
 import { Random } from "./random";
@@ -194,7 +195,9 @@ export class Kubelet {
       if (this.registration.handle(now, r)) this.enter(now, Phase.Leasing);
     } else if (tag == Work.LeaseCreate || tag == Work.LeaseAdopt || tag == Work.LeaseRenew) {
       this.lease.task.inFlight = false;
-      if (this.lease.handle(now, r) && ctx.phase == Phase.Leasing) this.enter(now, Phase.Running);
+      const outcome = this.lease.handle(now, r);
+      if (outcome == LeaseOutcome.Created && ctx.phase == Phase.Leasing) this.enter(now, Phase.Running);
+      else if (outcome == LeaseOutcome.Vanished) this.enter(now, Phase.Registering);
     } else if (tag == Work.Status || tag == Work.Annotation) {
       this.status.push.inFlight = false;
       this.status.annotation.inFlight = false;

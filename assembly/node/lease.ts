@@ -5,7 +5,8 @@
  * Create: POST with an ownerReference to the Node (uid), so deleting the Node collects the Lease
  * (weakness 9). 409: an older Lease exists; take it over with a merge PATCH that sets our owner
  * reference and spec. Renew: a small merge PATCH of the spec every renew period with ±2% jitter,
- * so a rack never renews in lockstep. 404 recreates the Lease. 401/403 back off for long (weakness 13).
+ * so a rack never renews in lockstep. A 404 on renewal sends the kubelet back through registration
+ * (the Lease is collected with a deleted Node), which then recreates the Lease owned by the right uid. 401/403 back off for long (weakness 13).
  * renewTime never goes backwards, even when the clock is corrected backwards.
  */
 import { Context } from "../core/context";
@@ -17,6 +18,15 @@ import { HttpResult } from "../http/client";
 import { RENEW_JITTER_PERMILLE } from "../core/defaults";
 import { leaseAdoptPatch, leaseBody, leaseRenewPatch } from "./objects";
 import { seconds } from "./registration";
+
+/** What handle() asks of the caller. */
+export enum LeaseOutcome {
+  Continue = 0,
+  /** The Lease was created or taken over. */
+  Created = 1,
+  /** A renewal found the Lease gone: re-check the Node, then create the Lease. */
+  Vanished = 2,
+}
 
 export class LeaseReconciler {
   readonly task: Task = new Task();
@@ -69,22 +79,26 @@ export class LeaseReconciler {
     return ctx.request(Work.LeaseCreate, "POST", ctx.leasesPath, "", true, false);
   }
 
-  /** Handles a response; returns true when the Lease was just created or adopted. */
-  handle(now: i64, r: HttpResult): bool {
+  /**
+   * Handles a response. Returns LeaseOutcome.Created when the Lease was just created or adopted, and
+   * LeaseOutcome.Vanished when a renewal found it gone: the garbage collector removes our Lease when our
+   * Node is deleted, so the caller re-checks the registration before creating the Lease again.
+   */
+  handle(now: i64, r: HttpResult): LeaseOutcome {
     const status = r.ok ? r.status : 0;
     if (r.tag == Work.LeaseRenew) {
       if (status == 200) {
         this.renewed(now);
-        return false;
+        return LeaseOutcome.Continue;
       }
       if (status == 404) {
-        logWarn("lease " + this.ctx.cfg.nodeName + " is gone; creating it again");
+        logWarn("lease " + this.ctx.cfg.nodeName + " is gone; checking the node, then creating it again");
         this.step = Work.LeaseCreate;
-        this.task.now(now);
-        return false;
+        this.task.idle();
+        return LeaseOutcome.Vanished;
       }
       this.renewFailed(now, r);
-      return false;
+      return LeaseOutcome.Continue;
     }
     if ((r.tag == Work.LeaseCreate && status == 201) || (r.tag == Work.LeaseAdopt && status == 200)) {
       logInfo((r.tag == Work.LeaseCreate ? "created" : "took over") + " lease " + LEASE_NS_PREFIX + this.ctx.cfg.nodeName +
@@ -92,21 +106,21 @@ export class LeaseReconciler {
       this.step = Work.LeaseRenew;
       this.task.succeeded();
       this.scheduleRenewal(now);
-      return true;
+      return LeaseOutcome.Created;
     }
     if (r.tag == Work.LeaseCreate && status == 409) {
       this.step = Work.LeaseAdopt;
       this.task.now(now);
-      return false;
+      return LeaseOutcome.Continue;
     }
     if (r.tag == Work.LeaseAdopt && status == 404) {
       this.step = Work.LeaseCreate;
       this.task.now(now);
-      return false;
+      return LeaseOutcome.Continue;
     }
     const delay = status == 401 || status == 403 ? this.task.retryAuth(now, this.ctx.rng) : this.task.retry(now, this.ctx.rng);
     logWarn("creating the lease failed: " + this.ctx.describe(r) + "; retrying in " + seconds(delay));
-    return false;
+    return LeaseOutcome.Continue;
   }
 
   /** renewTime for an attempt at `now`: wall time, but never before the last one written. */

@@ -40,7 +40,9 @@ test("a deleted lease is recreated with the owner reference", async () => {
   const lease = h.server.leases.get("pico-test");
   assert.ok(lease, "recreated");
   assert.equal(lease.metadata.ownerReferences[0].uid, h.server.nodes.get("pico-test").metadata.uid);
-  assert.equal(h.logged("is gone; creating it again").length, 1);
+  assert.equal(h.logged("is gone; checking the node").length, 1);
+  assert.equal(h.server.seen("GET", "/api/v1/nodes/pico-test").length, 1, "the node was re-checked (POST 409, GET)");
+  assert.equal(h.stat(Stat.Registrations), 2, "adopted again with the same uid");
   h.run(11_000);
   assert.equal(h.led, Led.Healthy);
 });

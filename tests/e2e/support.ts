@@ -1,0 +1,112 @@
+/**
+ * Shared pieces of the end-to-end suites: the local control plane (tools/cluster.mjs), per-node
+ * credentials (`system:node:<name>` client certificates), kubectl, and in-process nodes from host-sim.
+ * These suites never skip: without a running control plane they fail and say how to start it.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../support/core-harness.js";
+import { loadCredentials, silentLogger, startNode, type SimNode, type NodeOptions } from "../../host-sim/src/index.js";
+
+export const CLUSTER_DIR = process.env.PICOKUBELET_CLUSTER_DIR ?? join(ROOT, ".cluster");
+
+export interface Cluster {
+  server: string;
+  caFile: string;
+  adminKubeconfig: string;
+  kubectl: string;
+}
+
+/** The running local control plane, or a loud failure. */
+export function cluster(): Cluster {
+  const file = join(CLUSTER_DIR, "cluster.json");
+  if (!existsSync(file)) {
+    throw new Error(`no local control plane at ${CLUSTER_DIR}: run \`npm run cluster -- up\` first (scripts/test.sh does)`);
+  }
+  return JSON.parse(readFileSync(file, "utf8")) as Cluster;
+}
+
+/** kubectl as cluster admin; parses JSON output when -o json is among the args. */
+export function kubectl(args: string[], input?: string): any {
+  const c = cluster();
+  const out = execFileSync(c.kubectl, args, {
+    encoding: "utf8",
+    env: { ...process.env, KUBECONFIG: c.adminKubeconfig },
+    input,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  return args.includes("json") ? JSON.parse(out) : out;
+}
+
+/** The Node object, or null when it does not exist. */
+export function getNode(name: string): any | null {
+  try {
+    return kubectl(["get", "node", name, "-o", "json"]);
+  } catch {
+    return null;
+  }
+}
+
+/** The node's Lease, or null. */
+export function getLease(name: string): any | null {
+  try {
+    return kubectl(["-n", "kube-node-lease", "get", "lease", name, "-o", "json"]);
+  } catch {
+    return null;
+  }
+}
+
+export function condition(node: any, type: string): any {
+  return (node?.status?.conditions ?? []).find((c: any) => c.type === type);
+}
+
+const credsDir = mkdtempSync(join(tmpdir(), "pk-e2e-"));
+
+/** A kubeconfig for `system:node:<name>` (client certificate signed by the cluster CA). */
+export function nodeKubeconfig(name: string): string {
+  const out = join(credsDir, `${name}.kubeconfig`);
+  execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "kubeconfig-for-node", name, "--out", out, "--dir", CLUSTER_DIR], { stdio: "pipe" });
+  return out;
+}
+
+/** A unique node name for one test. */
+export function nodeName(what: string): string {
+  return `e2e-${what}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** Starts a node in this process with its own node credentials. */
+export async function runNode(name: string, extra: Partial<NodeOptions> = {}, credentialOverrides: { token?: string } = {}): Promise<SimNode> {
+  cluster();
+  const credentials = loadCredentials({ kubeconfig: nodeKubeconfig(name), ...credentialOverrides });
+  return startNode({ name, credentials, logger: silentLogger, ...extra });
+}
+
+/** Polls `pred` every `everyMs` until it is truthy or `timeoutMs` passes. */
+export async function eventually<T>(what: string, pred: () => T | null | undefined | false, timeoutMs: number, everyMs = 500): Promise<T> {
+  const stop = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = pred();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > stop) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Deletes a node and its lease as admin (test cleanup). */
+export function removeNode(name: string): void {
+  try {
+    kubectl(["delete", "node", name, "--ignore-not-found", "--wait=false"]);
+    kubectl(["-n", "kube-node-lease", "delete", "lease", name, "--ignore-not-found", "--wait=false"]);
+  } catch {
+    // best effort
+  }
+}
