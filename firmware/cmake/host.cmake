@@ -56,10 +56,10 @@ if(PICOKUBELET_WASM3_DIR)
     add_subdirectory("${PICOKUBELET_ROOT}/firmware/components/wasm3" components/wasm3)
     add_subdirectory("${PICOKUBELET_ROOT}/firmware/components/wasm_host" components/wasm_host)
     target_compile_options(wasm_host PRIVATE ${PICOKUBELET_WARNINGS})
-    add_subdirectory("${PICOKUBELET_ROOT}/firmware/linux" linux)
 else()
     message(STATUS "picokubelet: no wasm3 source (set -DWASM3_SOURCE_DIR=... or -DPICOKUBELET_FETCH_WASM3=ON); "
                    "building the components and tests that do not need it")
 endif()
 
+add_subdirectory("${PICOKUBELET_ROOT}/firmware/linux" linux)
 add_subdirectory("${PICOKUBELET_ROOT}/tests/firmware" tests/firmware)

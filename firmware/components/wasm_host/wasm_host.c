@@ -233,6 +233,9 @@ static void settle(wasm_host_t *h)
 
 static boot_result_t boot(wasm_host_t *h)
 {
+    uint32_t free_before = 0;
+    uint32_t total = 0;
+    h->cfg.ops.heap(h->cfg.ops.ctx, &free_before, &total);
     int64_t t0 = pk_now_us();
     h->trap = NULL;
     h->trap_detail[0] = '\0';
@@ -277,6 +280,9 @@ static boot_result_t boot(wasm_host_t *h)
     }
     h->metrics.load_us = t1 - t0;
     h->metrics.compile_us = t2 - t1;
+    uint32_t free_after = 0;
+    h->cfg.ops.heap(h->cfg.ops.ctx, &free_after, &total);
+    h->metrics.runtime_heap_bytes = free_before > free_after ? free_before - free_after : 0;
     if (find_exports(h) != m3Err_none) {
         return BOOT_FATAL;
     }

@@ -100,6 +100,11 @@ typedef struct {
     int64_t compile_us;
     /** From runtime creation to start() returning, microseconds (last boot). */
     int64_t boot_us;
+    /**
+     * Heap the host lost from creating the runtime to a compiled module (ops.heap free before minus
+     * after): wasm3's structures, the compiled code pages and the initial linear memory (last boot).
+     */
+    uint32_t runtime_heap_bytes;
     /** Linear memory now and at most, bytes. */
     uint32_t memory_bytes;
     uint32_t memory_peak_bytes;
