@@ -80,7 +80,7 @@ export function nodeName(what: string): string {
 export async function runNode(name: string, extra: Partial<NodeOptions> = {}, credentialOverrides: { token?: string } = {}): Promise<SimNode> {
   cluster();
   const credentials = loadCredentials({ kubeconfig: nodeKubeconfig(name), ...credentialOverrides });
-  return startNode({ name, credentials, logger: silentLogger, ...extra });
+  return startNode({ name, credentials, logger: silentLogger(), ...extra });
 }
 
 /** Polls `pred` every `everyMs` until it is truthy or `timeoutMs` passes. */

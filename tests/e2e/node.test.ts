@@ -1,0 +1,154 @@
+/**
+ * End to end against the real control plane (kube-apiserver with Node+RBAC authorization and
+ * NodeRestriction, the node lifecycle controller, the garbage collector), each node running the release
+ * core in host-sim as `system:node:<name>` with its own client certificate. Tests in this file run
+ * concurrently, each with its own node.
+ */
+import { describe, test, after } from "node:test";
+import assert from "node:assert/strict";
+import { condition, eventually, getLease, getNode, kubectl, nodeName, removeNode, runNode, sleep } from "./support.js";
+import type { SimNode } from "../../host-sim/src/index.js";
+
+const nodes: { name: string; sim: SimNode }[] = [];
+async function start(what: string, extra = {}): Promise<{ name: string; sim: SimNode }> {
+  const name = nodeName(what);
+  const sim = await runNode(name, extra);
+  const n = { name, sim };
+  nodes.push(n);
+  await sim.waitForPhase(4, 30_000);
+  return n;
+}
+
+after(async () => {
+  for (const n of nodes) {
+    await n.sim.stop({ timeoutMs: 5_000 }).catch(() => undefined);
+    removeNode(n.name);
+  }
+});
+
+describe("a node on the real control plane", { concurrency: true }, () => {
+  test("registers with the expected labels, taint, capacity, nodeInfo and addresses; holds a proper Lease", async () => {
+    const { name } = await start("reg", { nodeIp: "127.0.0.7", labels: { rack: "r1" } });
+    const node = getNode(name);
+    assert.ok(node, "node exists");
+    const l = node.metadata.labels;
+    assert.equal(l["kubernetes.io/hostname"], name);
+    assert.equal(l["kubernetes.io/arch"], "xtensa-lx7");
+    assert.equal(l["node.kubernetes.io/instance-type"], "esp32-s3-r8");
+    assert.equal(l.rack, "r1");
+    assert.ok(node.spec.taints.some((t: any) => t.key === "picokubelet.dev/no-containers" && t.effect === "NoSchedule"));
+    assert.deepEqual(node.status.capacity, { cpu: "240m", memory: "320Ki", pods: "1" });
+    assert.deepEqual(node.status.allocatable, node.status.capacity);
+    assert.equal(node.status.nodeInfo.architecture, "xtensa-lx7");
+    assert.match(node.status.nodeInfo.kubeletVersion, /picokubelet/);
+    assert.deepEqual(node.status.addresses, [{ type: "InternalIP", address: "127.0.0.7" }, { type: "Hostname", address: name }]);
+    assert.equal(node.status.daemonEndpoints?.kubeletEndpoint?.Port ?? 0, 0, "no kubelet port advertised");
+    const lease = await eventually("lease", () => getLease(name), 10_000);
+    assert.equal(lease.spec.holderIdentity, name);
+    assert.equal(lease.spec.leaseDurationSeconds, 40);
+    assert.equal(lease.metadata.ownerReferences.length, 1);
+    assert.deepEqual(
+      { kind: lease.metadata.ownerReferences[0].kind, apiVersion: lease.metadata.ownerReferences[0].apiVersion, name: lease.metadata.ownerReferences[0].name, uid: lease.metadata.ownerReferences[0].uid },
+      { kind: "Node", apiVersion: "v1", name, uid: node.metadata.uid },
+    );
+    const t0 = lease.spec.renewTime;
+    const advanced = await eventually("renewTime advances", () => {
+      const l2 = getLease(name);
+      return l2 && l2.spec.renewTime > t0 ? l2 : null;
+    }, 15_000);
+    assert.match(advanced.spec.renewTime, /\.\d{6}Z$/);
+    // kubectl describe shows every condition.
+    const text = kubectl(["describe", "node", name]);
+    for (const t of ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Vibes", "Caffeinated", "Existential", "Peckish", "Haunted"]) {
+      assert.match(text, new RegExp(`\\n\\s+${t}\\s+(True|False|Unknown)\\s`), `describe shows ${t}`);
+    }
+  });
+
+  test("stays Ready under the node lifecycle controller across three lease durations, reporting status infrequently", async () => {
+    const { name } = await start("ready");
+    await eventually("not-ready taint removed", () => {
+      const n = getNode(name);
+      return n && !(n.spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/")) ? n : null;
+    }, 20_000);
+    const first = getNode(name);
+    const ready0 = condition(first, "Ready");
+    const stop = Date.now() + 125_000;
+    while (Date.now() < stop) {
+      await sleep(3_000);
+      const n = getNode(name);
+      const r = condition(n, "Ready");
+      assert.equal(r.status, "True", `Ready at ${new Date().toISOString()}`);
+      assert.equal(r.lastTransitionTime, ready0.lastTransitionTime, "Ready never flipped");
+      // Nothing flips in these two minutes, so the heartbeat is not rewritten (status period 5 min).
+      assert.equal(r.lastHeartbeatTime, ready0.lastHeartbeatTime, "heartbeat not rewritten without a reason");
+      assert.ok(!(n.spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/unreachable")), "never unreachable");
+    }
+  });
+
+  test("a forced MemoryPressure flip reaches the API within one evaluation and moves only flipped transition times", async () => {
+    const { name, sim } = await start("mem", { heap: "steady:free=65536,total=102400" });
+    await sleep(2_000);
+    const before = getNode(name).status.conditions as any[];
+    const t = Date.now();
+    sim.setHeap(15_000, 102_400);
+    const after = await eventually("MemoryPressure=True", () => {
+      const n = getNode(name);
+      return condition(n, "MemoryPressure")?.status === "True" ? n : null;
+    }, 15_000, 250);
+    assert.ok(Date.now() - t <= 12_000, `reached the API after ${Date.now() - t} ms`);
+    const mp = condition(after, "MemoryPressure");
+    assert.equal(mp.reason, "KubeletHasInsufficientMemory");
+    for (const c of after.status.conditions) {
+      const old = before.find((b) => b.type === c.type);
+      if (c.status === old.status) assert.equal(c.lastTransitionTime, old.lastTransitionTime, `${c.type} did not flip, so its transition time stays`);
+    }
+    assert.notEqual(mp.lastTransitionTime, before.find((b) => b.type === "MemoryPressure").lastTransitionTime);
+    for (const type of ["Ready", "DiskPressure", "PIDPressure", "NetworkUnavailable"]) {
+      assert.equal(condition(after, type).lastTransitionTime, before.find((b) => b.type === type).lastTransitionTime);
+    }
+    assert.equal(after.metadata.annotations["node.specht.dev/heap-bytes-free"], "15000");
+  });
+
+  test("a link outage longer than the grace period turns Ready Unknown; the node recovers by itself", async () => {
+    const { name, sim } = await start("outage");
+    await eventually("not-ready taint removed", () => {
+      const n = getNode(name);
+      return n && !(n.spec.taints ?? []).some((t: any) => t.key === "node.kubernetes.io/not-ready") ? n : null;
+    }, 20_000);
+    sim.linkDown(40);
+    await eventually("Ready=Unknown", () => condition(getNode(name), "Ready")?.status === "Unknown", 45_000, 1_000);
+    const unknown = getNode(name);
+    assert.equal(condition(unknown, "Ready").reason, "NodeStatusUnknown");
+    assert.ok((unknown.spec.taints ?? []).some((t: any) => t.key === "node.kubernetes.io/unreachable"));
+    assert.equal(sim.stats().ledName, "DISCONNECTED");
+    await eventually("Ready=True again", () => condition(getNode(name), "Ready")?.status === "True", 60_000, 1_000);
+    await eventually("unreachable taint removed", () => !(getNode(name).spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/unreachable")), 20_000);
+  });
+
+  test("a deleted Lease is recreated", async () => {
+    const { name } = await start("lease");
+    const old = await eventually("lease", () => getLease(name), 10_000);
+    kubectl(["-n", "kube-node-lease", "delete", "lease", name]);
+    const fresh = await eventually("lease recreated", () => {
+      const l = getLease(name);
+      return l && l.metadata.uid !== old.metadata.uid ? l : null;
+    }, 25_000);
+    assert.equal(fresh.metadata.ownerReferences[0].uid, getNode(name).metadata.uid);
+  });
+
+  test("a deleted Node is registered again, with a Lease owned by the new uid", async () => {
+    const { name } = await start("renode");
+    const old = getNode(name);
+    kubectl(["delete", "node", name]);
+    const fresh = await eventually("node re-registered", () => {
+      const n = getNode(name);
+      return n && n.metadata.uid !== old.metadata.uid ? n : null;
+    }, 40_000, 1_000);
+    const lease = await eventually("lease owned by the new node", () => {
+      const l = getLease(name);
+      return l && l.metadata.ownerReferences?.[0]?.uid === fresh.metadata.uid ? l : null;
+    }, 30_000, 1_000);
+    assert.equal(lease.spec.holderIdentity, name);
+    await eventually("Ready", () => condition(getNode(name), "Ready")?.status === "True", 20_000);
+  });
+});

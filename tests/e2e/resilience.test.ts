@@ -1,0 +1,51 @@
+/**
+ * End to end, run one at a time because they disturb the control plane or need a token identity:
+ * an API server restart, and a wrong token that must be backed off rather than hammered.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "../support/core-harness.js";
+import { CLUSTER_DIR, cluster, condition, eventually, getNode, nodeName, removeNode, runNode, sleep } from "./support.js";
+import { loadCredentials, silentLogger, startNode, type SimNode } from "../../host-sim/src/index.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+
+const sims: { name: string; sim: SimNode }[] = [];
+after(async () => {
+  for (const s of sims) {
+    await s.sim.stop({ timeoutMs: 5_000 }).catch(() => undefined);
+    removeNode(s.name);
+  }
+});
+
+test("an API server restart is survived", async () => {
+  const name = nodeName("restart");
+  const sim = await runNode(name);
+  sims.push({ name, sim });
+  await sim.waitForPhase(4, 30_000);
+  await sim.waitFor((s) => Number(s.renewals) >= 1, 20_000, "first renewal");
+  const before = Number(sim.stats().renewals);
+  execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "restart-apiserver", "--dir", CLUSTER_DIR], { stdio: "pipe", timeout: 120_000 });
+  await sim.waitFor((s) => Number(s.renewals) >= before + 2, 60_000, "renewals after the restart");
+  await eventually("Ready", () => condition(getNode(name), "Ready")?.status === "True", 20_000);
+  assert.equal(sim.stats().ledName, "HEALTHY");
+});
+
+test("a wrong token is backed off (few requests), shows Warning, and never registers", async () => {
+  cluster();
+  const dir = mkdtempSync(join(tmpdir(), "pk-e2e-tok-"));
+  const kc = join(dir, "tok.kubeconfig");
+  execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "kubeconfig-for-node", "pk-token-3", "--token", "--out", kc, "--dir", CLUSTER_DIR], { stdio: "pipe" });
+  const credentials = loadCredentials({ kubeconfig: kc, token: "this-is-not-the-token" });
+  const sim = await startNode({ name: "pk-token-3", credentials, logger: silentLogger() });
+  sims.push({ name: "pk-token-3", sim });
+  await sleep(60_000);
+  const s = sim.stats();
+  const requests = Number(s.requests);
+  // Anchoring (any response with a Date works), then 401s backed off 10 s, 20 s, 40 s...
+  assert.ok(requests >= 2 && requests <= 7, `requests in 60 s with a wrong token: ${requests}`);
+  assert.equal(s.ledName, "WARNING");
+  assert.equal(getNode("pk-token-3"), null);
+});
