@@ -6,16 +6,18 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ABI_VERSION } from './abi.js';
 import { COMMANDS_HELP, sendControl } from './control.js';
-import { CredentialOptions, CredentialsError, loadCredentials } from './credentials.js';
+import type { CredentialOptions } from './credentials.js';
 import { parseHeapSpec } from './body/heap.js';
 import { DEFAULT_BSSID, parseLinkSpec } from './body/link.js';
+import { CredentialsError, UsageError } from './errors.js';
 import { Level, Logger, parseLevel } from './logger.js';
-import { writeNvsCsv } from './nvs.js';
 import { ModuleError, repoRoot } from './runtime.js';
-import { CommonRunOptions, UsageError, nodeNameFromCertificate, readCoreConfig, runOne, runRack } from './run.js';
+import type { CommonRunOptions } from './run.js';
 import { Scenario, TimelineStep, loadScenario, parseAtFlag } from './scenario.js';
 import { parsePairs } from './util.js';
-import { StartError } from './node.js';
+
+// run.js, credentials.js and nvs.js load @kubernetes/client-node (about a second): they are imported only
+// by the commands that need them, so --help, --version, flag errors and `ctl` answer at once.
 
 type Flag = { type: 'string' | 'boolean'; multiple?: boolean; short?: string; arg?: string; help: string };
 type Schema = Record<string, Flag>;
@@ -179,12 +181,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       kubeconfig: str(values.kubeconfig), context: str(values.context), token: str(values.token),
       tokenFile: str(values['token-file']), ca: str(values.ca),
     };
-    if (cmd === 'nvs-csv') return nvsCsv(values, creds, out);
+    if (cmd === 'nvs-csv') return await nvsCsv(values, creds, out);
     const common = commonOptions(values, logger, logLevel, creds);
     if (cmd === 'run') {
       const nodeIp = str(values['node-ip']);
       if (nodeIp !== undefined) checked(() => parseLinkSpec(`ethernet:ip=${nodeIp}`, baseLink()), '--node-ip');
-      return await runOne({ ...common, name: nodeName(values.name), nodeIp });
+      const name = nodeName(values.name);
+      const { runOne } = await import('./run.js');
+      return await runOne({ ...common, name, nodeIp });
     }
     const count = integer(values.count, 'count', 1, 100_000);
     if (count === undefined) throw new UsageError('rack needs --count N');
@@ -192,13 +196,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     if (firstIp !== undefined) checked(() => parseLinkSpec(`ethernet:ip=${firstIp}`, baseLink()), '--first-ip');
     const prefix = str(values.prefix) ?? 'sim-';
     if (!/^[a-z0-9]([-a-z0-9.]*)?$/.test(prefix)) throw new UsageError(`--prefix '${prefix}' cannot start a node name (lowercase letters, digits, '-', '.')`);
+    const { runRack } = await import('./run.js');
     return await runRack({
       ...common, count, prefix, start: integer(values.start, 'start', 0, 1e9) ?? 0, kubeconfigDir: str(values['kubeconfig-dir']),
       firstIp, rampPerSecond: integer(values.ramp, 'ramp', 1, 100_000),
     });
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CredentialsError || e instanceof StartError) {
-      err(e.message);
+    if (e instanceof UsageError || e instanceof CredentialsError || (e as Error).name === 'StartError') {
+      err((e as Error).message);
       return 2;
     }
     if (e instanceof ModuleError) {
@@ -254,9 +259,12 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   };
 }
 
-function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string) => void): number {
+async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string) => void): Promise<number> {
   const outDir = str(values['out-dir']);
   if (!outDir) throw new UsageError('nvs-csv needs --out-dir DIR');
+  const { loadCredentials } = await import('./credentials.js');
+  const { nodeNameFromCertificate } = await import('./run.js');
+  const { writeNvsCsv } = await import('./nvs.js');
   const credentials = loadCredentials(creds);
   const name = nodeName(values.name) ?? nodeNameFromCertificate(credentials);
   if (!name) throw new UsageError('nvs-csv needs --name NAME (or a kubeconfig for system:node:<name>)');
@@ -332,4 +340,24 @@ function checked<T>(fn: () => T, what: string): T {
     if (e instanceof UsageError || e instanceof CredentialsError) throw e;
     throw new UsageError(`${what}: ${(e as Error).message}`);
   }
+}
+
+/** Reads `--core-config`: inline JSON, or `@file`. */
+export function readCoreConfig(value: string): Record<string, unknown> {
+  let text = value;
+  if (value.startsWith('@')) {
+    try {
+      text = fs.readFileSync(value.slice(1), 'utf8');
+    } catch (err) {
+      throw new UsageError(`--core-config ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--core-config is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UsageError('--core-config must be a JSON object');
+  return obj as Record<string, unknown>;
 }

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
+import { CredentialsError } from './errors.js';
 import type { TlsSettings } from './transport/tls.js';
 
 /** Everything a node needs to reach and authenticate to an API server. */
@@ -30,13 +31,7 @@ export interface Credentials {
   auth: 'token' | 'client-certificate';
 }
 
-/** A kubeconfig or override that cannot be used (the CLI exits 2). */
-export class CredentialsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CredentialsError';
-  }
-}
+export { CredentialsError };
 
 export interface CredentialOptions {
   /** A kubeconfig file; default $KUBECONFIG, then ~/.kube/config. */

@@ -3,24 +3,17 @@
 // refuse an unverifiable API server, start the node(s), show the LEDs, serve the control socket, run the
 // timeline, and on Ctrl-C (or --duration, or `stop` on the control socket) shut down through the core.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { Phase } from './abi.js';
 import { ControlServer, Controllable, serveControl } from './control.js';
-import { CredentialOptions, Credentials, CredentialsError, loadCredentials, preflight } from './credentials.js';
+import { CredentialOptions, Credentials, loadCredentials, preflight } from './credentials.js';
+import { CredentialsError, UsageError } from './errors.js';
 import { LedTerminal } from './led/terminal.js';
 import type { Level, Logger } from './logger.js';
 import { SimNode, StartError, startNode, systemTimers } from './node.js';
 import { Rack, startRack } from './rack.js';
 import { Scenario, TimelineStep, scheduleTimeline } from './scenario.js';
 
-/** A problem with what the user asked for: the CLI prints it on one line and exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
 
 /** Settings shared by `run` and `rack`. */
 export interface CommonRunOptions {
@@ -221,24 +214,4 @@ function terminal(o: CommonRunOptions): LedTerminal | null {
 function startFailure(err: unknown): Error {
   if (err instanceof StartError) return new UsageError(err.message);
   return err as Error;
-}
-
-/** Reads `--core-config`: inline JSON, or `@file`. */
-export function readCoreConfig(value: string): Record<string, unknown> {
-  let text = value;
-  if (value.startsWith('@')) {
-    try {
-      text = fs.readFileSync(value.slice(1), 'utf8');
-    } catch (err) {
-      throw new UsageError(`--core-config ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  }
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`--core-config is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UsageError('--core-config must be a JSON object');
-  return obj as Record<string, unknown>;
 }
