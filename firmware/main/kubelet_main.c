@@ -1,0 +1,313 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * picokubelet on the Waveshare ESP32-S3-ETH: wiring only. The LED task starts first (self-test), the
+ * configuration comes from Kconfig and NVS, the network task and the links come up, and the wasm task
+ * runs the core (embedded in flash) until the end of time. No Kubernetes or HTTP logic lives here:
+ * that is all in the core.
+ *
+ * Tasks: led (frames), net (TLS sockets), wasm (the core, subscribed to the task watchdog), plus
+ * ESP-IDF's own (event loop, lwIP, Wi-Fi, Ethernet). Only the queue connects them to the wasm task.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
+#include "esp_event.h"
+#include "esp_heap_caps.h"
+#include "esp_idf_version.h"
+#include "esp_log.h"
+#include "esp_mac.h"
+#include "esp_netif.h"
+#include "esp_task_wdt.h"
+#include "nvs_flash.h"
+#include "sdkconfig.h"
+#include "wasm3.h"
+
+#include "board_net.h"
+#include "config_store.h"
+#include "kubelet_abi.h"
+#include "kubelet_config.h"
+#include "led_status.h"
+#include "net_tls.h"
+#include "pk_evq.h"
+#include "pk_os.h"
+#include "wasm_host.h"
+
+static const char *TAG = "picokubelet";
+
+/* The release core, embedded by EMBED_FILES (firmware/main/CMakeLists.txt). */
+extern const uint8_t k_core_start[] asm("_binary_picokubelet_wasm_start");
+extern const uint8_t k_core_end[] asm("_binary_picokubelet_wasm_end");
+
+#define EVENT_QUEUE_LEN 16
+#define NET_TASK_PRIORITY 6
+#define LED_TASK_PRIORITY 2
+#define STATUS_LOG_MS (60 * 1000)
+
+typedef struct {
+    pk_evq_t *queue;
+    net_tls_t *net;
+    char *config_json;
+    size_t config_len;
+    int64_t next_status_log;
+    bool watchdog;
+} board_t;
+
+static board_t s_board;
+
+/* ---------------------------------------------------------------- host operations (wasm task) */
+
+static void op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *server_name)
+{
+    board_t *b = ctx;
+    board_net_link_t link;
+    board_net_get(&link);
+    if (link.kind == BOARD_NET_DOWN) {
+        pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = gen, .conn = conn, .arg = KUBELET_CLOSE_LINK_DOWN};
+        pk_evq_post(b->queue, &ev, 0);
+        return;
+    }
+    net_tls_connect(b->net, gen, conn, host, port, server_name);
+}
+
+static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+{
+    net_tls_send(((board_t *)ctx)->net, gen, conn, data, len);
+}
+
+static void op_close(void *ctx, uint32_t gen, int32_t conn)
+{
+    net_tls_close(((board_t *)ctx)->net, gen, conn);
+}
+
+static void op_close_all(void *ctx, uint32_t gen)
+{
+    net_tls_close_all(((board_t *)ctx)->net, gen);
+}
+
+static void op_led(void *ctx, int pattern)
+{
+    led_status_set(pattern);
+}
+
+static void op_link(void *ctx, wasm_host_link_t *out)
+{
+    board_net_link_t link;
+    board_net_get(&link);
+    out->kind = (int32_t)link.kind;
+    out->ipv4 = link.ipv4;
+    out->bssid = link.bssid;
+    out->rssi = link.rssi;
+}
+
+/* Internal RAM is what runs out first on this board (PSRAM holds the core and its memory). */
+static void op_heap(void *ctx, uint32_t *free_bytes, uint32_t *total_bytes)
+{
+    *free_bytes = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_INTERNAL);
+    *total_bytes = (uint32_t)heap_caps_get_total_size(MALLOC_CAP_INTERNAL);
+}
+
+static void op_watchdog(void *ctx)
+{
+    if (((board_t *)ctx)->watchdog) {
+        esp_task_wdt_reset();
+    }
+}
+
+static void op_after_turn(void *ctx, wasm_host_t *h)
+{
+    board_t *b = ctx;
+    int64_t now = pk_now_ms();
+    if (now < b->next_status_log) {
+        return;
+    }
+    b->next_status_log = now + STATUS_LOG_MS;
+    wasm_host_metrics_t m;
+    wasm_host_metrics(h, &m);
+    ESP_LOGI(TAG,
+             "phase %" PRId64 ", renewals %" PRId64 ", status pushes %" PRId64 ", linear memory %" PRIu32
+             " B, internal heap %u B free (min %u), PSRAM %u B free, wasm stack %u B spare, traps %" PRIu32,
+             wasm_host_stat(h, KUBELET_STAT_PHASE), wasm_host_stat(h, KUBELET_STAT_RENEWALS),
+             wasm_host_stat(h, KUBELET_STAT_STATUS_PUSHES), m.memory_bytes,
+             (unsigned)heap_caps_get_free_size(MALLOC_CAP_INTERNAL),
+             (unsigned)heap_caps_get_minimum_free_size(MALLOC_CAP_INTERNAL),
+             (unsigned)heap_caps_get_free_size(MALLOC_CAP_SPIRAM), (unsigned)uxTaskGetStackHighWaterMark(NULL),
+             m.traps);
+}
+
+/* ---------------------------------------------------------------- links */
+
+/* Event loop task: a new active link drops the connections of the old one, then wakes the wasm task. */
+static void on_link_change(void *ctx, bool moved)
+{
+    board_t *b = ctx;
+    if (moved && b->net != NULL) {
+        net_tls_drop_all(b->net, KUBELET_CLOSE_LINK_DOWN);
+    }
+    pk_event_t ev = {.kind = PK_EV_LINK};
+    pk_evq_post(b->queue, &ev, 0); /* a full queue wakes the wasm task anyway; it re-reads the link */
+}
+
+/* ---------------------------------------------------------------- wasm task */
+
+static void wasm_task(void *arg)
+{
+    board_t *b = arg;
+#if CONFIG_ESP_TASK_WDT_EN
+    b->watchdog = esp_task_wdt_add(NULL) == ESP_OK;
+#endif
+    wasm_host_config_t cfg = {
+        .wasm = k_core_start,
+        .wasm_size = (size_t)(k_core_end - k_core_start),
+        .config_json = b->config_json,
+        .config_len = b->config_len,
+        .stack_bytes = CONFIG_PICOKUBELET_WASM_STACK,
+        .memory_limit = (uint32_t)CONFIG_PICOKUBELET_WASM_MEMORY_LIMIT_KB * 1024u,
+        .call_budget_ms = CONFIG_PICOKUBELET_WASM_CALL_BUDGET_MS,
+        .restart_delay_ms = CONFIG_PICOKUBELET_WASM_RESTART_DELAY_MS,
+        .max_wait_ms = 1000,
+        .queue = b->queue,
+        .ops =
+            {
+                .connect = op_connect,
+                .send = op_send,
+                .close = op_close,
+                .close_all = op_close_all,
+                .led = op_led,
+                .link = op_link,
+                .heap = op_heap,
+                .watchdog = op_watchdog,
+                .after_turn = op_after_turn,
+                .ctx = b,
+            },
+    };
+    wasm_host_t *host = wasm_host_create(&cfg);
+    int rc = host != NULL ? wasm_host_run(host) : -1;
+    /* Only a core that cannot run at all gets here (module or configuration refused): the reason is in the
+     * log above, and the LED keeps showing it. Nothing is retried: the same bytes would fail the same way. */
+    ESP_LOGE(TAG, "the core is not running (%d); fix the configuration (NVS) or the image and reset", rc);
+#if CONFIG_ESP_TASK_WDT_EN
+    if (b->watchdog) {
+        esp_task_wdt_delete(NULL);
+    }
+#endif
+    vTaskDelete(NULL);
+}
+
+/* ---------------------------------------------------------------- start-up */
+
+static void init_nvs(void)
+{
+    esp_err_t err = nvs_flash_init();
+    if (err == ESP_ERR_NVS_NO_FREE_PAGES || err == ESP_ERR_NVS_NEW_VERSION_FOUND) {
+        ESP_LOGW(TAG, "NVS partition unusable (%s): erasing it", esp_err_to_name(err));
+        ESP_ERROR_CHECK(nvs_flash_erase());
+        err = nvs_flash_init();
+    }
+    ESP_ERROR_CHECK(err);
+}
+
+/* The host-described parts of the configuration document: identity MAC and nodeInfo. */
+static void describe_host(kubelet_config_t *cfg)
+{
+    uint8_t mac[6];
+    if (cfg->mac == NULL && esp_read_mac(mac, ESP_MAC_BASE) == ESP_OK) {
+        char text[18];
+        snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        kubelet_config_set(cfg, "mac", text);
+    }
+    char os_image[64];
+    snprintf(os_image, sizeof(os_image), "picokubelet on ESP32-S3 (ESP-IDF %s)", esp_get_idf_version());
+    kubelet_config_set(cfg, "os_image", os_image);
+    char kernel[32];
+    snprintf(kernel, sizeof(kernel), "wasm3 %s", M3_VERSION);
+    kubelet_config_set(cfg, "kernel_version", kernel);
+}
+
+void app_main(void)
+{
+    led_status_config_t led_cfg = {.gpio = CONFIG_PICOKUBELET_LED_GPIO, .task_priority = LED_TASK_PRIORITY};
+    led_status_start(&led_cfg);
+    ESP_LOGI(TAG, "picokubelet firmware, core %u bytes, wasm3 %s, ESP-IDF %s", (unsigned)(k_core_end - k_core_start),
+             M3_VERSION, esp_get_idf_version());
+
+    init_nvs();
+    kubelet_config_t cfg;
+    config_store_load(&cfg);
+    describe_host(&cfg);
+    char problems[256];
+    if (kubelet_config_check(&cfg, problems, sizeof(problems)) > 0) {
+        ESP_LOGE(TAG, "configuration incomplete: %s (firmware/README.md \"Provisioning\")", problems);
+        led_status_set(KUBELET_LED_WARNING);
+        return;
+    }
+    static char config_json[KUBELET_ABI_CONFIG_MAX_BYTES];
+    size_t config_len = 0;
+    const char *bad = NULL;
+    if (kubelet_config_to_json(&cfg, config_json, sizeof(config_json), &config_len, &bad) != KUBELET_CONFIG_OK) {
+        ESP_LOGE(TAG, "configuration: %s is not valid UTF-8, or the document exceeds 16 KiB", bad ? bad : "a value");
+        led_status_set(KUBELET_LED_WARNING);
+        return;
+    }
+    ESP_LOGI(TAG, "node %s, API server %s:%u (server name %s, %s)", cfg.node_name, cfg.api_host,
+             (unsigned)cfg.api_port, cfg.server_name ? cfg.server_name : cfg.api_host,
+             cfg.client_cert ? "client certificate" : cfg.token ? "bearer token" : "no credentials");
+
+    board_t *b = &s_board;
+    b->config_json = config_json;
+    b->config_len = config_len;
+    b->next_status_log = STATUS_LOG_MS;
+    b->queue = pk_evq_create(EVENT_QUEUE_LEN);
+    ESP_ERROR_CHECK(b->queue != NULL ? ESP_OK : ESP_ERR_NO_MEM);
+
+    ESP_ERROR_CHECK(esp_netif_init());
+    ESP_ERROR_CHECK(esp_event_loop_create_default());
+    net_tls_config_t net_cfg = {
+        .ca_pem = cfg.ca_pem,
+        .client_cert_pem = cfg.client_cert,
+        .client_key_pem = cfg.client_key,
+        .queue = b->queue,
+        .max_connections = CONFIG_PICOKUBELET_MAX_CONNECTIONS,
+        .task_stack_bytes = CONFIG_PICOKUBELET_NET_TASK_STACK,
+        .task_priority = NET_TASK_PRIORITY,
+    };
+    char err[160];
+    b->net = net_tls_start(&net_cfg, err, sizeof(err));
+    if (b->net == NULL) {
+        ESP_LOGE(TAG, "TLS: %s", err);
+        led_status_set(KUBELET_LED_WARNING);
+        return;
+    }
+
+    board_net_config_t net = {
+#if CONFIG_PICOKUBELET_ETHERNET
+        .ethernet = true,
+        .spi_mosi = CONFIG_PICOKUBELET_ETH_SPI_MOSI,
+        .spi_miso = CONFIG_PICOKUBELET_ETH_SPI_MISO,
+        .spi_sclk = CONFIG_PICOKUBELET_ETH_SPI_SCLK,
+        .spi_cs = CONFIG_PICOKUBELET_ETH_SPI_CS,
+        .eth_int = CONFIG_PICOKUBELET_ETH_INT,
+        .eth_rst = CONFIG_PICOKUBELET_ETH_RST,
+        .spi_clock_mhz = CONFIG_PICOKUBELET_ETH_SPI_CLOCK_MHZ,
+#endif
+        .wifi_ssid = cfg.wifi_ssid,
+        .wifi_psk = cfg.wifi_psk,
+        .on_change = on_link_change,
+        .ctx = b,
+    };
+    if (board_net_start(&net) != ESP_OK) {
+        ESP_LOGE(TAG, "no network interface could be started");
+        led_status_set(KUBELET_LED_DISCONNECTED);
+    }
+
+    /* The core runs in its own task with a large internal-RAM stack (wasm3 is not tail-call optimised on
+     * Xtensa); app_main returns and its task ends. cfg's strings stay allocated for the TLS task. */
+    if (xTaskCreatePinnedToCore(wasm_task, "wasm", CONFIG_PICOKUBELET_WASM_TASK_STACK, b,
+                                CONFIG_PICOKUBELET_WASM_TASK_PRIORITY, NULL, tskNO_AFFINITY) != pdPASS) {
+        ESP_LOGE(TAG, "cannot start the wasm task (stack %d bytes)", CONFIG_PICOKUBELET_WASM_TASK_STACK);
+        led_status_set(KUBELET_LED_PANIC);
+    }
+}
