@@ -20,16 +20,20 @@ export enum JsonKind {
   Object = 5,
 }
 
+// Scalars share these (never written), so a string or number costs one small object, not three.
+const NO_KEYS: string[] = [];
+const NO_ITEMS: JsonValue[] = [];
+
 /** One parsed value. Numbers keep their text; `asInt` converts when an integer is wanted. */
 export class JsonValue {
   kind: JsonKind = JsonKind.Null;
   /** String contents, or a number's literal text. */
   text: string = "";
   flag: bool = false;
-  /** Object member names, parallel to `items`. */
-  keys: string[] = [];
-  /** Array elements or object member values. */
-  items: JsonValue[] = [];
+  /** Object member names, parallel to `items` (a shared empty array for scalars). */
+  keys: string[] = NO_KEYS;
+  /** Array elements or object member values (a shared empty array for scalars). */
+  items: JsonValue[] = NO_ITEMS;
 
   /** The member `key` of an object, or null. */
   get(key: string): JsonValue | null {
@@ -145,9 +149,9 @@ export class JsonReader {
   private value(depth: i32, keep: bool): JsonValue | null {
     if (depth > MAX_DEPTH) return this.fail("JSON nested too deeply");
     const c = this.peek();
-    const v = new JsonValue();
     if (c == 0x7b) return this.object(depth, keep);
     if (c == 0x5b) return this.array(depth, keep);
+    const v = new JsonValue();
     if (c == 0x22) {
       const s = this.string(keep);
       if (s === null) return null;
@@ -172,6 +176,8 @@ export class JsonReader {
   private object(depth: i32, keep: bool): JsonValue | null {
     const v = new JsonValue();
     v.kind = JsonKind.Object;
+    v.keys = [];
+    v.items = [];
     this.p++;
     this.ws();
     if (this.peek() == 0x7d) {
@@ -207,6 +213,7 @@ export class JsonReader {
   private array(depth: i32, keep: bool): JsonValue | null {
     const v = new JsonValue();
     v.kind = JsonKind.Array;
+    v.items = [];
     this.p++;
     this.ws();
     if (this.peek() == 0x5d) {

@@ -20,6 +20,9 @@ import { labelsPatch, nodeBody, nodeInfoPairs } from "./objects";
 import { Pair } from "./config";
 import { ConditionTracker } from "./conditions";
 
+/** Parts of a Node we never compare, skipped while parsing so the tree stays small. */
+const ADOPT_SKIP: string[] = ["managedFields", "annotations", "conditions", "images", "volumesAttached", "volumesInUse"];
+
 export class Registration {
   readonly task: Task = new Task();
   /** The next request to make. */
@@ -107,7 +110,7 @@ export class Registration {
     const ctx = this.ctx;
     const body = ctx.http.parser.body;
     const reader = new JsonReader();
-    reader.skip = ["managedFields"];
+    reader.skip = ADOPT_SKIP;
     const node: JsonValue | null = ctx.http.parser.bodyTruncated ? null : reader.parseBuffer(body);
     const uid = node !== null ? node.stringAt("metadata.uid") : readUid(body);
     if (uid.length == 0) {
@@ -184,7 +187,7 @@ function uidOf(ctx: Context): string {
   const parser = ctx.http.parser;
   if (!parser.bodyTruncated) {
     const reader = new JsonReader();
-    reader.skip = ["managedFields"];
+    reader.skip = ADOPT_SKIP;
     const v = reader.parseBuffer(parser.body);
     if (v !== null) return v.stringAt("metadata.uid");
   }
