@@ -86,6 +86,9 @@ export class JsonValue {
   }
 }
 
+/** What a skipped value parses to: one shared object, never stored in a tree. */
+const SKIPPED = new JsonValue();
+
 /** Parses one JSON document from [ptr, ptr+len). */
 export class JsonReader {
   private p: usize = 0;
@@ -145,39 +148,48 @@ export class JsonReader {
     return true;
   }
 
-  /** Parses a value; with keep=false the value is checked but an empty placeholder is returned. */
+  /**
+   * Parses a value; with keep=false the value is only checked, nothing is allocated for it, and a shared
+   * placeholder is returned.
+   */
   private value(depth: i32, keep: bool): JsonValue | null {
     if (depth > MAX_DEPTH) return this.fail("JSON nested too deeply");
     const c = this.peek();
     if (c == 0x7b) return this.object(depth, keep);
     if (c == 0x5b) return this.array(depth, keep);
-    const v = new JsonValue();
     if (c == 0x22) {
       const s = this.string(keep);
       if (s === null) return null;
+      if (!keep) return SKIPPED;
+      const v = new JsonValue();
       v.kind = JsonKind.String;
       v.text = s;
       return v;
     }
     if (c == 0x74 || c == 0x66) {
-      if (this.literal("true")) v.flag = true;
-      else if (!this.literal("false")) return this.fail("invalid literal");
+      const yes = this.literal("true");
+      if (!yes && !this.literal("false")) return this.fail("invalid literal");
+      if (!keep) return SKIPPED;
+      const v = new JsonValue();
+      v.flag = yes;
       v.kind = JsonKind.Bool;
       return v;
     }
     if (c == 0x6e) {
       if (!this.literal("null")) return this.fail("invalid literal");
-      return v;
+      return keep ? new JsonValue() : SKIPPED;
     }
     if (c == 0x2d || isDigit(c)) return this.number(keep);
     return this.fail(c < 0 ? "unexpected end of JSON" : "unexpected character");
   }
 
   private object(depth: i32, keep: bool): JsonValue | null {
-    const v = new JsonValue();
-    v.kind = JsonKind.Object;
-    v.keys = [];
-    v.items = [];
+    const v = keep ? new JsonValue() : SKIPPED;
+    if (keep) {
+      v.kind = JsonKind.Object;
+      v.keys = [];
+      v.items = [];
+    }
     this.p++;
     this.ws();
     if (this.peek() == 0x7d) {
@@ -187,7 +199,7 @@ export class JsonReader {
     while (true) {
       this.ws();
       if (this.peek() != 0x22) return this.fail("expected a member name");
-      const k = this.string(true);
+      const k = this.string(keep);
       if (k === null) return null;
       this.ws();
       if (this.peek() != 0x3a) return this.fail("expected ':'");
@@ -211,9 +223,11 @@ export class JsonReader {
   }
 
   private array(depth: i32, keep: bool): JsonValue | null {
-    const v = new JsonValue();
-    v.kind = JsonKind.Array;
-    v.items = [];
+    const v = keep ? new JsonValue() : SKIPPED;
+    if (keep) {
+      v.kind = JsonKind.Array;
+      v.items = [];
+    }
     this.p++;
     this.ws();
     if (this.peek() == 0x5d) {
@@ -251,9 +265,10 @@ export class JsonReader {
       if (sign == 0x2b || sign == 0x2d) this.p++;
       if (!this.digits()) return this.fail("invalid number");
     }
+    if (!keep) return SKIPPED;
     const v = new JsonValue();
     v.kind = JsonKind.Number;
-    if (keep) v.text = String.UTF8.decodeUnsafe(s, this.p - s);
+    v.text = String.UTF8.decodeUnsafe(s, this.p - s);
     return v;
   }
 
