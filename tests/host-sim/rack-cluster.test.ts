@@ -25,10 +25,20 @@ describe('rack of 8 nodes against the local control plane', () => {
   const names = Array.from({ length: COUNT }, (_, i) => `${prefix}${i}`);
   const dir = tmpDir('rack');
 
+  let missing: Error | null = null;
+
+  // A missing cluster fails every test below (never a silent skip).
   before(() => {
-    cluster = loadCluster();
-    mintNodeKubeconfigs(prefix, COUNT, dir);
+    try {
+      cluster = loadCluster();
+      mintNodeKubeconfigs(prefix, COUNT, dir);
+    } catch (err) {
+      missing = err as Error;
+    }
   });
+  const need = (): void => {
+    if (missing) throw missing;
+  };
 
   after(async () => {
     if (rack) await rack.stop({ cleanup: true });
@@ -36,6 +46,7 @@ describe('rack of 8 nodes against the local control plane', () => {
   });
 
   it('the real API server certificate verifies against the cluster CA (IP SAN) and not against another CA', async () => {
+    need();
     const creds = loadCredentials({ kubeconfig: path.join(dir, `${names[0]}.kubeconfig`) });
     assert.equal(creds.auth, 'client-certificate');
     assert.equal(creds.apiHost, '127.0.0.1');
@@ -46,6 +57,7 @@ describe('rack of 8 nodes against the local control plane', () => {
   });
 
   it('8 nodes with per-node system:node credentials register and are held Ready', async () => {
+    need();
     const started = startRack({
       prefix, count: COUNT, rampPerSecond: 20, logger: silentLogger(),
       credentialsFor: (name) => loadCredentials({ kubeconfig: path.join(dir, `${name}.kubeconfig`) }),
@@ -76,6 +88,7 @@ describe('rack of 8 nodes against the local control plane', () => {
   });
 
   it('faults behave as against the fake: reset and link down recover, low heap sets MemoryPressure=True', async () => {
+    need();
     assert.ok(rack, 'the rack is running');
     const [a, b, c] = rack.nodes();
     const ra = a.stats().renewals as number;
@@ -100,6 +113,7 @@ describe('rack of 8 nodes against the local control plane', () => {
   });
 
   it('stop with cleanup deletes every Lease and ends STOPPED (the Node authorizer forbids a node deleting its Node)', async () => {
+    need();
     assert.ok(rack, 'the rack is running');
     const nodes = rack.nodes();
     const finals = await rack.stop({ cleanup: true });
