@@ -1,0 +1,391 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * net_tls.h against a loopback mbedTLS server on 127.0.0.1: the events the wasm task would see for a
+ * good handshake and echo, a server that closes, a wrong server name, an untrusted server certificate,
+ * a refused port, a required client certificate, a large response split into io_buffer-sized chunks,
+ * a dropped link and a silent close. argv[1] is the directory of the test certificates.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/entropy.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/ssl.h"
+#include "mbedtls/version.h"
+#include "mbedtls/x509_crt.h"
+
+#include "check.h"
+#include "kubelet_abi.h"
+#include "net_tls.h"
+#include "pk_evq.h"
+#include "pk_os.h"
+
+static const char *s_cert_dir;
+
+typedef enum {
+    SERVE_ECHO,       /* echo everything until the client goes away */
+    SERVE_BYE,        /* send "bye", then close cleanly */
+    SERVE_BIG,        /* send 20000 bytes, then wait for the client to go away */
+    SERVE_HANDSHAKE,  /* handshake only, then wait */
+} serve_mode_t;
+
+typedef struct {
+    int listen_fd;
+    uint16_t port;
+    serve_mode_t mode;
+    bool rogue;
+    bool require_client_cert;
+    /* results */
+    bool handshake_ok;
+    char peer_cn[128];
+    pthread_t thread;
+} server_t;
+
+static char *path_of(const char *name)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof(buf[i]), "%s/%s", s_cert_dir, name);
+    return buf[i];
+}
+
+static char *read_text(const char *name)
+{
+    FILE *f = fopen(path_of(name), "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path_of(name));
+        exit(2);
+    }
+    char *buf = calloc(1, 8192); /* test lifetime: never freed */
+    size_t got = fread(buf, 1, 8191, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int sock_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    ssize_t n = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+    return n < 0 ? MBEDTLS_ERR_SSL_INTERNAL_ERROR : (int)n;
+}
+
+static int sock_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    ssize_t n = recv(*(int *)ctx, buf, len, 0);
+    return n < 0 ? MBEDTLS_ERR_SSL_INTERNAL_ERROR : (int)n;
+}
+
+static void *serve(void *arg)
+{
+    server_t *s = arg;
+    int fd = accept(s->listen_fd, NULL, NULL);
+    if (fd < 0) {
+        return NULL;
+    }
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config conf;
+    mbedtls_ssl_context ssl;
+    mbedtls_x509_crt cert;
+    mbedtls_x509_crt ca;
+    mbedtls_pk_context key;
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    mbedtls_ssl_config_init(&conf);
+    mbedtls_ssl_init(&ssl);
+    mbedtls_x509_crt_init(&cert);
+    mbedtls_x509_crt_init(&ca);
+    mbedtls_pk_init(&key);
+    mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
+    const char *crt = read_text(s->rogue ? "rogue-server.crt" : "server.crt");
+    const char *pem_key = read_text(s->rogue ? "rogue-server.key" : "server.key");
+    mbedtls_x509_crt_parse(&cert, (const unsigned char *)crt, strlen(crt) + 1);
+#if MBEDTLS_VERSION_MAJOR >= 3
+    mbedtls_pk_parse_key(&key, (const unsigned char *)pem_key, strlen(pem_key) + 1, NULL, 0, mbedtls_ctr_drbg_random,
+                         &drbg);
+#else
+    mbedtls_pk_parse_key(&key, (const unsigned char *)pem_key, strlen(pem_key) + 1, NULL, 0);
+#endif
+    mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                MBEDTLS_SSL_PRESET_DEFAULT);
+    mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
+    mbedtls_ssl_conf_own_cert(&conf, &cert, &key);
+    if (s->require_client_cert) {
+        const char *ca_pem = read_text("ca.crt");
+        mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1);
+        mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
+        mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    }
+    mbedtls_ssl_setup(&ssl, &conf);
+    mbedtls_ssl_set_bio(&ssl, &fd, sock_send, sock_recv, NULL);
+    int rc = mbedtls_ssl_handshake(&ssl);
+    s->handshake_ok = rc == 0;
+    if (rc == 0) {
+        const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&ssl);
+        if (peer != NULL) {
+            mbedtls_x509_dn_gets(s->peer_cn, sizeof(s->peer_cn), &peer->subject);
+        }
+        unsigned char buf[4096];
+        if (s->mode == SERVE_BYE) {
+            mbedtls_ssl_write(&ssl, (const unsigned char *)"bye", 3);
+            mbedtls_ssl_close_notify(&ssl);
+        } else if (s->mode == SERVE_BIG) {
+            static unsigned char big[20000];
+            for (size_t i = 0; i < sizeof(big); i++) {
+                big[i] = (unsigned char)(i * 7);
+            }
+            for (size_t off = 0; off < sizeof(big);) {
+                int n = mbedtls_ssl_write(&ssl, big + off, sizeof(big) - off);
+                if (n <= 0) {
+                    break;
+                }
+                off += (size_t)n;
+            }
+        }
+        for (;;) {
+            int n = mbedtls_ssl_read(&ssl, buf, sizeof(buf));
+            if (n <= 0) {
+                break;
+            }
+            if (s->mode == SERVE_ECHO) {
+                mbedtls_ssl_write(&ssl, buf, (size_t)n);
+            }
+        }
+    }
+    close(fd);
+    mbedtls_ssl_free(&ssl);
+    mbedtls_ssl_config_free(&conf);
+    mbedtls_x509_crt_free(&cert);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_pk_free(&key);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
+    return NULL;
+}
+
+static void server_start(server_t *s, serve_mode_t mode)
+{
+    s->mode = mode;
+    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(s->listen_fd, (struct sockaddr *)&a, &len);
+    s->port = ntohs(a.sin_port);
+    listen(s->listen_fd, 1);
+    pthread_create(&s->thread, NULL, serve, s);
+}
+
+static void server_stop(server_t *s)
+{
+    shutdown(s->listen_fd, SHUT_RDWR);
+    close(s->listen_fd);
+    pthread_join(s->thread, NULL);
+}
+
+typedef struct {
+    pk_evq_t *q;
+    net_tls_t *net;
+} client_t;
+
+static client_t client_new(bool with_client_cert)
+{
+    client_t c;
+    c.q = pk_evq_create(32);
+    net_tls_config_t cfg = {
+        .ca_pem = read_text("ca.crt"),
+        .client_cert_pem = with_client_cert ? read_text("client.crt") : NULL,
+        .client_key_pem = with_client_cert ? read_text("client.key") : NULL,
+        .queue = c.q,
+        .connect_timeout_ms = 5000,
+    };
+    char err[256];
+    c.net = net_tls_start(&cfg, err, sizeof(err));
+    if (c.net == NULL) {
+        fprintf(stderr, "net_tls_start: %s\n", err);
+        exit(2);
+    }
+    return c;
+}
+
+static pk_event_t next_event(client_t *c, int64_t timeout_ms)
+{
+    pk_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    if (!pk_evq_wait(c->q, &ev, timeout_ms)) {
+        ev.kind = PK_EV_NONE;
+    }
+    return ev;
+}
+
+static void test_handshake_echo_and_silent_close(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_ECHO);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 7, "127.0.0.1", s.port, "localhost");
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CONNECTED);
+    CHECK_EQ_INT(ev.conn, 7);
+    CHECK_EQ_INT(ev.gen, 1);
+    net_tls_send(c.net, 1, 7, (const uint8_t *)"GET /version", 12);
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_DATA);
+    CHECK(ev.len == 12 && memcmp(ev.data, "GET /version", 12) == 0);
+    pk_event_release(&ev);
+    CHECK_EQ_INT(net_tls_open_count(c.net), 1);
+    net_tls_close(c.net, 1, 7);
+    ev = next_event(&c, 300);
+    CHECK_EQ_INT(ev.kind, PK_EV_NONE); /* a close the core asked for sends no event */
+    server_stop(&s);
+    CHECK(s.handshake_ok);
+    CHECK_EQ_INT(net_tls_open_count(c.net), 0);
+}
+
+static void test_server_closes(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_BYE);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 1, "localhost", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_DATA);
+    CHECK(ev.len == 3 && memcmp(ev.data, "bye", 3) == 0);
+    pk_event_release(&ev);
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_EOF);
+    server_stop(&s);
+}
+
+static void test_wrong_server_name(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_HANDSHAKE);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 2, "127.0.0.1", s.port, "kubernetes.example");
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_TLS_FAILED);
+    server_stop(&s);
+}
+
+static void test_untrusted_server(void)
+{
+    server_t s = {.rogue = true};
+    server_start(&s, SERVE_HANDSHAKE);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 3, "127.0.0.1", s.port, "localhost");
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_TLS_FAILED);
+    server_stop(&s);
+}
+
+static void test_refused_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd); /* nobody listens on this port now */
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 4, "127.0.0.1", ntohs(a.sin_port), "localhost");
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_CONNECT_FAILED);
+    net_tls_connect(c.net, 1, 5, "no-such-host.invalid", 443, "x");
+    ev = next_event(&c, 15000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_CONNECT_FAILED);
+}
+
+static void test_client_certificate(void)
+{
+    server_t s = {.require_client_cert = true};
+    server_start(&s, SERVE_HANDSHAKE);
+    client_t c = client_new(true);
+    net_tls_connect(c.net, 1, 6, "127.0.0.1", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    net_tls_close(c.net, 1, 6);
+    server_stop(&s);
+    CHECK(s.handshake_ok);
+    CHECK(strstr(s.peer_cn, "system:node:test") != NULL);
+}
+
+static void test_large_response_is_chunked(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_BIG);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 2, 9, "127.0.0.1", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    uint32_t total = 0;
+    bool chunks_ok = true;
+    bool bytes_ok = true;
+    while (total < 20000) {
+        pk_event_t ev = next_event(&c, 10000);
+        if (ev.kind != PK_EV_DATA) {
+            break;
+        }
+        chunks_ok = chunks_ok && ev.len >= 1 && ev.len <= KUBELET_ABI_IO_BUFFER_SIZE && ev.gen == 2;
+        for (uint32_t i = 0; i < ev.len; i++) {
+            bytes_ok = bytes_ok && ev.data[i] == (uint8_t)((total + i) * 7);
+        }
+        total += ev.len;
+        pk_event_release(&ev);
+    }
+    CHECK_EQ_INT(total, 20000);
+    CHECK(chunks_ok);
+    CHECK(bytes_ok);
+    net_tls_close_all(c.net, 2);
+    CHECK_EQ_INT(next_event(&c, 300).kind, PK_EV_NONE);
+    server_stop(&s);
+}
+
+static void test_link_drop(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_ECHO);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 3, 11, "127.0.0.1", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    net_tls_drop_all(c.net, KUBELET_CLOSE_LINK_DOWN);
+    pk_event_t ev = next_event(&c, 5000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.conn, 11);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_LINK_DOWN);
+    /* sends to a connection that is gone are dropped quietly */
+    net_tls_send(c.net, 3, 11, (const uint8_t *)"x", 1);
+    CHECK_EQ_INT(next_event(&c, 300).kind, PK_EV_NONE);
+    server_stop(&s);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CERT_DIR\n", argv[0]);
+        return 2;
+    }
+    s_cert_dir = argv[1];
+    pk_log_set_level(PK_LOG_WARN);
+    RUN(test_handshake_echo_and_silent_close);
+    RUN(test_server_closes);
+    RUN(test_wrong_server_name);
+    RUN(test_untrusted_server);
+    RUN(test_refused_port);
+    RUN(test_client_certificate);
+    RUN(test_large_response_is_chunked);
+    RUN(test_link_drop);
+    return check_summary("net_tls");
+}
