@@ -402,8 +402,8 @@ static bool recover(wasm_host_t *h, int64_t instance_started)
     if (delay > MAX_RESTART_DELAY_MS) {
         delay = MAX_RESTART_DELAY_MS;
     }
-    pk_log(PK_LOG_ERROR, TAG, "the core trapped (%s%s%s); rebuilding it in %" PRIu32 " ms with the same configuration",
-           h->trap ? h->trap : "?", h->trap_detail[0] ? ": " : "", h->trap_detail, delay);
+    pk_log(PK_LOG_ERROR, TAG, "rebuilding the core in %" PRIu32 " ms with the same configuration (trap %" PRIu32
+           " in a row%s)", delay, h->consecutive_traps, h->trap == NULL ? ", out of memory" : "");
     h->cfg.ops.led(h->cfg.ops.ctx, KUBELET_LED_PANIC);
     h->cfg.ops.close_all(h->cfg.ops.ctx, h->gen);
     free_runtime(h);

@@ -1,0 +1,223 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * wasm_host.h under wasm3 with a stand-in core (fixtures/fake_core.ts, path in argv[1]): the start-up
+ * sequence and the imports of a well-behaved core, then each kind of trap (a pointer past the end of
+ * memory, a negative length, an abort, a call over its time budget). For every trap the host must log
+ * it, show Panic, drop the old instance's connections, rebuild the runtime with the same configuration
+ * after the back-off, and stop cleanly on request. Only built when wasm3 is available.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kubelet_abi.h"
+#include "pk_evq.h"
+#include "pk_os.h"
+#include "wasm_host.h"
+
+static uint8_t *s_wasm;
+static size_t s_wasm_size;
+
+typedef struct {
+    pk_evq_t *q;
+    atomic_int panics;
+    atomic_int close_alls;
+    atomic_uint last_close_all_gen;
+    atomic_int connects;
+    atomic_int sends;
+    atomic_int closes;
+    atomic_int leds;
+    char connect_host[64];
+    char connect_name[64];
+    int connect_port;
+    uint32_t connect_gen;
+    wasm_host_t *host;
+    int result;
+} fake_t;
+
+static void op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *name)
+{
+    fake_t *f = ctx;
+    snprintf(f->connect_host, sizeof(f->connect_host), "%s", host);
+    snprintf(f->connect_name, sizeof(f->connect_name), "%s", name);
+    f->connect_port = port;
+    f->connect_gen = gen;
+    atomic_fetch_add(&f->connects, 1);
+    pk_event_t ev = {.kind = PK_EV_CONNECTED, .gen = gen, .conn = conn};
+    pk_evq_post(f->q, &ev, 0);
+}
+
+static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+{
+    fake_t *f = ctx;
+    atomic_fetch_add(&f->sends, 1);
+    /* answer with more bytes than io_buffer holds, to exercise chunking */
+    pk_event_t ev = {.kind = PK_EV_DATA, .gen = gen, .conn = conn, .data = calloc(1, 5000), .len = 5000};
+    pk_evq_post(f->q, &ev, 0);
+}
+
+static void op_close(void *ctx, uint32_t gen, int32_t conn)
+{
+    atomic_fetch_add(&((fake_t *)ctx)->closes, 1);
+}
+
+static void op_close_all(void *ctx, uint32_t gen)
+{
+    fake_t *f = ctx;
+    atomic_fetch_add(&f->close_alls, 1);
+    atomic_store(&f->last_close_all_gen, gen);
+}
+
+static void op_led(void *ctx, int pattern)
+{
+    fake_t *f = ctx;
+    atomic_fetch_add(&f->leds, 1);
+    if (pattern == KUBELET_LED_PANIC) {
+        atomic_fetch_add(&f->panics, 1);
+    }
+}
+
+static void op_link(void *ctx, wasm_host_link_t *out)
+{
+    out->kind = KUBELET_LINK_ETHERNET;
+    out->ipv4 = 0x7F000001;
+    out->bssid = 0;
+    out->rssi = 0;
+}
+
+static void op_heap(void *ctx, uint32_t *free_bytes, uint32_t *total)
+{
+    *free_bytes = 200000;
+    *total = 300000;
+}
+
+static void *run_host(void *arg)
+{
+    fake_t *f = arg;
+    f->result = wasm_host_run(f->host);
+    return NULL;
+}
+
+/* Runs the fake core in `mode` until `until(f)` holds (or 10 s pass), then shuts it down. */
+static fake_t *run_mode(char mode, bool (*until)(fake_t *), wasm_host_metrics_t *metrics)
+{
+    static char config[6000];
+    memset(config, ' ', sizeof(config));
+    config[0] = mode; /* the document spans two config_write chunks */
+    fake_t *f = calloc(1, sizeof(*f));
+    f->q = pk_evq_create(16);
+    wasm_host_config_t cfg = {
+        .wasm = s_wasm,
+        .wasm_size = s_wasm_size,
+        .config_json = config,
+        .config_len = sizeof(config),
+        .stack_bytes = 32 * 1024,
+        .call_budget_ms = 200,
+        .restart_delay_ms = 100,
+        .max_wait_ms = 50,
+        .queue = f->q,
+        .ops = {.connect = op_connect, .send = op_send, .close = op_close, .close_all = op_close_all,
+                .led = op_led, .link = op_link, .heap = op_heap, .ctx = f},
+    };
+    f->host = wasm_host_create(&cfg);
+    CHECK(f->host != NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, run_host, f);
+    int64_t deadline = pk_now_ms() + 10000;
+    while (!until(f) && pk_now_ms() < deadline) {
+        pk_sleep_ms(10);
+    }
+    CHECK(until(f));
+    pk_event_t stop = {.kind = PK_EV_SHUTDOWN, .arg = KUBELET_SHUTDOWN_STOP};
+    pk_evq_post(f->q, &stop, PK_WAIT_FOREVER);
+    pthread_join(t, NULL);
+    wasm_host_metrics(f->host, metrics);
+    return f;
+}
+
+static bool connected_and_closed(fake_t *f)
+{
+    return atomic_load(&f->closes) >= 1;
+}
+
+static bool two_panics(fake_t *f)
+{
+    return atomic_load(&f->panics) >= 2;
+}
+
+static void test_good_core(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('g', connected_and_closed, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_STR(f->connect_host, "api.test");
+    CHECK_EQ_STR(f->connect_name, "server.test");
+    CHECK_EQ_INT(f->connect_port, 6443);
+    CHECK_EQ_INT(f->connect_gen, 1);
+    CHECK_EQ_INT(atomic_load(&f->sends), 1);
+    CHECK_EQ_INT(atomic_load(&f->panics), 0);
+    CHECK_EQ_INT(m.traps, 0);
+    CHECK(m.events >= 3);        /* connected, data, shutdown */
+    CHECK(m.memory_bytes >= 65536);
+    CHECK(m.compile_us > 0);
+    CHECK_EQ_INT(wasm_host_generation(f->host), 1);
+    CHECK(atomic_load(&f->close_alls) >= 1); /* on the way out */
+}
+
+static void check_trapped(char mode)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode(mode, two_panics, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK(m.traps >= 2);
+    CHECK(m.restarts >= 1);
+    CHECK(wasm_host_generation(f->host) >= 3);
+    CHECK(atomic_load(&f->close_alls) >= 2);
+    CHECK(atomic_load(&f->last_close_all_gen) >= 2);
+    CHECK_EQ_INT(atomic_load(&f->connects), 0);
+}
+
+static void test_out_of_bounds_pointer_traps(void)
+{
+    check_trapped('b');
+}
+
+static void test_negative_length_traps(void)
+{
+    check_trapped('n');
+}
+
+static void test_abort_traps(void)
+{
+    check_trapped('a');
+}
+
+static void test_time_budget_traps(void)
+{
+    check_trapped('l');
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s fake_core.wasm\n", argv[0]);
+        return 2;
+    }
+    FILE *file = fopen(argv[1], "rb");
+    if (file == NULL) {
+        fprintf(stderr, "cannot open %s\n", argv[1]);
+        return 2;
+    }
+    s_wasm = malloc(1 << 20);
+    s_wasm_size = fread(s_wasm, 1, 1 << 20, file);
+    fclose(file);
+    RUN(test_good_core);
+    RUN(test_out_of_bounds_pointer_traps);
+    RUN(test_negative_length_traps);
+    RUN(test_abort_traps);
+    RUN(test_time_budget_traps);
+    return check_summary("wasm_host");
+}
