@@ -255,7 +255,13 @@ function pruneCache(current, keep = 3) {
     .filter((d) => !/\.tmp-\d+$/.test(d) && d !== current)
     .map((d) => ({ d, t: fs.statSync(d).mtimeMs }))
     .sort((a, b) => b.t - a.t);
+  const inUse = new Set();
+  for (const e of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    const exe = cmdline(Number(e))[0] || '';
+    for (const { d } of builds) if (exe.startsWith(`${d}/`)) inUse.add(d);
+  }
   for (const { d } of builds.slice(keep - 1)) {
+    if (inUse.has(d)) continue; // a running cluster still uses it (restart-apiserver needs the file)
     log(`removing old build ${d}`);
     fs.rmSync(d, { recursive: true, force: true });
   }
