@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+// host-sim/bench/rack-bench.mjs
+// Starts a rack against the local control plane (tools/cluster.mjs) and prints: nodes held Ready (as the
+// API server sees them), CPU and RSS per node, and the worst renewal lateness. Needs `tsc -p host-sim`
+// and a running cluster (`npm run cluster -- up`, or --cluster-dir for another one).
+//
+//   node host-sim/bench/rack-bench.mjs --count 100 --duration 60
+//   node host-sim/bench/rack-bench.mjs --count 1000 --duration 120 --ramp 50 --cluster-dir /tmp/bench-cluster
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { Led, loadCredentials, silentLogger, startRack, systemTimers } from '../dist/index.js';
+
+// RSS per node is only meaningful after a full GC: re-run with --expose-gc when it is missing.
+if (typeof global.gc !== 'function') {
+  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: flags } = parseArgs({
+  options: {
+    count: { type: 'string', default: '100' },
+    duration: { type: 'string', default: '60' },
+    ramp: { type: 'string', default: '50' },
+    prefix: { type: 'string' },
+    'cluster-dir': { type: 'string', default: path.join(ROOT, '.cluster') },
+    'kubeconfig-dir': { type: 'string' },
+    'keep-nodes': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (flags.help) {
+  console.log('usage: rack-bench.mjs [--count N] [--duration S] [--ramp N/s] [--prefix P] [--cluster-dir DIR] [--kubeconfig-dir DIR] [--keep-nodes] [--json]');
+  process.exit(0);
+}
+const count = Number(flags.count);
+const duration = Number(flags.duration);
+const clusterDir = path.resolve(flags['cluster-dir']);
+const prefix = flags.prefix ?? `bench-${Date.now().toString(36)}-`;
+const say = (s) => process.stderr.write(`[bench] ${s}\n`);
+
+let cluster;
+try {
+  cluster = JSON.parse(fs.readFileSync(path.join(clusterDir, 'cluster.json'), 'utf8'));
+} catch {
+  say(`no cluster in ${clusterDir}: run \`npm run cluster -- up\` (or pass --cluster-dir)`);
+  process.exit(2);
+}
+
+// Per-node client certificates for system:node:<prefix><i>.
+let kcDir = flags['kubeconfig-dir'];
+if (!kcDir) {
+  kcDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rack-bench-'));
+  const t0 = Date.now();
+  execFileSync(process.execPath, [path.join(ROOT, 'tools', 'cluster.mjs'), 'kubeconfig-for-node', '--prefix', prefix, '--count', String(count),
+    '--out-dir', kcDir, '--dir', clusterDir], { stdio: 'pipe' });
+  say(`minted ${count} node kubeconfigs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+const creds = new Map();
+for (let i = 0; i < count; i++) creds.set(`${prefix}${i}`, loadCredentials({ kubeconfig: path.join(kcDir, `${prefix}${i}.kubeconfig`) }));
+
+function api(method, urlPath) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(urlPath, cluster.server), {
+      method, ca: cluster.caPEM, headers: { Authorization: `Bearer ${cluster.adminToken}`, Accept: 'application/json' }, timeout: 30_000,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function readyCount() {
+  const r = await api('GET', '/api/v1/nodes');
+  const mine = (r.json?.items ?? []).filter((n) => n.metadata.name.startsWith(prefix));
+  const ready = mine.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  return { listed: mine.length, ready: ready.length };
+}
+
+async function leaseStaleness() {
+  const r = await api('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
+  const now = Date.now();
+  let worst = 0;
+  for (const l of r.json?.items ?? []) {
+    if (!l.metadata.name.startsWith(prefix) || !l.spec?.renewTime) continue;
+    worst = Math.max(worst, now - Date.parse(l.spec.renewTime));
+  }
+  return worst;
+}
+
+global.gc();
+const baseRss = process.memoryUsage().rss;
+const timers = systemTimers();
+const gaps = { worst: 0, all: [], lastBlip: new Map() };
+const t0 = Date.now();
+const { rack, started } = startRack({
+  prefix, count, rampPerSecond: Number(flags.ramp), logger: silentLogger(), keepLogs: 0,
+  credentialsFor: (name) => {
+    const c = creds.get(name);
+    creds.delete(name);
+    return c;
+  },
+  onNode: (node) => {
+    node.on('led', (pattern) => {
+      if (pattern !== Led.ACTIVITY) return;
+      const now = performance.now();
+      const last = gaps.lastBlip.get(node.name);
+      if (last !== undefined) {
+        gaps.worst = Math.max(gaps.worst, now - last);
+        gaps.all.push(now - last);
+      }
+      gaps.lastBlip.set(node.name, now);
+    });
+  },
+});
+await started;
+say(`started ${count} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+// Wait until every node has renewed at least once (or 3 minutes).
+const waitStart = Date.now();
+while (rack.nodes().some((n) => n.stats().renewals < 1) && Date.now() - waitStart < 180_000) await new Promise((r) => setTimeout(r, 1000));
+const allRenewed = Date.now();
+say(`all renewing ${((allRenewed - t0) / 1000).toFixed(1)} s after start; measuring for ${duration} s`);
+
+// The steady-state window.
+gaps.worst = 0;
+gaps.all = [];
+timers.worstLatenessMs = 0;
+const cpu0 = process.cpuUsage();
+const w0 = performance.now();
+const renew0 = rack.nodes().reduce((n, x) => n + x.stats().renewals, 0);
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 1000);
+await new Promise((r) => setTimeout(r, duration * 1000));
+clearInterval(sampler);
+const cpu = process.cpuUsage(cpu0);
+const wall = performance.now() - w0;
+// Read the latency figures before the GC and the big API lists below block the event loop.
+const worstGap = gaps.worst;
+const sortedGaps = gaps.all.sort((a, b) => a - b);
+const p99Gap = sortedGaps.length ? sortedGaps[Math.floor(sortedGaps.length * 0.99)] : 0;
+const worstLateness = timers.worstLatenessMs;
+global.gc();
+const rss = process.memoryUsage().rss;
+const stats = rack.nodes().map((n) => n.stats());
+const renewals = stats.reduce((n, s) => n + s.renewals, 0) - renew0;
+const failures = stats.reduce((n, s) => n + s.renewFailures, 0);
+const healthy = stats.filter((s) => s.phaseName === 'RUNNING' && s.ledName === 'HEALTHY').length;
+const { listed, ready } = await readyCount();
+const stale = await leaseStaleness();
+const wasm = stats.reduce((n, s) => n + s.memoryBytes, 0);
+
+const result = {
+  nodes: count,
+  apiListed: listed,
+  apiReady: ready,
+  coreHealthy: healthy,
+  windowSeconds: +(wall / 1000).toFixed(1),
+  renewalsInWindow: renewals,
+  renewFailuresTotal: failures,
+  cpuPercentTotal: +((100 * (cpu.user + cpu.system)) / 1000 / wall).toFixed(1),
+  cpuMsPerNodePerSecond: +((cpu.user + cpu.system) / 1000 / count / (wall / 1000)).toFixed(3),
+  rssMiB: +(rss / 2 ** 20).toFixed(1),
+  peakRssMiB: +(peakRss / 2 ** 20).toFixed(1),
+  baselineRssMiB: +(baseRss / 2 ** 20).toFixed(1),
+  rssKiBPerNode: +((rss - baseRss) / 1024 / count).toFixed(1),
+  rssTotalKiBPerNode: +(rss / 1024 / count).toFixed(1),
+  wasmLinearMemoryKiBPerNode: +(wasm / 1024 / count).toFixed(1),
+  worstRenewalGapMs: Math.round(worstGap),
+  p99RenewalGapMs: Math.round(p99Gap),
+  worstTimerLatenessMs: Math.round(worstLateness),
+  worstLeaseStalenessMs: stale,
+};
+if (flags.json) console.log(JSON.stringify(result));
+else {
+  console.log(`nodes                       ${count} (API: ${listed} listed, ${ready} Ready; core: ${healthy} RUNNING+HEALTHY)`);
+  console.log(`window                      ${result.windowSeconds} s, ${renewals} renewals, ${failures} renewal failures since start`);
+  console.log(`CPU                         ${result.cpuPercentTotal} % of one core total, ${result.cpuMsPerNodePerSecond} ms/s per node`);
+  console.log(`RSS                         ${result.rssMiB} MiB (baseline ${result.baselineRssMiB} MiB, peak ${result.peakRssMiB} MiB)`);
+  console.log(`RSS per node                ${result.rssKiBPerNode} KiB above baseline (${result.rssTotalKiBPerNode} KiB all-in); wasm memory ${result.wasmLinearMemoryKiBPerNode} KiB`);
+  console.log(`worst renewal gap           ${result.worstRenewalGapMs} ms, p99 ${result.p99RenewalGapMs} ms (renew period 10 s + jitter)`);
+  console.log(`worst timer lateness        ${result.worstTimerLatenessMs} ms`);
+  console.log(`worst lease staleness (API) ${result.worstLeaseStalenessMs} ms (lease duration 40 s)`);
+}
+
+await rack.stop({ cleanup: true });
+if (!flags['keep-nodes']) {
+  // A system:node identity may not delete its Node; remove them as admin.
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => api('DELETE', `/api/v1/nodes/${prefix}${i + j}`).catch(() => {})));
+  }
+}
+if (!flags['kubeconfig-dir']) fs.rmSync(kcDir, { recursive: true, force: true });
+process.exit(ready === count ? 0 : 1);
