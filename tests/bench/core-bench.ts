@@ -8,16 +8,16 @@ import { CoreHarness, Phase, RELEASE_WASM, ROOT, Stat } from "../support/core-ha
 
 async function hour(flipEvery: number | null): Promise<{ ms: number; renewals: number; pushes: number }> {
   const h = await CoreHarness.create({ heapFree: 60_000 });
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(60_000);
   const t0 = h.moduleMs;
-  const r0 = h.stat(Stat.Renewals);
-  const p0 = h.stat(Stat.StatusPushes);
+  const r0 = h.stat(Stat.RENEWALS);
+  const p0 = h.stat(Stat.STATUS_PUSHES);
   for (let t = 0; t < 3_600_000; t += 10_000) {
     if (flipEvery !== null && (t / 10_000) % flipEvery === 0) h.heapFree = h.heapFree === 60_000 ? 15_000 : 60_000;
     h.run(10_000);
   }
-  return { ms: h.moduleMs - t0, renewals: h.stat(Stat.Renewals) - r0, pushes: h.stat(Stat.StatusPushes) - p0 };
+  return { ms: h.moduleMs - t0, renewals: h.stat(Stat.RENEWALS) - r0, pushes: h.stat(Stat.STATUS_PUSHES) - p0 };
 }
 
 async function main(): Promise<void> {
@@ -26,12 +26,12 @@ async function main(): Promise<void> {
   console.log(`module size: release ${release} B (${(release / 1024).toFixed(1)} KiB, budget 64 KiB), debug ${debug} B`);
 
   const day = await CoreHarness.create({ heapFree: 60_000 });
-  day.runUntil(() => day.phase === Phase.Running, 5_000);
+  day.runUntil(() => day.phase === Phase.RUNNING, 5_000);
   for (let i = 0; i < 24; i++) {
     day.heapFree = i % 2 ? 15_000 : 60_000;
     day.run(3_600_000);
   }
-  console.log(`simulated day: ${day.stat(Stat.Renewals)} renewals, ${day.stat(Stat.StatusPushes)} status pushes, ` +
+  console.log(`simulated day: ${day.stat(Stat.RENEWALS)} renewals, ${day.stat(Stat.STATUS_PUSHES)} status pushes, ` +
     `${day.server.requests.length} requests, linear memory high water ${day.peakMemory} B (${(day.peakMemory / 1024).toFixed(0)} KiB, budget 256 KiB), ` +
     `final ${day.memoryBytes} B; module time ${day.moduleMs.toFixed(0)} ms for 24 h`);
 

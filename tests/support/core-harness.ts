@@ -8,18 +8,12 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FakeApiServer } from "./fake-apiserver.js";
+// The ABI's codes come from the one TypeScript mirror (host-sim/src/abi.ts).
+import { Close, Led, Link, Phase, Stat, type CoreExports } from "../../host-sim/src/abi.js";
+export { Close, Led, Link, Phase, Stat };
 
 export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 export const RELEASE_WASM = ROOT + "build/picokubelet.wasm";
-
-export const Phase = { Configuring: 0, Anchoring: 1, Registering: 2, Leasing: 3, Running: 4, Stopping: 5, Stopped: 6, Failed: 7 } as const;
-export const Led = { Off: 0, SelfTest: 1, Booting: 2, Connecting: 3, Healthy: 4, Activity: 5, Warning: 6, Disconnected: 7, Panic: 8 } as const;
-export const Stat = {
-  Phase: 0, Led: 1, Renewals: 2, RenewFailures: 3, StatusPushes: 4, Requests: 5, Connects: 6, WallMs: 7,
-  LastHttpStatus: 8, ConsecutiveFailures: 9, MemoryPressure: 10, Registrations: 11, LastError: 12, Reconnects: 13, MemoryBytes: 14,
-} as const;
-export const LinkKind = { Down: 0, Ethernet: 1, WiFi: 2 } as const;
-export const CloseReason = { Eof: 0, ConnectFailed: 1, TlsFailed: 2, IoError: 3, LinkDown: 4 } as const;
 
 export interface HarnessOptions {
   config?: Record<string, unknown>;
@@ -44,24 +38,6 @@ interface Scheduled {
   fn: () => void;
 }
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  abi_version(): number;
-  io_buffer(): number;
-  io_buffer_size(): number;
-  config_write(len: number): number;
-  start(now: bigint, seed: bigint): number;
-  on_link(now: bigint, kind: number, ipv4: number, bssid: bigint, rssi: number): void;
-  on_heap(now: bigint, free: number, total: number): void;
-  on_connected(now: bigint, conn: number): void;
-  on_data(now: bigint, conn: number, len: number): void;
-  on_closed(now: bigint, conn: number, reason: number): void;
-  on_timer(now: bigint): void;
-  next_deadline(): bigint;
-  shutdown(now: bigint, mode: number): void;
-  stat(id: number): bigint;
-  __collect(): void;
-}
 
 export interface LogLine {
   at: number;
@@ -86,7 +62,7 @@ export class CoreHarness {
   peakMemory = 0;
   /** Wall-clock milliseconds spent inside the module (exports and their collections). */
   moduleMs = 0;
-  exports!: Exports;
+  exports!: CoreExports;
   startResult = -1;
   private queue: Scheduled[] = [];
   private seq = 0;
@@ -106,7 +82,7 @@ export class CoreHarness {
     const h = new CoreHarness(opts);
     const bytes = readFileSync(opts.wasm ?? RELEASE_WASM);
     const { instance } = await WebAssembly.instantiate(bytes, h.imports());
-    h.exports = instance.exports as unknown as Exports;
+    h.exports = instance.exports as unknown as CoreExports;
     if (h.exports.abi_version() !== 1) throw new Error("unexpected ABI version");
     const text = opts.configText ?? JSON.stringify({ nodeName: "pico-test", apiHost: "127.0.0.1", apiPort: 6443, token: "t0ken", mac: "aa:bb:cc:00:11:22", ...(opts.config ?? {}) });
     h.writeConfig(text);
@@ -157,7 +133,7 @@ export class CoreHarness {
           const data = Uint8Array.from(mem().subarray(p, p + n));
           this.schedule(this.latencyMs, conn, () => {
             for (const out of this.server.receive(conn, data, this.now)) {
-              if (out.kind === "close") this.schedule(this.latencyMs, conn, () => this.deliverClosed(conn, CloseReason.Eof));
+              if (out.kind === "close") this.schedule(this.latencyMs, conn, () => this.deliverClosed(conn, Close.EOF));
               else this.deliverBytes(conn, out.data);
             }
           });
@@ -229,7 +205,7 @@ export class CoreHarness {
   private deliverClosed(conn: number, reason: number): void {
     const wasOpen = this.open.delete(conn);
     this.server.close(conn);
-    if (!wasOpen && reason === CloseReason.Eof) return;
+    if (!wasOpen && reason === Close.EOF) return;
     this.call(() => this.exports.on_closed(BigInt(this.now), conn, reason));
   }
 
@@ -268,12 +244,12 @@ export class CoreHarness {
   runUntil(pred: () => boolean, maxMs: number, stepMs = 100): void {
     const stop = this.now + maxMs;
     while (!pred()) {
-      if (this.now >= stop) throw new Error(`condition not reached within ${maxMs} ms (phase ${this.stat(Stat.Phase)})`);
+      if (this.now >= stop) throw new Error(`condition not reached within ${maxMs} ms (phase ${this.stat(Stat.PHASE)})`);
       this.run(stepMs);
     }
   }
 
-  linkUp(ip = 0x0a2a0007, kind: number = LinkKind.Ethernet, bssid = 0n, rssi = 0): void {
+  linkUp(ip = 0x0a2a0007, kind: number = Link.ETHERNET, bssid = 0n, rssi = 0): void {
     this.call(() => this.exports.on_link(BigInt(this.now), kind, ip | 0, bssid, rssi));
   }
 
@@ -282,14 +258,14 @@ export class CoreHarness {
       this.open.delete(c);
       this.server.close(c);
       this.queue = this.queue.filter((e) => e.conn !== c);
-      this.call(() => this.exports.on_closed(BigInt(this.now), c, CloseReason.LinkDown));
+      this.call(() => this.exports.on_closed(BigInt(this.now), c, Close.LINK_DOWN));
     }
-    this.call(() => this.exports.on_link(BigInt(this.now), LinkKind.Down, 0, 0n, 0));
+    this.call(() => this.exports.on_link(BigInt(this.now), Link.DOWN, 0, 0n, 0));
   }
 
   /** Resets every open connection (as a flaky network would). */
   resetConnections(): void {
-    for (const c of [...this.open]) this.deliverClosed(c, CloseReason.IoError);
+    for (const c of [...this.open]) this.deliverClosed(c, Close.IO_ERROR);
   }
 
   shutdown(mode: number): void {
@@ -301,11 +277,11 @@ export class CoreHarness {
   }
 
   get phase(): number {
-    return this.stat(Stat.Phase);
+    return this.stat(Stat.PHASE);
   }
 
   get led(): number {
-    return this.stat(Stat.Led);
+    return this.stat(Stat.LED);
   }
 
   get memoryBytes(): number {

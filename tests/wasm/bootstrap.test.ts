@@ -6,7 +6,7 @@ import { CoreHarness, Led, Phase, Stat } from "../support/core-harness.js";
 test("a fresh node anchors, registers, creates its lease and pushes status", async () => {
   const h = await CoreHarness.create();
   assert.equal(h.startResult, 0);
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   const s = h.server;
   const order = s.requests.map((r) => `${r.method} ${r.path}`);
   assert.deepEqual(order.slice(0, 3), [
@@ -42,19 +42,19 @@ test("a fresh node anchors, registers, creates its lease and pushes status", asy
   const types = node.status.conditions.map((c: any) => c.type);
   assert.deepEqual(types, ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Vibes", "Caffeinated", "Existential", "Peckish", "Haunted"]);
   // One connection served everything (keep-alive).
-  assert.equal(h.stat(Stat.Connects), 1);
-  assert.equal(h.led, Led.Connecting, "Connecting until the first renewal");
+  assert.equal(h.stat(Stat.CONNECTS), 1);
+  assert.equal(h.led, Led.CONNECTING, "Connecting until the first renewal");
   h.run(11_000);
-  assert.equal(h.stat(Stat.Renewals), 1);
-  assert.equal(h.led, Led.Healthy);
-  assert.ok(h.leds.some((l) => l.pattern === Led.Activity), "activity blip on renewal");
+  assert.equal(h.stat(Stat.RENEWALS), 1);
+  assert.equal(h.led, Led.HEALTHY);
+  assert.ok(h.leds.some((l) => l.pattern === Led.ACTIVITY), "activity blip on renewal");
 });
 
 test("no timestamp is written before the clock is anchored", async () => {
   const h = await CoreHarness.create();
   h.server.fault({ match: (r) => r.path === "/version", action: { kind: "no-date" }, times: 3 });
   h.run(60_000);
-  assert.ok(h.phase >= Phase.Running);
+  assert.ok(h.phase >= Phase.RUNNING);
   const versions = h.server.seen("GET", "/version");
   assert.equal(versions.length, 4, "retried until a Date header arrived");
   const firstWrite = h.server.requests.findIndex((r) => r.method !== "GET");
@@ -73,7 +73,7 @@ test("an existing node is adopted: GET, labels reconciled, lease taken over", as
     status: { addresses: [{ type: "InternalIP", address: "10.0.0.99" }], capacity: { cpu: "240m" }, nodeInfo: { bootID: "previous" } },
   });
   s.leases.set("pico-test", { metadata: { name: "pico-test", namespace: "kube-node-lease", uid: "l1" }, spec: { holderIdentity: "someone-else", leaseDurationSeconds: 15 } });
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(1_000);
   const order = s.requests.map((r) => `${r.method} ${r.path}`);
   assert.deepEqual(order.slice(1, 6), [
@@ -94,7 +94,7 @@ test("an existing node is adopted: GET, labels reconciled, lease taken over", as
   assert.equal(lease.spec.holderIdentity, "pico-test");
   assert.equal(lease.spec.leaseDurationSeconds, 40);
   assert.deepEqual(lease.metadata.ownerReferences[0].uid, "old-uid-1");
-  assert.equal(h.stat(Stat.Registrations), 1);
+  assert.equal(h.stat(Stat.REGISTRATIONS), 1);
 });
 
 test("a bad configuration is refused before anything is sent", async () => {
@@ -103,8 +103,8 @@ test("a bad configuration is refused before anything is sent", async () => {
   h.run(30_000);
   assert.equal(h.server.requests.length, 0);
   assert.equal(h.connects.length, 0);
-  assert.equal(h.phase, Phase.Failed);
-  assert.equal(h.led, Led.Warning);
+  assert.equal(h.phase, Phase.FAILED);
+  assert.equal(h.led, Led.WARNING);
   assert.ok(h.logged("RFC 1123").length === 1);
   assert.ok(h.logged("unknown key 'bogus'").length === 1);
 });

@@ -5,7 +5,7 @@ import { CoreHarness, Phase, Stat } from "../support/core-harness.js";
 
 test("a simulated day: 8,640 renewals with status pushes, and linear memory does not grow", async () => {
   const h = await CoreHarness.create({ heapFree: 60_000 });
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(3_600_000); // warm up: one hour
   const afterHour = h.memoryBytes;
   let flip = false;
@@ -15,23 +15,23 @@ test("a simulated day: 8,640 renewals with status pushes, and linear memory does
     h.heapFree = flip ? 15_000 : 60_000;
     h.run(3_600_000);
   }
-  const renewals = h.stat(Stat.Renewals);
+  const renewals = h.stat(Stat.RENEWALS);
   assert.ok(renewals >= 8_600 && renewals <= 8_680, `renewals in a day: ${renewals}`);
-  assert.ok(h.stat(Stat.StatusPushes) >= 24 * 12, `status pushes: ${h.stat(Stat.StatusPushes)}`);
+  assert.ok(h.stat(Stat.STATUS_PUSHES) >= 24 * 12, `status pushes: ${h.stat(Stat.STATUS_PUSHES)}`);
   assert.equal(h.memoryBytes, afterHour, `linear memory grew from ${afterHour} to ${h.memoryBytes}`);
   assert.ok(h.peakMemory <= 256 * 1024, `peak linear memory ${h.peakMemory} within the 256 KiB budget`);
-  assert.equal(h.stat(Stat.Connects), 1, "one connection all day");
+  assert.equal(h.stat(Stat.CONNECTS), 1, "one connection all day");
   assert.equal(h.logged("lease renewal #8640").length, renewals >= 8640 ? 1 : 0);
 });
 
 test("huge responses are discarded without buffering them", async () => {
   const h = await CoreHarness.create();
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(2_000);
   const mem = h.memoryBytes;
   h.server.fault({ match: (r) => r.path.includes("/leases/"), action: { kind: "huge", bytes: 8 * 1024 * 1024 }, times: 3 });
   h.run(40_000);
-  assert.ok(h.stat(Stat.Renewals) >= 3, "8 MiB responses still count as renewals (the body is not needed)");
+  assert.ok(h.stat(Stat.RENEWALS) >= 3, "8 MiB responses still count as renewals (the body is not needed)");
   assert.equal(h.memoryBytes, mem, "no memory growth from 24 MiB of responses");
 });
 
@@ -46,8 +46,8 @@ test("garbage and cut responses at every bootstrap step are retried, never trap"
   }
   h.server.fault({ match: (r) => r.path === "/api/v1/nodes", action: { kind: "status", status: 500, body: "<html>oops</html>" } });
   h.server.fault({ match: (r) => r.path === "/api/v1/nodes", action: { kind: "status", status: 201, body: "{not json" } });
-  h.runUntil(() => h.stat(Stat.Renewals) >= 2, 600_000, 1_000);
-  assert.equal(h.phase, Phase.Running);
+  h.runUntil(() => h.stat(Stat.RENEWALS) >= 2, 600_000, 1_000);
+  assert.equal(h.phase, Phase.RUNNING);
   const node = h.server.nodes.get("pico-test");
   assert.equal(h.server.leases.get("pico-test").metadata.ownerReferences[0].uid, node.metadata.uid);
 });
@@ -62,15 +62,15 @@ test("an unreachable API server is retried with growing, jittered backoff", asyn
   assert.ok(h.logged("connect or TLS handshake failed").length >= 8);
   h.refuseConnects = null;
   h.run(8_000);
-  assert.ok(h.phase >= Phase.Registering);
+  assert.ok(h.phase >= Phase.REGISTERING);
 });
 
 test("shutdown with cleanup deletes the lease and the node, then stops", async () => {
   const h = await CoreHarness.create();
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(12_000);
   h.shutdown(1);
-  h.runUntil(() => h.phase === Phase.Stopped, 5_000);
+  h.runUntil(() => h.phase === Phase.STOPPED, 5_000);
   assert.equal(h.server.nodes.size, 0);
   assert.equal(h.server.leases.size, 0);
   const n = h.server.requests.length;
@@ -81,9 +81,9 @@ test("shutdown with cleanup deletes the lease and the node, then stops", async (
 
 test("shutdown without cleanup stops renewing at once", async () => {
   const h = await CoreHarness.create();
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.shutdown(0);
-  assert.equal(h.phase, Phase.Stopped);
+  assert.equal(h.phase, Phase.STOPPED);
   const n = h.server.requests.length;
   h.run(60_000);
   assert.equal(h.server.requests.length, n);
@@ -95,7 +95,7 @@ test("adopting a large existing Node (managedFields, many conditions) stays with
   const fields = Array.from({ length: 60 }, (_, i) => ({ manager: `m${i}`, operation: "Update", fieldsV1: { "f:status": { [`k:{"type":"X${i}"}`]: { ".": {} } } } }));
   const conditions = Array.from({ length: 12 }, (_, i) => ({ type: `C${i}`, status: "True", reason: "R", message: "x".repeat(120) }));
   h.server.nodes.set("pico-test", { apiVersion: "v1", kind: "Node", metadata: { name: "pico-test", uid: "u-big", labels: {}, managedFields: fields }, status: { conditions } });
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(60_000);
   assert.ok(JSON.stringify(h.server.nodes.get("pico-test")).length > 8_000);
   assert.ok(h.peakMemory <= 128 * 1024, `peak linear memory ${h.peakMemory}`);

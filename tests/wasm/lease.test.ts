@@ -7,7 +7,7 @@ const LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pi
 
 async function running(opts = {}): Promise<CoreHarness> {
   const h = await CoreHarness.create(opts);
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(1_000);
   return h;
 }
@@ -28,8 +28,8 @@ test("renews every 10 s with ±2% jitter, and renewTime advances with sub-second
   }
   assert.ok(renews.some((r) => !JSON.parse(r.body).spec.renewTime.endsWith(".000000Z")), "real sub-second precision");
   assert.ok(renews[0].body.length < 160, "a small patch");
-  assert.equal(h.stat(Stat.Renewals), renews.length);
-  assert.equal(h.stat(Stat.Connects), 1, "one kept-alive connection");
+  assert.equal(h.stat(Stat.RENEWALS), renews.length);
+  assert.equal(h.stat(Stat.CONNECTS), 1, "one kept-alive connection");
 });
 
 test("a deleted lease is recreated with the owner reference", async () => {
@@ -42,27 +42,27 @@ test("a deleted lease is recreated with the owner reference", async () => {
   assert.equal(lease.metadata.ownerReferences[0].uid, h.server.nodes.get("pico-test").metadata.uid);
   assert.equal(h.logged("is gone; checking the node").length, 1);
   assert.equal(h.server.seen("GET", "/api/v1/nodes/pico-test").length, 1, "the node was re-checked (POST 409, GET)");
-  assert.equal(h.stat(Stat.Registrations), 2, "adopted again with the same uid");
+  assert.equal(h.stat(Stat.REGISTRATIONS), 2, "adopted again with the same uid");
   h.run(11_000);
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
 });
 
 test("401 backs off instead of hammering, shows Warning, and recovers", async () => {
   const h = await running();
   h.run(11_000);
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
   h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "status", status: 401 }, times: Infinity });
   const before = h.server.seen("PATCH", LEASE).length;
   h.run(300_000);
   const attempts = h.server.seen("PATCH", LEASE).length - before;
   // 10 s doubling to 5 min: about 10+20+40+80+160 s fits in 5 min → ≤ 6 attempts (not 30).
   assert.ok(attempts >= 3 && attempts <= 6, `attempts in 5 min with a refused token: ${attempts}`);
-  assert.equal(h.led, Led.Warning);
+  assert.equal(h.led, Led.WARNING);
   assert.ok(h.logged("lease renewal refused").length >= 3);
   assert.ok(!h.logs.some((l) => l.text.includes("t0ken")), "the token is never logged");
   h.server.faults.length = 0;
   h.run(320_000);
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
 });
 
 test("5xx and transport faults are retried promptly; renewals never stall", async () => {
@@ -71,22 +71,22 @@ test("5xx and transport faults are retried promptly; renewals never stall", asyn
   h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "close-mid" } });
   h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "garbage" } });
   h.run(60_000);
-  const ok = h.stat(Stat.Renewals);
+  const ok = h.stat(Stat.RENEWALS);
   assert.ok(ok >= 4, `renewals landed despite faults: ${ok}`);
-  assert.equal(h.stat(Stat.RenewFailures), 4);
+  assert.equal(h.stat(Stat.RENEW_FAILURES), 4);
   const gaps = h.server.seen("PATCH", LEASE).map((r, i, a) => (i ? r.at - a[i - 1].at : 0));
   assert.ok(gaps.slice(1).some((g) => g < 2_000), "a failed renewal is retried within seconds");
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
 });
 
 test("a response that never comes is abandoned at the deadline and the renewal retried", async () => {
   const h = await running();
   h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "silent" } });
-  const startRenewals = h.stat(Stat.Renewals);
+  const startRenewals = h.stat(Stat.RENEWALS);
   h.run(25_000);
-  assert.ok(h.stat(Stat.Renewals) > startRenewals, "renewals resumed");
+  assert.ok(h.stat(Stat.RENEWALS) > startRenewals, "renewals resumed");
   assert.ok(h.logged("request deadline passed").length >= 1);
-  assert.ok(h.stat(Stat.Connects) >= 2, "the stalled connection was dropped and a new one opened");
+  assert.ok(h.stat(Stat.CONNECTS) >= 2, "the stalled connection was dropped and a new one opened");
 });
 
 test("a slow status exchange delays a renewal by at most one renew period", async () => {
@@ -100,17 +100,17 @@ test("a slow status exchange delays a renewal by at most one renew period", asyn
   for (let i = 1; i < renews.length; i++) {
     assert.ok(renews[i].at - renews[i - 1].at <= 20_500, `renewal gap ${renews[i].at - renews[i - 1].at}`);
   }
-  assert.ok(h.stat(Stat.StatusPushes) >= 2, "the status push was retried and landed");
+  assert.ok(h.stat(Stat.STATUS_PUSHES) >= 2, "the status push was retried and landed");
 });
 
 test("an idempotent request on a kept-alive connection that the server closed is replayed once", async () => {
   const h = await running();
   h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "close" } });
-  const fails = h.stat(Stat.RenewFailures);
+  const fails = h.stat(Stat.RENEW_FAILURES);
   h.run(11_000);
-  assert.equal(h.stat(Stat.RenewFailures), fails, "not counted as a failure");
-  assert.equal(h.stat(Stat.Renewals) >= 1, true);
-  assert.ok(h.stat(Stat.Connects) >= 2);
+  assert.equal(h.stat(Stat.RENEW_FAILURES), fails, "not counted as a failure");
+  assert.equal(h.stat(Stat.RENEWALS) >= 1, true);
+  assert.ok(h.stat(Stat.CONNECTS) >= 2);
 });
 
 test("renewTime never goes backwards when the server clock jumps back", async () => {

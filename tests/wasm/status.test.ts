@@ -1,7 +1,7 @@
 /** The status reconciler and conditions through the ABI. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CoreHarness, Led, LinkKind, Phase, Stat } from "../support/core-harness.js";
+import { CoreHarness, Led, Link, Phase, Stat } from "../support/core-harness.js";
 
 const STATUS = "/api/v1/nodes/pico-test/status";
 const NODE = "/api/v1/nodes/pico-test";
@@ -9,7 +9,7 @@ const LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pi
 
 async function running(opts = {}): Promise<CoreHarness> {
   const h = await CoreHarness.create(opts);
-  h.runUntil(() => h.phase === Phase.Running, 5_000);
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(1_000);
   return h;
 }
@@ -40,7 +40,7 @@ test("a MemoryPressure flip is pushed within one evaluation and moves only its t
   h.heapFree = 12_000;
   h.run(10_500);
   assert.equal(h.server.seen("PATCH", STATUS).length, pushes + 1, "pushed at once");
-  assert.equal(h.stat(Stat.MemoryPressure), 1);
+  assert.equal(h.stat(Stat.MEMORY_PRESSURE), 1);
   const mp = cond(h, "MemoryPressure");
   assert.equal(mp.status, "True");
   assert.equal(mp.reason, "KubeletHasInsufficientMemory");
@@ -92,8 +92,8 @@ test("a deleted Node is registered again and the lease re-owned by the new uid",
   assert.ok(node, "registered again");
   assert.notEqual(node.metadata.uid, oldUid);
   assert.equal(h.server.leases.get("pico-test").metadata.ownerReferences[0].uid, node.metadata.uid);
-  assert.equal(h.stat(Stat.Registrations), 2);
-  assert.equal(h.phase, Phase.Running);
+  assert.equal(h.stat(Stat.REGISTRATIONS), 2);
+  assert.equal(h.phase, Phase.RUNNING);
 });
 
 test("a node deleted while its lease survives takes the lease over with the new uid", async () => {
@@ -124,14 +124,14 @@ test("joke conditions are fed honestly: reconnect window, BSSID change, renewal 
   for (let i = 0; i < 3; i++) {
     h.linkDown();
     h.run(2_000);
-    h.linkUp(0x0a2a0007, LinkKind.WiFi, 0x112233445566n, -60);
+    h.linkUp(0x0a2a0007, Link.WIFI, 0x112233445566n, -60);
     h.run(3_000);
   }
   h.run(11_000);
   assert.equal(cond(h, "Vibes").reason, "Cursed");
-  assert.equal(h.stat(Stat.Reconnects) >= 3, true);
+  assert.equal(h.stat(Stat.RECONNECTS) >= 3, true);
   // Roaming to another access point: a ghost, shown for the hold window, not for 10 s.
-  h.linkUp(0x0a2a0007, LinkKind.WiFi, 0x665544332211n, -70);
+  h.linkUp(0x0a2a0007, Link.WIFI, 0x665544332211n, -70);
   h.run(11_000);
   assert.equal(cond(h, "Haunted").reason, "NewGhost");
   h.run(120_000);
@@ -140,23 +140,23 @@ test("joke conditions are fed honestly: reconnect window, BSSID change, renewal 
   h.run(300_000);
   assert.equal(cond(h, "Haunted").reason, "Calm");
   assert.notEqual(cond(h, "Vibes").reason, "Cursed");
-  assert.ok(h.stat(Stat.Renewals) >= 40);
+  assert.ok(h.stat(Stat.RENEWALS) >= 40);
 });
 
 test("link down shows Disconnected and sends nothing; link up retries at once", async () => {
   const h = await running();
   h.run(11_000);
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
   h.linkDown();
   const n = h.server.requests.length;
   h.run(30_000);
-  assert.equal(h.led, Led.Disconnected);
+  assert.equal(h.led, Led.DISCONNECTED);
   assert.equal(h.server.requests.length, n, "nothing sent while the link is down");
   h.linkUp();
   h.run(200);
   assert.ok(h.server.requests.length > n, "work resumed at once");
   h.run(11_000);
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
 });
 
 test("the LED never shows Healthy while renewals fail for longer than the lease duration", async () => {
@@ -165,15 +165,15 @@ test("the LED never shows Healthy while renewals fail for longer than the lease 
   h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "status", status: 500 }, times: Infinity });
   const faultAt = h.now;
   h.run(10_000);
-  assert.equal(h.led, Led.Warning, "repeated renewal failures show Warning");
+  assert.equal(h.led, Led.WARNING, "repeated renewal failures show Warning");
   h.run(45_000);
-  assert.equal(h.led, Led.Warning);
-  assert.ok(!h.leds.some((l) => l.at >= faultAt + 10_000 && l.pattern === Led.Healthy), "never Healthy meanwhile");
+  assert.equal(h.led, Led.WARNING);
+  assert.ok(!h.leds.some((l) => l.at >= faultAt + 10_000 && l.pattern === Led.HEALTHY), "never Healthy meanwhile");
   const ready = h.server.seen("PATCH", STATUS).length;
   assert.ok(ready >= 2, "Ready=False was pushed when renewals kept failing");
   assert.equal(cond(h, "Ready").status, "False");
   h.server.faults.length = 0;
   h.run(15_000);
-  assert.equal(h.led, Led.Healthy);
+  assert.equal(h.led, Led.HEALTHY);
   assert.equal(cond(h, "Ready").status, "True");
 });
