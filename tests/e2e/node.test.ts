@@ -7,7 +7,7 @@
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { condition, eventually, getLease, getNode, kubectl, nodeName, removeNode, runNode, sleep } from "./support.js";
-import type { SimNode } from "../../host-sim/src/index.js";
+import { Phase, type SimNode } from "../../host-sim/src/index.js";
 
 const nodes: { name: string; sim: SimNode }[] = [];
 async function start(what: string, extra = {}): Promise<{ name: string; sim: SimNode }> {
@@ -15,7 +15,7 @@ async function start(what: string, extra = {}): Promise<{ name: string; sim: Sim
   const sim = await runNode(name, extra);
   const n = { name, sim };
   nodes.push(n);
-  await sim.waitForPhase(4, 30_000);
+  await sim.waitForPhase(Phase.RUNNING, 30_000);
   return n;
 }
 

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "../support/core-harness.js";
 import { CLUSTER_DIR, cluster, condition, eventually, getNode, nodeName, removeNode, runNode, sleep } from "./support.js";
-import { loadCredentials, silentLogger, startNode, type SimNode } from "../../host-sim/src/index.js";
+import { loadCredentials, Phase, silentLogger, startNode, type SimNode } from "../../host-sim/src/index.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 
@@ -24,7 +24,7 @@ test("an API server restart is survived", async () => {
   const name = nodeName("restart");
   const sim = await runNode(name);
   sims.push({ name, sim });
-  await sim.waitForPhase(4, 30_000);
+  await sim.waitForPhase(Phase.RUNNING, 30_000);
   await sim.waitFor((s) => Number(s.renewals) >= 1, 20_000, "first renewal");
   const before = Number(sim.stats().renewals);
   execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "restart-apiserver", "--dir", CLUSTER_DIR], { stdio: "pipe", timeout: 120_000 });
