@@ -631,12 +631,13 @@ int main(int argc, char **argv)
     wasm_host_metrics_t m;
     wasm_host_metrics(lh.host, &m);
     PK_LOGI(TAG,
-            "figures: module %zu bytes; load+link %" PRId64 " us, compile %" PRId64 " us, boot to started %" PRId64
-            " us; wasm3 runtime heap (structures + compiled code + initial linear memory) %" PRIu32
-            " bytes; linear memory %" PRIu32 " bytes (peak %" PRIu32 "); calls %" PRIu64 ", longest %" PRId64
-            " us; events %" PRIu64 "; traps %" PRIu32 "; native stack high-water %zu bytes",
-            wasm_size, m.load_us, m.compile_us, m.boot_us, m.runtime_heap_bytes, m.memory_bytes,
-            m.memory_peak_bytes, m.calls, m.longest_call_us, m.events, m.traps, stack_used(&lh));
+            "figures: module %zu bytes; parse+load+link %" PRId64 " us, compile %" PRId64 " us, boot to started %" PRId64
+            " us; wasm3 heap after compile %" PRIu32 " bytes (incl. 64 KiB initial linear memory), now %" PRIu32
+            ", peak %" PRIu32 "; linear memory %" PRIu32 " bytes (peak %" PRIu32 "); calls %" PRIu64
+            ", longest %" PRId64 " us; events %" PRIu64 "; traps %" PRIu32 "; native stack high-water %zu bytes",
+            wasm_size, m.load_us, m.compile_us, m.boot_us, m.runtime_heap_bytes, m.wasm3_heap_bytes,
+            m.wasm3_heap_peak_bytes, m.memory_bytes, m.memory_peak_bytes, m.calls, m.longest_call_us, m.events,
+            m.traps, stack_used(&lh));
     wasm_host_destroy(lh.host);
     free(wasm);
     kubelet_config_free(&cfg);

@@ -100,6 +100,11 @@ static bool call(wasm_host_t *h, IM3Function f, ...)
     if (took > h->metrics.longest_call_us) {
         h->metrics.longest_call_us = took;
     }
+    if (h->cfg.call_budget_ms > 0 && took > (int64_t)h->cfg.call_budget_ms * 500) {
+        pk_log(PK_LOG_WARN, TAG, "%s() took %" PRId64 " ms, over half its budget", m3_GetFunctionName(f), took / 1000);
+    } else if (took > 5000) {
+        pk_log(PK_LOG_DEBUG, TAG, "%s() took %" PRId64 " us", m3_GetFunctionName(f), took);
+    }
     if (r != m3Err_none) {
         M3ErrorInfo info;
         memset(&info, 0, sizeof(info));
@@ -225,6 +230,8 @@ static void settle(wasm_host_t *h)
         h->deadline = result_i64(h->fn.next_deadline);
     }
     uint32_t size = m3_GetMemorySize(h->runtime);
+    h->metrics.wasm3_heap_bytes = (uint32_t)pk_m3_heap_bytes();
+    h->metrics.wasm3_heap_peak_bytes = (uint32_t)pk_m3_heap_peak_bytes();
     h->metrics.memory_bytes = size;
     if (size > h->metrics.memory_peak_bytes) {
         h->metrics.memory_peak_bytes = size;
@@ -233,9 +240,6 @@ static void settle(wasm_host_t *h)
 
 static boot_result_t boot(wasm_host_t *h)
 {
-    uint32_t free_before = 0;
-    uint32_t total = 0;
-    h->cfg.ops.heap(h->cfg.ops.ctx, &free_before, &total);
     int64_t t0 = pk_now_us();
     h->trap = NULL;
     h->trap_detail[0] = '\0';
@@ -280,9 +284,7 @@ static boot_result_t boot(wasm_host_t *h)
     }
     h->metrics.load_us = t1 - t0;
     h->metrics.compile_us = t2 - t1;
-    uint32_t free_after = 0;
-    h->cfg.ops.heap(h->cfg.ops.ctx, &free_after, &total);
-    h->metrics.runtime_heap_bytes = free_before > free_after ? free_before - free_after : 0;
+    h->metrics.runtime_heap_bytes = (uint32_t)pk_m3_heap_bytes();
     if (find_exports(h) != m3Err_none) {
         return BOOT_FATAL;
     }
@@ -340,8 +342,9 @@ static boot_result_t boot(wasm_host_t *h)
     }
     pk_log(PK_LOG_INFO, TAG,
            "core running under wasm3 %s (generation %" PRIu32 "): load %" PRId64 " us, compile %" PRId64
-           " us, boot %" PRId64 " us, linear memory %" PRIu32 " bytes",
-           M3_VERSION, h->gen, h->metrics.load_us, h->metrics.compile_us, h->metrics.boot_us, h->metrics.memory_bytes);
+           " us, boot %" PRId64 " us, wasm3 heap %" PRIu32 " bytes of which linear memory %" PRIu32,
+           M3_VERSION, h->gen, h->metrics.load_us, h->metrics.compile_us, h->metrics.boot_us,
+           h->metrics.wasm3_heap_bytes, h->metrics.memory_bytes);
     return BOOT_OK;
 }
 

@@ -100,11 +100,12 @@ typedef struct {
     int64_t compile_us;
     /** From runtime creation to start() returning, microseconds (last boot). */
     int64_t boot_us;
-    /**
-     * Heap the host lost from creating the runtime to a compiled module (ops.heap free before minus
-     * after): wasm3's structures, the compiled code pages and the initial linear memory (last boot).
-     */
+    /** Bytes wasm3 held on the heap once the module was compiled (last boot): structures, code pages,
+     * value stack and the initial linear memory. */
     uint32_t runtime_heap_bytes;
+    /** Bytes wasm3 holds now and held at most (all boots). */
+    uint32_t wasm3_heap_bytes;
+    uint32_t wasm3_heap_peak_bytes;
     /** Linear memory now and at most, bytes. */
     uint32_t memory_bytes;
     uint32_t memory_peak_bytes;
