@@ -179,6 +179,43 @@ async function ensureBinaries({ force = false } = {}) {
     return spec.binDir;
   }
   fs.mkdirSync(cacheRoot(), { recursive: true });
+  // One build per key at a time (two `up`s may start together).
+  const release = await buildLock(spec.binDir);
+  try {
+    if (!force && binariesPresent(spec.binDir)) {
+      log(`binaries ${spec.key} were built meanwhile by another process`);
+      return spec.binDir;
+    }
+    return await build(spec);
+  } finally {
+    release();
+  }
+}
+
+async function buildLock(binDir) {
+  const lockFile = `${binDir}.lock`;
+  let lastNote = 0;
+  for (;;) {
+    try {
+      fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
+      return () => fs.rmSync(lockFile, { force: true });
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+    const holder = Number(fs.readFileSync(lockFile, 'utf8').trim() || 0);
+    if (!pidAlive(holder)) {
+      fs.rmSync(lockFile, { force: true }); // stale
+      continue;
+    }
+    if (Date.now() - lastNote > 30_000) {
+      lastNote = Date.now();
+      log(`waiting for another build of the same binaries (pid ${holder}, lock ${lockFile})`);
+    }
+    await sleep(1000);
+  }
+}
+
+async function build(spec) {
   const tmp = `${spec.binDir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
@@ -436,8 +473,9 @@ async function cmdUp(flags) {
   child.on('exit', (code, sig) => {
     exited = { code, sig };
   });
-  fs.writeFileSync(path.join(dir, 'testenv.pid'), `${child.pid}\n`);
+  // testenv writes testenv.pid itself once it holds the directory's lock.
   log(`started testenv (pid ${child.pid}) for ${dir}; log ${logFile}`);
+  let concurrent = false;
   const timeoutMs = Number(flags.timeout || 300) * 1000;
   for (;;) {
     await sleep(250);
@@ -446,12 +484,26 @@ async function cmdUp(flags) {
     if (info && info.ready) {
       if (!(await readyz(info))) continue;
       child.unref();
+      if (concurrent) {
+        log(`already running (started concurrently): ${info.server}`);
+        return 0;
+      }
       log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${info.server} (kube-apiserver ${info.version})`);
       log(`kubeconfig ${info.adminKubeconfig}`);
       log(`kubectl    ${info.kubectl}   (e.g. ${path.relative(process.cwd(), info.kubectl) || info.kubectl} get nodes)`);
       return 0;
     }
-    if (exited) {
+    if (exited && exited.code === 4 && !concurrent) {
+      // Exit code 4: another testenv holds this dir (an `up` started at the same time).
+      concurrent = true;
+      log('another `up` is starting this cluster; waiting for it instead');
+      continue;
+    }
+    if (concurrent && !testenvPid(dir) && Date.now() - t0 > 5000) {
+      log(`the concurrently started testenv is gone; see ${logDir}/`);
+      return 1;
+    }
+    if (exited && !concurrent) {
       follow();
       log(`testenv exited during start-up (${exited.sig || `code ${exited.code}`}); see ${logDir}/`);
       return 1;

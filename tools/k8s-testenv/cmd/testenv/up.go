@@ -651,6 +651,11 @@ func cmdUp(args []string) int {
 	}
 	defer lock.Close()
 	os.Remove(filepath.Join(dir, "cluster.json"))
+	if err := writeFileAtomic(filepath.Join(dir, "testenv.pid"), []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	defer os.Remove(filepath.Join(dir, "testenv.pid"))
 
 	// Signals are caught from the start, so a `down` during start-up is honoured.
 	sigs := make(chan os.Signal, 4)
