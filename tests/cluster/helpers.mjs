@@ -31,6 +31,17 @@ export function loadCluster() {
         `${banner}`,
     );
   }
+  const pid = info.pids?.testenv;
+  let alive = false;
+  try {
+    process.kill(pid, 0);
+    alive = true;
+  } catch (e) {
+    alive = e.code === 'EPERM';
+  }
+  if (!alive) {
+    throw new Error(`${file} is stale: testenv (pid ${pid}) is not running. Run \`npm run cluster -- up\` first.`);
+  }
   if (!info.ready) throw new Error(`${file} says the cluster is not ready (restarting?); check \`npm run cluster -- status\``);
   return info;
 }
