@@ -344,22 +344,27 @@ function cmdline(pid) {
   }
 }
 
-/** The pid of the running `testenv up` for this dir, or 0. */
+/** The pid of the running `testenv up` for this dir, or 0 (pid file first, then a /proc scan). */
 function testenvPid(dir) {
   let pid = 0;
   try {
     pid = Number(fs.readFileSync(path.join(dir, 'testenv.pid'), 'utf8').trim());
   } catch {
-    return 0;
+    pid = 0;
   }
-  if (!pidAlive(pid)) return 0;
-  const argv = cmdline(pid);
-  if (argv.length && !(path.basename(argv[0]) === 'testenv' && argv[1] === 'up')) return 0; // pid reused
-  return pid;
+  if (pid && pidAlive(pid)) {
+    const argv = cmdline(pid);
+    if (!argv.length || (path.basename(argv[0]) === 'testenv' && argv[1] === 'up')) return pid;
+  }
+  // A testenv that has not written its pid file yet (just started) is found by its arguments.
+  const found = leftoverProcesses(dir, ['testenv']).filter((p) => cmdline(p.pid)[1] === 'up');
+  return found.length ? found[0].pid : 0;
 }
 
-/** Processes started for this cluster dir that are still alive (also orphans). */
-function leftoverProcesses(dir) {
+const COMPONENTS = ['testenv', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+
+/** Long-running processes started for this cluster dir that are still alive (also orphans). */
+function leftoverProcesses(dir, names = COMPONENTS) {
   const found = [];
   let entries = [];
   try {
@@ -372,7 +377,7 @@ function leftoverProcesses(dir) {
     const pid = Number(e);
     if (pid === process.pid) continue;
     const argv = cmdline(pid);
-    if (!argv.length || !BINARIES.includes(path.basename(argv[0]))) continue;
+    if (!argv.length || !names.includes(path.basename(argv[0]))) continue;
     const mine = argv.some((a) => a === dir || a.includes(`${dir}/`) || a.endsWith(`=${dir}`));
     if (mine && pidAlive(pid)) found.push({ pid, name: path.basename(argv[0]) });
   }
@@ -447,9 +452,33 @@ async function cmdUp(flags) {
   const running = testenvPid(dir);
   if (running) {
     const info = readJSON(path.join(dir, 'cluster.json'));
-    log(`already running (testenv pid ${running}${info ? `, ${info.server}` : ''}); not starting another`);
-    return 0;
+    if (info?.ready) {
+      log(`already running (testenv pid ${running}, ${info.server}); not starting another`);
+      return 0;
+    }
+    log(`a testenv (pid ${running}) is already starting this cluster; waiting for it instead of starting another`);
+    const follow = follower(path.join(dir, 'logs', 'testenv.log'), '  ');
+    const t0 = Date.now();
+    const timeoutMs = Number(flags.timeout || 300) * 1000;
+    for (;;) {
+      await sleep(250);
+      follow();
+      const now = readJSON(path.join(dir, 'cluster.json'));
+      if (now?.ready && (await readyz(now))) {
+        log(`already running: ${now.server}`);
+        return 0;
+      }
+      if (!pidAlive(running)) {
+        log(`testenv (pid ${running}) exited; see ${path.join(dir, 'logs')}/`);
+        return 1;
+      }
+      if (Date.now() - t0 > timeoutMs) {
+        log(`not ready after ${timeoutMs / 1000}s`);
+        return 1;
+      }
+    }
   }
+  // Components whose testenv is gone (e.g. it was SIGKILLed before Pdeathsig could act).
   const leftovers = leftoverProcesses(dir);
   if (leftovers.length) {
     log(`stopping leftovers of an earlier run: ${leftovers.map((p) => `${p.name}(${p.pid})`).join(', ')}`);
