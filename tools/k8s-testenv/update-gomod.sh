@@ -20,13 +20,18 @@ modfile="$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/
 staging="$(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "$modfile" | sort -u)"
 [ -n "$staging" ] || { echo "no staging modules found in $modfile" >&2; exit 1; }
 
-# Drop our old k8s.io replaces, then add the fresh set.
-for m in $(go mod edit -json | grep -o '"Path": "k8s.io/[^"]*"' | sed 's/"Path": "\(.*\)"/\1/' | sort -u); do
-  go mod edit -dropreplace="$m" 2>/dev/null || true
-done
+# Make the k8s.io replaces exactly the staging set at STAGING_VERSION, touching
+# only what differs (so a re-run with the same version leaves go.mod unchanged).
+current="$(go mod edit -json | tr -d ' \t\n' | grep -o '"Replace":\[.*\]' | grep -o '{"Old":{"Path":"k8s.io/[^"]*"},"New":{"Path":"[^"]*","Version":"[^"]*"}}' |
+  sed 's/{"Old":{"Path":"\([^"]*\)"},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}}/\1 \2 \3/')"
 args=()
-for m in $staging; do args+=("-replace=${m}=${m}@${STAGING_VERSION}"); done
-go mod edit "${args[@]}"
+for m in $staging; do
+  grep -qx "$m $m ${STAGING_VERSION}" <<<"$current" || args+=("-replace=${m}=${m}@${STAGING_VERSION}")
+done
+for m in $(awk '{print $1}' <<<"$current"); do
+  grep -qx "$m" <<<"$staging" || args+=("-dropreplace=${m}")
+done
+if [ "${#args[@]}" -gt 0 ]; then go mod edit "${args[@]}"; fi
 
 # The etcd version Kubernetes pins (server is indirect there, but we embed it).
 etcd="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$modfile")"
