@@ -289,7 +289,8 @@ func startEtcd(dir string, ps portSet, logDir string) (*embed.Etcd, error) {
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.UnsafeNoFsync = true // test cluster: speed over durability
-	cfg.LogLevel = "warn"
+	// "warn" logs a "request stats" line for every request; keep only errors.
+	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(logDir, "etcd.log")}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
