@@ -245,6 +245,7 @@ static boot_result_t boot(wasm_host_t *h)
     h->trap_detail[0] = '\0';
     h->link_valid = false;
     h->deadline = -1;
+    h->last_timer_at = -1;
     h->env = m3_NewEnvironment();
     h->runtime = h->env ? m3_NewRuntime(h->env, h->cfg.stack_bytes, h) : NULL;
     if (h->runtime == NULL) {
@@ -476,6 +477,11 @@ int wasm_host_run(wasm_host_t *h)
             int64_t wait = h->cfg.max_wait_ms;
             if (h->deadline >= 0 && h->deadline - now < wait) {
                 wait = h->deadline - now > 0 ? h->deadline - now : 0;
+                /* A deadline that on_timer already served (a core bug) must not make this task spin and
+                 * starve the lower-priority tasks: wait a little anyway. */
+                if (wait == 0 && h->deadline <= h->last_timer_at) {
+                    wait = 10;
+                }
             }
             pk_event_t ev;
             bool got = pk_evq_wait(h->cfg.queue, &ev, wait);
@@ -490,6 +496,7 @@ int wasm_host_run(wasm_host_t *h)
             if (h->deadline >= 0 && now >= h->deadline) {
                 report_heap(h, now);
                 call(h, h->fn.on_timer, now);
+                h->last_timer_at = now;
             }
             settle(h);
             if (h->trap != NULL) {

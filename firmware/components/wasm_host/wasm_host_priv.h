@@ -42,6 +42,8 @@ struct wasm_host {
     uint32_t io_size;
     /** next_deadline() after the last call; -1 for none. */
     int64_t deadline;
+    /** `now` of the last on_timer call (a deadline not beyond it must not make the loop spin). */
+    int64_t last_timer_at;
     /** Set by a trap during the current turn (the M3Result, a static string). */
     const char *trap;
     /** Detail for the trap, written by the import that raised it. */
