@@ -90,7 +90,7 @@ export class LedTerminal {
 
   private draw(): void {
     if (this.nodes.length === 0) return;
-    const width = Math.max(20, (this.out.columns ?? 100) - 1);
+    const width = Math.max(20, (this.out.columns || 100) - 1);
     const lines = this.nodes.length <= 16 ? this.nodes.map((n) => this.nodeLine(n, width)) : this.grid(width);
     this.out.write(lines.join('\n'));
     this.drawn = lines.length;
