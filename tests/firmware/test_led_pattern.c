@@ -66,6 +66,7 @@ static void test_breathe_curve(void)
     CHECK_EQ_INT(led_breathe_level(1500, 3000), 255);
     CHECK_EQ_INT(led_breathe_level(3000, 3000), 0);
     CHECK_EQ_INT(led_breathe_level(750, 3000), 126); /* triangle 127 of 255, smoothstep(~0.5) ~ 0.5 */
+    CHECK_EQ_INT(led_breathe_level(333, 667), 254);  /* 510 * 333 / 667 = 254 (host-sim: floor(333 / 333.5 * 255)) */
     /* rises monotonically over the first half, falls over the second, symmetric */
     for (uint32_t t = 1; t <= 1500; t++) {
         CHECK(led_breathe_level(t, 3000) >= led_breathe_level(t - 1, 3000));
@@ -99,23 +100,29 @@ static void test_connecting_blue_breathe(void)
     CHECK_EQ_INT(LED_CONNECTING_PERIOD_MS, 667);
     CHECK(same(led_pattern_render(LED_PATTERN_CONNECTING, 0), 0, 0, 1));
     CHECK(same(led_pattern_render(LED_PATTERN_CONNECTING, 333), 0, 0, 9));
+    CHECK(same(led_pattern_render(LED_PATTERN_CONNECTING, 334), 0, 0, 9));
     CHECK(same(led_pattern_render(LED_PATTERN_CONNECTING, 667), 0, 0, 1));
     CHECK(same(led_pattern_render(LED_PATTERN_CONNECTING, 667 + 333), 0, 0, 9));
 }
 
 static void test_warning_disconnected_panic(void)
 {
-    /* Warning: orange, 500 ms on / 500 ms off */
-    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 0), 38, 9, 0));
-    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 499), 38, 9, 0));
-    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 500), 0, 0, 0));
-    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 1000), 38, 9, 0));
-    /* Disconnected: red flash of 150 ms every 2 s */
+    /* the same looks as host-sim/src/led/render.ts */
+    /* Warning: amber (38,14,0), 1 s on / 1 s off */
+    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 0), 38, 14, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 999), 38, 14, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 1000), 0, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 1999), 0, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_WARNING, 2000), 38, 14, 0));
+    /* Disconnected: red double blink, 150 on, 150 off, 150 on, dark to 1500 ms */
     CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 0), 38, 0, 0));
     CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 149), 38, 0, 0));
     CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 150), 0, 0, 0));
-    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 1999), 0, 0, 0));
-    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 2000), 38, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 300), 38, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 449), 38, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 450), 0, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 1499), 0, 0, 0));
+    CHECK(same(led_pattern_render(LED_PATTERN_DISCONNECTED, 1500), 38, 0, 0));
     /* Panic: red 5 Hz, 100 ms on / 100 ms off */
     CHECK(same(led_pattern_render(LED_PATTERN_PANIC, 0), 38, 0, 0));
     CHECK(same(led_pattern_render(LED_PATTERN_PANIC, 100), 0, 0, 0));

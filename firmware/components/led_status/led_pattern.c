@@ -27,9 +27,11 @@ uint8_t led_breathe_level(uint32_t elapsed_ms, uint32_t period_ms)
     if (period_ms < 2) {
         return 0;
     }
+    /* triangle: rising while t < period/2, scaled to 0..255 (exact integer form of 255 * t / (period / 2),
+     * the same numbers host-sim's renderer computes) */
     uint32_t t = elapsed_ms % period_ms;
-    uint32_t half = period_ms / 2;
-    uint32_t tri = t < half ? t * 255u / half : (period_ms - t) * 255u / (period_ms - half);
+    uint32_t rise = 2u * t < period_ms ? t : period_ms - t;
+    uint32_t tri = 510u * rise / period_ms;
     if (tri > 255u) {
         tri = 255u;
     }
@@ -75,12 +77,15 @@ led_rgb_t led_pattern_render(int pattern, uint32_t elapsed_ms)
         return yellow;
     }
     case LED_PATTERN_WARNING: {
-        led_rgb_t orange = {LED_CAP, LED_CAP / 4, 0};
-        return blink(elapsed_ms, LED_WARNING_PERIOD_MS, LED_WARNING_PERIOD_MS / 2, orange);
+        led_rgb_t amber = {LED_CAP, LED_WARNING_GREEN, 0};
+        return blink(elapsed_ms, LED_WARNING_PERIOD_MS, LED_WARNING_PERIOD_MS / 2, amber);
     }
     case LED_PATTERN_DISCONNECTED: {
+        /* double blink: flash, gap, flash, then dark for the rest of the period */
         led_rgb_t red = {LED_CAP, 0, 0};
-        return blink(elapsed_ms, LED_DISCONNECTED_PERIOD_MS, LED_DISCONNECTED_ON_MS, red);
+        uint32_t p = elapsed_ms % LED_DISCONNECTED_PERIOD_MS;
+        uint32_t f = LED_DISCONNECTED_FLASH_MS;
+        return (p < f || (p >= 2 * f && p < 3 * f)) ? red : k_off;
     }
     case LED_PATTERN_PANIC: {
         led_rgb_t red = {LED_CAP, 0, 0};

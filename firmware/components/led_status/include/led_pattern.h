@@ -10,8 +10,9 @@
  * Healthy a green breathe of 3000 ms, Activity a 100 ms yellow blip over the steady pattern. The breathe
  * is a triangle wave eased with an integer smoothstep and mapped to 5..25 % of the cap.
  * Warning, Disconnected and Panic were dark upstream; the core drives them now, so they get their own
- * looks (firmware/README.md "LED legend"): Warning an orange 1 Hz blink, Disconnected a short red flash
- * every 2 s, Panic a fast red 5 Hz blink.
+ * looks, the same as host-sim's renderer (host-sim/src/led/render.ts; firmware/README.md "LED legend"):
+ * Warning an amber (38,14,0) blink, 1 s on / 1 s off; Disconnected a red double blink (150 ms on,
+ * 150 off, 150 on, dark to 1.5 s); Panic a fast red 5 Hz blink.
  */
 #pragma once
 
@@ -47,9 +48,11 @@ typedef enum {
 #define LED_CONNECTING_PERIOD_MS 667
 #define LED_HEALTHY_PERIOD_MS 3000
 #define LED_ACTIVITY_MS 100
-#define LED_WARNING_PERIOD_MS 1000
-#define LED_DISCONNECTED_PERIOD_MS 2000
-#define LED_DISCONNECTED_ON_MS 150
+#define LED_WARNING_PERIOD_MS 2000
+/** Green channel of Warning's amber (38, 14, 0). */
+#define LED_WARNING_GREEN 14
+#define LED_DISCONNECTED_PERIOD_MS 1500
+#define LED_DISCONNECTED_FLASH_MS 150
 #define LED_PANIC_PERIOD_MS 200
 /** Frame period of the LED task (~30 frames per second). */
 #define LED_FRAME_MS 33
