@@ -94,9 +94,12 @@ describe("a node on the real control plane", { concurrency: true }, () => {
     const after = await eventually("MemoryPressure=True", () => {
       const n = getNode(name);
       return condition(n, "MemoryPressure")?.status === "True" ? n : null;
-    }, 15_000, 250);
-    assert.ok(Date.now() - t <= 12_000, `reached the API after ${Date.now() - t} ms`);
+    }, 25_000, 250);
     const mp = condition(after, "MemoryPressure");
+    // The flip is stamped at the evaluation that saw it: within one 10 s evaluation period of the change
+    // (plus the anchored clock's sub-second uncertainty and the timestamp's whole-second rounding).
+    const stampedAfter = Date.parse(mp.lastTransitionTime) - t;
+    assert.ok(stampedAfter <= 12_000, `flip evaluated ${stampedAfter} ms after the heap changed`);
     assert.equal(mp.reason, "KubeletHasInsufficientMemory");
     for (const c of after.status.conditions) {
       const old = before.find((b) => b.type === c.type);
