@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Close, ErrorCode, Phase } from '../../host-sim/src/abi.js';
-import { silentLogger } from '../../host-sim/src/logger.js';
+import { Logger, silentLogger } from '../../host-sim/src/logger.js';
 import { startNode } from '../../host-sim/src/node.js';
 import { ManualTimers } from '../../host-sim/src/timers.js';
 import { FakeApi, FakeTlsServer, listenTls, memoryTransport } from './support/fake-apiserver.js';
@@ -101,6 +101,83 @@ describe('import glue over TLS (fake API server on 127.0.0.1)', () => {
       await node.waitFor((x) => (x.renewals as number) > renewals + 1, 10_000, 'renewals after the reset');
       const links = trace.exports('on_link').map((e) => Number(e.args[1]));
       assert.deepEqual(links, [1, 0, 1]);
+    } finally {
+      await node.stop();
+    }
+  });
+});
+
+describe('faults over TLS (fake API server on 127.0.0.1)', () => {
+  const api = new FakeApi({ token: 'fault-token-1' });
+  let server: FakeTlsServer;
+  before(async () => {
+    const pki = testPki();
+    server = await listenTls(api, { cert: pki.server.cert, key: pki.server.key });
+  });
+  after(() => server.close());
+
+  const start = async (name: string, trace?: TraceRecorder) => {
+    const { creds } = credentialsFor({ server: server.url, caPEM: testPki().ca.cert, token: 'fault-token-1' });
+    const node = await startNode({
+      name, credentials: creds, logger: process.env.HS_DEBUG ? new Logger({ level: 'debug' }) : silentLogger(), logLevel: process.env.HS_DEBUG ? 'debug' : undefined, trace: trace?.fn,
+      coreConfig: { renewIntervalMs: 1000, evaluateIntervalMs: 1000, requestTimeoutMs: 1000 },
+    });
+    await node.waitFor((x) => (x.renewals as number) >= 1 && x.host.openConnections === 1, 20_000, 'a renewal');
+    return node;
+  };
+
+  it('stall shorter than the request deadline: the response arrives late and the renewal succeeds', async () => {
+    const node = await start('fault-stall');
+    try {
+      const before = node.stats();
+      node.stall(0.5);
+      await new Promise((r) => setTimeout(r, 2500));
+      const after = node.stats();
+      assert.equal(after.renewFailures, before.renewFailures);
+      assert.ok((after.renewals as number) > (before.renewals as number));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('stall longer than the deadline: the request times out (ERR_TIMEOUT) and renewals recover', async () => {
+    const node = await start('fault-stall-long');
+    try {
+      node.stall(3);
+      await node.waitFor((x) => (x.renewFailures as number) >= 1, 8_000, 'a failed renewal');
+      assert.equal(node.stats().lastErrorName, 'TIMEOUT');
+      const r = node.stats().renewals as number;
+      await node.waitFor((x) => (x.renewals as number) > r + 1, 15_000, 'renewals after the stall');
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('blackhole: requests time out, the dead connection is abandoned, a new one works after the window', async () => {
+    const node = await start('fault-blackhole');
+    try {
+      const connects = node.stats().connects as number;
+      node.blackhole(2.5);
+      await node.waitFor((x) => (x.renewFailures as number) >= 1, 8_000, 'a failed renewal');
+      const r = node.stats().renewals as number;
+      await node.waitFor((x) => (x.renewals as number) > r + 1, 15_000, 'renewals after the blackhole');
+      assert.ok((node.stats().connects as number) > connects, 'a fresh connection');
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('a new BSSID is reported with on_link (roaming) and a Wi-Fi link keeps renewing', async () => {
+    const trace = new TraceRecorder();
+    const node = await start('fault-roam', trace);
+    try {
+      node.setLink('wifi:bssid=02:00:5e:10:00:01,rssi=-60');
+      node.setBssid('02:00:5e:10:00:02');
+      const links = trace.exports('on_link').map((e) => [Number(e.args[1]), BigInt(e.args[3]), Number(e.args[4])]);
+      assert.deepEqual(links.slice(-2), [[2, 0x02005e100001n, -60], [2, 0x02005e100002n, -60]]);
+      assert.ok(node.logs.some((l) => /roamed/.test(l)), node.logs.join('\n'));
+      const r = node.stats().renewals as number;
+      await node.waitFor((x) => (x.renewals as number) > r, 5_000, 'a renewal on Wi-Fi');
     } finally {
       await node.stop();
     }
