@@ -87,11 +87,15 @@ describe('rack of 8 nodes against the local control plane', () => {
     }
   });
 
-  it('faults behave as against the fake: reset and link down recover, low heap sets MemoryPressure=True', async () => {
+  it('faults behave as against the fake: reset, link down, stall and black hole recover; low heap sets MemoryPressure=True', async () => {
     need();
     assert.ok(rack, 'the rack is running');
-    const [a, b, c] = rack.nodes();
+    const [a, b, c, d, e] = rack.nodes();
     const ra = a.stats().renewals as number;
+    const rd = d.stats().renewals as number;
+    const fd = d.stats().renewFailures as number;
+    d.stall(2);
+    e.blackhole(12);
     await a.waitFor((s) => s.host.openConnections === 1, 15_000, 'an open connection');
     assert.equal(a.resetConnection(), 1);
     b.linkDown(2);
@@ -110,6 +114,12 @@ describe('rack of 8 nodes against the local control plane', () => {
     }
     assert.equal(c.stats().memoryPressure, 1);
     c.setHeap(65_536);
+    // A 2 s stall delays a response but fails nothing; a 12 s black hole outlasts the 10 s request deadline.
+    await d.waitFor((s) => (s.renewals as number) >= rd + 1, 30_000, 'renewals through a stall');
+    assert.equal(d.stats().renewFailures, fd);
+    await e.waitFor((s) => (s.renewFailures as number) >= 1, 30_000, 'a renewal lost in the black hole');
+    const re = e.stats().renewals as number;
+    await e.waitFor((s) => (s.renewals as number) > re && (s.consecutiveFailures as number) === 0, 30_000, 'renewals after the black hole');
   });
 
   it('stop with cleanup deletes every Lease and ends STOPPED (the Node authorizer forbids a node deleting its Node)', async () => {
