@@ -198,6 +198,7 @@ export class Kubelet {
       const outcome = this.lease.handle(now, r);
       if (outcome == LeaseOutcome.Created && ctx.phase == Phase.Leasing) this.enter(now, Phase.Running);
       else if (outcome == LeaseOutcome.Vanished) this.enter(now, Phase.Registering);
+      else if (outcome == LeaseOutcome.Recovered && ctx.phase == Phase.Running) this.status.repost(now);
     } else if (tag == Work.Status || tag == Work.Annotation) {
       this.status.push.inFlight = false;
       this.status.annotation.inFlight = false;

@@ -26,6 +26,11 @@ export enum LeaseOutcome {
   Created = 1,
   /** A renewal found the Lease gone: re-check the Node, then create the Lease. */
   Vanished = 2,
+  /**
+   * A renewal landed after failures or a long gap. The node lifecycle controller may have marked the Node
+   * Unknown meanwhile, and it never sets Ready back itself: status must be posted again now.
+   */
+  Recovered = 3,
 }
 
 export class LeaseReconciler {
@@ -88,8 +93,9 @@ export class LeaseReconciler {
     const status = r.ok ? r.status : 0;
     if (r.tag == Work.LeaseRenew) {
       if (status == 200) {
+        const late = this.failingSince >= 0 || (this.lastRenewOk >= 0 && now - this.lastRenewOk > (this.ctx.cfg.renewIntervalMs * 3) / 2);
         this.renewed(now);
-        return LeaseOutcome.Continue;
+        return late ? LeaseOutcome.Recovered : LeaseOutcome.Continue;
       }
       if (status == 404) {
         logWarn("lease " + this.ctx.cfg.nodeName + " is gone; checking the node, then creating it again");

@@ -69,6 +69,13 @@ export class StatusReconciler {
     if (this.nextEvaluation >= 0) this.push.now(now);
   }
 
+  /** Renewals recovered from a gap: evaluate and post status now, whatever changed. */
+  repost(now: i64): void {
+    logInfo("lease renewals recovered; posting status now in case the node was marked unknown");
+    this.evaluate(now);
+    this.push.now(now);
+  }
+
   /** Runs the evaluation if it is due. */
   onTimer(now: i64): void {
     if (this.nextEvaluation < 0 || now < this.nextEvaluation) return;

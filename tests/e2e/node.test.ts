@@ -154,4 +154,39 @@ describe("a node on the real control plane", { concurrency: true }, () => {
     assert.equal(lease.spec.holderIdentity, name);
     await eventually("Ready", () => condition(getNode(name), "Ready")?.status === "True", 20_000);
   });
+
+  test("a rebooted node adopts its existing Node and Lease: same uid, new bootID, no duplicates", async () => {
+    const name = nodeName("reboot");
+    const first = await runNode(name);
+    await first.waitForPhase(Phase.RUNNING, 30_000);
+    const before = getNode(name);
+    await first.stop({ timeoutMs: 5_000 });
+    const second = await runNode(name);
+    nodes.push({ name, sim: second });
+    await second.waitForPhase(Phase.RUNNING, 30_000);
+    await second.waitFor((st) => Number(st.renewals) >= 1, 20_000, "a renewal after the reboot");
+    const after = getNode(name);
+    assert.equal(after.metadata.uid, before.metadata.uid, "the same Node object");
+    assert.notEqual(after.status.nodeInfo.bootID, before.status.nodeInfo.bootID, "the reboot is visible");
+    const lease = getLease(name);
+    assert.equal(lease.metadata.ownerReferences.length, 1);
+    assert.equal(lease.metadata.ownerReferences[0].uid, before.metadata.uid);
+    assert.equal(kubectl(["get", "nodes", "-o", "json"]).items.filter((n: any) => n.metadata.name === name).length, 1);
+  });
+
+  test("connection resets and a black-holed connection against the real API server are survived", async () => {
+    const { name, sim } = await start("faults");
+    await sim.waitFor((st) => Number(st.renewals) >= 1, 20_000, "first renewal");
+    for (let i = 0; i < 5; i++) {
+      sim.resetConnection();
+      await sleep(2_000);
+    }
+    sim.blackhole(12);
+    await sleep(14_000);
+    const r0 = Number(sim.stats().renewals);
+    await sim.waitFor((st) => Number(st.renewals) >= r0 + 2, 30_000, "renewals after the faults");
+    assert.equal(condition(getNode(name), "Ready").status, "True");
+    assert.ok(Number(sim.stats().connects) >= 3, "new connections were opened");
+    assert.equal(sim.stats().ledName, "HEALTHY");
+  });
 });

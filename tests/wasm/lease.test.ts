@@ -125,3 +125,16 @@ test("renewTime never goes backwards when the server clock jumps back", async ()
   const haunted = node.status.conditions.find((c: any) => c.type === "Haunted");
   assert.equal(haunted.reason, "TimeSlipped");
 });
+
+test("after renewals recover from failures, status is posted at once (the controller may have marked the node Unknown)", async () => {
+  const h = await running();
+  h.run(30_000);
+  const pushes = h.server.seen("PATCH", "/api/v1/nodes/pico-test/status").length;
+  h.server.fault({ match: (r) => r.path === LEASE, action: { kind: "status", status: 503 }, times: 4 });
+  h.run(15_000);
+  const after = h.server.seen("PATCH", "/api/v1/nodes/pico-test/status");
+  assert.equal(after.length, pushes + 1, "one status push after the recovery, without any condition flip");
+  const ok = h.server.seen("PATCH", LEASE).filter((r) => r.at < after[after.length - 1].at);
+  assert.ok(after[after.length - 1].at - ok[ok.length - 1].at < 1_000, "right after the first successful renewal");
+  assert.equal(h.logged("lease renewals recovered").length, 1);
+});
