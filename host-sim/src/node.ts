@@ -17,7 +17,7 @@ import { DEFAULT_BSSID, LinkSpec, describeLink, linkArgs, parseLinkSpec } from '
 import { coreConfigBytes } from './coreconfig.js';
 import type { Credentials } from './credentials.js';
 import type { LedState } from './led/render.js';
-import { LEVELS, Level, Logger } from './logger.js';
+import { LEVELS, Level, LogRecord, Logger } from './logger.js';
 import { CoreInstance, compileCore, resolveWasmPath } from './runtime.js';
 import { SystemTimers, Timer, TimerService } from './timers.js';
 import { tlsTransport } from './transport/tls.js';
@@ -146,6 +146,8 @@ export class SimNode extends EventEmitter {
   private eventCount = 0;
   private waiters = new Set<() => void>();
   private startErrors: string[] = [];
+  /** Lines logged before `start` returned: shown only if it succeeds (a refusal is one StartError). */
+  private held: LogRecord[] | null = [];
   private readonly keepLogs: number;
 
   constructor(opts: NodeOptions) {
@@ -198,9 +200,13 @@ export class SimNode extends EventEmitter {
     const rc = this.call('start', [this.now(), seed], () => this.core.exports.start(this.lastNow, seed));
     this.collect();
     if (rc !== ErrorCode.OK) {
+      this.held = null;
       this.dispose();
       throw new StartError(this.startErrors, rc);
     }
+    const held = this.held ?? [];
+    this.held = null;
+    for (const rec of held) this.logger.log(rec);
     this.hostLog('info', `started: API server ${opts.credentials.apiHost}:${opts.credentials.apiPort} (${opts.credentials.auth}), link ${describeLink(this.linkSpec, this.linkUp)}, heap ${describeHeap(this.heapSpec)}`);
     if (this.linkUp) this.pushLink();
     else this.drain();
@@ -586,7 +592,9 @@ export class SimNode extends EventEmitter {
       this.logs.push(`${level} ${source}: ${msg}`);
       if (this.logs.length > this.keepLogs) this.logs.splice(0, this.logs.length - this.keepLogs);
     }
-    this.logger.log({ time: new Date(), level, node: this.name, source, msg });
+    const rec: LogRecord = { time: new Date(), level, node: this.name, source, msg };
+    if (this.held !== null) this.held.push(rec);
+    else this.logger.log(rec);
     this.emit('log', level, msg, source);
   }
 

@@ -55,7 +55,7 @@ export async function runOne(o: RunOptions): Promise<number> {
   const creds = credentials(o.credentialOptions);
   const name = o.name ?? nodeNameFromCertificate(creds);
   if (!name) throw new UsageError('--name is required (or a kubeconfig whose client certificate is for system:node:<name>)');
-  await refuseUnverifiable(creds, o.logger);
+  const warning = await refuseUnverifiable(creds, o.logger);
   const term = terminal(o);
   let node: SimNode;
   try {
@@ -68,6 +68,7 @@ export async function runOne(o: RunOptions): Promise<number> {
     throw startFailure(err);
   }
   term?.add(node);
+  if (warning) o.logger.warn(warning);
   const target: Controllable = {
     nodes: () => [node],
     stopNodes: (nodes, cleanup) => Promise.all(nodes.map((n) => n.stop({ cleanup, timeoutMs: o.stopTimeoutMs }))),
@@ -85,7 +86,8 @@ export async function runRack(o: RackRunOptions): Promise<number> {
     const shared = credentials(o.credentialOptions);
     for (const n of names) creds.set(n, shared);
   }
-  await refuseUnverifiable(creds.get(names[0])!, o.logger);
+  const warning = await refuseUnverifiable(creds.get(names[0])!, o.logger);
+  if (warning) o.logger.warn(warning);
   const term = terminal(o);
   const { rack, started } = startRack({
     prefix: o.prefix, count: o.count, start: o.start, firstIp: o.firstIp, rampPerSecond: o.rampPerSecond,
@@ -179,18 +181,21 @@ function credentials(opts: CredentialOptions): Credentials {
   }
 }
 
-/** An unverifiable server certificate stops us before the core starts (a refused port does not). */
-async function refuseUnverifiable(creds: Credentials, logger: Logger): Promise<void> {
+/**
+ * An unverifiable server certificate stops us before the core starts. A server that is not reachable
+ * does not: the warning is returned, to be logged once the node has started.
+ */
+async function refuseUnverifiable(creds: Credentials, logger: Logger): Promise<string | undefined> {
   if (creds.tls.insecure) {
     logger.warn(`INSECURE: ${creds.source} sets insecure-skip-tls-verify; the API server ${creds.server} is NOT authenticated`);
-    return;
+    return undefined;
   }
   const p = await preflight(creds);
-  if (p.ok) return;
+  if (p.ok) return undefined;
   if (p.unverifiable) {
     throw new UsageError(`refusing to start: the certificate of ${creds.server} cannot be verified for '${creds.serverName}': ${p.reason}`);
   }
-  logger.warn(`API server ${creds.server} not reachable yet (${p.reason}); the core will keep retrying`);
+  return `API server ${creds.server} not reachable yet (${p.reason}); the core will keep retrying`;
 }
 
 /** system:node:<name> from the client certificate's CN, if that is what it is. */
