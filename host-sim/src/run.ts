@@ -129,6 +129,7 @@ async function supervise(
 
   let signals = 0;
   let failure: Error | null = null;
+  let poll: NodeJS.Timeout | undefined;
   const reason = await new Promise<string>((resolve) => {
     void failed?.then((err) => {
       failure = err;
@@ -147,13 +148,14 @@ async function supervise(
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     if (o.durationSeconds !== undefined) setTimeout(() => resolve('duration'), o.durationSeconds * 1000).unref();
-    // A `stop` on the control socket, or a panic, may leave no node running.
-    const poll = setInterval(() => {
+    // A `stop` on the control socket, or a panic, may leave no node running. (This interval also keeps
+    // the process alive while every node is idle.)
+    poll = setInterval(() => {
       const nodes = target.nodes();
       if (nodes.length > 0 && nodes.every((n) => n.stopped) && (!rack || nodes.length === countOf(o))) resolve('stopped');
     }, 250);
-    poll.unref();
   });
+  clearInterval(poll);
   cancelTimeline();
   if (rack) await rack.stop({ cleanup: o.cleanup });
   else await target.stopNodes(target.nodes(), o.cleanup);
