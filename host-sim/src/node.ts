@@ -333,7 +333,12 @@ export class SimNode extends EventEmitter {
   /** One stat() value (-1 once the core has trapped). */
   stat(id: number): number {
     if (this.panicReason !== null) return id === Stat.LED ? Led.PANIC : -1;
-    return Number(this.core.exports.stat(id));
+    try {
+      return Number(this.core.exports.stat(id));
+    } catch (err) {
+      this.panic(err as Error);
+      return id === Stat.LED ? Led.PANIC : -1;
+    }
   }
 
   /** The LED as the host shows it (steady pattern, blips, times on the timer clock). */
@@ -409,6 +414,7 @@ export class SimNode extends EventEmitter {
 
   /** Received bytes, split into io_buffer_size pieces (each its own on_data). */
   private pushData(conn: number, bytes: Uint8Array): void {
+    if (this.disposed) return;
     const size = this.core.ioSize;
     if (bytes.length <= size) return this.push({ k: 'data', conn, bytes });
     for (let off = 0; off < bytes.length; off += size) this.queue.push({ k: 'data', conn, bytes: bytes.subarray(off, off + size) });
