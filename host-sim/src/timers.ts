@@ -117,13 +117,20 @@ export class SystemTimers implements TimerService {
     this.handle = null;
     this.armedAt = Infinity;
     const now = this.now();
+    let failure: unknown = null;
     for (let e = this.heap.peek(); e !== undefined && e.at <= now; e = this.heap.peek()) {
       this.heap.pop();
       this.worstLatenessMs = Math.max(this.worstLatenessMs, now - e.at);
       e.cancelled = true;
-      e.fn();
+      // One callback's bug must not stop every other node's timers: run the rest, then rethrow.
+      try {
+        e.fn();
+      } catch (err) {
+        failure ??= err;
+      }
     }
     this.arm();
+    if (failure !== null) throw failure;
   }
 }
 
