@@ -27,13 +27,28 @@ interface Entry extends Timer {
 class TimerHeap {
   private items: Entry[] = [];
   private seq = 0;
+  /** Cancelled entries still in `items` (dropped lazily, or all at once by compact()). */
+  private dead = 0;
+
+  /** `onIdle` runs when a cancel leaves no live entry. */
+  constructor(private readonly onIdle?: () => void) {}
 
   get size(): number {
     return this.items.length;
   }
 
   push(at: number, fn: () => void): Entry {
-    const e: Entry = { at, fn, seq: this.seq++, cancelled: false, cancel: () => void (e.cancelled = true) };
+    const e: Entry = {
+      at, fn, seq: this.seq++, cancelled: false,
+      cancel: () => {
+        if (e.cancelled) return;
+        e.cancelled = true;
+        this.dead++;
+        if (this.dead === this.items.length) this.onIdle?.();
+      },
+    };
+    // Nodes re-arm after every event: without this, far-future cancelled entries would pile up.
+    if (this.dead > 1024 && this.dead > this.items.length / 2) this.compact();
     const a = this.items;
     a.push(e);
     let i = a.length - 1;
@@ -48,8 +63,17 @@ class TimerHeap {
 
   /** The earliest live entry, dropping cancelled ones on the way. */
   peek(): Entry | undefined {
-    while (this.items.length > 0 && this.items[0].cancelled) this.pop();
+    while (this.items.length > 0 && this.items[0].cancelled) {
+      this.pop();
+      this.dead--;
+    }
     return this.items[0];
+  }
+
+  /** Removes every cancelled entry and restores the heap order. */
+  private compact(): void {
+    this.items = this.items.filter((e) => !e.cancelled).sort((x, y) => (before(x, y) ? -1 : before(y, x) ? 1 : 0));
+    this.dead = 0;
   }
 
   pop(): Entry | undefined {
@@ -80,7 +104,8 @@ function before(x: Entry, y: Entry): boolean {
 
 /** Real time from performance.now(), all timers behind one setTimeout. */
 export class SystemTimers implements TimerService {
-  private heap = new TimerHeap();
+  // With nothing left to run, no armed setTimeout keeps the process alive.
+  private heap = new TimerHeap(() => this.disarm());
   private handle: NodeJS.Timeout | null = null;
   private armedAt = Infinity;
   /** Worst lateness seen when firing a timer (ms), for benchmarks. */
@@ -101,10 +126,14 @@ export class SystemTimers implements TimerService {
     return this.heap.size;
   }
 
-  private arm(): void {
+  private disarm(): void {
     if (this.handle !== null) clearTimeout(this.handle);
     this.handle = null;
     this.armedAt = Infinity;
+  }
+
+  private arm(): void {
+    this.disarm();
     const next = this.heap.peek();
     if (next === undefined) return;
     // setTimeout cannot wait longer than 2^31-1 ms; wake up early and re-arm instead.
@@ -166,5 +195,10 @@ export class ManualTimers implements TimerService {
   /** The time of the next pending timer, or undefined. */
   nextAt(): number | undefined {
     return this.heap.peek()?.at;
+  }
+
+  /** Number of entries held (including cancelled ones not yet dropped). */
+  get pending(): number {
+    return this.heap.size;
   }
 }

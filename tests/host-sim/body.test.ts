@@ -131,6 +131,29 @@ describe('timers', () => {
     assert.equal(t.now(), 200);
   });
 
+  it('cancelled timers do not pile up (nodes re-arm after every event)', () => {
+    const t = new ManualTimers();
+    let live = t.at(1e9, () => {});
+    for (let i = 0; i < 20_000; i++) {
+      live.cancel();
+      live = t.at(1e9 + i, () => {});
+    }
+    assert.ok(t.pending < 3000, `pending ${t.pending}`);
+    let fired = 0;
+    t.at(5, () => fired++);
+    t.advance(10);
+    assert.equal(fired, 1);
+  });
+
+  it('SystemTimers keep no timer armed once everything is cancelled', async () => {
+    const t = new SystemTimers();
+    const a = t.at(t.now() + 3_600_000, () => assert.fail('cancelled'));
+    const b = t.at(t.now() + 7_200_000, () => assert.fail('cancelled'));
+    a.cancel();
+    b.cancel();
+    assert.equal((t as unknown as { handle: unknown }).handle, null);
+  });
+
   it('SystemTimers coalesce many timers behind one setTimeout and fire them in order', async () => {
     const t = new SystemTimers();
     const order: number[] = [];
