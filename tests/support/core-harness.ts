@@ -92,6 +92,14 @@ export class CoreHarness {
     return h;
   }
 
+  /** A harness whose core has bootstrapped and is running, one second after its first status push. */
+  static async running(opts: HarnessOptions = {}): Promise<CoreHarness> {
+    const h = await CoreHarness.create(opts);
+    h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
+    h.run(1_000);
+    return h;
+  }
+
   private writeConfig(text: string): void {
     const data = Buffer.from(text, "utf8");
     const size = this.exports.io_buffer_size();

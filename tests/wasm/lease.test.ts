@@ -5,12 +5,7 @@ import { CoreHarness, Led, Phase, Stat } from "../support/core-harness.js";
 
 const LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pico-test";
 
-async function running(opts = {}): Promise<CoreHarness> {
-  const h = await CoreHarness.create(opts);
-  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
-  h.run(1_000);
-  return h;
-}
+const running = CoreHarness.running;
 
 test("renews every 10 s with ±2% jitter, and renewTime advances with sub-second precision", async () => {
   const h = await running();

@@ -7,12 +7,7 @@ const STATUS = "/api/v1/nodes/pico-test/status";
 const NODE = "/api/v1/nodes/pico-test";
 const LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pico-test";
 
-async function running(opts = {}): Promise<CoreHarness> {
-  const h = await CoreHarness.create(opts);
-  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
-  h.run(1_000);
-  return h;
-}
+const running = CoreHarness.running;
 
 function cond(h: CoreHarness, type: string): any {
   return h.server.nodes.get("pico-test").status.conditions.find((c: any) => c.type === type);
