@@ -22,14 +22,14 @@ async function start(what: string, extra = {}): Promise<{ name: string; sim: Sim
 after(async () => {
   for (const n of nodes) {
     await n.sim.stop({ timeoutMs: 5_000 }).catch(() => undefined);
-    removeNode(n.name);
+    await removeNode(n.name);
   }
 });
 
 describe("a node on the real control plane", { concurrency: true }, () => {
   test("registers with the expected labels, taint, capacity, nodeInfo and addresses; holds a proper Lease", async () => {
     const { name } = await start("reg", { nodeIp: "127.0.0.7", labels: { rack: "r1" } });
-    const node = getNode(name);
+    const node = await getNode(name);
     assert.ok(node, "node exists");
     const l = node.metadata.labels;
     assert.equal(l["kubernetes.io/hostname"], name);
@@ -43,7 +43,7 @@ describe("a node on the real control plane", { concurrency: true }, () => {
     assert.match(node.status.nodeInfo.kubeletVersion, /picokubelet/);
     assert.deepEqual(node.status.addresses, [{ type: "InternalIP", address: "127.0.0.7" }, { type: "Hostname", address: name }]);
     assert.equal(node.status.daemonEndpoints?.kubeletEndpoint?.Port ?? 0, 0, "no kubelet port advertised");
-    const lease = await eventually("lease", () => getLease(name), 10_000);
+    const lease = await eventually("lease", async () => await getLease(name), 10_000);
     assert.equal(lease.spec.holderIdentity, name);
     assert.equal(lease.spec.leaseDurationSeconds, 40);
     assert.equal(lease.metadata.ownerReferences.length, 1);
@@ -52,13 +52,13 @@ describe("a node on the real control plane", { concurrency: true }, () => {
       { kind: "Node", apiVersion: "v1", name, uid: node.metadata.uid },
     );
     const t0 = lease.spec.renewTime;
-    const advanced = await eventually("renewTime advances", () => {
-      const l2 = getLease(name);
+    const advanced = await eventually("renewTime advances", async () => {
+      const l2 = await getLease(name);
       return l2 && l2.spec.renewTime > t0 ? l2 : null;
     }, 15_000);
     assert.match(advanced.spec.renewTime, /\.\d{6}Z$/);
     // kubectl describe shows every condition.
-    const text = kubectl(["describe", "node", name]);
+    const text = await kubectl(["describe", "node", name]);
     for (const t of ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Vibes", "Caffeinated", "Existential", "Peckish", "Haunted"]) {
       assert.match(text, new RegExp(`\\n\\s+${t}\\s+(True|False|Unknown)\\s`), `describe shows ${t}`);
     }
@@ -66,16 +66,16 @@ describe("a node on the real control plane", { concurrency: true }, () => {
 
   test("stays Ready under the node lifecycle controller across three lease durations, reporting status infrequently", async () => {
     const { name } = await start("ready");
-    await eventually("not-ready taint removed", () => {
-      const n = getNode(name);
+    await eventually("not-ready taint removed", async () => {
+      const n = await getNode(name);
       return n && !(n.spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/")) ? n : null;
     }, 20_000);
-    const first = getNode(name);
+    const first = await getNode(name);
     const ready0 = condition(first, "Ready");
     const stop = Date.now() + 125_000;
     while (Date.now() < stop) {
       await sleep(3_000);
-      const n = getNode(name);
+      const n = await getNode(name);
       const r = condition(n, "Ready");
       assert.equal(r.status, "True", `Ready at ${new Date().toISOString()}`);
       assert.equal(r.lastTransitionTime, ready0.lastTransitionTime, "Ready never flipped");
@@ -88,11 +88,11 @@ describe("a node on the real control plane", { concurrency: true }, () => {
   test("a forced MemoryPressure flip reaches the API within one evaluation and moves only flipped transition times", async () => {
     const { name, sim } = await start("mem", { heap: "steady:free=65536,total=102400" });
     await sleep(2_000);
-    const before = getNode(name).status.conditions as any[];
+    const before = (await getNode(name)).status.conditions as any[];
     const t = Date.now();
     sim.setHeap(15_000, 102_400);
-    const after = await eventually("MemoryPressure=True", () => {
-      const n = getNode(name);
+    const after = await eventually("MemoryPressure=True", async () => {
+      const n = await getNode(name);
       return condition(n, "MemoryPressure")?.status === "True" ? n : null;
     }, 25_000, 250);
     const mp = condition(after, "MemoryPressure");
@@ -114,64 +114,64 @@ describe("a node on the real control plane", { concurrency: true }, () => {
 
   test("a link outage longer than the grace period turns Ready Unknown; the node recovers by itself", async () => {
     const { name, sim } = await start("outage");
-    await eventually("not-ready taint removed", () => {
-      const n = getNode(name);
+    await eventually("not-ready taint removed", async () => {
+      const n = await getNode(name);
       return n && !(n.spec.taints ?? []).some((t: any) => t.key === "node.kubernetes.io/not-ready") ? n : null;
     }, 20_000);
     sim.linkDown(40);
-    await eventually("Ready=Unknown", () => condition(getNode(name), "Ready")?.status === "Unknown", 45_000, 1_000);
-    const unknown = getNode(name);
+    await eventually("Ready=Unknown", async () => condition(await getNode(name), "Ready")?.status === "Unknown", 45_000, 1_000);
+    const unknown = await getNode(name);
     assert.equal(condition(unknown, "Ready").reason, "NodeStatusUnknown");
     assert.ok((unknown.spec.taints ?? []).some((t: any) => t.key === "node.kubernetes.io/unreachable"));
     assert.equal(sim.stats().ledName, "DISCONNECTED");
-    await eventually("Ready=True again", () => condition(getNode(name), "Ready")?.status === "True", 60_000, 1_000);
-    await eventually("unreachable taint removed", () => !(getNode(name).spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/unreachable")), 20_000);
+    await eventually("Ready=True again", async () => condition(await getNode(name), "Ready")?.status === "True", 60_000, 1_000);
+    await eventually("unreachable taint removed", async () => !((await getNode(name)).spec.taints ?? []).some((t: any) => t.key.startsWith("node.kubernetes.io/unreachable")), 20_000);
   });
 
   test("a deleted Lease is recreated", async () => {
     const { name } = await start("lease");
-    const old = await eventually("lease", () => getLease(name), 10_000);
-    kubectl(["-n", "kube-node-lease", "delete", "lease", name]);
-    const fresh = await eventually("lease recreated", () => {
-      const l = getLease(name);
+    const old = await eventually("lease", async () => await getLease(name), 10_000);
+    await kubectl(["-n", "kube-node-lease", "delete", "lease", name]);
+    const fresh = await eventually("lease recreated", async () => {
+      const l = await getLease(name);
       return l && l.metadata.uid !== old.metadata.uid ? l : null;
     }, 25_000);
-    assert.equal(fresh.metadata.ownerReferences[0].uid, getNode(name).metadata.uid);
+    assert.equal(fresh.metadata.ownerReferences[0].uid, (await getNode(name)).metadata.uid);
   });
 
   test("a deleted Node is registered again, with a Lease owned by the new uid", async () => {
     const { name } = await start("renode");
-    const old = getNode(name);
-    kubectl(["delete", "node", name]);
-    const fresh = await eventually("node re-registered", () => {
-      const n = getNode(name);
+    const old = await getNode(name);
+    await kubectl(["delete", "node", name]);
+    const fresh = await eventually("node re-registered", async () => {
+      const n = await getNode(name);
       return n && n.metadata.uid !== old.metadata.uid ? n : null;
     }, 40_000, 1_000);
-    const lease = await eventually("lease owned by the new node", () => {
-      const l = getLease(name);
+    const lease = await eventually("lease owned by the new node", async () => {
+      const l = await getLease(name);
       return l && l.metadata.ownerReferences?.[0]?.uid === fresh.metadata.uid ? l : null;
     }, 30_000, 1_000);
     assert.equal(lease.spec.holderIdentity, name);
-    await eventually("Ready", () => condition(getNode(name), "Ready")?.status === "True", 20_000);
+    await eventually("Ready", async () => condition(await getNode(name), "Ready")?.status === "True", 20_000);
   });
 
   test("a rebooted node adopts its existing Node and Lease: same uid, new bootID, no duplicates", async () => {
     const name = nodeName("reboot");
     const first = await runNode(name);
     await first.waitForPhase(Phase.RUNNING, 30_000);
-    const before = getNode(name);
+    const before = await getNode(name);
     await first.stop({ timeoutMs: 5_000 });
     const second = await runNode(name);
     nodes.push({ name, sim: second });
     await second.waitForPhase(Phase.RUNNING, 30_000);
     await second.waitFor((st) => Number(st.renewals) >= 1, 20_000, "a renewal after the reboot");
-    const after = getNode(name);
+    const after = await getNode(name);
     assert.equal(after.metadata.uid, before.metadata.uid, "the same Node object");
     assert.notEqual(after.status.nodeInfo.bootID, before.status.nodeInfo.bootID, "the reboot is visible");
-    const lease = getLease(name);
+    const lease = await getLease(name);
     assert.equal(lease.metadata.ownerReferences.length, 1);
     assert.equal(lease.metadata.ownerReferences[0].uid, before.metadata.uid);
-    assert.equal(kubectl(["get", "nodes", "-o", "json"]).items.filter((n: any) => n.metadata.name === name).length, 1);
+    assert.equal((await kubectl(["get", "nodes", "-o", "json"])).items.filter((n: any) => n.metadata.name === name).length, 1);
   });
 
   test("connection resets and a black-holed connection against the real API server are survived", async () => {
@@ -185,7 +185,7 @@ describe("a node on the real control plane", { concurrency: true }, () => {
     await sleep(14_000);
     const r0 = Number(sim.stats().renewals);
     await sim.waitFor((st) => Number(st.renewals) >= r0 + 2, 30_000, "renewals after the faults");
-    assert.equal(condition(getNode(name), "Ready").status, "True");
+    assert.equal(condition(await getNode(name), "Ready").status, "True");
     assert.ok(Number(sim.stats().connects) >= 3, "new connections were opened");
     assert.equal(sim.stats().ledName, "HEALTHY");
   });

@@ -4,7 +4,8 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { ROOT } from "../support/core-harness.js";
 import { CLUSTER_DIR, cluster, condition, eventually, getNode, nodeName, removeNode, runNode, sleep } from "./support.js";
@@ -16,7 +17,7 @@ const sims: { name: string; sim: SimNode }[] = [];
 after(async () => {
   for (const s of sims) {
     await s.sim.stop({ timeoutMs: 5_000 }).catch(() => undefined);
-    removeNode(s.name);
+    await removeNode(s.name);
   }
 });
 
@@ -27,9 +28,10 @@ test("an API server restart is survived", async () => {
   await sim.waitForPhase(Phase.RUNNING, 30_000);
   await sim.waitFor((s) => Number(s.renewals) >= 1, 20_000, "first renewal");
   const before = Number(sim.stats().renewals);
-  execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "restart-apiserver", "--dir", CLUSTER_DIR], { stdio: "pipe", timeout: 120_000 });
+  // Asynchronously, so the node's timers keep running while the API server is down.
+  await promisify(execFile)("node", [join(ROOT, "tools/cluster.mjs"), "restart-apiserver", "--dir", CLUSTER_DIR], { timeout: 120_000 });
   await sim.waitFor((s) => Number(s.renewals) >= before + 2, 60_000, "renewals after the restart");
-  await eventually("Ready", () => condition(getNode(name), "Ready")?.status === "True", 20_000);
+  await eventually("Ready", async () => condition(await getNode(name), "Ready")?.status === "True", 20_000);
   assert.equal(sim.stats().ledName, "HEALTHY");
 });
 
@@ -47,5 +49,5 @@ test("a wrong token is backed off (few requests), shows Warning, and never regis
   // Anchoring (any response with a Date works), then 401s backed off 10 s, 20 s, 40 s...
   assert.ok(requests >= 2 && requests <= 7, `requests in 60 s with a wrong token: ${requests}`);
   assert.equal(s.ledName, "WARNING");
-  assert.equal(getNode("pk-token-3"), null);
+  assert.equal(await getNode("pk-token-3"), null);
 });

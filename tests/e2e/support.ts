@@ -3,7 +3,8 @@
  * credentials (`system:node:<name>` client certificates), kubectl, and in-process nodes from host-sim.
  * These suites never skip: without a running control plane they fail and say how to start it.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,31 +29,31 @@ export function cluster(): Cluster {
   return JSON.parse(readFileSync(file, "utf8")) as Cluster;
 }
 
-/** kubectl as cluster admin; parses JSON output when -o json is among the args. */
-export function kubectl(args: string[], input?: string): any {
+const execFileAsync = promisify(execFile);
+
+/**
+ * kubectl as cluster admin; parses JSON output when -o json is among the args. Asynchronous, so the
+ * in-process nodes keep their timers while it runs.
+ */
+export async function kubectl(args: string[]): Promise<any> {
   const c = cluster();
-  const out = execFileSync(c.kubectl, args, {
-    encoding: "utf8",
-    env: { ...process.env, KUBECONFIG: c.adminKubeconfig },
-    input,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  return args.includes("json") ? JSON.parse(out) : out;
+  const { stdout } = await execFileAsync(c.kubectl, args, { encoding: "utf8", env: { ...process.env, KUBECONFIG: c.adminKubeconfig } });
+  return args.includes("json") ? JSON.parse(stdout) : stdout;
 }
 
 /** The Node object, or null when it does not exist. */
-export function getNode(name: string): any | null {
+export async function getNode(name: string): Promise<any | null> {
   try {
-    return kubectl(["get", "node", name, "-o", "json"]);
+    return await kubectl(["get", "node", name, "-o", "json"]);
   } catch {
     return null;
   }
 }
 
 /** The node's Lease, or null. */
-export function getLease(name: string): any | null {
+export async function getLease(name: string): Promise<any | null> {
   try {
-    return kubectl(["-n", "kube-node-lease", "get", "lease", name, "-o", "json"]);
+    return await kubectl(["-n", "kube-node-lease", "get", "lease", name, "-o", "json"]);
   } catch {
     return null;
   }
@@ -84,12 +85,12 @@ export async function runNode(name: string, extra: Partial<NodeOptions> = {}, cr
 }
 
 /** Polls `pred` every `everyMs` until it is truthy or `timeoutMs` passes. */
-export async function eventually<T>(what: string, pred: () => T | null | undefined | false, timeoutMs: number, everyMs = 500): Promise<T> {
+export async function eventually<T>(what: string, pred: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 500): Promise<T> {
   const stop = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
-      const v = pred();
+      const v = await pred();
       if (v) return v;
     } catch (e) {
       last = e;
@@ -102,10 +103,10 @@ export async function eventually<T>(what: string, pred: () => T | null | undefin
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Deletes a node and its lease as admin (test cleanup). */
-export function removeNode(name: string): void {
+export async function removeNode(name: string): Promise<void> {
   try {
-    kubectl(["delete", "node", name, "--ignore-not-found", "--wait=false"]);
-    kubectl(["-n", "kube-node-lease", "delete", "lease", name, "--ignore-not-found", "--wait=false"]);
+    await kubectl(["delete", "node", name, "--ignore-not-found", "--wait=false"]);
+    await kubectl(["-n", "kube-node-lease", "delete", "lease", name, "--ignore-not-found", "--wait=false"]);
   } catch {
     // best effort
   }
