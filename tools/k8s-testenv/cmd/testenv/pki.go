@@ -114,17 +114,8 @@ func ensurePKI(p pkiPaths) error {
 	}
 	if !fileExists(p.caCrt) || !fileExists(p.caKey) {
 		logf("generating cluster CA in %s", p.dir)
-		key, err := newP256()
-		if err != nil {
-			return err
-		}
-		serial, err := randomSerial()
-		if err != nil {
-			return err
-		}
 		now := time.Now()
 		tmpl := &x509.Certificate{
-			SerialNumber:          serial,
 			Subject:               pkix.Name{CommonName: clusterName + "-ca"},
 			NotBefore:             now.Add(-time.Hour),
 			NotAfter:              now.AddDate(10, 0, 0),
@@ -132,18 +123,11 @@ func ensurePKI(p pkiPaths) error {
 			BasicConstraintsValid: true,
 			IsCA:                  true,
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		crt, key, err := signNewKey(tmpl, nil, nil)
 		if err != nil {
 			return err
 		}
-		kp, err := ecKeyPEM(key)
-		if err != nil {
-			return err
-		}
-		if err := writeFileAtomic(p.caKey, kp, 0o600); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(p.caCrt, certPEM(der), 0o644); err != nil {
+		if err := writeKeyPair(p.caKey, p.caCrt, key, crt); err != nil {
 			return err
 		}
 		// A new CA invalidates any serving certificate signed by an old one.
@@ -156,38 +140,22 @@ func ensurePKI(p pkiPaths) error {
 	}
 	if !fileExists(p.apiCrt) || !fileExists(p.apiKey) {
 		logf("generating kube-apiserver serving certificate")
-		key, err := newP256()
-		if err != nil {
-			return err
-		}
-		serial, err := randomSerial()
-		if err != nil {
-			return err
-		}
 		now := time.Now()
 		tmpl := &x509.Certificate{
-			SerialNumber: serial,
-			Subject:      pkix.Name{CommonName: "kube-apiserver"},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.AddDate(5, 0, 0),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			Subject:     pkix.Name{CommonName: "kube-apiserver"},
+			NotBefore:   now.Add(-time.Hour),
+			NotAfter:    now.AddDate(5, 0, 0),
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
 				"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")},
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+		crt, key, err := signNewKey(tmpl, ca, caKey)
 		if err != nil {
 			return err
 		}
-		kp, err := ecKeyPEM(key)
-		if err != nil {
-			return err
-		}
-		if err := writeFileAtomic(p.apiKey, kp, 0o600); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(p.apiCrt, certPEM(der), 0o644); err != nil {
+		if err := writeKeyPair(p.apiKey, p.apiCrt, key, crt); err != nil {
 			return err
 		}
 	}
@@ -320,24 +288,31 @@ func validNodeName(n string) bool {
 
 // nodeClientCert signs a client certificate for system:node:<name> in group system:nodes.
 func nodeClientCert(ca *x509.Certificate, caKey crypto.Signer, name string, validity time.Duration) (certPEMBytes, keyPEMBytes []byte, err error) {
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "system:node:" + name, Organization: []string{"system:nodes"}},
+		NotBefore:   now.Add(-5 * time.Minute),
+		NotAfter:    now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	return signNewKey(tmpl, ca, caKey)
+}
+
+// signNewKey makes a P-256 key and a certificate for it from tmpl (with a fresh serial number), signed
+// by parent/parentKey, or self-signed when parent is nil. Both come back PEM-encoded.
+func signNewKey(tmpl, parent *x509.Certificate, parentKey crypto.Signer) (certPEMBytes, keyPEMBytes []byte, err error) {
 	key, err := newP256()
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := randomSerial()
-	if err != nil {
+	if tmpl.SerialNumber, err = randomSerial(); err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "system:node:" + name, Organization: []string{"system:nodes"}},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	if parent == nil {
+		parent, parentKey = tmpl, key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -346,6 +321,14 @@ func nodeClientCert(ca *x509.Certificate, caKey crypto.Signer, name string, vali
 		return nil, nil, err
 	}
 	return certPEM(der), kp, nil
+}
+
+// writeKeyPair stores a private key (readable by us only) and its certificate.
+func writeKeyPair(keyPath, crtPath string, keyPEMBytes, crtPEMBytes []byte) error {
+	if err := writeFileAtomic(keyPath, keyPEMBytes, 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(crtPath, crtPEMBytes, 0o644)
 }
 
 type kubeconfigUser struct {
