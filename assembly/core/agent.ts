@@ -21,7 +21,7 @@ import { Work } from "./work";
 import { logInfo, logWarn, logError, logDebug } from "./log";
 import { HttpRequest } from "../http/request";
 import { HttpResult } from "../http/client";
-import { parseHttpDate, rfc3339 } from "../util/time";
+import { rfc3339 } from "../util/time";
 import { ByteBuffer } from "../util/bytes";
 import { Config } from "../node/config";
 import { Registration, seconds } from "../node/registration";
@@ -211,13 +211,9 @@ export class Kubelet {
 
   /** Every response's Date header re-anchors the clock and measures skew (Haunted/TimeSlipped). */
   private observeDate(now: i64, r: HttpResult): void {
-    if (!r.ok || r.date.length == 0) return;
-    const b = new ByteBuffer(r.date.length + 4, 256);
-    b.str(r.date);
-    const secs = parseHttpDate(b.ptr, b.length);
-    if (secs < 0) return;
+    if (!r.ok || r.dateSecs < 0) return;
     const clock = this.ctx.clock;
-    const correction = clock.observe(secs, r.sentAt, r.firstByteAt > 0 ? r.firstByteAt : now);
+    const correction = clock.observe(r.dateSecs, r.sentAt, r.firstByteAt > 0 ? r.firstByteAt : now);
     const size = correction < 0 ? -correction : correction;
     if (size > TIME_SLIP_MS) {
       this.ctx.timeSlipAt = now;

@@ -36,8 +36,8 @@ export class HttpResult {
   sentAt: i64 = 0;
   /** `now` when the first response byte arrived. */
   firstByteAt: i64 = 0;
-  /** Raw Date header. */
-  date: string = "";
+  /** The Date header as Unix seconds, or -1. */
+  dateSecs: i64 = -1;
 }
 
 export class HttpClient {
@@ -223,7 +223,7 @@ export class HttpClient {
     r.detail = detail;
     r.sentAt = this.sentAt;
     r.firstByteAt = this.firstByteAt;
-    r.date = this.parser.date;
+    r.dateSecs = this.parser.dateSecs;
     this.current = null;
     this.deadline = -1;
     this.result = r;

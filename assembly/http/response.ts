@@ -6,10 +6,11 @@
  * NeedMore until one response is complete. Head lines are collected in a bounded line buffer; body bytes
  * are copied into the caller's budget and the rest are only counted, so a huge response costs no memory.
  * Anything that is not HTTP/1.x we can frame unambiguously is an error, never a trap. Only the headers
- * the core acts on are kept: Date (clock anchoring), Connection, Content-Length, Transfer-Encoding.
+ * the core acts on are kept: Date (clock anchoring, parsed here once), Connection, Content-Length, Transfer-Encoding.
  */
 import { ByteBuffer, equalsIgnoreCase, hexValue, isDigit, isOws } from "../util/bytes";
 import { ErrorCode } from "../core/errors";
+import { parseHttpDate } from "../util/time";
 
 /** Longest status line or header line (Go's net/http server keeps heads under 1 MiB; ours are small). */
 export const MAX_LINE = 8192;
@@ -55,8 +56,8 @@ export class ResponseParser {
   bodyTotal: i64 = 0;
   /** True when the body was longer than the budget. */
   bodyTruncated: bool = false;
-  /** Raw Date header value ("" when absent). */
-  date: string = "";
+  /** The Date header as Unix seconds (-1 when absent or not a valid IMF-fixdate). */
+  dateSecs: i64 = -1;
   /** The server asked to close the connection, or the framing needs it closed. */
   mustClose: bool = false;
   /** Set with ParseResult.Error. */
@@ -87,7 +88,7 @@ export class ResponseParser {
     this.body.clear();
     this.bodyTotal = 0;
     this.bodyTruncated = false;
-    this.date = "";
+    this.dateSecs = -1;
     this.mustClose = false;
     this.error = ErrorCode.Ok;
     this.detail = "";
@@ -286,7 +287,7 @@ export class ResponseParser {
       return ParseResult.NeedMore;
     }
     if (equalsIgnoreCase(p, colon, "date")) {
-      this.date = String.UTF8.decodeUnsafe(vp, <usize>vn);
+      this.dateSecs = parseHttpDate(vp, vn);
     }
     return ParseResult.NeedMore;
   }

@@ -39,7 +39,7 @@ describe("response parser: framing", () => {
       expect(feedSplit(p, OK_CL, at)).toBe(ParseResult.Done);
       expect(p.status).toBe(200);
       expect(p.body.toString()).toBe("{\"kind\":\"Lease\"}\n");
-      expect(p.date).toBe("Sat, 02 May 2026 15:47:17 GMT");
+      expect(p.dateSecs).toBe(1777736837);
       expect(p.mustClose).toBe(false);
     }
   });
@@ -50,7 +50,7 @@ describe("response parser: framing", () => {
       expect(feedSplit(p, CHUNKED, at)).toBe(ParseResult.Done);
       expect(p.status).toBe(201);
       expect(p.body.toString()).toBe("hello, world");
-      expect(p.date).toBe("Sat, 02 May 2026 15:47:17 GMT");
+      expect(p.dateSecs).toBe(1777736837);
     }
   });
   it("parses byte by byte", () => {
@@ -76,6 +76,14 @@ describe("response parser: framing", () => {
     expect(feedSplit(p, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 20)).toBe(ParseResult.Done);
     expect(p.status).toBe(200);
     expect(p.body.toString()).toBe("ok");
+  });
+  it("reports a missing or invalid Date header as -1", () => {
+    const p = fresh();
+    expect(feedSplit(p, "HTTP/1.1 200 OK\r\nDate: yesterday\r\nContent-Length: 0\r\n\r\n", 7)).toBe(ParseResult.Done);
+    expect(p.dateSecs).toBe(-1);
+    const q = fresh();
+    expect(feedSplit(q, "HTTP/1.1 204 No Content\r\n\r\n", 7)).toBe(ParseResult.Done);
+    expect(q.dateSecs).toBe(-1);
   });
   it("accepts bare LF line endings", () => {
     const p = fresh();
