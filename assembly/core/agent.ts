@@ -18,13 +18,13 @@ import { Led, Link, Phase, Shutdown } from "../abi/codes";
 import { Context, ipText } from "./context";
 import { Task } from "./task";
 import { Work } from "./work";
-import { logInfo, logWarn, logError, logDebug } from "./log";
+import { logInfo, logWarn, logError, logDebug, seconds } from "./log";
 import { HttpRequest } from "../http/request";
 import { HttpResult } from "../http/client";
 import { rfc3339 } from "../util/time";
 import { ByteBuffer } from "../util/bytes";
 import { Config } from "../node/config";
-import { Registration, seconds } from "../node/registration";
+import { Registration } from "../node/registration";
 import { LeaseOutcome, LeaseReconciler } from "../node/lease";
 import { StatusOutcome, StatusReconciler } from "../node/status";
 import { StatusExtras } from "../node/objects";
@@ -191,20 +191,15 @@ export class Kubelet {
     const tag = r.tag;
     if (tag == Work.Anchor) this.anchored(now, r);
     else if (tag == Work.NodeCreate || tag == Work.NodeGet || tag == Work.NodeLabels) {
-      this.registration.task.inFlight = false;
       if (this.registration.handle(now, r)) this.enter(now, Phase.Leasing);
     } else if (tag == Work.LeaseCreate || tag == Work.LeaseAdopt || tag == Work.LeaseRenew) {
-      this.lease.task.inFlight = false;
       const outcome = this.lease.handle(now, r);
       if (outcome == LeaseOutcome.Created && ctx.phase == Phase.Leasing) this.enter(now, Phase.Running);
       else if (outcome == LeaseOutcome.Vanished) this.enter(now, Phase.Registering);
       else if (outcome == LeaseOutcome.Recovered && ctx.phase == Phase.Running) this.status.repost(now);
     } else if (tag == Work.Status || tag == Work.Annotation) {
-      this.status.push.inFlight = false;
-      this.status.annotation.inFlight = false;
       if (this.status.handle(now, r) == StatusOutcome.NodeGone) this.enter(now, Phase.Registering);
     } else if (tag == Work.DeleteLease || tag == Work.DeleteNode) {
-      this.cleanupTask.inFlight = false;
       this.cleanedUp(now, r);
     }
   }
@@ -223,7 +218,6 @@ export class Kubelet {
 
   private anchored(now: i64, r: HttpResult): void {
     const ctx = this.ctx;
-    this.anchor.inFlight = false;
     if (ctx.phase != Phase.Anchoring) return;
     if (ctx.clock.anchored) {
       this.anchor.succeeded();
@@ -282,7 +276,6 @@ export class Kubelet {
       req = ctx.request(this.cleanup, "DELETE", path, "", false, false);
     }
     if (task === null || req === null) return;
-    task.inFlight = true;
     ctx.http.submit(now, req);
     // A submit can complete at once (an oversized request); route it so nothing is lost.
     const r = ctx.http.takeResult();

@@ -46,3 +46,8 @@ export function logInfo(msg: string): void {
 export function logDebug(msg: string): void {
   log(LogLevel.Debug, msg);
 }
+
+/** "1.2 s" for a duration in ms, for log lines. */
+export function seconds(ms: i64): string {
+  return (ms / 1000).toString() + "." + ((ms % 1000) / 100).toString() + " s";
+}

@@ -14,14 +14,15 @@ export class Task {
   due: i64 = -1;
   /** True while `due` is a retry after a failure. */
   retrying: bool = false;
-  /** True while its request is on the wire. */
-  inFlight: bool = false;
   readonly backoff: Backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_CAP_MS);
   readonly authBackoff: Backoff = new Backoff(AUTH_BACKOFF_BASE_MS, AUTH_BACKOFF_CAP_MS);
 
-  /** True when it should run at `now`. */
+  /**
+   * True when it should run at `now`. A task whose request is on the wire is never asked: the kubelet
+   * sends one request at a time and only looks for due tasks while the HTTP client is free.
+   */
   ready(now: i64): bool {
-    return !this.inFlight && this.due >= 0 && this.due <= now;
+    return this.due >= 0 && this.due <= now;
   }
 
   /** Runs at `at` (not a retry). */

@@ -12,12 +12,11 @@
 import { Context } from "../core/context";
 import { Task } from "../core/task";
 import { Work } from "../core/work";
-import { logInfo, logWarn, logDebug } from "../core/log";
+import { logInfo, logWarn, logDebug, seconds } from "../core/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/client";
 import { RENEW_JITTER_PERMILLE } from "../core/defaults";
 import { leaseAdoptPatch, leaseBody, leaseRenewPatch } from "./objects";
-import { seconds } from "./registration";
 
 /** What handle() asks of the caller. */
 export enum LeaseOutcome {

@@ -11,7 +11,7 @@
 import { Context } from "../core/context";
 import { Task } from "../core/task";
 import { Work } from "../core/work";
-import { logInfo, logWarn } from "../core/log";
+import { logInfo, logWarn, seconds } from "../core/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/client";
 import { JsonKind, JsonReader, JsonValue } from "../json/reader";
@@ -217,9 +217,4 @@ export function readUid(body: ByteBuffer): string {
     return "";
   }
   return "";
-}
-
-/** "1.2 s" for a delay in ms. */
-export function seconds(ms: i64): string {
-  return (ms / 1000).toString() + "." + ((ms % 1000) / 100).toString() + " s";
 }

@@ -12,14 +12,13 @@
 import { Context } from "../core/context";
 import { Task } from "../core/task";
 import { Work } from "../core/work";
-import { logInfo, logWarn, logDebug } from "../core/log";
+import { logInfo, logWarn, logDebug, seconds } from "../core/log";
 import { HttpRequest, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/client";
 import { EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "../core/defaults";
 import { annotationPatch, statusPatch, StatusExtras } from "./objects";
 import { CONDITION_COUNT, conditionType, ConditionTracker, memoryPressure, Signals, statusText } from "./conditions";
 import { recent } from "./signals";
-import { seconds } from "./registration";
 import { LeaseReconciler } from "./lease";
 
 /** What handle() asks of the caller. */

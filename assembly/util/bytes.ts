@@ -169,14 +169,6 @@ export class ByteBuffer {
   toString(): string {
     return this.slice(0, this.length);
   }
-
-  /** True when the contents equal the ASCII/UTF-8 encoding of `s`. */
-  equals(s: string): bool {
-    const probe = new ByteBuffer(s.length * 3 + 4, s.length * 3 + 4);
-    probe.str(s);
-    if (probe.length != this.length) return false;
-    return memory.compare(probe.ptr, this.ptr, <usize>this.length) == 0;
-  }
 }
 
 /** ASCII lower-casing of one byte. */
