@@ -113,7 +113,11 @@ export class Kubelet {
   }
 
   onConnected(now: i64, conn: i32): void {
-    this.ctx.http.onConnected(now, conn);
+    const http = this.ctx.http;
+    const before = http.established;
+    http.onConnected(now, conn);
+    // The connection is kept alive, so every connection after the first is a reconnect (Vibes input).
+    if (http.established > before && http.established > 1) this.ctx.reconnects.record(now);
     this.settle(now);
   }
 

@@ -50,8 +50,8 @@ export class HttpClient {
   /** Connections opened and requests sent, for stats. */
   connects: i64 = 0;
   requests: i64 = 0;
-  /** Connections that ended without our asking, for the Vibes signal. */
-  unexpectedCloses: i64 = 0;
+  /** Connections established (handshake done), for the Vibes signal: every one after the first is a reconnect. */
+  established: i64 = 0;
 
   host: string = "";
   port: i32 = 443;
@@ -104,6 +104,7 @@ export class HttpClient {
     if (conn != this.conn || this.state != Conn.Connecting) return;
     this.state = Conn.Open;
     this.requestsOnConn = 0;
+    this.established++;
     if (this.current !== null) this.send(now);
   }
 
@@ -134,7 +135,6 @@ export class HttpClient {
     this.state = Conn.None;
     const req = this.current;
     if (req === null) return;
-    this.unexpectedCloses++;
     if (wasConnecting) {
       this.complete(false, ErrorCode.Connect, closeReasonText(reason));
       return;

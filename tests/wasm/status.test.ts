@@ -138,6 +138,22 @@ test("joke conditions are fed honestly: reconnect window, BSSID change, renewal 
   assert.ok(h.stat(Stat.RENEWALS) >= 40);
 });
 
+test("API reconnects count in the Vibes window too, not only link re-ups", async () => {
+  const h = await running({ heapFree: 90_000 });
+  h.run(10_000);
+  assert.equal(h.stat(Stat.RECONNECTS), 0, "a kept-alive connection is not a reconnect");
+  for (let i = 0; i < 3; i++) {
+    h.resetConnections();
+    h.run(11_000);
+  }
+  assert.equal(h.stat(Stat.RECONNECTS), 3);
+  h.run(11_000);
+  assert.equal(cond(h, "Vibes").reason, "Cursed");
+  h.run(300_000);
+  assert.equal(h.stat(Stat.RECONNECTS), 0, "the window rolls");
+  assert.notEqual(cond(h, "Vibes").reason, "Cursed");
+});
+
 test("link down shows Disconnected and sends nothing; link up retries at once", async () => {
   const h = await running();
   h.run(11_000);
