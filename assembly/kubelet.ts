@@ -6,12 +6,12 @@
  * file and the module would export nothing.
  */
 import { ABI_VERSION, CONFIG_MAX_BYTES, IO_BUFFER_SIZE, Phase, Stat } from "./abi/codes";
-import { ErrorCode } from "./core/errors";
-import { Kubelet } from "./core/agent";
-import { logError, setLogLevel } from "./core/log";
+import { ErrorCode } from "./abi/errors";
+import { Kubelet } from "./agent/agent";
+import { logError, setLogLevel } from "./util/log";
 import { ByteBuffer } from "./util/bytes";
 import { parseConfig } from "./node/config";
-import { RECONNECT_WINDOW_MS } from "./core/defaults";
+import { RECONNECT_WINDOW_MS } from "./node/defaults";
 
 /** The shared byte buffer: allocated once, never moved (ABI.md "Memory ownership"). */
 const io = new StaticArray<u8>(IO_BUFFER_SIZE);

@@ -11,7 +11,7 @@
  */
 import { hostClose, hostConnect, hostSend } from "../abi/imports";
 import { CloseReason } from "../abi/codes";
-import { ErrorCode } from "../core/errors";
+import { ErrorCode } from "../abi/errors";
 import { ByteBuffer } from "../util/bytes";
 import { HttpRequest, writeRequestHead } from "./request";
 import { ParseResult, ResponseParser } from "./response";

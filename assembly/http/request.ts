@@ -5,7 +5,7 @@
  * configured and Content-Type when there is a body. No `Connection: close`: the connection is kept alive.
  */
 import { ByteBuffer } from "../util/bytes";
-import { USER_AGENT } from "../core/defaults";
+import { USER_AGENT } from "../util/version";
 
 /** Content types of the API calls we make. */
 export const JSON_TYPE = "application/json";

@@ -9,7 +9,7 @@
  * the core acts on are kept: Date (clock anchoring, parsed here once), Connection, Content-Length, Transfer-Encoding.
  */
 import { ByteBuffer, equalsIgnoreCase, hexValue, isDigit, isOws } from "../util/bytes";
-import { ErrorCode } from "../core/errors";
+import { ErrorCode } from "../abi/errors";
 import { parseHttpDate } from "../util/time";
 
 /** Longest status line or header line (Go's net/http server keeps heads under 1 MiB; ours are small). */

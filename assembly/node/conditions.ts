@@ -8,7 +8,7 @@
  * order (REFERENCE.md §5.2); their inputs are real signals here: a rolling reconnect window, BSSID changes
  * and clock skew measured at re-anchoring. Messages are our own words.
  */
-import { HEAP_TOTAL_BYTES } from "../core/defaults";
+import { HEAP_TOTAL_BYTES } from "./defaults";
 
 /** Condition status values. */
 export enum CStatus {

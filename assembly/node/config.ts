@@ -11,7 +11,7 @@ import { LogLevel } from "../abi/codes";
 import {
   EVALUATE_INTERVAL_MS, LEASE_DURATION_SECONDS, MEMORY_PRESSURE_BYTES, MEMORY_PRESSURE_HYSTERESIS_BYTES,
   RENEW_INTERVAL_MS, REQUEST_TIMEOUT_MS, STATUS_INTERVAL_MS,
-} from "../core/defaults";
+} from "./defaults";
 
 /** One key=value pair (labels, capacity). */
 export class Pair {

@@ -9,13 +9,13 @@
  * (the Lease is collected with a deleted Node), which then recreates the Lease owned by the right uid. 401/403 back off for long (weakness 13).
  * renewTime never goes backwards, even when the clock is corrected backwards.
  */
-import { Context } from "../core/context";
-import { Task } from "../core/task";
-import { Work } from "../core/work";
-import { logInfo, logWarn, logDebug, seconds } from "../core/log";
+import { Context } from "./context";
+import { Task } from "../util/task";
+import { Work } from "./work";
+import { logInfo, logWarn, logDebug, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/client";
-import { RENEW_JITTER_PERMILLE } from "../core/defaults";
+import { RENEW_JITTER_PERMILLE } from "./defaults";
 import { leaseAdoptPatch, leaseBody, leaseRenewPatch } from "./objects";
 
 /** What handle() asks of the caller. */

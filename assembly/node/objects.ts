@@ -12,7 +12,7 @@ import { writeRfc3339 } from "../util/time";
 import { JsonWriter } from "../json/writer";
 import { Config, Pair } from "./config";
 import { ConditionTracker, CONDITION_COUNT, conditionType, statusText } from "./conditions";
-import { HEAP_ANNOTATION, KUBELET_VERSION, LEASE_NAMESPACE } from "../core/defaults";
+import { HEAP_ANNOTATION, KUBELET_VERSION, LEASE_NAMESPACE } from "./defaults";
 
 /** Per-boot identity facts that go into the Node. */
 export class Identity {

@@ -8,10 +8,10 @@
  * under NodeRestriction, so a differing taint is only reported). Every step retries with backoff and
  * jitter until it succeeds (REFERENCE.md weaknesses 6 and 8).
  */
-import { Context } from "../core/context";
-import { Task } from "../core/task";
-import { Work } from "../core/work";
-import { logInfo, logWarn, seconds } from "../core/log";
+import { Context } from "./context";
+import { Task } from "../util/task";
+import { Work } from "./work";
+import { logInfo, logWarn, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/client";
 import { JsonKind, JsonReader, JsonValue } from "../json/reader";

@@ -9,13 +9,13 @@
  * successful push the heap annotation is PATCHed with the same heap sample; its failure is retried on
  * its own and never re-sends the status. A 404 means our Node was deleted: the caller re-registers.
  */
-import { Context } from "../core/context";
-import { Task } from "../core/task";
-import { Work } from "../core/work";
-import { logInfo, logWarn, logDebug, seconds } from "../core/log";
+import { Context } from "./context";
+import { Task } from "../util/task";
+import { Work } from "./work";
+import { logInfo, logWarn, logDebug, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/client";
-import { EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "../core/defaults";
+import { EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "./defaults";
 import { annotationPatch, statusPatch, StatusExtras } from "./objects";
 import { CONDITION_COUNT, conditionType, ConditionTracker, memoryPressure, Signals, statusText } from "./conditions";
 import { recent } from "./signals";

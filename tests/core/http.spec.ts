@@ -1,7 +1,7 @@
 import { ParseResult, ResponseParser, MAX_LINE, MAX_HEADERS } from "../../assembly/http/response";
 import { HttpRequest, writeRequestHead, MERGE_PATCH } from "../../assembly/http/request";
 import { ByteBuffer, utf8 } from "../../assembly/util/bytes";
-import { ErrorCode } from "../../assembly/core/errors";
+import { ErrorCode } from "../../assembly/abi/errors";
 
 const OK_CL = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Sat, 02 May 2026 15:47:17 GMT\r\nContent-Length: 17\r\n\r\n{\"kind\":\"Lease\"}\n";
 const CHUNKED = "HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\nDATE: Sat, 02 May 2026 15:47:17 GMT\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n";

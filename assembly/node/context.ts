@@ -10,9 +10,9 @@ import { HttpRequest, JSON_TYPE } from "../http/request";
 import { ByteBuffer } from "../util/bytes";
 import { JsonKind, JsonReader } from "../json/reader";
 import { Link, Phase } from "../abi/codes";
-import { ErrorCode, errorText } from "./errors";
-import { WallClock } from "./clock";
-import { Random } from "./random";
+import { ErrorCode, errorText } from "../abi/errors";
+import { WallClock } from "../util/clock";
+import { Random } from "../util/random";
 import { NODE_BODY_BUDGET, SMALL_BODY_BUDGET } from "./defaults";
 
 export class Context {

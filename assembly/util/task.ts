@@ -7,7 +7,7 @@
  */
 import { Backoff } from "./backoff";
 import { Random } from "./random";
-import { AUTH_BACKOFF_BASE_MS, AUTH_BACKOFF_CAP_MS, BACKOFF_BASE_MS, BACKOFF_CAP_MS } from "./defaults";
+import { AUTH_BACKOFF_BASE_MS, AUTH_BACKOFF_CAP_MS, BACKOFF_BASE_MS, BACKOFF_CAP_MS } from "./backoff";
 
 export class Task {
   /** Monotonic ms at which the task wants to run, or -1. */

@@ -22,12 +22,6 @@ export const MEMORY_PRESSURE_HYSTERESIS_BYTES: i32 = 4096;
 /** Heap size the joke conditions assume until the host reports one (REFERENCE.md §1 HEAP_TOTAL_BYTES). */
 export const HEAP_TOTAL_BYTES: i32 = 100 * 1024;
 
-/** Backoff for ordinary failures: 200 ms doubling to 7 s (kubelet lease controller). */
-export const BACKOFF_BASE_MS: i64 = 200;
-export const BACKOFF_CAP_MS: i64 = 7_000;
-/** Backoff after 401/403: 10 s doubling to 5 min, so refused credentials are not hammered (weakness 13). */
-export const AUTH_BACKOFF_BASE_MS: i64 = 10_000;
-export const AUTH_BACKOFF_CAP_MS: i64 = 300_000;
 /** Consecutive failed API requests after which the LED shows Warning. */
 export const WARNING_AFTER_FAILURES: i32 = 3;
 
@@ -45,8 +39,6 @@ export const SMALL_BODY_BUDGET: i32 = 1024;
 
 /** Kubelet version we report (nodeInfo.kubeletVersion; REFERENCE.md §2.3 plus our own version). */
 export const KUBELET_VERSION = "v1.36.3-picokubelet.0.1.0";
-/** User-Agent of every request; the API server derives our field manager name from it. */
-export const USER_AGENT = "picokubelet/0.1.0 (esp32-s3; wasm)";
 /** Namespace of node leases. */
 export const LEASE_NAMESPACE = "kube-node-lease";
 /** Annotation carrying free heap bytes (REFERENCE.md §4.4). */

@@ -15,10 +15,10 @@
  */
 import { hostLed } from "../abi/imports";
 import { Led, Link, Phase, Shutdown } from "../abi/codes";
-import { Context, ipText } from "./context";
-import { Task } from "./task";
-import { Work } from "./work";
-import { logInfo, logWarn, logError, logDebug, seconds } from "./log";
+import { Context, ipText } from "../node/context";
+import { Task } from "../util/task";
+import { Work } from "../node/work";
+import { logInfo, logWarn, logError, logDebug, seconds } from "../util/log";
 import { HttpRequest } from "../http/request";
 import { HttpResult } from "../http/client";
 import { rfc3339 } from "../util/time";
@@ -28,8 +28,8 @@ import { Registration } from "../node/registration";
 import { LeaseOutcome, LeaseReconciler } from "../node/lease";
 import { StatusOutcome, StatusReconciler } from "../node/status";
 import { StatusExtras } from "../node/objects";
-import { Random } from "./random";
-import { TIME_SLIP_MS, WARNING_AFTER_FAILURES } from "./defaults";
+import { Random } from "../util/random";
+import { TIME_SLIP_MS, WARNING_AFTER_FAILURES } from "../node/defaults";
 
 export class Kubelet {
   readonly ctx: Context = new Context();
