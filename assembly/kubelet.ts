@@ -117,8 +117,8 @@ export function stat(id: i32): i64 {
     case Stat.Renewals: return ctx.renewals;
     case Stat.RenewFailures: return ctx.renewFailures;
     case Stat.StatusPushes: return ctx.statusPushes;
-    case Stat.Requests: return ctx.http.requests;
-    case Stat.Connects: return ctx.http.connects;
+    case Stat.Requests: return ctx.net.requests;
+    case Stat.Connects: return ctx.net.connects;
     case Stat.WallMs: return ctx.clock.anchored ? ctx.clock.wallMs(lastNow) : -1;
     case Stat.LastHttpStatus: return <i64>ctx.lastHttpStatus;
     case Stat.ConsecutiveFailures: return <i64>ctx.consecutiveFailures;

@@ -1,65 +1,63 @@
 /**
- * The kubelet: routes every event to the right reconciler, decides what goes on the wire next, and
- * keeps the LED honest.
+ * The kubelet agent: routes every event to the right lane and worker, decides what goes on the wire next,
+ * and keeps the LED honest.
  *
- * Theory of operation. Phases run in order: Anchoring (GET /version until a Date header anchors the
- * clock), Registering (node/registration.ts), Leasing (the Lease is created or adopted), Running (lease
- * renewals, condition evaluation, status and annotation pushes). A deleted Node (a 404 on a status push)
- * or a vanished Lease (a 404 on renewal; the garbage collector deletes it with its Node) sends Running
- * back to Registering, which adopts or re-creates the Node and then the Lease. Only this file changes `ctx.phase`.
- *
- * After every event `pump` hands the HTTP client the most urgent due task, in this order: anchor,
- * registration, lease, status, annotation. So a renewal never queues behind a status push, and because
- * every request's deadline is at most one renew period, a slow exchange delays a renewal by at most one
- * period. Nothing is sent while the link is down; when it returns, pending retries run at once.
+ * Theory of operation. The work is one ordered table of workers (node/worker.ts): anchor (GET /version
+ * until a Date header anchors the clock), registration, lease, status, heap annotation, cleanup. After
+ * every event `pump` hands the control lane the request of the first due worker in table order, so a
+ * renewal never queues behind a status push, and because every request's deadline is at most one renew
+ * period, a slow exchange delays a renewal by at most one period. A worker's result comes back as a
+ * Signal; the phase changes only in `enter`, through the transition table in phases.ts. Host actions
+ * leave through the outbox, flushed once at the end of every event. Nothing is sent while the link is
+ * down; when it returns, pending retries run at once.
  */
 import { hostLed } from "../abi/imports";
 import { Led, Link, Phase, Shutdown } from "../abi/codes";
 import { Context, ipText } from "../node/context";
-import { Task } from "../util/task";
-import { Work } from "../node/work";
 import { logInfo, logWarn, logError, logDebug, seconds } from "../util/log";
-import { HttpRequest } from "../http/request";
-import { HttpResult } from "../http/client";
-import { rfc3339 } from "../util/time";
+import { HttpResult } from "../http/lane";
 import { ByteBuffer } from "../util/bytes";
 import { Config } from "../node/config";
+import { Anchor } from "../node/anchor";
+import { Cleanup } from "../node/cleanup";
 import { Registration } from "../node/registration";
-import { LeaseOutcome, LeaseReconciler } from "../node/lease";
-import { StatusOutcome, StatusReconciler } from "../node/status";
+import { LeaseReconciler } from "../node/lease";
+import { StatusReconciler } from "../node/status";
 import { StatusExtras } from "../node/objects";
+import { Signal, Worker } from "../node/worker";
 import { Random } from "../util/random";
 import { TIME_SLIP_MS, WARNING_AFTER_FAILURES } from "../node/defaults";
+import { acting, transition } from "./phases";
 
 export class Kubelet {
   readonly ctx: Context = new Context();
-  readonly anchor: Task = new Task();
+  readonly anchor: Anchor = new Anchor(this.ctx);
   readonly lease: LeaseReconciler = new LeaseReconciler(this.ctx);
   readonly status: StatusReconciler = new StatusReconciler(this.ctx, this.lease);
-  readonly registration: Registration = new Registration(this.ctx, this.status.conds);
+  readonly registration: Registration = new Registration(this.ctx, this.status);
+  readonly cleanup: Cleanup = new Cleanup(this.ctx);
+  /** The work table, in priority order; a request's `owner` is its row. */
+  readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup];
   /** The steady LED pattern last shown. */
   led: Led = Led.Off;
   /** Renewals already shown as an Activity blip. */
   private blips: i64 = 0;
-  /** The Lease and Node still to delete during a cleanup shutdown. */
-  private cleanup: Work = Work.None;
-  private cleanupTask: Task = new Task();
 
   /** Applies a validated configuration and starts anchoring the clock. */
   start(now: i64, cfg: Config, seed: u64): void {
     const ctx = this.ctx;
     ctx.cfg = cfg;
     ctx.rng = new Random(seed);
-    ctx.http.host = cfg.apiHost;
-    ctx.http.port = cfg.apiPort;
-    ctx.http.serverName = cfg.serverName;
-    ctx.http.token = cfg.token;
-    ctx.http.timeoutMs = cfg.requestTimeoutMs;
+    const api = ctx.api;
+    api.host = cfg.apiHost;
+    api.port = cfg.apiPort;
+    api.serverName = cfg.serverName;
+    api.token = cfg.token;
+    ctx.control.timeoutMs = cfg.requestTimeoutMs;
     ctx.nodePath = "/api/v1/nodes/" + cfg.nodeName;
     ctx.leasePath = ctx.leasesPath + "/" + cfg.nodeName;
     makeIdentity(ctx);
-    ctx.phase = Phase.Anchoring;
-    this.anchor.now(now);
+    this.enter(now, Phase.Anchoring);
     logInfo("picokubelet starting as node " + cfg.nodeName + ", API server " + cfg.apiHost + ":" + cfg.apiPort.toString() +
       (cfg.token.length > 0 ? " (bearer token)" : " (client certificate)") + ", boot " + ctx.identity.bootId);
     this.settle(now);
@@ -73,7 +71,7 @@ export class Kubelet {
     if (k == Link.Down) {
       if (wasUp) logWarn("link down; holding requests until it returns");
       ctx.link = Link.Down;
-      ctx.http.linkDown();
+      ctx.control.linkDown();
       this.settle(now);
       return;
     }
@@ -84,7 +82,8 @@ export class Kubelet {
       } else {
         logInfo("link up (" + linkName(k) + (ipv4 != 0 ? ", " + ipText(ipv4) : "") + ")");
       }
-      this.expedite(now);
+      // Pending retries run now and start their backoff afresh.
+      for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.expedite(now);
     }
     if (ctx.bssid != 0 && bssid != 0 && bssid != ctx.bssid) {
       ctx.bssidChangedAt = now;
@@ -113,26 +112,26 @@ export class Kubelet {
   }
 
   onConnected(now: i64, conn: i32): void {
-    const http = this.ctx.http;
-    const before = http.established;
-    http.onConnected(now, conn);
-    // The connection is kept alive, so every connection after the first is a reconnect (Vibes input).
-    if (http.established > before && http.established > 1) this.ctx.reconnects.record(now);
+    const net = this.ctx.net;
+    const before = net.established;
+    this.ctx.control.onConnected(now, conn);
+    // Connections are kept alive, so every connection after the first is a reconnect (Vibes input).
+    if (net.established > before && net.established > 1) this.ctx.reconnects.record(now);
     this.settle(now);
   }
 
   onData(now: i64, conn: i32, p: usize, n: i32): void {
-    this.ctx.http.onData(now, conn, p, n);
+    this.ctx.control.onData(now, conn, p, n);
     this.settle(now);
   }
 
   onClosed(now: i64, conn: i32, reason: i32): void {
-    this.ctx.http.onClosed(now, conn, reason);
+    this.ctx.control.onClosed(now, conn, reason);
     this.settle(now);
   }
 
   onTimer(now: i64): void {
-    this.ctx.http.onTimer(now);
+    this.ctx.control.onTimer(now);
     if (this.ctx.phase == Phase.Running) this.status.onTimer(now);
     this.settle(now);
   }
@@ -141,17 +140,13 @@ export class Kubelet {
   shutdown(now: i64, mode: i32): void {
     const ctx = this.ctx;
     if (ctx.phase == Phase.Stopped || ctx.phase == Phase.Failed || ctx.phase == Phase.Stopping) return;
-    this.anchor.idle();
-    this.registration.task.idle();
-    this.lease.pause();
+    for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
     this.status.pause();
     if (mode == Shutdown.Cleanup && ctx.nodeUid.length > 0 && ctx.linkUp) {
       logInfo("shutting down: deleting lease and node " + ctx.cfg.nodeName);
-      ctx.phase = Phase.Stopping;
-      this.cleanup = Work.DeleteLease;
-      this.cleanupTask.now(now);
+      this.enter(now, Phase.Stopping);
     } else {
-      this.stopped();
+      this.enter(now, Phase.Stopped);
     }
     this.settle(now);
   }
@@ -159,15 +154,10 @@ export class Kubelet {
   /** The absolute time the core next needs on_timer, or -1. */
   nextDeadline(now: i64): i64 {
     const ctx = this.ctx;
-    let d = ctx.http.nextDeadline();
-    if (ctx.phase == Phase.Configuring || ctx.phase == Phase.Stopped || ctx.phase == Phase.Failed) return d;
-    if (ctx.linkUp && ctx.http.free) {
-      d = earliest(d, this.anchor.due);
-      d = earliest(d, this.registration.task.due);
-      d = earliest(d, this.lease.task.due);
-      d = earliest(d, this.status.push.due);
-      d = earliest(d, this.status.annotation.due);
-      d = earliest(d, this.cleanupTask.due);
+    let d = ctx.control.nextDeadline();
+    if (!acting(ctx.phase)) return d;
+    if (ctx.linkUp && ctx.control.free) {
+      for (let i = 0; i < this.table.length; i++) d = earliest(d, unchecked(this.table[i]).task.due);
     }
     if (ctx.phase == Phase.Running) d = earliest(d, this.status.nextEvaluation);
     // The LED must turn Warning once renewals have failed for a whole lease duration.
@@ -179,33 +169,32 @@ export class Kubelet {
     return d;
   }
 
-  /** After every event: route a finished request, send the next one, update the LED. */
+  /** After every event: route a finished request, send the next one, flush host actions, update the LED. */
   private settle(now: i64): void {
     const ctx = this.ctx;
-    this.route(now, ctx.http.takeResult());
+    this.route(now, ctx.control.takeResult());
     this.pump(now);
+    ctx.outbox.flush();
     this.updateLed(now);
   }
 
   private route(now: i64, r: HttpResult | null): void {
     if (r === null) return;
     const ctx = this.ctx;
+    // After shutdown began, only the cleanup's own results count: a renewal that was in flight must not
+    // re-arm anything, and after Stopped nothing happens at all.
+    if (!acting(ctx.phase)) return;
+    if (ctx.phase == Phase.Stopping && r.owner != this.table.indexOf(this.cleanup)) return;
     ctx.noteResult(r);
     this.observeDate(now, r);
-    const tag = r.tag;
-    if (tag == Work.Anchor) this.anchored(now, r);
-    else if (tag == Work.NodeCreate || tag == Work.NodeGet || tag == Work.NodeLabels) {
-      if (this.registration.handle(now, r)) this.enter(now, Phase.Leasing);
-    } else if (tag == Work.LeaseCreate || tag == Work.LeaseAdopt || tag == Work.LeaseRenew) {
-      const outcome = this.lease.handle(now, r);
-      if (outcome == LeaseOutcome.Created && ctx.phase == Phase.Leasing) this.enter(now, Phase.Running);
-      else if (outcome == LeaseOutcome.Vanished) this.enter(now, Phase.Registering);
-      else if (outcome == LeaseOutcome.Recovered && ctx.phase == Phase.Running) this.status.repost(now);
-    } else if (tag == Work.Status || tag == Work.Annotation) {
-      if (this.status.handle(now, r) == StatusOutcome.NodeGone) this.enter(now, Phase.Registering);
-    } else if (tag == Work.DeleteLease || tag == Work.DeleteNode) {
-      this.cleanedUp(now, r);
+    if (r.owner < 0 || r.owner >= this.table.length) return;
+    const signal = unchecked(this.table[r.owner]).handle(now, r);
+    if (signal == Signal.LeaseRecovered) {
+      if (ctx.phase == Phase.Running) this.status.repost(now);
+      return;
     }
+    const next = transition(ctx.phase, signal);
+    if (next != ctx.phase) this.enter(now, next);
   }
 
   /** Every response's Date header re-anchors the clock and measures skew (Haunted/TimeSlipped). */
@@ -220,26 +209,13 @@ export class Kubelet {
     }
   }
 
-  private anchored(now: i64, r: HttpResult): void {
-    const ctx = this.ctx;
-    if (ctx.phase != Phase.Anchoring) return;
-    if (ctx.clock.anchored) {
-      this.anchor.succeeded();
-      this.anchor.idle();
-      logInfo("clock anchored from the API server: " + rfc3339(ctx.clock.wallMs(now), true));
-      this.enter(now, Phase.Registering);
-      return;
-    }
-    const why = r.ok ? "no valid Date header in the response (HTTP " + r.status.toString() + ")" : ctx.describe(r);
-    const d = this.anchor.retry(now, ctx.rng);
-    logWarn("anchoring the clock failed: " + why + "; retrying in " + seconds(d));
-  }
-
   /** The only place the phase changes. */
   private enter(now: i64, phase: Phase): void {
     const ctx = this.ctx;
     ctx.phase = phase;
-    if (phase == Phase.Registering) {
+    if (phase == Phase.Anchoring) {
+      this.anchor.task.now(now);
+    } else if (phase == Phase.Registering) {
       this.lease.pause();
       this.status.pause();
       this.registration.begin(now);
@@ -248,75 +224,34 @@ export class Kubelet {
     } else if (phase == Phase.Running) {
       const extras = this.registration.staticDiffers ? StatusExtras.All : StatusExtras.None;
       this.status.start(now, extras);
+    } else if (phase == Phase.Stopping) {
+      this.cleanup.begin(now);
+    } else if (phase == Phase.Stopped) {
+      for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
+      ctx.control.reset();
+      logInfo("stopped");
+    } else if (phase == Phase.Failed) {
+      this.led = Led.Warning;
+      hostLed(Led.Warning);
+      logError("configuration refused; nothing will be sent");
     }
   }
 
-  /** Hands the HTTP client the most urgent due task. */
+  /** Hands the control lane the request of the first due worker. */
   private pump(now: i64): void {
     const ctx = this.ctx;
-    if (!ctx.linkUp || !ctx.http.free) return;
-    let task: Task | null = null;
-    let req: HttpRequest | null = null;
-    if (this.anchor.ready(now)) {
-      task = this.anchor;
-      req = ctx.request(Work.Anchor, "GET", "/version", "", false, false);
-    } else if (this.registration.task.ready(now)) {
-      task = this.registration.task;
-      // The registration body carries conditions: evaluate them fresh.
-      if (this.registration.step == Work.NodeCreate) this.status.evaluate(now);
-      req = this.registration.request(now);
-    } else if (this.lease.task.ready(now)) {
-      task = this.lease.task;
-      req = this.lease.request(now);
-    } else if (this.status.push.ready(now)) {
-      task = this.status.push;
-      req = this.status.request(now, Work.Status);
-    } else if (this.status.annotation.ready(now)) {
-      task = this.status.annotation;
-      req = this.status.request(now, Work.Annotation);
-    } else if (this.cleanupTask.ready(now)) {
-      task = this.cleanupTask;
-      const path = this.cleanup == Work.DeleteLease ? ctx.leasePath : ctx.nodePath;
-      req = ctx.request(this.cleanup, "DELETE", path, "", false, false);
-    }
-    if (task === null || req === null) return;
-    ctx.http.submit(now, req);
-    // A submit can complete at once (an oversized request); route it so nothing is lost.
-    const r = ctx.http.takeResult();
-    if (r !== null) this.route(now, r);
-  }
-
-  private cleanedUp(now: i64, r: HttpResult): void {
-    const ok = r.ok && (r.status == 200 || r.status == 202 || r.status == 404);
-    const what = this.cleanup == Work.DeleteLease ? "lease" : "node";
-    if (ok) logInfo("deleted " + what + " " + this.ctx.cfg.nodeName);
-    else logWarn("could not delete " + what + ": " + this.ctx.describe(r));
-    if (this.cleanup == Work.DeleteLease) {
-      this.cleanup = Work.DeleteNode;
-      this.cleanupTask.now(now);
+    if (!acting(ctx.phase) || !ctx.linkUp || !ctx.control.free) return;
+    for (let i = 0; i < this.table.length; i++) {
+      const w = unchecked(this.table[i]);
+      if (!w.task.ready(now)) continue;
+      const req = w.request(now);
+      req.owner = i;
+      ctx.control.submit(now, req);
+      // A submit can complete at once (an oversized request); route it so nothing is lost.
+      const r = ctx.control.takeResult();
+      if (r !== null) this.route(now, r);
       return;
     }
-    this.stopped();
-  }
-
-  private stopped(): void {
-    const ctx = this.ctx;
-    this.cleanup = Work.None;
-    this.cleanupTask.idle();
-    ctx.http.drop();
-    ctx.http.current = null;
-    ctx.http.result = null;
-    ctx.phase = Phase.Stopped;
-    logInfo("stopped");
-  }
-
-  /** Pending retries run now and start their backoff afresh (the link just came back). */
-  private expedite(now: i64): void {
-    this.anchor.expedite(now);
-    this.registration.task.expedite(now);
-    this.lease.task.expedite(now);
-    this.status.push.expedite(now);
-    this.status.annotation.expedite(now);
   }
 
   /** Picks the steady LED pattern from the state; shows an Activity blip on each renewal. */
@@ -355,10 +290,7 @@ export class Kubelet {
 
   /** Marks the configuration as refused. */
   failConfig(): void {
-    this.ctx.phase = Phase.Failed;
-    this.led = Led.Warning;
-    hostLed(Led.Warning);
-    logError("configuration refused; nothing will be sent");
+    this.enter(0, Phase.Failed);
   }
 }
 

@@ -14,7 +14,9 @@ export const STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json";
 
 /** One request, as a reconciler hands it to the HTTP client. */
 export class HttpRequest {
-  /** Which piece of work this is (core/work.ts WorkKind); echoed in the response. */
+  /** Which worker of the agent's work table made it; the result goes back to it. */
+  owner: i32 = 0;
+  /** Which step of that worker this is (node/work.ts); echoed in the result. */
   tag: i32 = 0;
   method: string = "GET";
   path: string = "/";

@@ -4,13 +4,15 @@
  * Theory of operation: `feed` walks the bytes through a small state machine (status line, header lines,
  * then a body framed by Content-Length, chunked coding, or the end of the connection) and returns
  * NeedMore until one response is complete. Head lines are collected in a bounded line buffer; body bytes
- * are copied into the caller's budget and the rest are only counted, so a huge response costs no memory.
+ * go to a sink (http/sink.ts): by default a bounded buffer that keeps the caller's budget and only counts
+ * the rest, so a huge response costs no memory.
  * Anything that is not HTTP/1.x we can frame unambiguously is an error, never a trap. Only the headers
  * the core acts on are kept: Date (clock anchoring, parsed here once), Connection, Content-Length, Transfer-Encoding.
  */
 import { ByteBuffer, equalsIgnoreCase, hexValue, isDigit, isOws } from "../util/bytes";
 import { ErrorCode } from "../abi/errors";
 import { parseHttpDate } from "../util/time";
+import { BodySink, BufferSink } from "./sink";
 
 /** Longest status line or header line (Go's net/http server keeps heads under 1 MiB; ours are small). */
 export const MAX_LINE = 8192;
@@ -50,12 +52,10 @@ export class ResponseParser {
   status: i32 = 0;
   /** HTTP minor version (0 or 1). */
   minor: i32 = 1;
-  /** Body bytes kept (at most `bodyBudget` of them). */
-  body: ByteBuffer;
-  /** Body bytes received in total. */
-  bodyTotal: i64 = 0;
-  /** True when the body was longer than the budget. */
-  bodyTruncated: bool = false;
+  /** Where body bytes go: `buffer` unless a caller gave another sink. */
+  sink: BodySink;
+  /** The default sink: keeps at most the request's body budget. */
+  readonly buffer: BufferSink;
   /** The Date header as Unix seconds (-1 when absent or not a valid IMF-fixdate). */
   dateSecs: i64 = -1;
   /** The server asked to close the connection, or the framing needs it closed. */
@@ -74,20 +74,42 @@ export class ResponseParser {
   private contentLength: i64 = -1;
   private chunked: bool = false;
   private remaining: i64 = 0;
-  private bodyBudget: i32 = 0;
   private noBody: bool = false;
 
   constructor(maxBody: i32) {
-    this.body = new ByteBuffer(256, maxBody);
+    const b = new BufferSink(maxBody);
+    this.buffer = b;
+    this.sink = b;
+  }
+
+  /** Body bytes kept by the default sink. */
+  get body(): ByteBuffer {
+    return this.buffer.body;
+  }
+
+  /** Body bytes received in total (default sink). */
+  get bodyTotal(): i64 {
+    return this.buffer.total;
+  }
+
+  /** True when the body was longer than the budget (default sink). */
+  get bodyTruncated(): bool {
+    return this.buffer.truncated;
   }
 
   /** Prepares for the next response; keeps at most `bodyBudget` body bytes of it. */
   reset(bodyBudget: i32, noBody: bool = false): void {
+    const b = this.buffer;
+    b.budget = bodyBudget < b.body.limit ? bodyBudget : b.body.limit;
+    this.resetTo(b, noBody);
+  }
+
+  /** Prepares for the next response, whose body goes to `sink`. */
+  resetTo(sink: BodySink, noBody: bool = false): void {
+    this.sink = sink;
+    sink.begin();
     this.status = 0;
     this.minor = 1;
-    this.body.clear();
-    this.bodyTotal = 0;
-    this.bodyTruncated = false;
     this.dateSecs = -1;
     this.mustClose = false;
     this.error = ErrorCode.Ok;
@@ -100,7 +122,6 @@ export class ResponseParser {
     this.contentLength = -1;
     this.chunked = false;
     this.remaining = 0;
-    this.bodyBudget = bodyBudget < this.body.limit ? bodyBudget : this.body.limit;
     this.noBody = noBody;
   }
 
@@ -128,7 +149,7 @@ export class ResponseParser {
       if (s == State.BodyLength || s == State.ChunkData || s == State.BodyUntilClose) {
         let take = n - i;
         if (s != State.BodyUntilClose && <i64>take > this.remaining) take = <i32>this.remaining;
-        this.keepBody(p + <usize>i, take);
+        this.sink.write(p + <usize>i, take);
         i += take;
         if (s != State.BodyUntilClose) {
           this.remaining -= <i64>take;
@@ -192,17 +213,6 @@ export class ResponseParser {
       this.mustClose = true;
     }
     return ParseResult.Error;
-  }
-
-  private keepBody(p: usize, n: i32): void {
-    this.bodyTotal += <i64>n;
-    const room = this.bodyBudget - this.body.length;
-    if (room >= n) {
-      this.body.raw(p, n);
-    } else {
-      if (room > 0) this.body.raw(p, room);
-      this.bodyTruncated = true;
-    }
   }
 
   private endLine(len: i32): ParseResult {

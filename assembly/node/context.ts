@@ -1,11 +1,13 @@
 /**
- * State shared by the reconcilers: configuration, clock, randomness, the HTTP client, identity, the
- * link and heap readings, and the counters the hosts can read through `stat`.
+ * State shared by the reconcilers: configuration, clock, randomness, the API server endpoint and the
+ * control lane, identity, the link and heap readings, and the counters the hosts can read through `stat`.
  */
 import { Config } from "../node/config";
 import { Identity } from "../node/objects";
 import { EventWindow } from "../node/signals";
-import { HttpClient, HttpResult } from "../http/client";
+import { Endpoint, HttpResult, Lane, NetStats } from "../http/lane";
+import { Outbox } from "../http/outbox";
+import { Outcome } from "../http/outcome";
 import { HttpRequest, JSON_TYPE } from "../http/request";
 import { ByteBuffer } from "../util/bytes";
 import { JsonKind, JsonReader } from "../json/reader";
@@ -19,7 +21,13 @@ export class Context {
   cfg: Config = new Config();
   clock: WallClock = new WallClock();
   rng: Random = new Random(1);
-  http: HttpClient = new HttpClient(NODE_BODY_BUDGET);
+  /** Every host action leaves through here (flushed by the agent after each event). */
+  outbox: Outbox = new Outbox();
+  net: NetStats = new NetStats();
+  /** The API server: address, server name, bearer token. */
+  api: Endpoint = new Endpoint();
+  /** The lane for ordinary API requests (the lease renewal first, always). */
+  control: Lane = new Lane(this.api, this.outbox, this.net, NODE_BODY_BUDGET);
   identity: Identity = new Identity();
   phase: Phase = Phase.Configuring;
 
@@ -85,18 +93,18 @@ export class Context {
   /** Records the outcome of any request for the failure streak and the LED. */
   noteResult(r: HttpResult): void {
     if (r.ok) this.lastHttpStatus = r.status;
-    const good = r.ok && r.status >= 200 && r.status < 300;
-    if (good) {
+    const o = r.outcome;
+    if (o == Outcome.Ok) {
       this.consecutiveFailures = 0;
       this.authRefused = false;
       this.lastError = ErrorCode.Ok;
       return;
     }
     // 404 and 409 are answers the reconcilers act on, not failures of the API.
-    if (r.ok && (r.status == 404 || r.status == 409)) return;
+    if (o == Outcome.NotFound || o == Outcome.Conflict) return;
     this.consecutiveFailures++;
-    if (!r.ok) this.lastError = r.error;
-    else if (r.status == 401 || r.status == 403) {
+    if (o == Outcome.Transport) this.lastError = r.error;
+    else if (o == Outcome.AuthRefused) {
       this.lastError = ErrorCode.Auth;
       this.authRefused = true;
     } else this.lastError = ErrorCode.HttpStatus;
@@ -106,23 +114,22 @@ export class Context {
   describe(r: HttpResult): string {
     if (!r.ok) return errorText(r.error) + (r.detail.length > 0 ? " (" + r.detail + ")" : "");
     let s = "HTTP " + r.status.toString();
-    const msg = this.serverMessage();
+    const msg = serverMessage(r.body);
     if (msg.length > 0) s += ": " + msg;
     return s;
   }
+}
 
-  /** The `message` of a Kubernetes Status body, or a printable prefix of whatever body came back. */
-  serverMessage(): string {
-    const b = this.http.parser.body;
-    if (b.length == 0) return "";
-    const reader = new JsonReader();
-    const v = reader.parseBuffer(b);
-    if (v !== null && v.kind == JsonKind.Object) {
-      const m = v.stringAt("message");
-      if (m.length > 0) return clip(m, 300);
-    }
-    return clip(sanitize(b.slice(0, 200)), 200);
+/** The `message` of a Kubernetes Status body, or a printable prefix of whatever body came back. */
+function serverMessage(b: ByteBuffer): string {
+  if (b.length == 0) return "";
+  const reader = new JsonReader();
+  const v = reader.parseBuffer(b);
+  if (v !== null && v.kind == JsonKind.Object) {
+    const m = v.stringAt("message");
+    if (m.length > 0) return clip(m, 300);
   }
+  return clip(sanitize(b.slice(0, 200)), 200);
 }
 
 function clip(s: string, n: i32): string {

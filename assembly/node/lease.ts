@@ -10,30 +10,16 @@
  * renewTime never goes backwards, even when the clock is corrected backwards.
  */
 import { Context } from "./context";
-import { Task } from "../util/task";
 import { Work } from "./work";
+import { Signal, Worker } from "./worker";
 import { logInfo, logWarn, logDebug, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
-import { HttpResult } from "../http/client";
+import { HttpResult } from "../http/lane";
+import { Outcome } from "../http/outcome";
 import { RENEW_JITTER_PERMILLE } from "./defaults";
 import { leaseAdoptPatch, leaseBody, leaseRenewPatch } from "./objects";
 
-/** What handle() asks of the caller. */
-export enum LeaseOutcome {
-  Continue = 0,
-  /** The Lease was created or taken over. */
-  Created = 1,
-  /** A renewal found the Lease gone: re-check the Node, then create the Lease. */
-  Vanished = 2,
-  /**
-   * A renewal landed after failures or a long gap. The node lifecycle controller may have marked the Node
-   * Unknown meanwhile, and it never sets Ready back itself: status must be posted again now.
-   */
-  Recovered = 3,
-}
-
-export class LeaseReconciler {
-  readonly task: Task = new Task();
+export class LeaseReconciler extends Worker {
   step: Work = Work.LeaseCreate;
   /** Monotonic time of the last successful renewal (-1: none yet). */
   lastRenewOk: i64 = -1;
@@ -46,7 +32,9 @@ export class LeaseReconciler {
   /** When the attempt in flight started (fixed-rate schedule). */
   private attemptAt: i64 = 0;
 
-  constructor(private ctx: Context) {}
+  constructor(private ctx: Context) {
+    super();
+  }
 
   /** Creates (or re-creates, after re-registration) the Lease. */
   begin(now: i64): void {
@@ -84,26 +72,26 @@ export class LeaseReconciler {
   }
 
   /**
-   * Handles a response. Returns LeaseOutcome.Created when the Lease was just created or adopted, and
-   * LeaseOutcome.Vanished when a renewal found it gone: the garbage collector removes our Lease when our
-   * Node is deleted, so the caller re-checks the registration before creating the Lease again.
+   * Handles a response. Returns LeaseReady when the Lease was just created or adopted, and LeaseVanished
+   * when a renewal found it gone: the garbage collector removes our Lease when our Node is deleted, so the
+   * caller re-checks the registration before creating the Lease again.
    */
-  handle(now: i64, r: HttpResult): LeaseOutcome {
+  handle(now: i64, r: HttpResult): Signal {
     const status = r.ok ? r.status : 0;
     if (r.tag == Work.LeaseRenew) {
       if (status == 200) {
         const late = this.failingSince >= 0 || (this.lastRenewOk >= 0 && now - this.lastRenewOk > (this.ctx.cfg.renewIntervalMs * 3) / 2);
         this.renewed(now);
-        return late ? LeaseOutcome.Recovered : LeaseOutcome.Continue;
+        return late ? Signal.LeaseRecovered : Signal.None;
       }
       if (status == 404) {
         logWarn("lease " + this.ctx.cfg.nodeName + " is gone; checking the node, then creating it again");
         this.step = Work.LeaseCreate;
         this.task.idle();
-        return LeaseOutcome.Vanished;
+        return Signal.LeaseVanished;
       }
       this.renewFailed(now, r);
-      return LeaseOutcome.Continue;
+      return Signal.None;
     }
     if ((r.tag == Work.LeaseCreate && status == 201) || (r.tag == Work.LeaseAdopt && status == 200)) {
       logInfo((r.tag == Work.LeaseCreate ? "created" : "took over") + " lease " + LEASE_NS_PREFIX + this.ctx.cfg.nodeName +
@@ -111,21 +99,21 @@ export class LeaseReconciler {
       this.step = Work.LeaseRenew;
       this.task.succeeded();
       this.scheduleRenewal(now);
-      return LeaseOutcome.Created;
+      return Signal.LeaseReady;
     }
     if (r.tag == Work.LeaseCreate && status == 409) {
       this.step = Work.LeaseAdopt;
       this.task.now(now);
-      return LeaseOutcome.Continue;
+      return Signal.None;
     }
     if (r.tag == Work.LeaseAdopt && status == 404) {
       this.step = Work.LeaseCreate;
       this.task.now(now);
-      return LeaseOutcome.Continue;
+      return Signal.None;
     }
-    const delay = status == 401 || status == 403 ? this.task.retryAuth(now, this.ctx.rng) : this.task.retry(now, this.ctx.rng);
+    const delay = r.outcome == Outcome.AuthRefused ? this.task.retryAuth(now, this.ctx.rng) : this.task.retry(now, this.ctx.rng);
     logWarn("creating the lease failed: " + this.ctx.describe(r) + "; retrying in " + seconds(delay));
-    return LeaseOutcome.Continue;
+    return Signal.None;
   }
 
   /** renewTime for an attempt at `now`: wall time, but never before the last one written. */
@@ -169,9 +157,8 @@ export class LeaseReconciler {
     ctx.renewFailures++;
     this.failuresInARow++;
     if (this.failingSince < 0) this.failingSince = now;
-    const status = r.ok ? r.status : 0;
     let delay: i64;
-    if (status == 401 || status == 403) {
+    if (r.outcome == Outcome.AuthRefused) {
       delay = this.task.retryAuth(now, ctx.rng);
       logWarn("lease renewal refused (" + ctx.describe(r) + "): check the node's credentials and RBAC; backing off " + seconds(delay));
       return;

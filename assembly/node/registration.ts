@@ -9,28 +9,30 @@
  * jitter until it succeeds (REFERENCE.md weaknesses 6 and 8).
  */
 import { Context } from "./context";
-import { Task } from "../util/task";
 import { Work } from "./work";
+import { Signal, Worker } from "./worker";
 import { logInfo, logWarn, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
-import { HttpResult } from "../http/client";
+import { HttpResult } from "../http/lane";
+import { Outcome } from "../http/outcome";
 import { JsonKind, JsonReader, JsonValue } from "../json/reader";
 import { ByteBuffer } from "../util/bytes";
 import { labelsPatch, nodeBody, nodeInfoPairs } from "./objects";
 import { Pair } from "./config";
-import { ConditionTracker } from "./conditions";
+import { StatusReconciler } from "./status";
 
 /** Parts of a Node we never compare, skipped while parsing so the tree stays small. */
 const ADOPT_SKIP: string[] = ["managedFields", "annotations", "conditions", "images", "volumesAttached", "volumesInUse"];
 
-export class Registration {
-  readonly task: Task = new Task();
+export class Registration extends Worker {
   /** The next request to make. */
   step: Work = Work.NodeCreate;
   /** The adopted Node's capacity, nodeInfo or addresses differ from ours: push them with the status. */
   staticDiffers: bool = false;
 
-  constructor(private ctx: Context, private conds: ConditionTracker) {}
+  constructor(private ctx: Context, private status: StatusReconciler) {
+    super();
+  }
 
   /** Starts (or restarts, after the Node was deleted) registration. */
   begin(now: i64): void {
@@ -53,17 +55,19 @@ export class Registration {
       labelsPatch(body, ctx.cfg);
       return ctx.request(Work.NodeLabels, "PATCH", ctx.nodePath, MERGE_PATCH, true, false);
     }
-    nodeBody(body, ctx.cfg, ctx.identity, this.conds, ctx.clock.wallMs(now));
+    // The registration body carries conditions: evaluate them fresh.
+    this.status.evaluate(now);
+    nodeBody(body, ctx.cfg, ctx.identity, this.status.conds, ctx.clock.wallMs(now));
     return ctx.request(Work.NodeCreate, "POST", "/api/v1/nodes", "", true, true);
   }
 
-  /** Handles a response; true when the Node is registered (created or adopted). */
-  handle(now: i64, r: HttpResult): bool {
+  /** Handles a response; Registered when the Node is registered (created or adopted). */
+  handle(now: i64, r: HttpResult): Signal {
     const ctx = this.ctx;
     const status = r.ok ? r.status : 0;
     if (r.tag == Work.NodeCreate) {
       if (status == 201) {
-        const uid = uidOf(ctx);
+        const uid = uidOf(r);
         if (uid.length > 0) return this.done(uid, "registered node " + ctx.cfg.nodeName);
         // The body did not give us the uid (too large or cut short): read the Node instead.
         return this.next(now, Work.NodeGet);
@@ -73,50 +77,49 @@ export class Registration {
         return this.next(now, Work.NodeGet);
       }
     } else if (r.tag == Work.NodeGet) {
-      if (status == 200) return this.adopt(now);
+      if (status == 200) return this.adopt(now, r);
       if (status == 404) return this.next(now, Work.NodeCreate);
     } else if (r.tag == Work.NodeLabels) {
       if (status == 200) return this.done(ctx.nodeUid, "adopted node " + ctx.cfg.nodeName + " and updated its labels");
       if (status == 404) return this.next(now, Work.NodeCreate);
     }
     this.fail(now, r);
-    return false;
+    return Signal.None;
   }
 
-  private next(now: i64, step: Work): bool {
+  private next(now: i64, step: Work): Signal {
     this.step = step;
     this.task.now(now);
-    return false;
+    return Signal.None;
   }
 
-  private done(uid: string, what: string): bool {
+  private done(uid: string, what: string): Signal {
     this.ctx.nodeUid = uid;
     this.ctx.registrations++;
     this.task.succeeded();
     this.task.idle();
     logInfo(what + " (uid " + uid + ")");
-    return true;
+    return Signal.Registered;
   }
 
   private fail(now: i64, r: HttpResult): void {
-    const status = r.ok ? r.status : 0;
     const what = this.step == Work.NodeGet ? "reading the node" : this.step == Work.NodeLabels ? "updating node labels" : "registering the node";
-    const delay = status == 401 || status == 403 ? this.task.retryAuth(now, this.ctx.rng) : this.task.retry(now, this.ctx.rng);
+    const delay = r.outcome == Outcome.AuthRefused ? this.task.retryAuth(now, this.ctx.rng) : this.task.retry(now, this.ctx.rng);
     logWarn(what + " failed: " + this.ctx.describe(r) + "; retrying in " + seconds(delay));
   }
 
   /** Compares the existing Node with what we would register, and decides what to reconcile. */
-  private adopt(now: i64): bool {
+  private adopt(now: i64, r: HttpResult): Signal {
     const ctx = this.ctx;
-    const body = ctx.http.parser.body;
+    const body = r.body;
     const reader = new JsonReader();
     reader.skip = ADOPT_SKIP;
-    const node: JsonValue | null = ctx.http.parser.bodyTruncated ? null : reader.parseBuffer(body);
+    const node: JsonValue | null = r.truncated ? null : reader.parseBuffer(body);
     const uid = node !== null ? node.stringAt("metadata.uid") : readUid(body);
     if (uid.length == 0) {
       const d = this.task.retry(now, ctx.rng);
       logWarn("reading the node failed: no metadata.uid in the response; retrying in " + seconds(d));
-      return false;
+      return Signal.None;
     }
     ctx.nodeUid = uid;
     if (node === null) {
@@ -182,16 +185,15 @@ function taintsMatch(node: JsonValue, ctx: Context): bool {
   return mine == want.length;
 }
 
-/** metadata.uid of the Node in the last response body. */
-function uidOf(ctx: Context): string {
-  const parser = ctx.http.parser;
-  if (!parser.bodyTruncated) {
+/** metadata.uid of the Node in a response body. */
+function uidOf(r: HttpResult): string {
+  if (!r.truncated) {
     const reader = new JsonReader();
     reader.skip = ADOPT_SKIP;
-    const v = reader.parseBuffer(parser.body);
+    const v = reader.parseBuffer(r.body);
     if (v !== null) return v.stringAt("metadata.uid");
   }
-  return readUid(parser.body);
+  return readUid(r.body);
 }
 
 /**

@@ -10,27 +10,22 @@
  * its own and never re-sends the status. A 404 means our Node was deleted: the caller re-registers.
  */
 import { Context } from "./context";
-import { Task } from "../util/task";
 import { Work } from "./work";
+import { Signal, Worker } from "./worker";
 import { logInfo, logWarn, logDebug, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from "../http/request";
-import { HttpResult } from "../http/client";
+import { HttpResult } from "../http/lane";
+import { Outcome } from "../http/outcome";
 import { EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "./defaults";
 import { annotationPatch, statusPatch, StatusExtras } from "./objects";
 import { CONDITION_COUNT, conditionType, ConditionTracker, memoryPressure, Signals, statusText } from "./conditions";
 import { recent } from "./signals";
 import { LeaseReconciler } from "./lease";
 
-/** What handle() asks of the caller. */
-export enum StatusOutcome {
-  Continue = 0,
-  /** The Node is gone: register again. */
-  NodeGone = 1,
-}
-
-export class StatusReconciler {
-  readonly push: Task = new Task();
-  readonly annotation: Task = new Task();
+/** The status push; its Task is the push's due time. */
+export class StatusReconciler extends Worker {
+  /** The heap annotation, PATCHed after each successful push. */
+  readonly annotation: HeapAnnotation = new HeapAnnotation(this.ctx);
   readonly conds: ConditionTracker = new ConditionTracker();
   /** MemoryPressure after hysteresis. */
   memoryPressure: bool = false;
@@ -42,37 +37,38 @@ export class StatusReconciler {
   private flippedSinceSend: bool = false;
   /** Free heap at the last evaluation, and the value the pending annotation will carry. */
   private heapSample: i64 = 0;
-  private annotationValue: i64 = 0;
 
-  constructor(private ctx: Context, private lease: LeaseReconciler) {}
+  constructor(private ctx: Context, private lease: LeaseReconciler) {
+    super();
+  }
 
   /** Starts the periodic work once the Lease exists: evaluate, push now, annotate after. */
   start(now: i64, extras: StatusExtras): void {
     this.extras = extras;
     this.evaluate(now);
-    this.push.succeeded();
-    this.push.now(now);
+    this.task.succeeded();
+    this.task.now(now);
     this.nextEvaluation = now + this.ctx.cfg.evaluateIntervalMs;
   }
 
   /** Stops pushing (re-registration or shutdown). */
   pause(): void {
-    this.push.idle();
-    this.annotation.idle();
+    this.task.idle();
+    this.annotation.task.idle();
     this.nextEvaluation = -1;
   }
 
   /** A new IP: push addresses with the next status, now. */
   addressesChanged(now: i64): void {
     if (this.extras == StatusExtras.None) this.extras = StatusExtras.Addresses;
-    if (this.nextEvaluation >= 0) this.push.now(now);
+    if (this.nextEvaluation >= 0) this.task.now(now);
   }
 
   /** Renewals recovered from a gap: evaluate and post status now, whatever changed. */
   repost(now: i64): void {
     logInfo("lease renewals recovered; posting status now in case the node was marked unknown");
     this.evaluate(now);
-    this.push.now(now);
+    this.task.now(now);
   }
 
   /** Runs the evaluation if it is due. */
@@ -98,7 +94,7 @@ export class StatusReconciler {
     if (this.nextEvaluation >= 0) {
       logInfo("condition change: " + names + "; pushing status now");
       this.flippedSinceSend = true;
-      this.push.now(now);
+      this.task.now(now);
     } else {
       logDebug("initial conditions: " + names);
     }
@@ -128,53 +124,74 @@ export class StatusReconciler {
     return s;
   }
 
-  /** The status PATCH or the annotation PATCH, whichever `tag` names. */
-  request(now: i64, tag: Work): HttpRequest {
+  /** The status PATCH. */
+  request(now: i64): HttpRequest {
     const ctx = this.ctx;
     const body = ctx.body;
     body.clear();
-    if (tag == Work.Annotation) {
-      annotationPatch(body, this.annotationValue);
-      return ctx.request(Work.Annotation, "PATCH", ctx.nodePath, MERGE_PATCH, true, false);
-    }
     this.flippedSinceSend = false;
     statusPatch(body, ctx.cfg, ctx.identity, this.conds, ctx.clock.wallMs(now), this.extras);
     return ctx.request(Work.Status, "PATCH", ctx.nodePath + "/status", STRATEGIC_MERGE_PATCH, true, false);
   }
 
-  handle(now: i64, r: HttpResult): StatusOutcome {
+  handle(now: i64, r: HttpResult): Signal {
     const ctx = this.ctx;
-    const status = r.ok ? r.status : 0;
-    if (status == 404) {
-      logWarn("node " + ctx.cfg.nodeName + " was deleted; registering it again");
-      return StatusOutcome.NodeGone;
-    }
-    const auth = status == 401 || status == 403;
-    if (r.tag == Work.Annotation) {
-      if (status == 200) {
-        this.annotation.succeeded();
-        this.annotation.idle();
-        return StatusOutcome.Continue;
-      }
-      const d = auth ? this.annotation.retryAuth(now, ctx.rng) : this.annotation.retry(now, ctx.rng);
-      logWarn("heap annotation update failed: " + ctx.describe(r) + "; retrying in " + seconds(d));
-      return StatusOutcome.Continue;
-    }
-    if (status == 200) {
+    if (r.outcome == Outcome.NotFound) return nodeGone(ctx);
+    if (r.outcome == Outcome.Ok) {
       ctx.statusPushes++;
       this.extras = StatusExtras.None;
-      this.push.succeeded();
+      this.task.succeeded();
       // A flip while this push was on the wire goes out now; otherwise wait for the next period.
-      if (this.flippedSinceSend) this.push.now(now);
-      else this.push.at(now + ctx.cfg.statusIntervalMs);
-      this.annotationValue = this.heapSample;
-      this.annotation.succeeded();
-      this.annotation.now(now);
+      if (this.flippedSinceSend) this.task.now(now);
+      else this.task.at(now + ctx.cfg.statusIntervalMs);
+      this.annotation.after(now, this.heapSample);
       logDebug("status pushed (#" + ctx.statusPushes.toString() + ")");
-      return StatusOutcome.Continue;
+      return Signal.None;
     }
-    const d = auth ? this.push.retryAuth(now, ctx.rng) : this.push.retry(now, ctx.rng);
+    const d = r.outcome == Outcome.AuthRefused ? this.task.retryAuth(now, ctx.rng) : this.task.retry(now, ctx.rng);
     logWarn("status update failed: " + ctx.describe(r) + "; retrying in " + seconds(d));
-    return StatusOutcome.Continue;
+    return Signal.None;
   }
+}
+
+/** The heap annotation: the free heap sampled for the last status push. Its failure never re-sends status. */
+export class HeapAnnotation extends Worker {
+  private value: i64 = 0;
+
+  constructor(private ctx: Context) {
+    super();
+  }
+
+  /** A status push landed with heap sample `value`: annotate it now. */
+  after(now: i64, value: i64): void {
+    this.value = value;
+    this.task.succeeded();
+    this.task.now(now);
+  }
+
+  request(now: i64): HttpRequest {
+    const ctx = this.ctx;
+    const body = ctx.body;
+    body.clear();
+    annotationPatch(body, this.value);
+    return ctx.request(Work.Annotation, "PATCH", ctx.nodePath, MERGE_PATCH, true, false);
+  }
+
+  handle(now: i64, r: HttpResult): Signal {
+    const ctx = this.ctx;
+    if (r.outcome == Outcome.NotFound) return nodeGone(ctx);
+    if (r.outcome == Outcome.Ok) {
+      this.task.succeeded();
+      this.task.idle();
+      return Signal.None;
+    }
+    const d = r.outcome == Outcome.AuthRefused ? this.task.retryAuth(now, ctx.rng) : this.task.retry(now, ctx.rng);
+    logWarn("heap annotation update failed: " + ctx.describe(r) + "; retrying in " + seconds(d));
+    return Signal.None;
+  }
+}
+
+function nodeGone(ctx: Context): Signal {
+  logWarn("node " + ctx.cfg.nodeName + " was deleted; registering it again");
+  return Signal.NodeGone;
 }

@@ -1,20 +1,24 @@
 /**
- * The HTTP client: one kept-alive TLS connection to the API server, one request at a time.
+ * A lane: one kept-alive TLS connection to one server, carrying one exchange at a time.
  *
- * Theory of operation: a reconciler submits a request when the client is free. The client opens a
- * connection if it has none (the host's `connect`), sends the request, and feeds received bytes to the
- * response parser. The outcome lands in `result`, which the kubelet routes back by `tag` after the event.
- * Every request has a deadline; when it passes, the connection is dropped and the request fails (the
- * owner retries). A replayable request that was sent on a reused idle connection which then closed before
- * any response byte arrived is sent once more on a fresh connection: the server had closed the idle
- * connection as we wrote, which is not a failure of the request (RFC 9112 §9.3.1).
+ * Theory of operation. A lane owns everything about its exchange: the request bytes (built once at
+ * submit, so a replay sends exactly the request it belongs to), the response parser, the body sink and the
+ * deadlines. An ordinary request has a whole-response deadline; a stream (a watch) has a progress deadline
+ * instead: no byte for `progressMs` means the stream is dead. The lane opens its connection when it needs
+ * one and records host actions in the shared Outbox; the agent flushes it after the event. The outcome
+ * lands in `result`, which the agent routes back to the request's owner.
+ *
+ * A replayable request that was sent on a reused idle connection which then closed before any response
+ * byte arrived is sent once more on a fresh connection: the server had closed the idle connection as we
+ * wrote, which is not a failure of the request (RFC 9112 §9.3.1).
  */
-import { hostClose, hostConnect, hostSend } from "../abi/imports";
 import { CloseReason } from "../abi/codes";
 import { ErrorCode } from "../abi/errors";
 import { ByteBuffer } from "../util/bytes";
 import { HttpRequest, writeRequestHead } from "./request";
 import { ParseResult, ResponseParser } from "./response";
+import { Outbox } from "./outbox";
+import { classify, Outcome } from "./outcome";
 
 /** Connection states. */
 enum Conn {
@@ -23,12 +27,33 @@ enum Conn {
   Open,
 }
 
+/** Counters shared by every lane, for the hosts' stats. */
+export class NetStats {
+  connects: i64 = 0;
+  requests: i64 = 0;
+  /** Connections established (handshake done). */
+  established: i64 = 0;
+}
+
+/** Connection ids are unique across lanes and never reused while the module runs (ABI.md). */
+let nextConn: i32 = 1;
+
+/** Where a lane connects and how it authenticates. */
+export class Endpoint {
+  host: string = "";
+  port: i32 = 443;
+  serverName: string = "";
+  token: string = "";
+}
+
 /** The outcome of one request. */
 export class HttpResult {
+  owner: i32 = 0;
   tag: i32 = 0;
   /** A complete response arrived (any status). */
   ok: bool = false;
   status: i32 = 0;
+  outcome: Outcome = Outcome.Transport;
   /** Why it failed when !ok. */
   error: ErrorCode = ErrorCode.Ok;
   detail: string = "";
@@ -38,39 +63,43 @@ export class HttpResult {
   firstByteAt: i64 = 0;
   /** The Date header as Unix seconds, or -1. */
   dateSecs: i64 = -1;
+  /** The kept body (the lane's buffer: valid until the lane's next request). */
+  body: ByteBuffer;
+  /** The body was longer than the request's budget. */
+  truncated: bool = false;
+
+  constructor(body: ByteBuffer) {
+    this.body = body;
+  }
 }
 
-export class HttpClient {
-  /** The request in flight, or null when the client is free. */
+export class Lane {
+  /** The request in flight, or null when the lane is free. */
   current: HttpRequest | null = null;
   /** Completed outcome waiting to be routed; take it with takeResult(). */
   result: HttpResult | null = null;
-  /** Body of the last response (bounded by the request's budget). */
   readonly parser: ResponseParser;
-  /** Connections opened and requests sent, for stats. */
-  connects: i64 = 0;
-  requests: i64 = 0;
-  /** Connections established (handshake done), for the Vibes signal: every one after the first is a reconnect. */
-  established: i64 = 0;
-
-  host: string = "";
-  port: i32 = 443;
-  serverName: string = "";
-  token: string = "";
+  /** Whole-response deadline of ordinary requests. */
   timeoutMs: i64 = 10_000;
+  /** For streams: the longest silence before the stream counts as dead (0: not a stream). */
+  progressMs: i64 = 0;
 
   private conn: i32 = 0;
-  private nextConn: i32 = 1;
   private state: Conn = Conn.None;
   private requestsOnConn: i32 = 0;
   private replayed: bool = false;
   private deadline: i64 = -1;
   private sentAt: i64 = 0;
   private firstByteAt: i64 = 0;
+  /** The request's bytes, head and body, as sent (and re-sent by a replay). */
   private out: ByteBuffer = new ByteBuffer(1024, 64 * 1024);
-  private scratch: ByteBuffer = new ByteBuffer(64, 1024);
 
-  constructor(maxBody: i32) {
+  constructor(
+    readonly endpoint: Endpoint,
+    private outbox: Outbox,
+    readonly stats: NetStats,
+    maxBody: i32,
+  ) {
     this.parser = new ResponseParser(maxBody);
   }
 
@@ -79,11 +108,27 @@ export class HttpClient {
     return this.current === null && this.result === null;
   }
 
-  /** Sends `req` (the client must be free). */
+  /** True when `conn` is this lane's connection. */
+  owns(conn: i32): bool {
+    return conn != 0 && conn == this.conn;
+  }
+
+  /** Builds the request's bytes and sends them (the lane must be free). */
   submit(now: i64, req: HttpRequest): void {
     this.current = req;
     this.replayed = false;
-    this.deadline = now + this.timeoutMs;
+    const out = this.out;
+    out.clear();
+    const ep = this.endpoint;
+    writeRequestHead(out, req, ep.host, ep.port, ep.token);
+    const body = req.body;
+    if (body !== null) out.append(body);
+    if (out.overflow) {
+      // Never send a request that does not fit: a truncated body would be refused, or worse, accepted.
+      this.complete(false, ErrorCode.ConfigInvalid, "request larger than the send buffer");
+      return;
+    }
+    this.deadline = now + (this.progressMs > 0 ? this.progressMs : this.timeoutMs);
     this.start(now);
   }
 
@@ -94,7 +139,7 @@ export class HttpClient {
     return r;
   }
 
-  /** The time the client next needs on_timer, or -1. */
+  /** The time the lane next needs on_timer, or -1. */
   nextDeadline(): i64 {
     return this.current !== null ? this.deadline : -1;
   }
@@ -104,7 +149,7 @@ export class HttpClient {
     if (conn != this.conn || this.state != Conn.Connecting) return;
     this.state = Conn.Open;
     this.requestsOnConn = 0;
-    this.established++;
+    this.stats.established++;
     if (this.current !== null) this.send(now);
   }
 
@@ -117,6 +162,7 @@ export class HttpClient {
       return;
     }
     if (!this.parser.started) this.firstByteAt = now;
+    if (this.progressMs > 0) this.deadline = now + this.progressMs;
     const r = this.parser.feed(p, n);
     if (r == ParseResult.Done) {
       if (this.parser.mustClose) this.drop();
@@ -153,14 +199,15 @@ export class HttpClient {
     this.complete(false, ErrorCode.Closed, closeReasonText(reason));
   }
 
-  /** Time passed: fails the request in flight when its deadline is reached. */
+  /** Time passed: fails the exchange when its deadline is reached. */
   onTimer(now: i64): void {
     if (this.current === null || now < this.deadline) return;
     this.drop();
-    this.complete(false, ErrorCode.Timeout, "no response within " + this.timeoutMs.toString() + " ms");
+    if (this.progressMs > 0) this.complete(false, ErrorCode.Timeout, "stream silent for " + this.progressMs.toString() + " ms");
+    else this.complete(false, ErrorCode.Timeout, "no response within " + this.timeoutMs.toString() + " ms");
   }
 
-  /** The link went down: fail the request in flight and forget the connection. */
+  /** The link went down: fail the exchange in flight and forget the connection. */
   linkDown(): void {
     this.drop();
     if (this.current !== null) this.complete(false, ErrorCode.LinkDown, "link down");
@@ -168,9 +215,17 @@ export class HttpClient {
 
   /** Closes the connection (if any) from our side. */
   drop(): void {
-    if (this.conn != 0) hostClose(this.conn);
+    if (this.conn != 0) this.outbox.close(this.conn);
     this.conn = 0;
     this.state = Conn.None;
+  }
+
+  /** Forgets the exchange and its outcome (shutdown). */
+  reset(): void {
+    this.drop();
+    this.current = null;
+    this.result = null;
+    this.deadline = -1;
   }
 
   private start(now: i64): void {
@@ -179,51 +234,40 @@ export class HttpClient {
       return;
     }
     if (this.state == Conn.Connecting) return;
-    this.conn = this.nextConn;
-    this.nextConn = this.nextConn < 0x7ffffff0 ? this.nextConn + 1 : 1;
+    this.conn = nextConn;
+    nextConn = nextConn < 0x3ffffff0 ? nextConn + 1 : 1;
     this.state = Conn.Connecting;
-    this.connects++;
-    const h = this.scratch;
-    h.clear();
-    h.str(this.host);
-    const hostLen = h.length;
-    h.str(this.serverName);
-    // Both strings sit in one buffer: host first, then the server name.
-    hostConnect(this.conn, h.ptr, hostLen, this.port, h.ptr + <usize>hostLen, h.length - hostLen);
+    this.stats.connects++;
+    const ep = this.endpoint;
+    this.outbox.connect(this.conn, ep.host, ep.port, ep.serverName);
   }
 
   private send(now: i64): void {
     const req = this.current;
     if (req === null) return;
-    const out = this.out;
-    out.clear();
-    writeRequestHead(out, req, this.host, this.port, this.token);
-    const body = req.body;
-    if (body !== null) out.append(body);
     this.parser.reset(req.bodyBudget, req.method == "HEAD");
     this.requestsOnConn++;
-    this.requests++;
+    this.stats.requests++;
     this.sentAt = now;
     this.firstByteAt = 0;
-    if (out.overflow) {
-      this.complete(false, ErrorCode.ConfigInvalid, "request larger than the send buffer");
-      return;
-    }
-    hostSend(this.conn, out.ptr, out.length);
+    this.outbox.send(this.conn, this.out);
   }
 
   private complete(ok: bool, error: ErrorCode, detail: string): void {
     const req = this.current;
     if (req === null) return;
-    const r = new HttpResult();
+    const r = new HttpResult(this.parser.body);
+    r.owner = req.owner;
     r.tag = req.tag;
     r.ok = ok;
     r.status = ok ? this.parser.status : 0;
+    r.outcome = classify(ok, r.status);
     r.error = error;
     r.detail = detail;
     r.sentAt = this.sentAt;
     r.firstByteAt = this.firstByteAt;
     r.dateSecs = this.parser.dateSecs;
+    r.truncated = this.parser.bodyTruncated;
     this.current = null;
     this.deadline = -1;
     this.result = r;
