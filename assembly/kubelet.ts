@@ -8,7 +8,7 @@
 import { ABI_VERSION, CONFIG_MAX_BYTES, IO_BUFFER_SIZE, Phase, Stat } from "./abi/codes";
 import { ErrorCode } from "./abi/errors";
 import { Kubelet } from "./agent/agent";
-import { logError, setLogLevel } from "./util/log";
+import { linesEmitted, logError, setLogLevel } from "./util/log";
 import { ByteBuffer } from "./util/bytes";
 import { parseConfig } from "./node/config";
 import { RECONNECT_WINDOW_MS } from "./node/defaults";
@@ -130,3 +130,32 @@ export function stat(id: i32): i64 {
     default: return -1;
   }
 }
+
+/** What had happened at the last collection; see `collectIfDue`. */
+let workAtCollect: i64 = -1;
+let linesAtCollect: i64 = -1;
+let callsSinceCollect: i32 = 0;
+/** Collect after this many allocating events (a renewal is two: its request and its result)... */
+const COLLECT_AFTER_WORK: i64 = 2;
+/** ...or this many log lines, and at least this often whatever happened. */
+const COLLECT_AFTER_LINES: i64 = 2;
+const COLLECT_EVERY_CALLS = 32;
+
+/**
+ * The host calls this after every export (ABI.md "Garbage collection policy"). A full collection walks the
+ * whole live heap, and most events (a chunk of a response, an early timer) allocate nothing, so it runs
+ * only after a few events that did allocate (results routed, requests built, evaluations, log lines), and
+ * every COLLECT_EVERY_CALLS calls whatever happened. Garbage between collections is bounded by that: a
+ * few kilobytes, which TLSF reuses, so linear memory stays flat (tests/wasm/day.test.ts).
+ */
+function collectIfDue(): void {
+  callsSinceCollect++;
+  const work = kubelet.work;
+  if (work - workAtCollect < COLLECT_AFTER_WORK && linesEmitted - linesAtCollect < COLLECT_AFTER_LINES &&
+    callsSinceCollect < COLLECT_EVERY_CALLS) return;
+  workAtCollect = work;
+  linesAtCollect = linesEmitted;
+  callsSinceCollect = 0;
+  __collect();
+}
+export { collectIfDue as __collect };

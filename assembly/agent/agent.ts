@@ -42,6 +42,8 @@ export class Kubelet {
   led: Led = Led.Off;
   /** Renewals already shown as an Activity blip. */
   private blips: i64 = 0;
+  /** Results routed, requests built and evaluations run: the events that allocate (kubelet.ts collects after them). */
+  work: i64 = 0;
 
   /** Applies a validated configuration and starts anchoring the clock. */
   start(now: i64, cfg: Config, seed: u64): void {
@@ -132,7 +134,7 @@ export class Kubelet {
 
   onTimer(now: i64): void {
     this.ctx.control.onTimer(now);
-    if (this.ctx.phase == Phase.Running) this.status.onTimer(now);
+    if (this.ctx.phase == Phase.Running && this.status.onTimer(now)) this.work++;
     this.settle(now);
   }
 
@@ -180,6 +182,7 @@ export class Kubelet {
 
   private route(now: i64, r: HttpResult | null): void {
     if (r === null) return;
+    this.work++;
     const ctx = this.ctx;
     // After shutdown began, only the cleanup's own results count: a renewal that was in flight must not
     // re-arm anything, and after Stopped nothing happens at all.
@@ -245,6 +248,7 @@ export class Kubelet {
       const w = unchecked(this.table[i]);
       if (!w.task.ready(now)) continue;
       const req = w.request(now);
+      this.work++;
       req.owner = i;
       ctx.control.submit(now, req);
       // A submit can complete at once (an oversized request); route it so nothing is lost.

@@ -71,13 +71,14 @@ export class StatusReconciler extends Worker {
     this.task.now(now);
   }
 
-  /** Runs the evaluation if it is due. */
-  onTimer(now: i64): void {
-    if (this.nextEvaluation < 0 || now < this.nextEvaluation) return;
+  /** Runs the evaluation if it is due; true when it ran. */
+  onTimer(now: i64): bool {
+    if (this.nextEvaluation < 0 || now < this.nextEvaluation) return false;
     this.evaluate(now);
     const period = this.ctx.cfg.evaluateIntervalMs;
     this.nextEvaluation += period;
     if (this.nextEvaluation <= now) this.nextEvaluation = now + period;
+    return true;
   }
 
   /** Samples the signals and evaluates every condition; schedules a push on any flip. */

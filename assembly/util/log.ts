@@ -7,6 +7,8 @@ import { LogLevel } from "../abi/codes";
 import { ByteBuffer } from "../util/bytes";
 
 let threshold: LogLevel = LogLevel.Info;
+/** Lines emitted since start: each built strings, which the collection policy (kubelet.ts) counts as work. */
+export let linesEmitted: i64 = 0;
 const line = new ByteBuffer(256, 2048);
 
 /** Sets the most verbose level that is emitted. */
@@ -22,6 +24,7 @@ export function logEnabled(level: LogLevel): bool {
 /** Emits one line at `level`. */
 export function log(level: LogLevel, msg: string): void {
   if (level > threshold) return;
+  linesEmitted++;
   line.clear();
   line.str(msg);
   hostLog(level, line.ptr, line.length);
