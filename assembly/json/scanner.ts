@@ -6,7 +6,8 @@
  * with the next `feed`. It keeps a stack of the containers it is inside (at most MAX_DEPTH) and, for each
  * level, a hash of the path to it: object members add their key, array elements add a fixed mark. A field
  * is a dotted path such as `object.metadata.resourceVersion`, where `[]` stands for any array element
- * (`object.status.conditions[].type`) and a last segment `*` for any member (`metadata.labels.*`). When a
+ * (`object.status.conditions[].type`) and a last segment `*` for any member (`metadata.labels.*`; `*` alone
+ * is any member of the top-level object). When a
  * scalar value ends at a wanted path the handler gets it (strings unescaped, numbers and literals as their
  * text) in a bounded buffer; containers at wanted paths get begin/end calls. Memory is fixed: the stack,
  * one key buffer and one value buffer, whatever the document's size or shape. A 1 MiB annotation that no
@@ -134,9 +135,10 @@ export class JsonScanner {
     this.handler = handler;
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i];
-      if (p.endsWith(".*")) {
+      if (p == "*" || p.endsWith(".*")) {
+        // "*" alone: any member of the top-level object, whose path hash is 0.
         this.fields.push(0xffffffff);
-        this.wildParents.push(pathHash(p.substring(0, p.length - 2)));
+        this.wildParents.push(p == "*" ? 0 : pathHash(p.substring(0, p.length - 2)));
         this.wildFields.push(i);
       } else {
         this.fields.push(pathHash(p));

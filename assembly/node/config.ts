@@ -6,7 +6,8 @@
  * default. Values that end up in request paths, headers or bodies are checked against the grammar of
  * the place they go (RFC 1123 names, label syntax, header-safe tokens).
  */
-import { JsonKind, JsonReader, JsonValue } from "../json/reader";
+import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
+import { ByteBuffer } from "../util/bytes";
 import { LogLevel } from "../abi/codes";
 import {
   EVALUATE_INTERVAL_MS, LEASE_DURATION_SECONDS, MEMORY_PRESSURE_BYTES, MEMORY_PRESSURE_HYSTERESIS_BYTES,
@@ -67,58 +68,159 @@ function defaultLabels(c: Config): void {
   c.setLabel("node.specht.dev/cursed", "true");
 }
 
+const F_TOP = 0;
+const F_LABEL = 1;
+const F_TAINT = 2;
+const F_TAINT_KEY = 3;
+const F_TAINT_VALUE = 4;
+const F_TAINT_EFFECT = 5;
+const F_CAPACITY = 6;
+const FIELDS: string[] = ["*", "labels.*", "taints[]", "taints[].key", "taints[].value", "taints[].effect", "capacity.*"];
+
+/**
+ * Reads the document with the streaming scanner: every top-level member, the labels, the taints and the
+ * capacity. Values are checked against their key's type as they arrive.
+ */
+class ConfigReader extends ScanHandler {
+  sawTaints: bool = false;
+  sawCapacity: bool = false;
+  labels: Pair[] = [];
+  badLabels: string[] = [];
+  private taint: Taint = new Taint("", "", "");
+  private taintOk: bool = false;
+  private taintIndex: i32 = 0;
+  private taintsArray: bool = false;
+  private capacityObject: bool = false;
+  private labelsObject: bool = false;
+
+  constructor(private c: Config) {
+    super();
+  }
+
+  begin(field: i32, kind: ValueKind, key: ByteBuffer): void {
+    const c = this.c;
+    if (field == F_TOP) {
+      const k = key.toString();
+      if (k == "labels") {
+        this.labelsObject = kind == ValueKind.Object;
+        if (!this.labelsObject) c.errors.push("config: 'labels' must be an object of strings");
+      } else if (k == "taints") {
+        this.sawTaints = true;
+        this.taintsArray = kind == ValueKind.Array;
+        if (!this.taintsArray) c.errors.push("config: 'taints' must be an array");
+      } else if (k == "capacity") {
+        this.sawCapacity = true;
+        this.capacityObject = kind == ValueKind.Object;
+        if (!this.capacityObject) c.errors.push("config: 'capacity' must be an object of quantity strings");
+      } else this.scalarKey(k, kind, null);
+    } else if (field == F_TAINT) {
+      this.taint = new Taint("", "", "");
+      this.taintOk = kind == ValueKind.Object;
+    }
+  }
+
+  end(field: i32): void {
+    if (field != F_TAINT || !this.taintsArray) return;
+    const t = this.taint;
+    const i = this.taintIndex++;
+    const c = this.c;
+    if (!this.taintOk || !isQualifiedName(t.key) || !isLabelValue(t.value)) {
+      c.errors.push("config: taint " + i.toString() + " needs a valid 'key' (and optional 'value')");
+    } else if (t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" && t.effect != "NoExecute") {
+      c.errors.push("config: taint '" + t.key + "' needs 'effect' NoSchedule, PreferNoSchedule or NoExecute");
+    } else {
+      c.taints.push(t);
+    }
+  }
+
+  value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
+    const c = this.c;
+    if (field == F_TOP) {
+      this.scalarKey(key.toString(), kind, v);
+    } else if (field == F_LABEL) {
+      if (!this.labelsObject) return;
+      const k = key.toString();
+      if (kind != ValueKind.String) c.errors.push("config: label '" + printable(k) + "' must be a string");
+      else this.labels.push(new Pair(k, v.toString()));
+    } else if (field == F_TAINT) {
+      // A taint that is not an object.
+      if (this.taintsArray) c.errors.push("config: taint " + (this.taintIndex++).toString() + " needs a valid 'key' (and optional 'value')");
+    } else if (field == F_TAINT_KEY || field == F_TAINT_VALUE || field == F_TAINT_EFFECT) {
+      const s = kind == ValueKind.String ? v.toString() : "\u0000";
+      if (field == F_TAINT_KEY) this.taint.key = s;
+      else if (field == F_TAINT_VALUE) this.taint.value = s;
+      else this.taint.effect = s;
+    } else if (field == F_CAPACITY) {
+      if (!this.capacityObject) return;
+      const k = key.toString();
+      const q = kind == ValueKind.String ? v.toString() : "";
+      if (!isQualifiedName(k) || kind != ValueKind.String || !isQuantity(q)) {
+        c.errors.push("config: capacity '" + printable(k) + "' must be a quantity string such as \"240m\" or \"320Ki\"");
+      } else {
+        setPair(c.capacity, k, q);
+      }
+    }
+  }
+
+  /** A top-level member; `v` is null when its value is an object or array. */
+  private scalarKey(k: string, kind: ValueKind, v: ByteBuffer | null): void {
+    const c = this.c;
+    if (k == "nodeName") c.nodeName = str(c, k, kind, v);
+    else if (k == "apiHost") c.apiHost = str(c, k, kind, v);
+    else if (k == "apiPort") c.apiPort = <i32>int(c, k, kind, v, 1, 65535);
+    else if (k == "serverName") c.serverName = str(c, k, kind, v);
+    else if (k == "token") c.token = str(c, k, kind, v);
+    else if (k == "mac") c.mac = str(c, k, kind, v);
+    else if (k == "kubeletPort") c.kubeletPort = <i32>int(c, k, kind, v, 0, 65535);
+    else if (k == "kernelVersion") c.kernelVersion = str(c, k, kind, v);
+    else if (k == "osImage") c.osImage = str(c, k, kind, v);
+    else if (k == "leaseDurationSeconds") c.leaseDurationSeconds = <i32>int(c, k, kind, v, 1, 3600);
+    else if (k == "renewIntervalMs") c.renewIntervalMs = int(c, k, kind, v, 100, 3_600_000);
+    else if (k == "statusIntervalMs") c.statusIntervalMs = int(c, k, kind, v, 1000, 86_400_000);
+    else if (k == "evaluateIntervalMs") c.evaluateIntervalMs = int(c, k, kind, v, 100, 3_600_000);
+    else if (k == "requestTimeoutMs") c.requestTimeoutMs = int(c, k, kind, v, 100, 600_000);
+    else if (k == "memoryPressureBytes") c.memoryPressureBytes = int(c, k, kind, v, 0, 0x7fffffff);
+    else if (k == "memoryPressureHysteresisBytes") c.memoryPressureHysteresisBytes = int(c, k, kind, v, 0, 0x7fffffff);
+    else if (k == "heapTotalBytes") c.heapTotalBytes = int(c, k, kind, v, 0, 0x7fffffff);
+    else if (k == "logLevel") c.logLevel = parseLevel(c, str(c, k, kind, v));
+    else if (k == "labels") c.errors.push("config: 'labels' must be an object of strings");
+    else if (k == "taints") {
+      this.sawTaints = true;
+      c.errors.push("config: 'taints' must be an array");
+    } else if (k == "capacity") {
+      this.sawCapacity = true;
+      c.errors.push("config: 'capacity' must be an object of quantity strings");
+    } else c.errors.push("config: unknown key '" + printable(k) + "'");
+  }
+}
+
 /** Parses and validates a configuration document. Check `errors` on the result. */
 export function parseConfig(ptr: usize, len: i32): Config {
   const c = new Config();
-  const reader = new JsonReader();
-  const doc = reader.parse(ptr, len);
-  if (doc === null) {
-    c.errors.push("config: not valid JSON: " + reader.error);
+  const reader = new ConfigReader(c);
+  const scanner = new JsonScanner(FIELDS, reader);
+  scanner.feed(ptr, len);
+  if (!scanner.finish()) {
+    c.errors.length = 0;
+    c.errors.push("config: not valid JSON: " + scanner.error);
     return c;
   }
-  if (doc.kind != JsonKind.Object) {
+  if (firstByte(ptr, len) != 0x7b) {
+    c.errors.length = 0;
     c.errors.push("config: the document must be a JSON object");
     return c;
-  }
-  let sawTaints = false;
-  let sawCapacity = false;
-  let extraLabels: JsonValue | null = null;
-  for (let i = 0; i < doc.keys.length; i++) {
-    const k = doc.keys[i];
-    const v = doc.items[i];
-    if (k == "nodeName") c.nodeName = str(c, k, v);
-    else if (k == "apiHost") c.apiHost = str(c, k, v);
-    else if (k == "apiPort") c.apiPort = <i32>int(c, k, v, 1, 65535);
-    else if (k == "serverName") c.serverName = str(c, k, v);
-    else if (k == "token") c.token = str(c, k, v);
-    else if (k == "mac") c.mac = str(c, k, v);
-    else if (k == "labels") extraLabels = v;
-    else if (k == "taints") {
-      sawTaints = true;
-      parseTaints(c, v);
-    } else if (k == "capacity") {
-      sawCapacity = true;
-      parseCapacity(c, v);
-    } else if (k == "kubeletPort") c.kubeletPort = <i32>int(c, k, v, 0, 65535);
-    else if (k == "kernelVersion") c.kernelVersion = str(c, k, v);
-    else if (k == "osImage") c.osImage = str(c, k, v);
-    else if (k == "leaseDurationSeconds") c.leaseDurationSeconds = <i32>int(c, k, v, 1, 3600);
-    else if (k == "renewIntervalMs") c.renewIntervalMs = int(c, k, v, 100, 3_600_000);
-    else if (k == "statusIntervalMs") c.statusIntervalMs = int(c, k, v, 1000, 86_400_000);
-    else if (k == "evaluateIntervalMs") c.evaluateIntervalMs = int(c, k, v, 100, 3_600_000);
-    else if (k == "requestTimeoutMs") c.requestTimeoutMs = int(c, k, v, 100, 600_000);
-    else if (k == "memoryPressureBytes") c.memoryPressureBytes = int(c, k, v, 0, 0x7fffffff);
-    else if (k == "memoryPressureHysteresisBytes") c.memoryPressureHysteresisBytes = int(c, k, v, 0, 0x7fffffff);
-    else if (k == "heapTotalBytes") c.heapTotalBytes = int(c, k, v, 0, 0x7fffffff);
-    else if (k == "logLevel") c.logLevel = parseLevel(c, str(c, k, v));
-    else c.errors.push("config: unknown key '" + k + "'");
   }
   validate(c);
   if (c.errors.length > 0) return c;
   defaultLabels(c);
-  if (extraLabels !== null) parseLabels(c, extraLabels);
-  if (!sawTaints) c.taints.push(new Taint("picokubelet.dev/no-containers", "true", "NoSchedule"));
-  if (!sawCapacity) {
+  for (let i = 0; i < reader.labels.length; i++) {
+    const l = reader.labels[i];
+    if (!isQualifiedName(l.key)) c.errors.push("config: '" + printable(l.key) + "' is not a valid label key");
+    else if (!isLabelValue(l.value)) c.errors.push("config: label '" + l.key + "' has an invalid value");
+    else c.setLabel(l.key, l.value);
+  }
+  if (!reader.sawTaints) c.taints.push(new Taint("picokubelet.dev/no-containers", "true", "NoSchedule"));
+  if (!reader.sawCapacity) {
     c.capacity.push(new Pair("cpu", "240m"));
     c.capacity.push(new Pair("memory", "320Ki"));
     c.capacity.push(new Pair("pods", "1"));
@@ -127,6 +229,15 @@ export function parseConfig(ptr: usize, len: i32): Config {
   // A request must end within one renew period, so a renewal is never held up longer than that.
   if (c.requestTimeoutMs > c.renewIntervalMs) c.requestTimeoutMs = c.renewIntervalMs;
   return c;
+}
+
+/** The first byte that is not whitespace, or -1. */
+function firstByte(p: usize, n: i32): i32 {
+  for (let i = 0; i < n; i++) {
+    const b = <i32>load<u8>(p + <usize>i);
+    if (b != 0x20 && b != 0x0a && b != 0x0d && b != 0x09) return b;
+  }
+  return -1;
 }
 
 function validate(c: Config): void {
@@ -155,20 +266,36 @@ function validate(c: Config): void {
   }
 }
 
-function str(c: Config, k: string, v: JsonValue): string {
-  if (v.kind != JsonKind.String) {
+function str(c: Config, k: string, kind: ValueKind, v: ByteBuffer | null): string {
+  if (v === null || kind != ValueKind.String) {
     c.errors.push("config: '" + k + "' must be a string");
     return "";
   }
-  return v.text;
+  return v.toString();
 }
 
-function int(c: Config, k: string, v: JsonValue, min: i64, max: i64): i64 {
-  if (!v.isInteger() || v.asInt() < min || v.asInt() > max) {
+function int(c: Config, k: string, kind: ValueKind, v: ByteBuffer | null, min: i64, max: i64): i64 {
+  const n = v !== null && kind == ValueKind.Number ? integer(v) : I64.MIN_VALUE;
+  if (n == I64.MIN_VALUE || n < min || n > max) {
     c.errors.push("config: '" + k + "' must be an integer from " + min.toString() + " to " + max.toString());
     return min;
   }
-  return v.asInt();
+  return n;
+}
+
+/** A JSON number without fraction or exponent, at most 15 digits; I64.MIN_VALUE otherwise. */
+function integer(v: ByteBuffer): i64 {
+  const n = v.length;
+  const neg = n > 0 && v.at(0) == 0x2d;
+  const start = neg ? 1 : 0;
+  if (n - start == 0 || n - start > 15) return I64.MIN_VALUE;
+  let x: i64 = 0;
+  for (let i = start; i < n; i++) {
+    const d = v.at(i);
+    if (d < 0x30 || d > 0x39) return I64.MIN_VALUE;
+    x = x * 10 + <i64>(d - 0x30);
+  }
+  return neg ? -x : x;
 }
 
 function parseLevel(c: Config, s: string): LogLevel {
@@ -178,57 +305,6 @@ function parseLevel(c: Config, s: string): LogLevel {
   if (s == "debug") return LogLevel.Debug;
   c.errors.push("config: 'logLevel' must be error, warn, info or debug");
   return LogLevel.Info;
-}
-
-function parseLabels(c: Config, v: JsonValue): void {
-  if (v.kind != JsonKind.Object) {
-    c.errors.push("config: 'labels' must be an object of strings");
-    return;
-  }
-  for (let i = 0; i < v.keys.length; i++) {
-    const k = v.keys[i];
-    const val = v.items[i];
-    if (val.kind != JsonKind.String) c.errors.push("config: label '" + printable(k) + "' must be a string");
-    else if (!isQualifiedName(k)) c.errors.push("config: '" + printable(k) + "' is not a valid label key");
-    else if (!isLabelValue(val.text)) c.errors.push("config: label '" + k + "' has an invalid value");
-    else c.setLabel(k, val.text);
-  }
-}
-
-function parseTaints(c: Config, v: JsonValue): void {
-  if (v.kind != JsonKind.Array) {
-    c.errors.push("config: 'taints' must be an array");
-    return;
-  }
-  for (let i = 0; i < v.items.length; i++) {
-    const t = v.items[i];
-    const key = t.stringAt("key");
-    const value = t.stringAt("value");
-    const effect = t.stringAt("effect");
-    if (t.kind != JsonKind.Object || !isQualifiedName(key) || !isLabelValue(value)) {
-      c.errors.push("config: taint " + i.toString() + " needs a valid 'key' (and optional 'value')");
-    } else if (effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute") {
-      c.errors.push("config: taint '" + key + "' needs 'effect' NoSchedule, PreferNoSchedule or NoExecute");
-    } else {
-      c.taints.push(new Taint(key, value, effect));
-    }
-  }
-}
-
-function parseCapacity(c: Config, v: JsonValue): void {
-  if (v.kind != JsonKind.Object) {
-    c.errors.push("config: 'capacity' must be an object of quantity strings");
-    return;
-  }
-  for (let i = 0; i < v.keys.length; i++) {
-    const k = v.keys[i];
-    const q = v.items[i];
-    if (!isQualifiedName(k) || q.kind != JsonKind.String || !isQuantity(q.text)) {
-      c.errors.push("config: capacity '" + printable(k) + "' must be a quantity string such as \"240m\" or \"320Ki\"");
-    } else {
-      setPair(c.capacity, k, q.text);
-    }
-  }
 }
 
 function setPair(list: Pair[], key: string, value: string): void {

@@ -10,7 +10,7 @@ import { Outbox } from "../http/outbox";
 import { Outcome } from "../http/outcome";
 import { HttpRequest, JSON_TYPE } from "../http/request";
 import { ByteBuffer } from "../util/bytes";
-import { JsonKind, JsonReader } from "../json/reader";
+import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
 import { Link, Phase } from "../abi/codes";
 import { ErrorCode, errorText } from "../abi/errors";
 import { WallClock } from "../util/clock";
@@ -120,15 +120,23 @@ export class Context {
   }
 }
 
+/** Picks `message` out of a Kubernetes Status body. */
+class StatusMessage extends ScanHandler {
+  text: string = "";
+  value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
+    if (kind == ValueKind.String && this.text.length == 0) this.text = v.slice(0, 300);
+  }
+}
+
+const MESSAGE_FIELD: string[] = ["message"];
+
 /** The `message` of a Kubernetes Status body, or a printable prefix of whatever body came back. */
 function serverMessage(b: ByteBuffer): string {
   if (b.length == 0) return "";
-  const reader = new JsonReader();
-  const v = reader.parseBuffer(b);
-  if (v !== null && v.kind == JsonKind.Object) {
-    const m = v.stringAt("message");
-    if (m.length > 0) return clip(m, 300);
-  }
+  const m = new StatusMessage();
+  const s = new JsonScanner(MESSAGE_FIELD, m);
+  s.feed(b.ptr, b.length);
+  if (m.text.length > 0) return clip(sanitize(m.text), 300);
   return clip(sanitize(b.slice(0, 200)), 200);
 }
 

@@ -15,14 +15,10 @@ import { logInfo, logWarn, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/lane";
 import { Outcome } from "../http/outcome";
-import { JsonKind, JsonReader, JsonValue } from "../json/reader";
-import { ByteBuffer } from "../util/bytes";
-import { labelsPatch, nodeBody, nodeInfoPairs } from "./objects";
-import { Pair } from "./config";
+import { labelsPatch, nodeBody } from "./objects";
+import { NodeFacts } from "./adopt";
 import { StatusReconciler } from "./status";
 
-/** Parts of a Node we never compare, skipped while parsing so the tree stays small. */
-const ADOPT_SKIP: string[] = ["managedFields", "annotations", "conditions", "images", "volumesAttached", "volumesInUse"];
 
 export class Registration extends Worker {
   /** The next request to make. */
@@ -67,7 +63,7 @@ export class Registration extends Worker {
     const status = r.ok ? r.status : 0;
     if (r.tag == Work.NodeCreate) {
       if (status == 201) {
-        const uid = uidOf(r);
+        const uid = uidOf(ctx, r);
         if (uid.length > 0) return this.done(uid, "registered node " + ctx.cfg.nodeName);
         // The body did not give us the uid (too large or cut short): read the Node instead.
         return this.next(now, Work.NodeGet);
@@ -111,112 +107,32 @@ export class Registration extends Worker {
   /** Compares the existing Node with what we would register, and decides what to reconcile. */
   private adopt(now: i64, r: HttpResult): Signal {
     const ctx = this.ctx;
-    const body = r.body;
-    const reader = new JsonReader();
-    reader.skip = ADOPT_SKIP;
-    const node: JsonValue | null = r.truncated ? null : reader.parseBuffer(body);
-    const uid = node !== null ? node.stringAt("metadata.uid") : readUid(body);
+    const node = new NodeFacts(ctx.cfg, ctx.identity);
+    node.read(r.body, r.truncated);
+    const uid = node.uid;
     if (uid.length == 0) {
       const d = this.task.retry(now, ctx.rng);
-      logWarn("reading the node failed: no metadata.uid in the response; retrying in " + seconds(d));
+      logWarn("reading the node failed: no usable metadata.uid in the response; retrying in " + seconds(d));
       return Signal.None;
     }
     ctx.nodeUid = uid;
-    if (node === null) {
+    if (!node.complete) {
       // Could not compare: reconcile everything we own.
       this.staticDiffers = true;
       return this.next(now, Work.NodeLabels);
     }
-    this.staticDiffers = !staticMatches(node, ctx);
-    if (!taintsMatch(node, ctx)) {
+    this.staticDiffers = !node.staticMatches;
+    if (!node.taintsMatch) {
       logWarn("node " + ctx.cfg.nodeName + " has other taints than configured; taints can only be set at creation (delete the Node to re-register it)");
     }
-    if (!pairsMatch(node.path("metadata.labels"), ctx.cfg.labels)) return this.next(now, Work.NodeLabels);
+    if (!node.labelsMatch) return this.next(now, Work.NodeLabels);
     return this.done(uid, "adopted node " + ctx.cfg.nodeName);
   }
 }
 
-/** True when every pair is present in `obj` with the same string value. */
-export function pairsMatch(obj: JsonValue | null, want: Pair[]): bool {
-  if (obj === null || obj.kind != JsonKind.Object) return want.length == 0;
-  for (let i = 0; i < want.length; i++) {
-    const v = obj.get(want[i].key);
-    if (v === null || v.kind != JsonKind.String || v.text != want[i].value) return false;
-  }
-  return true;
-}
-
-/** Capacity, allocatable, nodeInfo and the InternalIP match what we report. */
-function staticMatches(node: JsonValue, ctx: Context): bool {
-  const c = ctx.cfg;
-  if (!pairsMatch(node.path("status.capacity"), c.capacity)) return false;
-  if (!pairsMatch(node.path("status.allocatable"), c.capacity)) return false;
-  if (!pairsMatch(node.path("status.nodeInfo"), nodeInfoPairs(c, ctx.identity))) return false;
-  const ip = ctx.identity.ip;
-  if (ip.length == 0) return true;
-  const addrs = node.path("status.addresses");
-  if (addrs === null || addrs.kind != JsonKind.Array) return false;
-  for (let i = 0; i < addrs.items.length; i++) {
-    const a = addrs.items[i];
-    if (a.stringAt("type") == "InternalIP") return a.stringAt("address") == ip;
-  }
-  return false;
-}
-
-/** The Node's taints are exactly the configured ones (order ignored). */
-function taintsMatch(node: JsonValue, ctx: Context): bool {
-  const want = ctx.cfg.taints;
-  const have = node.path("spec.taints");
-  let mine = 0;
-  if (have !== null && have.kind == JsonKind.Array) {
-    for (let i = 0; i < have.items.length; i++) {
-      const t = have.items[i];
-      const key = t.stringAt("key");
-      // Taints the control plane manages (node.kubernetes.io/…) are not ours to compare.
-      if (key.startsWith("node.kubernetes.io/")) continue;
-      let found = false;
-      for (let j = 0; j < want.length; j++) {
-        if (want[j].key == key && want[j].value == t.stringAt("value") && want[j].effect == t.stringAt("effect")) found = true;
-      }
-      if (!found) return false;
-      mine++;
-    }
-  }
-  return mine == want.length;
-}
-
-/** metadata.uid of the Node in a response body. */
-function uidOf(r: HttpResult): string {
-  if (!r.truncated) {
-    const reader = new JsonReader();
-    reader.skip = ADOPT_SKIP;
-    const v = reader.parseBuffer(r.body);
-    if (v !== null) return v.stringAt("metadata.uid");
-  }
-  return readUid(r.body);
-}
-
-/**
- * The first `"uid":"…"` in a body, for when it is too large to parse whole. In a Node the first uid
- * is metadata.uid: the API server writes metadata first, and uid before labels and managedFields.
- */
-export function readUid(body: ByteBuffer): string {
-  const n = body.length;
-  const key = "\"uid\":\"";
-  for (let i = 0; i + key.length < n; i++) {
-    let match = true;
-    for (let k = 0; k < key.length; k++) {
-      if (body.at(i + k) != key.charCodeAt(k)) {
-        match = false;
-        break;
-      }
-    }
-    if (!match) continue;
-    const start = i + key.length;
-    let end = start;
-    while (end < n && end - start < 64 && body.at(end) != 0x22) end++;
-    if (end < n && body.at(end) == 0x22 && end > start) return body.slice(start, end);
-    return "";
-  }
-  return "";
+/** metadata.uid of the Node in a response body ("" when it has none we can use). */
+function uidOf(ctx: Context, r: HttpResult): string {
+  const node = new NodeFacts(ctx.cfg, ctx.identity);
+  node.read(r.body, r.truncated);
+  return node.uid;
 }

@@ -209,3 +209,37 @@ export function utf8(s: string): ByteBuffer {
   b.str(s);
   return b;
 }
+
+/** True when the buffer holds exactly the UTF-8 encoding of `s` (no allocation). */
+export function bytesEqual(b: ByteBuffer, s: string): bool {
+  const n = s.length;
+  const len = b.length;
+  if (len < n) return false;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (j >= len || b.at(j) != c) return false;
+      j++;
+      continue;
+    }
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < n) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      }
+    }
+    if (c >= 0xd800 && c < 0xe000) c = 0xfffd;
+    let need = c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (j + need > len) return false;
+    let first = need == 2 ? 0xc0 | (c >> 6) : need == 3 ? 0xe0 | (c >> 12) : 0xf0 | (c >> 18);
+    if (b.at(j) != first) return false;
+    for (let k = need - 2; k >= 0; k--) {
+      j++;
+      if (b.at(j) != (0x80 | ((c >> (k * 6)) & 0x3f))) return false;
+    }
+    j++;
+  }
+  return j == len;
+}

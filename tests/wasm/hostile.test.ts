@@ -1,0 +1,64 @@
+/**
+ * Bytes a broken or hostile API server can send, through the ABI: bodies whose shape used to cost memory
+ * (dense JSON was parsed into a tree on every path, error paths included) and identifiers of absurd size.
+ * Responses are read with the streaming scanner, so memory is bounded by what is kept.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CoreHarness, Phase } from "../support/core-harness.js";
+
+/** 10,922 empty objects in one array: 32 KiB of the densest JSON there is. */
+const DENSE = "[" + Array(10_922).fill("{}").join(",") + "]";
+
+/** Peak linear memory of a core whose first five registrations are answered 500 with `body`. */
+async function peakWithErrorBody(body: string): Promise<number> {
+  const h = await CoreHarness.create();
+  h.server.fault({ match: (r) => r.method === "POST" && r.path === "/api/v1/nodes", action: { kind: "status", status: 500, body }, times: 5 });
+  h.runUntil(() => h.phase === Phase.RUNNING, 120_000);
+  assert.equal(h.server.seen("POST", "/api/v1/nodes").length, 6, "five refusals, then the registration that landed");
+  return h.peakMemory;
+}
+
+test("a dense JSON error body on registration costs what any body of its size costs, and the node recovers", async () => {
+  const dense = await peakWithErrorBody(DENSE);
+  // The same number of bytes as one flat string: only the size of the kept prefix may cost memory.
+  const flat = await peakWithErrorBody(JSON.stringify({ message: "x".repeat(DENSE.length - 14) }));
+  assert.ok(dense <= flat, `dense ${dense} B, flat ${flat} B`);
+  assert.ok(dense <= 256 * 1024, `peak linear memory ${dense} B within the 256 KiB budget`);
+});
+
+test("a dense JSON Node on adoption costs no more than a flat one; the node still ends up registered and leased", async () => {
+  const h = await CoreHarness.create();
+  h.server.fault({ match: (r) => r.method === "POST" && r.path === "/api/v1/nodes", action: { kind: "status", status: 409, body: "{}" }, times: 1 });
+  h.server.fault({
+    match: (r) => r.method === "GET" && r.path === "/api/v1/nodes/pico-test",
+    action: { kind: "status", status: 200, body: `{"metadata":{"uid":"uid-dense","x":${DENSE}}}` },
+    times: 1,
+  });
+  h.runUntil(() => h.phase === Phase.RUNNING, 60_000);
+  assert.ok(h.peakMemory <= 256 * 1024, `peak linear memory ${h.peakMemory} B`);
+  // The cut body could not be compared, so everything was reconciled; the fake server had no such Node,
+  // so the core registered it afresh and owns the Lease by the real uid.
+  const node = h.server.nodes.get("pico-test");
+  assert.equal(h.server.leases.get("pico-test").metadata.ownerReferences[0].uid, node.metadata.uid);
+});
+
+test("a uid of 16,200 bytes is refused up front: no request body overflows, the node registers properly", async () => {
+  const h = await CoreHarness.create();
+  const huge = "u".repeat(16_200);
+  h.server.fault({
+    match: (r) => r.method === "POST" && r.path === "/api/v1/nodes",
+    action: { kind: "status", status: 201, body: `{"metadata":{"name":"pico-test","uid":"${huge}"}}` },
+    times: 1,
+  });
+  h.runUntil(() => h.phase === Phase.RUNNING, 60_000);
+  h.run(30_000);
+  for (const r of h.server.requests) {
+    if (r.body.length > 0) assert.doesNotThrow(() => JSON.parse(r.body), `${r.method} ${r.path} sent valid JSON`);
+    assert.ok(!r.body.includes(huge), `${r.method} ${r.path} does not carry the absurd uid`);
+  }
+  const node = h.server.nodes.get("pico-test");
+  const lease = h.server.leases.get("pico-test");
+  assert.equal(lease.metadata.ownerReferences[0].uid, node.metadata.uid);
+  assert.ok(h.stat(2 /* RENEWALS */) >= 2, "renewing");
+});
