@@ -29,11 +29,32 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-const defaultControllers = "node-lifecycle-controller,taint-eviction-controller," +
-	"serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller," +
-	"garbage-collector-controller,namespace-controller,pod-garbage-collector-controller," +
-	"certificatesigningrequest-signing-controller,certificatesigningrequest-approving-controller," +
-	"certificatesigningrequest-cleaner-controller,clusterrole-aggregation-controller"
+// defaultControllers are the kube-controller-manager controllers a cluster that
+// runs workloads needs, and no more (a 2-core machine runs several clusters):
+// the node lifecycle and taint eviction that picokubelet's nodes are judged by;
+// the workload controllers behind `kubectl rollout status` (deployment,
+// replicaset, statefulset, daemonset, replicationcontroller), Jobs and CronJobs
+// (job, cronjob, ttl-after-finished); `kubectl drain` (eviction is served by the
+// API server, but a PodDisruptionBudget only allows evictions once the
+// disruption controller has written its status); namespaces, service accounts
+// and their tokens, the garbage collector and pod GC; CSR signing for node
+// certificates; EndpointSlices for Services with selectors; the token cleaner,
+// as k3s adds it, for the bootstrap tokens the API server accepts. Left out on
+// purpose: ttl-controller (it annotates every Node), resourcequota (periodic
+// full resyncs), HPA (no metrics API), the volume controllers and node-ipam.
+var defaultControllers = strings.Join([]string{
+	"node-lifecycle-controller", "taint-eviction-controller",
+	"deployment-controller", "replicaset-controller", "statefulset-controller", "daemonset-controller",
+	"replicationcontroller-controller",
+	"job-controller", "cronjob-controller", "ttl-after-finished-controller",
+	"disruption-controller",
+	"namespace-controller", "serviceaccount-controller", "serviceaccount-token-controller",
+	"root-ca-certificate-publisher-controller",
+	"garbage-collector-controller", "pod-garbage-collector-controller",
+	"certificatesigningrequest-signing-controller", "certificatesigningrequest-approving-controller",
+	"certificatesigningrequest-cleaner-controller", "clusterrole-aggregation-controller",
+	"endpointslice-controller", "token-cleaner-controller",
+}, ",")
 
 type upOptions struct {
 	dir                    string
