@@ -8,7 +8,8 @@
 import { ABI_VERSION, CONFIG_MAX_BYTES, IO_BUFFER_SIZE, Phase, Stat } from "./abi/codes";
 import { ErrorCode } from "./abi/errors";
 import { Kubelet } from "./agent/agent";
-import { linesEmitted, logError, setLogLevel } from "./util/log";
+import { linesEmitted, logError, logWarn, setLogLevel } from "./util/log";
+import { Monotonic } from "./util/monotonic";
 import { ByteBuffer } from "./util/bytes";
 import { parseConfig } from "./node/config";
 import { RECONNECT_WINDOW_MS } from "./node/defaults";
@@ -17,8 +18,20 @@ import { RECONNECT_WINDOW_MS } from "./node/defaults";
 const io = new StaticArray<u8>(IO_BUFFER_SIZE);
 const configDoc = new ByteBuffer(1024, CONFIG_MAX_BYTES);
 const kubelet = new Kubelet();
-/** `now` of the latest event, for stat(STAT_WALL_MS). */
+/** `now` of the latest event in core time (util/monotonic.ts), for stat(STAT_WALL_MS) and next_deadline. */
 let lastNow: i64 = 0;
+const time = new Monotonic();
+let anomaliesLogged: i64 = 0;
+
+/** Core time for the host's `now`; a `now` outside the contract is logged once. */
+function coreNow(now: i64): i64 {
+  lastNow = time.toCore(now);
+  if (time.anomalies > anomaliesLogged) {
+    if (anomaliesLogged == 0) logWarn("the host's now went backwards or jumped (" + now.toString() + " ms); keeping the core's own time");
+    anomaliesLogged = time.anomalies;
+  }
+  return lastNow;
+}
 
 /** ABI version implemented by this module. */
 export function abi_version(): i32 {
@@ -47,7 +60,7 @@ export function config_write(len: i32): i32 {
 
 /** Validates the configuration and starts. */
 export function start(now: i64, seed: i64): i32 {
-  lastNow = now;
+  now = coreNow(now);
   if (kubelet.ctx.phase != Phase.Configuring) return ErrorCode.AlreadyStarted;
   const cfg = parseConfig(configDoc.ptr, configDoc.length);
   if (cfg.errors.length > 0) {
@@ -62,49 +75,49 @@ export function start(now: i64, seed: i64): i32 {
 
 /** The link changed. */
 export function on_link(now: i64, kind: i32, ipv4: i32, bssid: i64, rssi: i32): void {
-  lastNow = now;
+  now = coreNow(now);
   kubelet.onLink(now, kind, <u32>ipv4, bssid, rssi);
 }
 
 /** Free and total heap bytes. */
 export function on_heap(now: i64, free: i32, total: i32): void {
-  lastNow = now;
+  now = coreNow(now);
   kubelet.onHeap(now, <i64>free, <i64>total);
 }
 
 /** Connection `conn` is up. */
 export function on_connected(now: i64, conn: i32): void {
-  lastNow = now;
+  now = coreNow(now);
   kubelet.onConnected(now, conn);
 }
 
 /** io_buffer[0..len) was received on `conn`. */
 export function on_data(now: i64, conn: i32, len: i32): void {
-  lastNow = now;
+  now = coreNow(now);
   if (len <= 0 || len > IO_BUFFER_SIZE) return;
   kubelet.onData(now, conn, changetype<usize>(io), len);
 }
 
 /** Connection `conn` closed. */
 export function on_closed(now: i64, conn: i32, reason: i32): void {
-  lastNow = now;
+  now = coreNow(now);
   kubelet.onClosed(now, conn, reason);
 }
 
 /** A deadline passed. */
 export function on_timer(now: i64): void {
-  lastNow = now;
+  now = coreNow(now);
   kubelet.onTimer(now);
 }
 
 /** When the core next wants on_timer (absolute), or -1. */
 export function next_deadline(): i64 {
-  return kubelet.nextDeadline(lastNow);
+  return time.toHost(kubelet.nextDeadline(lastNow));
 }
 
 /** Stops; mode 1 deletes our Lease and Node first. */
 export function shutdown(now: i64, mode: i32): void {
-  lastNow = now;
+  now = coreNow(now);
   kubelet.shutdown(now, mode);
 }
 

@@ -116,10 +116,15 @@ export class LeaseReconciler extends Worker {
     return Signal.None;
   }
 
-  /** renewTime for an attempt at `now`: wall time, but never before the last one written. */
+  /**
+   * renewTime for an attempt at `now`: wall time, but never before the last one written, so a small
+   * correction backwards never makes the Lease look older. A correction back by more than the lease
+   * duration means the last value was wrong: the truth wins over monotonicity then.
+   */
   private renewTime(now: i64): i64 {
     let t = this.ctx.clock.wallMs(now);
-    if (t <= this.lastRenewTime) t = this.lastRenewTime + 1;
+    const back = this.lastRenewTime - t;
+    if (back >= 0 && back <= <i64>this.ctx.cfg.leaseDurationSeconds * 1000) t = this.lastRenewTime + 1;
     this.lastRenewTime = t;
     return t;
   }

@@ -10,7 +10,13 @@
  * clock skew that feeds Haunted/TimeSlipped. Until the first sample the clock is unanchored and nothing
  * may write a timestamp (REFERENCE.md weakness 4).
  */
+/** Dates outside [2020-01-01, 2100-01-01) are absurd for a node running now: refused, never anchored to. */
+export const MIN_DATE_SECS: i64 = 1_577_836_800;
+export const MAX_DATE_SECS: i64 = 4_102_444_800;
+
 export class WallClock {
+  /** Samples refused as absurd. */
+  refused: i64 = 0;
   /** True once a Date header has anchored the clock. */
   anchored: bool = false;
   /** Samples taken. */
@@ -29,6 +35,10 @@ export class WallClock {
    * Returns the correction applied in milliseconds (0 on the first sample and when consistent).
    */
   observe(dateSecs: i64, sentAt: i64, recvAt: i64): i64 {
+    if (dateSecs < MIN_DATE_SECS || dateSecs >= MAX_DATE_SECS) {
+      this.refused++;
+      return 0;
+    }
     if (recvAt < sentAt) recvAt = sentAt;
     const lo = dateSecs * 1000 - recvAt;
     const hi = dateSecs * 1000 + 999 - sentAt;

@@ -1,5 +1,6 @@
 import { daysFromCivil, civilFromDays, parseHttpDate, rfc3339, daysInMonth } from "../../assembly/util/time";
 import { utf8 } from "../../assembly/util/bytes";
+import { WallClock } from "../../assembly/util/clock";
 
 function parse(s: string): i64 {
   const b = utf8(s);
@@ -67,5 +68,23 @@ describe("RFC 3339 formatting", () => {
   it("formats the epoch and times before it", () => {
     expect(rfc3339(0, true)).toBe("1970-01-01T00:00:00.000000Z");
     expect(rfc3339(-1, true)).toBe("1969-12-31T23:59:59.999000Z");
+  });
+});
+
+describe("wall clock against absurd Date headers", () => {
+  it("refuses dates before 2020 or from 2100 on, anchored or not, and keeps the truth", () => {
+    const c = new WallClock();
+    expect(c.observe(253402300799, 0, 10)).toBe(0); // Fri, 31 Dec 9999 23:59:59 GMT
+    expect(c.anchored).toBe(false);
+    expect(c.observe(4294967295, 0, 10)).toBe(0); // 2106
+    expect(c.anchored).toBe(false);
+    const real: i64 = 1_777_737_600; // 2026-05-02
+    c.observe(real, 1000, 1010);
+    expect(c.anchored).toBe(true);
+    const before = c.wallMs(2000);
+    expect(c.observe(253402300799, 1500, 1510)).toBe(0);
+    expect(c.observe(0, 1500, 1510)).toBe(0);
+    expect(c.wallMs(2000)).toBe(before);
+    expect(c.refused).toBe(4);
   });
 });

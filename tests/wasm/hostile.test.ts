@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CoreHarness, Phase } from "../support/core-harness.js";
+import { CoreHarness, Phase, Stat } from "../support/core-harness.js";
 
 /** 10,922 empty objects in one array: 32 KiB of the densest JSON there is. */
 const DENSE = "[" + Array(10_922).fill("{}").join(",") + "]";
@@ -61,4 +61,21 @@ test("a uid of 16,200 bytes is refused up front: no request body overflows, the 
   const lease = h.server.leases.get("pico-test");
   assert.equal(lease.metadata.ownerReferences[0].uid, node.metadata.uid);
   assert.ok(h.stat(2 /* RENEWALS */) >= 2, "renewing");
+});
+
+test("a now outside the contract (negative, 2^62 and back) is logged once and the core keeps its deadlines sane", async () => {
+  const h = await CoreHarness.running();
+  const before = h.stat(Stat.RENEWALS);
+  const t = BigInt(h.now);
+  for (const bad of [-5n, 1n << 62n, t, -(1n << 62n), t - 1000n]) {
+    h.exports.on_timer(bad);
+    h.exports.__collect();
+    const d = h.exports.next_deadline();
+    assert.ok(d >= 0n, `next_deadline ${d} after now=${bad}: the running core always has a deadline`);
+    // In the host's own frame: near its (absurd) now while it claims 2^62, near the real time once it is back.
+    if (bad <= t) assert.ok(d <= t + 60_000n, `next_deadline ${d} after now=${bad} is not stuck far in the future`);
+  }
+  h.run(60_000);
+  assert.ok(h.stat(Stat.RENEWALS) >= before + 5, `renewals went on: ${before} -> ${h.stat(Stat.RENEWALS)}`);
+  assert.equal(h.logged("the host's now went backwards or jumped").length, 1, "logged once");
 });
