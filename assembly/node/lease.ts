@@ -117,14 +117,15 @@ export class LeaseReconciler extends Worker {
   }
 
   /**
-   * renewTime for an attempt at `now`: wall time, but never before the last one written, so a small
-   * correction backwards never makes the Lease look older. A correction back by more than the lease
-   * duration means the last value was wrong: the truth wins over monotonicity then.
+   * renewTime for an attempt at `now`: wall time, but never before the last one written, so a correction
+   * backwards never makes the Lease look older. A correction back by more than a day means the last value
+   * came from a server clock that was wildly wrong: the truth wins over monotonicity then, or every later
+   * renewTime would repeat the wrong one.
    */
   private renewTime(now: i64): i64 {
     let t = this.ctx.clock.wallMs(now);
     const back = this.lastRenewTime - t;
-    if (back >= 0 && back <= <i64>this.ctx.cfg.leaseDurationSeconds * 1000) t = this.lastRenewTime + 1;
+    if (back >= 0 && back <= RENEW_TIME_MAX_CLAMP_MS) t = this.lastRenewTime + 1;
     this.lastRenewTime = t;
     return t;
   }
@@ -175,3 +176,5 @@ export class LeaseReconciler extends Worker {
 }
 
 const LEASE_NS_PREFIX = "kube-node-lease/";
+/** How far back a corrected clock may be and renewTime still holds its last value (see renewTime). */
+const RENEW_TIME_MAX_CLAMP_MS: i64 = 24 * 3600 * 1000;
