@@ -79,3 +79,24 @@ test("a now outside the contract (negative, 2^62 and back) is logged once and th
   assert.ok(h.stat(Stat.RENEWALS) >= before + 5, `renewals went on: ${before} -> ${h.stat(Stat.RENEWALS)}`);
   assert.equal(h.logged("the host's now went backwards or jumped").length, 1, "logged once");
 });
+
+test("shutdown(CLEANUP) with a renewal and a status push in flight: they cannot re-arm anything, STOPPED is final", async () => {
+  const h = await CoreHarness.running();
+  // Slow answers, so the next request is still on the wire when shutdown comes.
+  h.latencyMs = 2_000;
+  const sent = h.server.requests.length;
+  h.runUntil(() => h.server.requests.length > sent, 15_000);
+  h.shutdown(1);
+  const atShutdown = h.server.requests.length;
+  h.runUntil(() => h.phase === Phase.STOPPED, 30_000);
+  h.run(120_000);
+  const after = h.server.requests.slice(atShutdown).map((r) => `${r.method} ${r.path}`);
+  assert.deepEqual(after, [
+    "DELETE /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pico-test",
+    "DELETE /api/v1/nodes/pico-test",
+  ], "only the cleanup's deletes after shutdown: no annotation, no renewal, no re-registration");
+  assert.equal(h.phase, Phase.STOPPED);
+  assert.equal(h.server.nodes.size, 0);
+  assert.equal(h.server.leases.size, 0);
+  assert.equal(Number(h.exports.next_deadline()), -1);
+});
