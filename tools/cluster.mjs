@@ -8,7 +8,9 @@
 //   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
 //   node tools/cluster.mjs kubeconfig-for-node --prefix rack- --count 1000 --out-dir DIR [--start 0]
 //   node tools/cluster.mjs kubectl ARGS...
+//   node tools/cluster.mjs COMMAND --help      (prints, does nothing else)
 //
+// Unknown flags are refused with exit 2 and the command's valid flags named.
 // Plain Node (>= 20) ESM with no npm dependencies, so it works before `npm ci`.
 // The binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 // and the `testenv` harness) are built from tools/k8s-testenv with the local Go
@@ -33,10 +35,88 @@ const EXIT_NOT_RUNNING = 3;
 
 // ---------------------------------------------------------------- arguments
 
-// Flags that never take a value.
-const BOOLEAN_FLAGS = new Set(['force', 'token', 'help', 'kill', 'purge']);
+// Every command's flags, so that a typo is refused (exit 2, the valid flags
+// named) instead of silently ignored, and `--help` can only ever print.
+// kind: 'bool' takes no value; 'int' a non-negative integer; 'duration' a Go
+// duration (passed on to testenv/kube-controller-manager, which parse them);
+// 'string' anything.
+const DIR_FLAG = { dir: { kind: 'string', arg: 'DIR', help: 'cluster directory (default <repo>/.cluster)' } };
+const COMMANDS = {
+  build: {
+    summary: 'build (or find) the binaries in the cache; prints the bin dir',
+    usage: 'build [--force]',
+    flags: {
+      force: { kind: 'bool', help: 'rebuild even when the cache has this build' },
+      dir: { kind: 'string', arg: 'DIR', help: 'accepted like everywhere, unused: the binary cache is per machine' },
+    },
+  },
+  up: {
+    summary: 'start etcd, kube-apiserver, kube-controller-manager, kube-scheduler; return when ready',
+    usage: 'up [flags]',
+    flags: {
+      ...DIR_FLAG,
+      'node-monitor-period': { kind: 'duration', help: 'KCM --node-monitor-period (default 1s)' },
+      'node-monitor-grace-period': { kind: 'duration', help: 'KCM --node-monitor-grace-period (default 20s)' },
+      'node-startup-grace-period': { kind: 'duration', help: 'KCM --node-startup-grace-period (default 30s)' },
+      'apiserver-port': { kind: 'int', arg: 'N', help: "kube-apiserver port (default: this dir's last port, else a free one)" },
+      controllers: { kind: 'string', arg: 'LIST', help: 'KCM --controllers (default: the workload set in tools/README.md)' },
+      'apiserver-v': { kind: 'int', arg: 'N', help: 'kube-apiserver --v (default 1)' },
+      'restart-grace': { kind: 'duration', help: 'SIGTERM grace of kube-apiserver on restart-apiserver (default 3s)' },
+      'stop-timeout': { kind: 'duration', help: 'SIGTERM grace per component on down (default 10s)' },
+      'ready-timeout': { kind: 'duration', help: 'how long testenv waits for each component (default 120s)' },
+      timeout: { kind: 'int', arg: 'SECONDS', help: 'how long `up` waits for readiness (default 300)' },
+    },
+  },
+  status: {
+    summary: 'pids and /readyz; exit 0 if up and ready, 3 if not',
+    usage: 'status',
+    flags: { ...DIR_FLAG },
+  },
+  down: {
+    summary: 'stop everything started for the dir',
+    usage: 'down [--purge]',
+    flags: { ...DIR_FLAG, purge: { kind: 'bool', help: 'also delete the cluster dir (etcd data, PKI, tokens, logs)' } },
+  },
+  'restart-apiserver': {
+    summary: 'stop and restart only kube-apiserver (same port, certificates and tokens)',
+    usage: 'restart-apiserver [--kill]',
+    flags: {
+      ...DIR_FLAG,
+      kill: { kind: 'bool', help: 'SIGKILL (a crash) instead of SIGTERM with a short grace' },
+      timeout: { kind: 'int', arg: 'SECONDS', help: 'how long to wait for /readyz afterwards (default 180)' },
+    },
+  },
+  'kubeconfig-for-node': {
+    summary: 'mint node credentials (client certificate system:node:NAME, or a static token) as a kubeconfig',
+    usage: 'kubeconfig-for-node NAME [--out FILE|-] [--token] [--validity 8760h]\n       kubeconfig-for-node --prefix P --count N --out-dir DIR [--start 0]',
+    positional: { max: 1, name: 'NAME' },
+    flags: {
+      ...DIR_FLAG,
+      out: { kind: 'string', arg: 'FILE|-', help: 'where to write it (default <dir>/nodes/NAME.kubeconfig; - for stdout)' },
+      token: { kind: 'bool', help: 'a static bearer token instead of a certificate (pk-token-0 .. pk-token-15 only)' },
+      validity: { kind: 'duration', help: 'certificate lifetime (default 8760h)' },
+      server: { kind: 'string', arg: 'URL', help: 'server URL written into the kubeconfig (default the cluster\'s)' },
+      prefix: { kind: 'string', arg: 'P', help: 'batch form: node names P<start> .. P<start+count-1>' },
+      count: { kind: 'int', arg: 'N', help: 'batch form: how many' },
+      start: { kind: 'int', arg: 'N', help: 'batch form: first index (default 0)' },
+      'out-dir': { kind: 'string', arg: 'DIR', help: 'batch form: output directory (one NAME.kubeconfig each)' },
+    },
+  },
+  kubectl: {
+    summary: 'run the cached kubectl as cluster admin; everything after `kubectl` is kubectl\'s (`kubectl help` for its own help)',
+    usage: 'kubectl [--dir DIR] ARGS...',
+    flags: { ...DIR_FLAG },
+  },
+};
+const HELP_FLAG = { help: { kind: 'bool', help: 'print this help and do nothing else' } };
 
-function parseArgs(argv) {
+class UsageError extends Error {}
+
+const DURATION = /^(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$/;
+
+/** Parses argv against the command's flags; throws UsageError on anything unknown or malformed. */
+function parseArgs(cmd, argv) {
+  const spec = { ...COMMANDS[cmd].flags, ...HELP_FLAG };
   const flags = {};
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
@@ -45,18 +125,66 @@ function parseArgs(argv) {
       positional.push(...argv.slice(i + 1));
       break;
     }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
-      if (eq >= 0) flags[name] = a.slice(eq + 1);
-      else if (BOOLEAN_FLAGS.has(name)) flags[name] = true;
-      else if (i + 1 < argv.length) flags[name] = argv[++i];
-      else die(`flag --${name} needs a value`);
-    } else {
-      positional.push(a);
+    if (a === '-h') {
+      flags.help = true;
+      continue;
     }
+    if (!a.startsWith('--') || a === '-') {
+      if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown flag ${a}`);
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    const f = spec[name];
+    if (!f) throw new UsageError(`unknown flag --${name}`);
+    let value;
+    if (f.kind === 'bool') {
+      if (eq >= 0) {
+        const v = a.slice(eq + 1);
+        if (v !== 'true' && v !== 'false') throw new UsageError(`--${name} takes no value (or =true/=false), got ${JSON.stringify(v)}`);
+        value = v === 'true';
+      } else {
+        value = true;
+      }
+    } else if (eq >= 0) {
+      value = a.slice(eq + 1);
+    } else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
+      value = argv[++i];
+    } else {
+      throw new UsageError(`flag --${name} needs a value${f.arg ? ` (${f.arg})` : ''}`);
+    }
+    if (f.kind === 'int' && !/^\d+$/.test(value)) throw new UsageError(`--${name} wants a non-negative integer, got ${JSON.stringify(value)}`);
+    if (f.kind === 'duration' && !DURATION.test(value)) throw new UsageError(`--${name} wants a duration such as 20s or 1m30s, got ${JSON.stringify(value)}`);
+    if (f.choices && !f.choices.includes(value)) throw new UsageError(`--${name} is one of ${f.choices.join(', ')}, got ${JSON.stringify(value)}`);
+    flags[name] = value;
+  }
+  const max = COMMANDS[cmd].positional?.max ?? 0;
+  if (positional.length > max) {
+    throw new UsageError(max ? `too many arguments: ${positional.join(' ')}` : `\`${cmd}\` takes no arguments, got ${positional.join(' ')}`);
   }
   return { flags, positional };
+}
+
+function commandHelp(cmd) {
+  const c = COMMANDS[cmd];
+  const spec = { ...c.flags, ...HELP_FLAG };
+  const rows = Object.entries(spec).map(([n, f]) => [`--${n}${f.kind === 'bool' ? '' : ` ${f.arg || (f.kind === 'duration' ? 'DURATION' : 'VALUE')}`}`, f.help]);
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return [
+    `usage: node tools/cluster.mjs ${c.usage}`,
+    '',
+    `  ${c.summary}`,
+    '',
+    'flags:',
+    ...rows.map(([l, h]) => `  ${l.padEnd(w)}  ${h}`),
+  ].join('\n');
+}
+
+function validFlags(cmd) {
+  return Object.keys({ ...COMMANDS[cmd].flags, ...HELP_FLAG })
+    .map((n) => `--${n}`)
+    .join(' ');
 }
 
 function die(msg, code = 1) {
@@ -715,10 +843,14 @@ function tokenKubeconfig({ server, caPEM, user, token }) {
 
 async function cmdKubeconfigForNode(flags, positional) {
   const dir = clusterDir(flags);
-  const server = flags.server || serverOf(dir);
   const name = positional[0];
+  // Usage errors first: they need no cluster.
+  if (flags.token && !name) die('--token needs a node name (kubeconfig-for-node NAME --token)', 2);
+  if (flags.prefix !== undefined && (!flags.count || !flags['out-dir'])) die('the batch form needs --prefix P --count N --out-dir DIR', 2);
+  if (flags.prefix !== undefined && name) die('give either NAME or --prefix, not both', 2);
+  if (flags.prefix === undefined && !name) die('usage: kubeconfig-for-node NAME [--out FILE|-] [--token] | --prefix P --count N --out-dir DIR', 2);
+  const server = flags.server || serverOf(dir);
   if (flags.token) {
-    if (!name) die('--token needs a node name');
     let tokens = '';
     try {
       tokens = fs.readFileSync(path.join(dir, 'pki', 'tokens.csv'), 'utf8');
@@ -737,10 +869,8 @@ async function cmdKubeconfigForNode(flags, positional) {
     running?.binDir && fs.existsSync(path.join(running.binDir, 'testenv')) ? running.binDir : await ensureBinaries();
   const args = ['mint-node-cert', '--dir', dir, '--server', server];
   if (flags.prefix !== undefined) {
-    if (!flags.count || !flags['out-dir']) die('the batch form needs --prefix P --count N --out-dir DIR');
     args.push('--prefix', flags.prefix, '--count', String(flags.count), '--start', String(flags.start || 0), '--out-dir', path.resolve(flags['out-dir']));
   } else {
-    if (!name) die('usage: kubeconfig-for-node NAME [--out FILE|-] [--token] | --prefix P --count N --out-dir DIR');
     const out = flags.out ?? path.join(dir, 'nodes', `${name}.kubeconfig`);
     args.push('--name', name, '--out', out === '-' ? '-' : path.resolve(out));
   }
@@ -772,37 +902,65 @@ function cmdKubectl(flags, rest) {
   return r.status ?? 1;
 }
 
-const HELP = `usage: node tools/cluster.mjs COMMAND [flags]      (npm run cluster -- COMMAND ...)
-
-  build [--force]                     build (or find cached) binaries; prints the bin dir
-  up [flags]                          start etcd, kube-apiserver, kube-controller-manager, kube-scheduler
-      --node-monitor-period 1s  --node-monitor-grace-period 20s  --node-startup-grace-period 30s
-      --apiserver-port N  --timeout SECONDS(300)  --controllers LIST  --apiserver-v N
-      --restart-grace 3s  --stop-timeout 10s  --ready-timeout 120s
-  status                              exit 0 if up and ready, 3 if not
-  down [--purge]                      stop everything; --purge also deletes the cluster dir (etcd data, PKI)
-  restart-apiserver [--kill]          stop and restart only kube-apiserver (same port and certificates);
-                                      --kill: SIGKILL instead of SIGTERM
-  kubeconfig-for-node NAME [--out FILE|-] [--token] [--validity 8760h]
-  kubeconfig-for-node --prefix P --count N --out-dir DIR [--start 0]
-  kubectl ARGS...                     run the cached kubectl as cluster admin
-
-common flag: --dir DIR (default <repo>/.cluster)`;
+const HELP = [
+  'usage: node tools/cluster.mjs COMMAND [flags]      (npm run cluster -- COMMAND ...)',
+  '',
+  ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(20)} ${c.summary}`),
+  '',
+  '`node tools/cluster.mjs COMMAND --help` (or `help COMMAND`) lists its flags and does nothing else;',
+  'every command takes --dir DIR (default <repo>/.cluster). See tools/README.md.',
+].join('\n');
 
 async function main() {
   const argv = process.argv.slice(2);
   const cmd = argv[0];
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = cmd === 'help' ? argv[1] : undefined;
+    if (topic && COMMANDS[topic]) {
+      console.log(commandHelp(topic));
+      return 0;
+    }
+    if (topic) {
+      console.error(`cluster: unknown command ${JSON.stringify(topic)}\n\n${HELP}`);
+      return 2;
+    }
+    (cmd ? console.log : console.error)(HELP);
+    return cmd ? 0 : 2;
+  }
+  if (!COMMANDS[cmd]) {
+    console.error(`cluster: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+    return 2;
+  }
   if (cmd === 'kubectl') {
     // Everything after `kubectl` belongs to kubectl, except a leading --dir.
     let rest = argv.slice(1);
     const flags = {};
-    if (rest[0] && rest[0].startsWith('--dir')) {
+    if (rest[0] && (rest[0] === '--dir' || rest[0].startsWith('--dir='))) {
       if (rest[0].includes('=')) flags.dir = rest.shift().split('=').slice(1).join('=');
       else [, flags.dir] = rest.splice(0, 2);
     }
+    // Our help when it comes first; kubectl's own is `kubectl help` or `kubectl get --help`.
+    if (rest[0] === '--help' || rest[0] === '-h') {
+      console.log(commandHelp(cmd));
+      return 0;
+    }
     return cmdKubectl(flags, rest);
   }
-  const { flags, positional } = parseArgs(argv.slice(1));
+  // --help wins wherever it stands (before a `--`), even next to a bad flag: it only prints.
+  const own = argv.indexOf('--') < 0 ? argv.slice(1) : argv.slice(1, argv.indexOf('--'));
+  if (own.includes('--help') || own.includes('-h')) {
+    console.log(commandHelp(cmd));
+    return 0;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs(cmd, argv.slice(1));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`cluster ${cmd}: ${e.message}\nvalid flags of \`${cmd}\`: ${validFlags(cmd)}\n(\`node tools/cluster.mjs ${cmd} --help\` explains them)`);
+    return 2;
+  }
+  const { flags, positional } = parsed;
   switch (cmd) {
     case 'build':
       await cmdBuild(flags);
@@ -817,16 +975,8 @@ async function main() {
       return cmdRestartAPIServer(flags);
     case 'kubeconfig-for-node':
       return cmdKubeconfigForNode(flags, positional);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(HELP);
-      return cmd ? 0 : 2;
-    default:
-      console.error(HELP);
-      return 2;
   }
+  return 2;
 }
 
 main().then(
