@@ -26,7 +26,8 @@ import { StatusReconciler } from "../node/status";
 import { StatusExtras } from "../node/objects";
 import { Signal, Worker } from "../node/worker";
 import { Random } from "../util/random";
-import { TIME_SLIP_MS, WARNING_AFTER_FAILURES } from "../node/defaults";
+import { PUSHBACK_DEFAULT_MS, PUSHBACK_MAX_MS, TIME_SLIP_MS, WARNING_AFTER_FAILURES } from "../node/defaults";
+import { Outcome } from "../http/outcome";
 import { acting, transition } from "./phases";
 
 export class Kubelet {
@@ -42,6 +43,11 @@ export class Kubelet {
   led: Led = Led.Off;
   /** Renewals already shown as an Activity blip. */
   private blips: i64 = 0;
+  /**
+   * Until when the server asked us to hold back (429, or 503 with Retry-After): every worker but the lease
+   * waits, so under API Priority and Fairness pressure the renewal that keeps the node alive goes first.
+   */
+  pushbackUntil: i64 = -1;
   /** Results routed, requests built and evaluations run: the events that allocate (kubelet.ts collects after them). */
   work: i64 = 0;
 
@@ -159,7 +165,12 @@ export class Kubelet {
     let d = ctx.control.nextDeadline();
     if (!acting(ctx.phase)) return d;
     if (ctx.linkUp && ctx.control.free) {
-      for (let i = 0; i < this.table.length; i++) d = earliest(d, unchecked(this.table[i]).task.due);
+      for (let i = 0; i < this.table.length; i++) {
+        const w = unchecked(this.table[i]);
+        let due = w.task.due;
+        if (due >= 0 && !this.mayRun(w, due)) due = this.pushbackUntil;
+        d = earliest(d, due);
+      }
     }
     if (ctx.phase == Phase.Running) d = earliest(d, this.status.nextEvaluation);
     // The LED must turn Warning once renewals have failed for a whole lease duration.
@@ -190,6 +201,7 @@ export class Kubelet {
     if (ctx.phase == Phase.Stopping && r.owner != this.table.indexOf(this.cleanup)) return;
     ctx.noteResult(r);
     this.observeDate(now, r);
+    this.notePushback(now, r);
     if (r.owner < 0 || r.owner >= this.table.length) return;
     const signal = unchecked(this.table[r.owner]).handle(now, r);
     if (signal == Signal.LeaseRecovered) {
@@ -198,6 +210,23 @@ export class Kubelet {
     }
     const next = transition(ctx.phase, signal);
     if (next != ctx.phase) this.enter(now, next);
+  }
+
+  /** A 429, or a 503 with Retry-After: hold the other workers back for that long (1 s by default, at most a minute). */
+  private notePushback(now: i64, r: HttpResult): void {
+    const throttled = r.outcome == Outcome.Throttled || (r.status == 503 && r.retryAfterMs >= 0);
+    if (!throttled) return;
+    let wait = r.retryAfterMs > 0 ? r.retryAfterMs : PUSHBACK_DEFAULT_MS;
+    if (wait > PUSHBACK_MAX_MS) wait = PUSHBACK_MAX_MS;
+    if (now + wait > this.pushbackUntil) {
+      this.pushbackUntil = now + wait;
+      logWarn("the API server asks us to slow down (HTTP " + r.status.toString() + "); holding everything but lease renewals for " + seconds(wait));
+    }
+  }
+
+  /** True when worker `w` may send now (the lease always may). */
+  private mayRun(w: Worker, now: i64): bool {
+    return w === this.lease || now >= this.pushbackUntil;
   }
 
   /** Every response's Date header re-anchors the clock and measures skew (Haunted/TimeSlipped). */
@@ -246,7 +275,7 @@ export class Kubelet {
     if (!acting(ctx.phase) || !ctx.linkUp || !ctx.control.free) return;
     for (let i = 0; i < this.table.length; i++) {
       const w = unchecked(this.table[i]);
-      if (!w.task.ready(now)) continue;
+      if (!w.task.ready(now) || !this.mayRun(w, now)) continue;
       const req = w.request(now);
       this.work++;
       req.owner = i;

@@ -63,6 +63,8 @@ export class HttpResult {
   firstByteAt: i64 = 0;
   /** The Date header as Unix seconds, or -1. */
   dateSecs: i64 = -1;
+  /** The server's Retry-After in ms, or -1. */
+  retryAfterMs: i64 = -1;
   /** The kept body (the lane's buffer: valid until the lane's next request). */
   body: ByteBuffer;
   /** The body was longer than the request's budget. */
@@ -267,6 +269,7 @@ export class Lane {
     r.sentAt = this.sentAt;
     r.firstByteAt = this.firstByteAt;
     r.dateSecs = this.parser.dateSecs;
+    r.retryAfterMs = ok && this.parser.retryAfterSecs >= 0 ? this.parser.retryAfterSecs * 1000 : -1;
     r.truncated = this.parser.bodyTruncated;
     this.current = null;
     this.deadline = -1;

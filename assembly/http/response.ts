@@ -7,7 +7,8 @@
  * go to a sink (http/sink.ts): by default a bounded buffer that keeps the caller's budget and only counts
  * the rest, so a huge response costs no memory.
  * Anything that is not HTTP/1.x we can frame unambiguously is an error, never a trap. Only the headers
- * the core acts on are kept: Date (clock anchoring, parsed here once), Connection, Content-Length, Transfer-Encoding.
+ * the core acts on are kept: Date (clock anchoring, parsed here once), Retry-After (pushback), Connection,
+ * Content-Length, Transfer-Encoding.
  */
 import { ByteBuffer, equalsIgnoreCase, hexValue, isDigit, isOws } from "../util/bytes";
 import { ErrorCode } from "../abi/errors";
@@ -58,6 +59,8 @@ export class ResponseParser {
   readonly buffer: BufferSink;
   /** The Date header as Unix seconds (-1 when absent or not a valid IMF-fixdate). */
   dateSecs: i64 = -1;
+  /** Retry-After in seconds (delta-seconds form only, at most a day), or -1. */
+  retryAfterSecs: i64 = -1;
   /** The server asked to close the connection, or the framing needs it closed. */
   mustClose: bool = false;
   /** Set with ParseResult.Error. */
@@ -111,6 +114,7 @@ export class ResponseParser {
     this.status = 0;
     this.minor = 1;
     this.dateSecs = -1;
+    this.retryAfterSecs = -1;
     this.mustClose = false;
     this.error = ErrorCode.Ok;
     this.detail = "";
@@ -298,6 +302,8 @@ export class ResponseParser {
     }
     if (equalsIgnoreCase(p, colon, "date")) {
       this.dateSecs = parseHttpDate(vp, vn);
+    } else if (equalsIgnoreCase(p, colon, "retry-after")) {
+      this.retryAfterSecs = deltaSeconds(vp, vn);
     }
     return ParseResult.NeedMore;
   }
@@ -399,4 +405,16 @@ function containsToken(p: usize, n: i32, token: string): bool {
     s = e + 1;
   }
   return false;
+}
+
+/** Retry-After as delta-seconds (RFC 9110 §10.2.3), capped at a day; -1 for anything else (an HTTP date is not used). */
+function deltaSeconds(p: usize, n: i32): i64 {
+  if (n == 0 || n > 10) return -1;
+  let v: i64 = 0;
+  for (let k = 0; k < n; k++) {
+    const d = <i32>load<u8>(p + <usize>k);
+    if (!isDigit(d)) return -1;
+    v = v * 10 + <i64>(d - 0x30);
+  }
+  return v > 86400 ? 86400 : v;
 }

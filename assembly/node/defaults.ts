@@ -22,6 +22,9 @@ export const MEMORY_PRESSURE_HYSTERESIS_BYTES: i32 = 4096;
 /** Heap size the joke conditions assume until the host reports one (REFERENCE.md §1 HEAP_TOTAL_BYTES). */
 export const HEAP_TOTAL_BYTES: i32 = 100 * 1024;
 
+/** How long the other workers hold back after a 429 without Retry-After, and the most a Retry-After can ask. */
+export const PUSHBACK_DEFAULT_MS: i64 = 1_000;
+export const PUSHBACK_MAX_MS: i64 = 60_000;
 /** Consecutive failed API requests after which the LED shows Warning. */
 export const WARNING_AFTER_FAILURES: i32 = 3;
 

@@ -222,3 +222,16 @@ describe("request head", () => {
     );
   });
 });
+
+describe("response parser: Retry-After", () => {
+  it("reads delta-seconds, caps it at a day, and ignores the date form and garbage", () => {
+    const cases: string[] = ["5", "86400", "999999", "Fri, 31 Dec 2027 23:59:59 GMT", "-1", "", "1x"];
+    const want: i64[] = [5, 86400, 86400, -1, -1, -1, -1];
+    for (let i = 0; i < cases.length; i++) {
+      const p = fresh();
+      const r = feedSplit(p, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: " + cases[i] + "\r\nContent-Length: 0\r\n\r\n", 20);
+      expect(r).toBe(ParseResult.Done);
+      expect(p.retryAfterSecs).toBe(want[i], cases[i]);
+    }
+  });
+});
