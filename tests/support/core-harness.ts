@@ -13,7 +13,8 @@ import { Close, Led, Link, Phase, Stat, type CoreExports } from "../../host-sim/
 export { Close, Led, Link, Phase, Stat };
 
 export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
-export const RELEASE_WASM = ROOT + "build/picokubelet.wasm";
+/** The module under test: the release build, or `$PICOKUBELET_WASM` (to compare builds, as tests/wasm3 does). */
+export const RELEASE_WASM = process.env.PICOKUBELET_WASM ?? ROOT + "build/picokubelet.wasm";
 
 export interface HarnessOptions {
   config?: Record<string, unknown>;
