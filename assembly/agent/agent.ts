@@ -361,7 +361,7 @@ function makeIdentity(ctx: Context): void {
   u.str("00000000-0000-0000-0000-");
   u.hex(mac, 12);
   id.systemUuid = u.toString();
-  // A version-4 UUID from the host's entropy: a new one on every boot (weakness 10).
+  // A version-4 UUID from the host's entropy: a new one on every boot (the original's was constant).
   const hi = ctx.rng.next();
   const lo = ctx.rng.next();
   const b = new ByteBuffer(40, 40);

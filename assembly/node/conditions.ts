@@ -5,7 +5,7 @@
  * The kubelet's rule (pkg/kubelet/nodestatus/setters.go): lastHeartbeatTime is refreshed on every push,
  * lastTransitionTime only when the condition's *status* flips. A new reason or message under the same
  * status does not move it. The five joke conditions keep the original firmware's thresholds, reasons and
- * order (REFERENCE.md §5.2); their inputs are real signals here: a rolling reconnect window, BSSID changes
+ * order (docs/behaviour.md, conditions); their inputs are real signals here: a rolling reconnect window, BSSID changes
  * and clock skew measured at re-anchoring. Messages are our own words.
  */
 import { HEAP_TOTAL_BYTES } from "./defaults";
@@ -92,7 +92,7 @@ export function heapPercentFree(free: i64, total: i64): i64 {
 
 /**
  * MemoryPressure with hysteresis: it turns True below `threshold` and turns False again only once free
- * heap is back at `threshold + hysteresis`, so a heap hovering at the line cannot flap (weakness 19).
+ * heap is back at `threshold + hysteresis`, so a heap hovering at the line cannot flap (the original had no hysteresis).
  */
 export function memoryPressure(previous: bool, free: i64, threshold: i64, hysteresis: i64): bool {
   return previous ? free < threshold + hysteresis : free < threshold;
@@ -137,7 +137,7 @@ export function evalNetworkUnavailable(s: Signals): Verdict {
   return new Verdict(CStatus.False, "LinkUp", kind + " link is up" + extra);
 }
 
-/** Vibes (REFERENCE.md §5.2): first match wins. */
+/** Vibes: first match wins (thresholds in docs/behaviour.md). */
 export function evalVibes(s: Signals): Verdict {
   const pct = heapPercentFree(s.freeHeap, s.totalHeap);
   if (s.reconnects >= 3) {
@@ -213,7 +213,7 @@ export class Condition {
 
 /**
  * Tracks every condition's status and transition time. The real conditions' first evaluation stamps the
- * time of registration; the joke ones start Unknown (REFERENCE.md §5.2), so their first real value is a
+ * time of registration; the joke ones start Unknown (as in the original firmware), so their first real value is a
  * flip that stamps the same time.
  */
 export class ConditionTracker {

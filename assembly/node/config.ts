@@ -57,7 +57,7 @@ export class Config {
   }
 }
 
-/** Default node labels, in the original firmware's order (REFERENCE.md §2.3). */
+/** Default node labels, in the original firmware's order (docs/behaviour.md, labels). */
 function defaultLabels(c: Config): void {
   c.setLabel("kubernetes.io/hostname", c.nodeName);
   c.setLabel("kubernetes.io/arch", "xtensa-lx7");

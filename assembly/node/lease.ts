@@ -3,10 +3,10 @@
  * staging/src/k8s.io/component-helpers/apimachinery/lease/controller.go).
  *
  * Create: POST with an ownerReference to the Node (uid), so deleting the Node collects the Lease
- * (weakness 9). 409: an older Lease exists; take it over with a merge PATCH that sets our owner
+ * (the original's Lease had no owner). 409: an older Lease exists; take it over with a merge PATCH that sets our owner
  * reference and spec. Renew: a small merge PATCH of the spec every renew period with ±2% jitter,
  * so a rack never renews in lockstep. A 404 on renewal sends the kubelet back through registration
- * (the Lease is collected with a deleted Node), which then recreates the Lease owned by the right uid. 401/403 back off for long (weakness 13).
+ * (the Lease is collected with a deleted Node), which then recreates the Lease owned by the right uid. 401/403 back off for long instead of hammering the server.
  * renewTime never goes backwards, even when the clock is corrected backwards.
  */
 import { Context } from "./context";

@@ -1,11 +1,11 @@
 /**
  * Request bodies for every API call, built byte-exact with the streaming writer.
  *
- * Field order follows the original firmware where it had the field (REFERENCE.md §2.3–§4.4), so golden
- * tests can compare bytes. Differences from it, each fixing a listed weakness: taints at creation (11),
- * daemonEndpoints only when a host serves the port (12), a Lease ownerReference to the Node (9), bootID
- * per boot and systemUUID from the MAC (10), a NetworkUnavailable condition (20), and timestamps that are
- * RFC 3339 for conditions and real-precision MicroTime for the Lease (5).
+ * Field order follows the original firmware where it had the field, so golden tests can compare bytes.
+ * Differences from it, each fixing a flaw of the original (docs/behaviour.md): taints at creation,
+ * daemonEndpoints only when a host serves the port, a Lease ownerReference to the Node, bootID per boot
+ * and systemUUID from the MAC, a NetworkUnavailable condition, and timestamps that are RFC 3339 for
+ * conditions and real-precision MicroTime for the Lease.
  */
 import { ByteBuffer } from "../util/bytes";
 import { writeRfc3339 } from "../util/time";

@@ -6,7 +6,7 @@
  * it, take its uid, and reconcile what we own that differs — labels by a merge PATCH now, and capacity,
  * allocatable, nodeInfo and addresses in the first status push (taints cannot change after creation
  * under NodeRestriction, so a differing taint is only reported). Every step retries with backoff and
- * jitter until it succeeds (REFERENCE.md weaknesses 6 and 8).
+ * jitter until it succeeds (the original ignored 409 and never retried a failed registration).
  */
 import { Context } from "./context";
 import { Work } from "./work";

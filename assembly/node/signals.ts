@@ -1,5 +1,5 @@
 /**
- * Rolling-window event counting for the joke conditions' inputs (REFERENCE.md weakness 18: the original
+ * Rolling-window event counting for the joke conditions' inputs (docs/behaviour.md, joke conditions: the original
  * counted "since the last successful push" and showed edge events for about 10 s).
  */
 

@@ -5,7 +5,7 @@
  * Conditions are evaluated every evaluate period. Status is PATCHed (strategic merge, so conditions merge
  * by type) at once when any condition's status flips, and at least every status period otherwise. A
  * failed push is retried promptly with backoff until it lands, carrying the newest evaluation; a flip
- * that happens while a push is on the wire triggers another push right after it (weakness 17). After each
+ * that happens while a push is on the wire triggers another push right after it (the original waited up to a status period). After each
  * successful push the heap annotation is PATCHed with the same heap sample; its failure is retried on
  * its own and never re-sends the status. A 404 means our Node was deleted: the caller re-registers.
  */

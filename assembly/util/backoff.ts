@@ -8,7 +8,7 @@ import { Random } from "./random";
 /** Backoff for ordinary failures: 200 ms doubling to 7 s (kubelet lease controller). */
 export const BACKOFF_BASE_MS: i64 = 200;
 export const BACKOFF_CAP_MS: i64 = 7_000;
-/** Backoff after 401/403: 10 s doubling to 5 min, so refused credentials are not hammered (weakness 13). */
+/** Backoff after 401/403: 10 s doubling to 5 min, so refused credentials are not hammered. */
 export const AUTH_BACKOFF_BASE_MS: i64 = 10_000;
 export const AUTH_BACKOFF_CAP_MS: i64 = 300_000;
 

@@ -8,7 +8,7 @@
  * sample sets the offset to that interval's middle; every later sample moves it only as far as needed to
  * fall inside the new interval. Drift is corrected by the smallest step, and the distance moved is the
  * clock skew that feeds Haunted/TimeSlipped. Until the first sample the clock is unanchored and nothing
- * may write a timestamp (REFERENCE.md weakness 4).
+ * may write a timestamp (the original wrote 1970 dates when anchoring failed).
  */
 /** Dates outside [2020-01-01, 2100-01-01) are absurd for a node running now: refused, never anchored to. */
 export const MIN_DATE_SECS: i64 = 1_577_836_800;
