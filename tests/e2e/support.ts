@@ -100,7 +100,27 @@ export async function eventually<T>(what: string, pred: () => T | null | undefin
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * For things that must NOT happen: runs `check` (which throws when the property is broken) every
+ * `everyMs` for a bounded window of `windowMs`, and fails at the first sample that breaks it. Returns how
+ * many samples held. A test that shows "nothing flips for two minutes" has to let the two minutes pass;
+ * this makes it look the whole time instead of once at the end.
+ */
+export async function holdsFor(what: string, check: () => void | Promise<void>, windowMs: number, everyMs = 1_000): Promise<number> {
+  const stop = Date.now() + windowMs;
+  let samples = 0;
+  for (;;) {
+    try {
+      await check();
+    } catch (e) {
+      throw new Error(`${what} broke after ${samples} good samples: ${(e as Error).message}`);
+    }
+    samples++;
+    const left = stop - Date.now();
+    if (left <= 0) return samples;
+    await new Promise((r) => setTimeout(r, Math.min(everyMs, left)));
+  }
+}
 
 /** Deletes a node and its lease as admin (test cleanup). */
 export async function removeNode(name: string): Promise<void> {

@@ -11,7 +11,7 @@ import { Close, ErrorCode, Phase } from '../../host-sim/src/abi.js';
 import { CredentialsError, loadCredentials, preflight } from '../../host-sim/src/credentials.js';
 import { Logger, silentLogger } from '../../host-sim/src/logger.js';
 import { startNode } from '../../host-sim/src/node.js';
-import { FakeApi, FakeTlsServer, listenTls } from './support/fake-apiserver.js';
+import { FakeApiServer as FakeApi, type FakeTlsServer, listenTls } from '../support/fake-apiserver.js';
 import { TraceRecorder, credentialsFor, testPki, tmpDir } from './support/harness.js';
 import { writeKubeconfig } from './support/pki.js';
 

@@ -1,23 +1,51 @@
 /**
- * A byte-level fake Kubernetes API server for deterministic simulation and fault injection.
+ * The one fake Kubernetes API server of the test suites, for deterministic simulation and fault injection.
  *
  * It models just enough of the API for a kubelet: /version, Nodes (create, get, merge patch of
- * metadata, strategic merge of status conditions and addresses by type), Leases (create, merge patch,
- * delete) with uids and resourceVersions, and a Date header from a virtual wall clock. Every behaviour
- * shown against it is also shown against the real control plane (tests/e2e). Faults are scripted per
- * request: close mid-response, never answer, garbage bytes, a given status, a huge body.
+ * metadata, strategic merge of status conditions and addresses by type, delete with garbage collection
+ * of the Leases the Node owns), Leases (create, merge patch, delete) with uids and resourceVersions, an
+ * optional bearer token, and a Date header. Every behaviour shown against it is also shown against the
+ * real control plane (tests/e2e, tests/host-sim/rack-cluster.test.ts). Faults are scripted per request:
+ * close mid-response, never answer, garbage bytes, a given status, a huge body.
  *
- * It speaks plain bytes: the harness (core-harness.ts) moves them between it and the core's ABI.
+ * It speaks plain bytes, and three carriers move them:
+ * - the core harness (core-harness.ts) feeds `receive` from the core's ABI in virtual time; the Date
+ *   header follows the virtual wall clock (`wallOffsetMs` + virtual now) and responses alternate
+ *   between chunked and Content-Length framing, so both decoders are exercised;
+ * - `listenTls` serves it over TLS on 127.0.0.1 to host-sim nodes in real time (real Date, Content-Length);
+ * - `memoryTransport` plugs it into host-sim as a Transport on the node's own timers.
  */
+import tls from "node:tls";
+import type { AddressInfo } from "node:net";
+import { Close } from "../../host-sim/src/abi.js";
+import type { TimerService } from "../../host-sim/src/timers.js";
+import type { Transport, TransportFactory, TransportSink } from "../../host-sim/src/transport/transport.js";
 
 export interface ApiRequest {
   method: string;
   path: string;
   headers: Record<string, string>;
   body: string;
-  /** Virtual monotonic ms when the request was complete. */
+  /** Monotonic ms (the carrier's clock) when the request was complete. */
   at: number;
   conn: number;
+}
+
+export interface FakeApiOptions {
+  /** Require `Authorization: Bearer <token>`; anything else gets 401 (default: everyone is admitted). */
+  token?: string;
+  /** Pad Node responses with this many bytes of managedFields filler (real Nodes are several KiB). */
+  nodePadding?: number;
+}
+
+/** How one response is framed and dated (the carrier decides). */
+export interface ResponseContext {
+  /** Monotonic ms of the carrier. */
+  now: number;
+  /** The Date header's instant, epoch ms (default: `wallOffsetMs + now`, the virtual wall clock). */
+  wallMs?: number;
+  /** false: always Content-Length (default: follow `useChunked`). */
+  mayChunk?: boolean;
 }
 
 /** What a fault does instead of (or to) the normal response. */
@@ -42,11 +70,9 @@ export type ServerOutput =
   | { kind: "bytes"; data: Uint8Array }
   | { kind: "close" };
 
-interface ConnState {
-  buf: Buffer;
-}
-
 type Json = any;
+
+const LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
 
 export class FakeApiServer {
   nodes = new Map<string, Json>();
@@ -57,10 +83,12 @@ export class FakeApiServer {
   wallOffsetMs = Date.UTC(2026, 4, 2, 15, 47, 17);
   /** Alternate framing of responses: chunked on odd responses. */
   useChunked = true;
-  private conns = new Map<number, ConnState>();
+  private conns = new Map<number, RequestFramer>();
   private uidCounter = 0;
   private rv = 1000;
   private responses = 0;
+
+  constructor(readonly opts: FakeApiOptions = {}) {}
 
   /** Requests matching a method and a path pattern. */
   seen(method: string, path: RegExp | string): ApiRequest[] {
@@ -69,12 +97,17 @@ export class FakeApiServer {
     );
   }
 
+  /** How many requests had this method and a path starting with `pathPrefix`. */
+  count(method: string, pathPrefix: string): number {
+    return this.requests.filter((r) => r.method === method && r.path.startsWith(pathPrefix)).length;
+  }
+
   fault(f: Fault): void {
     this.faults.push({ times: 1, ...f });
   }
 
   open(conn: number): void {
-    this.conns.set(conn, { buf: Buffer.alloc(0) });
+    this.conns.set(conn, new RequestFramer());
   }
 
   close(conn: number): void {
@@ -83,45 +116,30 @@ export class FakeApiServer {
 
   /** Bytes from the client; returns what the server sends back (possibly nothing yet). */
   receive(conn: number, data: Uint8Array, now: number): ServerOutput[] {
-    const c = this.conns.get(conn);
-    if (!c) return [];
-    c.buf = Buffer.concat([c.buf, Buffer.from(data)]);
+    const framer = this.conns.get(conn);
+    if (!framer) return [];
     const out: ServerOutput[] = [];
-    for (;;) {
-      const end = c.buf.indexOf("\r\n\r\n");
-      if (end < 0) break;
-      const head = c.buf.subarray(0, end).toString("latin1");
-      const lines = head.split("\r\n");
-      const [method, path] = lines[0].split(" ");
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const i = l.indexOf(":");
-        headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
-      }
-      const len = Number(headers["content-length"] ?? "0");
-      if (c.buf.length < end + 4 + len) break;
-      const body = c.buf.subarray(end + 4, end + 4 + len).toString("utf8");
-      c.buf = c.buf.subarray(end + 4 + len);
-      const req: ApiRequest = { method, path, headers, body, at: now, conn };
-      this.requests.push(req);
-      out.push(...this.respond(req, now));
+    for (const r of framer.feed(data)) {
+      out.push(...this.respond({ ...r, at: now, conn }, { now }));
       if (out.some((o) => o.kind === "close")) break;
     }
     return out;
   }
 
-  private respond(req: ApiRequest, now: number): ServerOutput[] {
+  /** Records one framed request and answers it: a scripted fault, 401 without the token, or the API. */
+  respond(req: ApiRequest, ctx: ResponseContext): ServerOutput[] {
+    this.requests.push(req);
     const fault = this.faults.find((f) => (f.times ?? 1) > 0 && f.match(req));
     if (fault) {
       fault.times = (fault.times ?? 1) - 1;
       const a = fault.action;
       switch (a.kind) {
         case "status":
-          return [this.encode(a.status, a.body ?? statusBody(a.status), now)];
+          return [this.encode(a.status, a.body ?? statusBody(a.status), ctx)];
         case "close":
           return [{ kind: "close" }];
         case "close-mid": {
-          const full = this.encode(200, '{"kind":"Status","padding":"' + "x".repeat(200) + '"}', now);
+          const full = this.encode(200, '{"kind":"Status","padding":"' + "x".repeat(200) + '"}', ctx);
           if (full.kind !== "bytes") return [full];
           return [{ kind: "bytes", data: full.data.subarray(0, full.data.length >> 1) }, { kind: "close" }];
         }
@@ -130,19 +148,22 @@ export class FakeApiServer {
         case "garbage":
           return [{ kind: "bytes", data: Buffer.from("\x16\x03\x01 not http at all \x00\xff\r\n\r\n") }, { kind: "close" }];
         case "huge":
-          return [this.encode(200, "h".repeat(a.bytes), now, true)];
+          return [this.encode(200, "h".repeat(a.bytes), ctx, true)];
         case "no-date":
-          return [this.encode(200, '{"major":"1"}', now, false, false)];
+          return [this.encode(200, '{"major":"1"}', ctx, false, false)];
       }
     }
-    const [status, body] = this.handle(req, now);
-    return [this.encode(status, body === undefined ? "" : JSON.stringify(body), now)];
+    if (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+      return [this.encode(401, statusBody(401, "Unauthorized"), ctx)];
+    }
+    const [status, body] = this.handle(req);
+    return [this.encode(status, body === undefined ? "" : JSON.stringify(body), ctx)];
   }
 
-  private encode(status: number, body: string, now: number, forceChunked = false, withDate = true): ServerOutput {
+  private encode(status: number, body: string, ctx: ResponseContext, forceChunked = false, withDate = true): ServerOutput {
     this.responses++;
-    const chunked = forceChunked || (this.useChunked && this.responses % 2 === 1);
-    const date = new Date(this.wallOffsetMs + now).toUTCString();
+    const chunked = forceChunked || ((ctx.mayChunk ?? true) && this.useChunked && this.responses % 2 === 1);
+    const date = new Date(ctx.wallMs ?? this.wallOffsetMs + ctx.now).toUTCString();
     let head = `HTTP/1.1 ${status} ${reason(status)}\r\nAudit-Id: x\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\n`;
     if (withDate) head += `Date: ${date}\r\n`;
     const bodyBytes = Buffer.from(body, "utf8");
@@ -168,13 +189,21 @@ export class FakeApiServer {
     return `00000000-0000-4000-8000-${this.uidCounter.toString().padStart(12, "0")}`;
   }
 
-  private handle(req: ApiRequest, now: number): [number, Json] {
-    const nodeM = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(req.path);
-    const leaseM = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/kube-node-lease\/leases(?:\/([^/]+))?$/.exec(req.path);
-    if (req.method === "GET" && req.path === "/version") {
+  /** A Node as the API returns it: padded with managedFields filler when `nodePadding` asks for it. */
+  private shapeNode(n: Json): Json {
+    if (!this.opts.nodePadding) return n;
+    return { ...n, metadata: { ...n.metadata, managedFields: [{ manager: "fake", filler: "x".repeat(this.opts.nodePadding) }] } };
+  }
+
+  private handle(req: ApiRequest): [number, Json] {
+    // Routing ignores the query string (?fieldManager=...), as the API server's routes do.
+    const path = req.path.split("?")[0];
+    const nodeM = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(path);
+    const leaseM = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/kube-node-lease\/leases(?:\/([^/]+))?$/.exec(path);
+    if (req.method === "GET" && path === "/version") {
       return [200, { major: "1", minor: "36", gitVersion: "v1.36.3-fake" }];
     }
-    if (req.path === "/api/v1/nodes" && req.method === "POST") {
+    if (path === "/api/v1/nodes" && req.method === "POST") {
       const n = JSON.parse(req.body);
       const name = n.metadata.name;
       if (this.nodes.has(name)) return [409, statusBody(409, `nodes "${name}" already exists`, true)];
@@ -182,13 +211,13 @@ export class FakeApiServer {
       n.metadata.resourceVersion = String(++this.rv);
       n.metadata.managedFields = [{ manager: "picokubelet", fieldsV1: { "f:status": { "f:conditions": {} } } }];
       this.nodes.set(name, n);
-      return [201, n];
+      return [201, this.shapeNode(n)];
     }
     if (nodeM) {
-      const name = nodeM[1];
+      const name = decodeURIComponent(nodeM[1]);
       const n = this.nodes.get(name);
       if (!n) return [404, statusBody(404, `nodes "${name}" not found`, true)];
-      if (req.method === "GET") return [200, n];
+      if (req.method === "GET") return [200, this.shapeNode(n)];
       if (req.method === "DELETE") {
         this.nodes.delete(name);
         // Garbage collection of the leases it owns.
@@ -202,11 +231,12 @@ export class FakeApiServer {
         if (nodeM[2]) strategicStatus(n, patch);
         else mergePatch(n, patch);
         n.metadata.resourceVersion = String(++this.rv);
-        return [200, n];
+        return [200, this.shapeNode(n)];
       }
+      return [405, statusBody(405, "method not allowed", true)];
     }
     if (leaseM) {
-      const name = leaseM[1];
+      const name = leaseM[1] === undefined ? undefined : decodeURIComponent(leaseM[1]);
       if (!name && req.method === "POST") {
         const l = JSON.parse(req.body);
         if (this.leases.has(l.metadata.name)) return [409, statusBody(409, "already exists", true)];
@@ -227,18 +257,24 @@ export class FakeApiServer {
         this.leases.delete(name!);
         return [200, statusBody(200, "deleted", true)];
       }
+      return [405, statusBody(405, "method not allowed", true)];
     }
     return [404, statusBody(404, "not found", true)];
   }
 }
 
 function reason(s: number): string {
-  return ({ 200: "OK", 201: "Created", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable" } as Record<number, string>)[s] ?? "Status";
+  return ({ 200: "OK", 201: "Created", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable" } as Record<number, string>)[s] ?? "Status";
 }
 
 function statusBody(code: number, message?: string, asObject = false): any {
-  const s = { kind: "Status", apiVersion: "v1", status: code < 400 ? "Success" : "Failure", message: message ?? `fake ${code}`, code };
+  const s = { kind: "Status", apiVersion: "v1", status: code < 400 ? "Success" : "Failure", message: message ?? `fake ${code}`, reason: statusReason(code), code };
   return asObject ? s : JSON.stringify(s);
+}
+
+/** The machine-readable `reason` of a Status object. */
+function statusReason(code: number): string {
+  return ({ 200: "Success", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 409: "AlreadyExists" } as Record<number, string>)[code] ?? "InternalError";
 }
 
 /** RFC 7396 merge patch. */
@@ -267,4 +303,165 @@ function strategicStatus(node: any, patch: any): void {
       node.status[k] = v;
     }
   }
+}
+
+/** Incremental HTTP/1.1 request framing for one connection (Content-Length bodies). */
+export class RequestFramer {
+  private buf = Buffer.alloc(0);
+
+  /** Feeds bytes; returns every request completed by them. */
+  feed(bytes: Uint8Array): { method: string; path: string; headers: Record<string, string>; body: string }[] {
+    this.buf = Buffer.concat([this.buf, bytes]);
+    const out: { method: string; path: string; headers: Record<string, string>; body: string }[] = [];
+    for (;;) {
+      const end = this.buf.indexOf("\r\n\r\n");
+      if (end < 0) return out;
+      const lines = this.buf.subarray(0, end).toString("latin1").split("\r\n");
+      const [method, path] = lines[0].split(" ");
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(":");
+        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const len = Number(headers["content-length"] ?? "0");
+      if (this.buf.length < end + 4 + len) return out;
+      const body = this.buf.subarray(end + 4, end + 4 + len).toString("utf8");
+      this.buf = this.buf.subarray(end + 4 + len);
+      out.push({ method, path, headers, body });
+    }
+  }
+}
+
+/** The bytes of the outputs up to a close, and whether the connection closes after them. */
+function flatten(outs: ServerOutput[]): { bytes: Buffer; close: boolean } {
+  const parts: Uint8Array[] = [];
+  for (const o of outs) {
+    if (o.kind === "close") return { bytes: Buffer.concat(parts), close: true };
+    parts.push(o.data);
+  }
+  return { bytes: Buffer.concat(parts), close: false };
+}
+
+/** A TLS listener on 127.0.0.1 serving a FakeApiServer. */
+export interface FakeTlsServer {
+  port: number;
+  url: string;
+  /** Connections accepted so far. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `api` over TLS on 127.0.0.1 in real time: Date is the real wall clock (host-sim nodes anchor
+ * their clock to it) and every response has a Content-Length.
+ */
+export async function listenTls(
+  api: FakeApiServer,
+  opts: { cert: string; key: string; ca?: string; requestCert?: boolean },
+): Promise<FakeTlsServer> {
+  const sockets = new Set<tls.TLSSocket>();
+  const state = { connections: 0 };
+  const server = tls.createServer(
+    { cert: opts.cert, key: opts.key, ca: opts.ca, requestCert: opts.requestCert ?? false, rejectUnauthorized: opts.requestCert ?? false },
+    (sock) => {
+      const conn = ++state.connections;
+      sockets.add(sock);
+      sock.on("close", () => sockets.delete(sock));
+      sock.on("error", () => sock.destroy());
+      const framer = new RequestFramer();
+      sock.on("data", (d: Buffer) => {
+        for (const r of framer.feed(d)) {
+          const req: ApiRequest = { ...r, at: performance.now(), conn };
+          const { bytes, close } = flatten(api.respond(req, { now: req.at, wallMs: Date.now(), mayChunk: false }));
+          if (bytes.length) sock.write(bytes);
+          if (close) {
+            sock.end();
+            return;
+          }
+        }
+      });
+    },
+  );
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `https://127.0.0.1:${port}`,
+    get connections() {
+      return state.connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A host-sim Transport that talks to `api` in memory, answering after `latencyMs` on the node's timers,
+ * so a ManualTimers test runs hours of renewals in milliseconds. The Date header is the real wall clock
+ * and every response has a Content-Length, as over TLS. `connectFailsSync` reports every connect as
+ * failed from inside `connect` itself (a transport that breaks the contract, to test the node's queue).
+ */
+export function memoryTransport(
+  api: FakeApiServer,
+  timers: TimerService,
+  opts: { latencyMs?: number; connectFailsSync?: boolean } = {},
+): TransportFactory & { sentBytes: () => number } {
+  let sent = 0;
+  const factory = (sink: TransportSink): Transport => {
+    const conns = new Map<number, RequestFramer>();
+    const lat = opts.latencyMs ?? 1;
+    const later = (fn: () => void): void => void timers.at(timers.now() + lat, fn);
+    return {
+      get open() {
+        return [...conns.keys()];
+      },
+      connect(conn) {
+        if (opts.connectFailsSync) {
+          sink.closed(conn, Close.CONNECT_FAILED);
+          return;
+        }
+        conns.set(conn, new RequestFramer());
+        later(() => conns.has(conn) && sink.connected(conn));
+      },
+      send(conn, bytes) {
+        const framer = conns.get(conn);
+        if (!framer) return;
+        for (const r of framer.feed(bytes)) {
+          const now = timers.now();
+          const { bytes: out, close } = flatten(api.respond({ ...r, at: now, conn }, { now, wallMs: Date.now(), mayChunk: false }));
+          sent += out.length;
+          later(() => {
+            if (!conns.has(conn)) return;
+            if (out.length) sink.data(conn, out);
+            if (close) {
+              conns.delete(conn);
+              sink.closed(conn, Close.EOF);
+            }
+          });
+          if (close) return;
+        }
+      },
+      close(conn) {
+        conns.delete(conn);
+      },
+      dropAll() {
+        const ids = [...conns.keys()];
+        conns.clear();
+        return ids;
+      },
+      reset() {
+        const ids = [...conns.keys()];
+        conns.clear();
+        for (const id of ids) later(() => sink.closed(id, Close.IO_ERROR));
+        return ids.length;
+      },
+      stall() {},
+      blackhole() {},
+    };
+  };
+  return Object.assign(factory, { sentBytes: () => sent });
 }

@@ -88,10 +88,13 @@ test("a slow status exchange delays a renewal by at most one renew period", asyn
   const h = await running();
   // The status push hangs; a renewal falls due meanwhile.
   h.server.fault({ match: (r) => r.path.endsWith("/status"), action: { kind: "silent" } });
-  h.server.nodes.get("pico-test"); // exists
+  assert.ok(h.server.nodes.has("pico-test"), "the node is registered");
   h.heapFree = 10 * 1024; // flip MemoryPressure → immediate status push (which will hang)
+  const since = h.server.requests.length;
   h.run(40_000);
+  assert.ok(h.server.requests.slice(since).some((r) => r.path.endsWith("/status")), "the hanging status push was sent");
   const renews = h.server.seen("PATCH", LEASE);
+  assert.ok(renews.length >= 4, `renewals kept going while the push hung: ${renews.length}`);
   for (let i = 1; i < renews.length; i++) {
     assert.ok(renews[i].at - renews[i - 1].at <= 20_500, `renewal gap ${renews[i].at - renews[i - 1].at}`);
   }
