@@ -1,5 +1,6 @@
 // The node-lifecycle controller and the scheduler against a node agent that
-// renews, stops renewing, and comes back (CONTROL-PLANE.md §8, §10.7).
+// renews, stops renewing, and comes back: the scheduler binds a pod to the Ready node, Ready turns
+// Unknown with the unreachable taint after the grace period, and posting Ready=True again clears the taint.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';

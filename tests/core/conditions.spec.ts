@@ -13,7 +13,7 @@ function sig(free: i64, uptime: i64 = 1, reconnects: i32 = 0): Signals {
 }
 
 describe("heap percentage", () => {
-  it("is capped at 100 (REFERENCE.md §13)", () => {
+  it("is capped at 100 (docs/behaviour.md#heap-percentage)", () => {
     expect(heapPercentFree(3 * 102400, 102400)).toBe(100);
   });
   it("floors", () => {

@@ -1,4 +1,4 @@
-/** Byte-exact request bodies (REFERENCE.md §13 vectors where they exist). */
+/** Byte-exact request bodies (field order and values as in docs/behaviour.md#node-object and #lease). */
 import { annotationPatch, leaseBody, leaseRenewPatch, leaseAdoptPatch, labelsPatch, nodeBody, statusPatch, Identity, StatusExtras } from "../../assembly/node/objects";
 import { parseConfig, Config } from "../../assembly/node/config";
 import { ConditionTracker, Signals } from "../../assembly/node/conditions";

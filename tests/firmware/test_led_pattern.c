@@ -1,7 +1,7 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * led_pattern.h: every pattern's colours and timings (REFERENCE.md §8, firmware/README.md "LED legend"),
+ * led_pattern.h: every pattern's colours and timings (docs/behaviour.md#led, firmware/README.md "LED legend"),
  * the brightness cap, the breathe curve, the Activity overlay and the self-test.
  */
 #include "check.h"

@@ -1,6 +1,6 @@
 // tests/host-sim/led.test.ts
 // The LED renderer is a pure function of (pattern, elapsed ms): check every timing of the legend
-// (REFERENCE.md §8 plus our choices for Warning, Disconnected and Panic) and the Activity overlay.
+// (docs/behaviour.md#led: the original firmware's, plus our Warning, Disconnected and Panic) and the Activity overlay.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Led } from '../../host-sim/src/abi.js';

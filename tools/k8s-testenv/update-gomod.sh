@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the k8s.io replace block of tools/k8s-testenv/go.mod from the real
-# k8s.io/kubernetes go.mod served by the Go module proxy (see CONTROL-PLANE.md §2.2).
+# k8s.io/kubernetes go.mod served by the Go module proxy.
 #
 # The root module requires every staging module at the non-existent version v0.0.0
 # and maps it to ./staging/src/... with replace directives, which only apply in the

@@ -10,7 +10,7 @@
 
 import { splitOnce } from '../util.js';
 
-/** The board's heap in the original firmware: 64 KiB + 36 KiB (REFERENCE.md §10). */
+/** The board's heap in the original firmware: 64 KiB + 36 KiB (docs/behaviour.md#heap-percentage). */
 export const HEAP_TOTAL_BYTES = 102_400;
 
 export interface HeapSpec {

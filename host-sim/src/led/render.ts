@@ -1,12 +1,12 @@
 // host-sim/src/led/render.ts
 // The LED as a pure function: (pattern, milliseconds since it was set) -> the RGB the board's WS2812 would
-// show, capped at 38/255 like the firmware (REFERENCE.md §8). Activity is an overlay: 100 ms of yellow
+// show, capped at 38/255 like the firmware (docs/behaviour.md#led). Activity is an overlay: 100 ms of yellow
 // after each blip, then the steady pattern again. The terminal renderer only scales these values.
 import { Led } from '../abi.js';
 
 export type Rgb = readonly [r: number, g: number, b: number];
 
-/** Brightness cap of every channel: 38/255, about 15 % (REFERENCE.md §8). */
+/** Brightness cap of every channel: 38/255, about 15 % (docs/behaviour.md#led). */
 export const LED_CAP = 38;
 
 /** Every timing of the legend, in ms (README.md "LED legend"). */
