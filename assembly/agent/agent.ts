@@ -220,7 +220,7 @@ export class Kubelet {
     if (wait > PUSHBACK_MAX_MS) wait = PUSHBACK_MAX_MS;
     if (now + wait > this.pushbackUntil) {
       this.pushbackUntil = now + wait;
-      logWarn("the API server asks us to slow down (HTTP " + r.status.toString() + "); holding everything but lease renewals for " + seconds(wait));
+      logWarn("API server pushback (HTTP " + r.status.toString() + "): only lease renewals for " + seconds(wait));
     }
   }
 

@@ -42,6 +42,8 @@ export const SMALL_BODY_BUDGET: i32 = 1024;
 
 /** Kubelet version we report (nodeInfo.kubeletVersion: the original's string plus our own version). */
 export const KUBELET_VERSION = "v1.36.3-picokubelet.0.1.0";
+/** What follows the API server's version in kubeletVersion (our own version). */
+export const KUBELET_VERSION_SUFFIX = "-picokubelet.0.1.0";
 /** Namespace of node leases. */
 export const LEASE_NAMESPACE = "kube-node-lease";
 /** Annotation carrying free heap bytes (docs/behaviour.md, annotations). */

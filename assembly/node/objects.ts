@@ -21,6 +21,8 @@ export class Identity {
   bootId: string = "";
   systemUuid: string = "";
   machineId: string = "";
+  /** nodeInfo.kubeletVersion: the API server's version with ours appended (node/anchor.ts). */
+  kubeletVersion: string = KUBELET_VERSION;
 }
 
 /** `POST /api/v1/nodes` body. */
@@ -76,7 +78,7 @@ export function nodeInfo(w: JsonWriter, c: Config, id: Identity): void {
   w.field("kernelVersion", c.kernelVersion);
   w.field("osImage", c.osImage);
   w.field("containerRuntimeVersion", "lies://0.1.0");
-  w.field("kubeletVersion", KUBELET_VERSION);
+  w.field("kubeletVersion", id.kubeletVersion);
   w.field("operatingSystem", "no_std");
   w.field("architecture", "xtensa-lx7");
   w.endObject();
@@ -91,7 +93,7 @@ export function nodeInfoPairs(c: Config, id: Identity): Pair[] {
     new Pair("kernelVersion", c.kernelVersion),
     new Pair("osImage", c.osImage),
     new Pair("containerRuntimeVersion", "lies://0.1.0"),
-    new Pair("kubeletVersion", KUBELET_VERSION),
+    new Pair("kubeletVersion", id.kubeletVersion),
     new Pair("operatingSystem", "no_std"),
     new Pair("architecture", "xtensa-lx7"),
   ];

@@ -108,3 +108,16 @@ test("a bad configuration is refused before anything is sent", async () => {
   assert.ok(h.logged("RFC 1123").length === 1);
   assert.ok(h.logged("unknown key 'bogus'").length === 1);
 });
+
+test("kubeletVersion follows the API server's version, so the node is never newer than its server", async () => {
+  for (const [server, want] of [
+    ["v1.31.1+k3s1", "v1.31.1-picokubelet.0.1.0"],
+    ["v1.36.3", "v1.36.3-picokubelet.0.1.0"],
+    ["garbage", "v1.36.3-picokubelet.0.1.0"],
+  ]) {
+    const h = await CoreHarness.create();
+    h.server.fault({ match: (r) => r.path === "/version", action: { kind: "status", status: 200, body: JSON.stringify({ major: "1", gitVersion: server }) }, times: 1 });
+    h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
+    assert.equal(h.server.nodes.get("pico-test").status.nodeInfo.kubeletVersion, want, `server ${server}`);
+  }
+});
