@@ -88,7 +88,12 @@ describe('import glue over TLS (fake API server on 127.0.0.1)', () => {
       assert.equal(node.stats().host.link, 'down');
       assert.equal(node.ledState().name, 'DISCONNECTED');
       const requestsWhileDown = api.count('PATCH', '/apis');
-      await new Promise((r) => setTimeout(r, 600));
+      // Something that must not happen: a bounded window of three renew periods (200 ms each) in which
+      // renewals fall due, sampled every 50 ms so a stray request fails at once.
+      for (const stop = Date.now() + 600; Date.now() < stop; ) {
+        assert.equal(api.count('PATCH', '/apis'), requestsWhileDown, 'nothing sent while the link is down');
+        await new Promise((r) => setTimeout(r, 50));
+      }
       assert.equal(api.count('PATCH', '/apis'), requestsWhileDown, 'nothing sent while the link is down');
       const connects = node.stats().connects as number;
       node.linkUpNow();
