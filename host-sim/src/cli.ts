@@ -86,6 +86,14 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
       ...CREDENTIALS, ...GLOBAL,
     },
   },
+  check: {
+    summary: 'check a kubeconfig: is the API server reachable and verifiable, who are we, are we admin',
+    usage: 'picokubelet-sim check [--kubeconfig FILE] [--timeout SECONDS]',
+    schema: {
+      timeout: { type: 'string', arg: 'SECONDS', help: 'how long to wait for the API server (default 5)' },
+      ...CREDENTIALS, ...GLOBAL,
+    },
+  },
   ctl: {
     summary: 'send control commands to a running simulator',
     usage: 'picokubelet-sim ctl --control-socket PATH COMMAND [ARGS...] [\\; COMMAND ...]',
@@ -150,10 +158,10 @@ function indent(s: string): string {
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const err = (s: string): void => void process.stderr.write(`picokubelet-sim: ${s}\n`);
   try {
-    const [cmd, ...rest] = argv;
+    const [cmd, ...rest] = hoistGlobalFlags(argv);
     if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
       if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) out(commandHelp(rest[0]));
-      else if (cmd === 'help' && rest[0]) throw new UsageError(`unknown command '${rest[0]}' (run, rack, nvs-csv, ctl)`);
+      else if (cmd === 'help' && rest[0]) throw new UsageError(`unknown command '${rest[0]}' (run, rack, nvs-csv, check, ctl)`);
       else out(mainHelp());
       return cmd === undefined ? 2 : 0;
     }
@@ -162,8 +170,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return 0;
     }
     const spec = COMMANDS[cmd];
-    if (!spec) throw new UsageError(`unknown command '${cmd}' (run, rack, nvs-csv, ctl; see --help)`);
-    const { values, positionals } = parse(spec.schema, rest, cmd === 'ctl');
+    if (!spec) {
+      const guess = didYouMean(cmd, Object.keys(COMMANDS));
+      throw new UsageError(`unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}, help (see --help)`);
+    }
+    const { values, positionals } = parse(cmd, spec.schema, rest, cmd === 'ctl');
     if (values.help) {
       out(commandHelp(cmd));
       return 0;
@@ -182,6 +193,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       tokenFile: str(values['token-file']), ca: str(values.ca),
     };
     if (cmd === 'nvs-csv') return await nvsCsv(values, creds, out);
+    if (cmd === 'check') return await check(values, creds, out);
     const common = commonOptions(values, logger, logLevel, creds);
     if (cmd === 'run') {
       const nodeIp = str(values['node-ip']);
@@ -217,20 +229,116 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-function parse(schema: Schema, args: string[], positionals: boolean): { values: Values; positionals: string[] } {
+/**
+ * Flags of GLOBAL may come before the command (`picokubelet-sim --log-level debug run`): they are moved
+ * after it, where the command's parser reads them. Anything else before the command is refused here, so
+ * the message names the global flags rather than calling the flag an unknown command.
+ */
+function hoistGlobalFlags(argv: string[]): string[] {
+  const lead: string[] = [];
+  let i = 0;
+  while (i < argv.length && argv[i].startsWith('-') && !['--help', '-h', '--version', '-V'].includes(argv[i])) {
+    const [flag, inline] = splitFlag(argv[i]);
+    const f = GLOBAL[flag];
+    if (!f || flag === 'help' || flag === 'version') {
+      const guess = didYouMean(flag, Object.keys(GLOBAL));
+      throw new UsageError(`unknown flag ${argv[i]} before the command${guess ? ` (did you mean --${guess}?)` : ''}; ` +
+        `flags allowed there: ${Object.keys(GLOBAL).map((k) => `--${k}`).join(', ')}; the others go after the command (see --help)`);
+    }
+    lead.push(argv[i]);
+    if (f.type === 'string' && inline === undefined) {
+      if (i + 1 >= argv.length) throw new UsageError(`--${flag} needs a value (${f.arg ?? 'VALUE'})`);
+      lead.push(argv[++i]);
+    }
+    i++;
+  }
+  if (lead.length === 0) return argv;
+  if (i >= argv.length) throw new UsageError(`${lead.join(' ')}: a command must follow (run, rack, nvs-csv, check, ctl; see --help)`);
+  return [argv[i], ...lead, ...argv.slice(i + 1)];
+}
+
+/** `--name=x` -> ['name', 'x']; `--name` -> ['name', undefined]; `-h` -> ['h', undefined]. */
+function splitFlag(arg: string): [string, string | undefined] {
+  const body = arg.replace(/^--?/, '');
+  const eq = body.indexOf('=');
+  return eq < 0 ? [body, undefined] : [body.slice(0, eq), body.slice(eq + 1)];
+}
+
+/** The closest candidate within an edit distance of 2 (or a prefix match), if any. */
+export function didYouMean(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 2 ? 1 : distance(word, c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+/** Damerau-Levenshtein (optimal string alignment): a swapped pair (`nmae`) counts as one edit. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+function parse(cmd: string, schema: Schema, args: string[], positionals: boolean): { values: Values; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const [k, f] of Object.entries(schema)) {
     options[k] = { type: f.type };
     if (f.multiple) options[k].multiple = true;
     if (f.short) options[k].short = f.short;
   }
+  // ctl: everything from the first word that is not a flag on is the control command, which may hold
+  // words such as `-70` (rssi) that are not flags.
+  let flags = args;
+  let tail: string[] = [];
+  if (positionals) {
+    let i = 0;
+    while (i < args.length && args[i].startsWith('-') && args[i] !== '--') {
+      const [k, inline] = splitFlag(args[i]);
+      const f = schema[k] ?? Object.values(schema).find((x) => x.short === k && !args[i].startsWith('--'));
+      i += f?.type === 'string' && inline === undefined ? 2 : 1;
+    }
+    flags = args.slice(0, i);
+    tail = args.slice(args[i] === '--' ? i + 1 : i);
+  }
+  checkFlags(cmd, schema, flags);
   try {
-    const r = parseArgs({ args, options, strict: true, allowPositionals: true });
-    if (!positionals && r.positionals.length > 0) throw new UsageError(`unexpected argument '${r.positionals[0]}'`);
-    return { values: r.values as Values, positionals: r.positionals };
+    const r = parseArgs({ args: flags, options, strict: true, allowPositionals: true });
+    if (!positionals && r.positionals.length > 0) throw new UsageError(`unexpected argument '${r.positionals[0]}' (${cmd} takes flags only; see ${cmd} --help)`);
+    return { values: r.values as Values, positionals: [...r.positionals, ...tail] };
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError((e as Error).message.split('\n')[0]);
+    // parseArgs' own words, first line only (e.g. a string flag without its value).
+    throw new UsageError(`${cmd}: ${(e as Error).message.split('\n')[0].replace(/\. To specify a positional.*$/, '')} (see ${cmd} --help)`);
+  }
+}
+
+/** Unknown flags: one line naming the flag, a likely intended one, and every valid flag of the command. */
+function checkFlags(cmd: string, schema: Schema, args: string[]): void {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') break;
+    if (!a.startsWith('-') || a === '-') continue;
+    const [k, inline] = splitFlag(a);
+    const long = a.startsWith('--');
+    const f = long ? schema[k] : Object.values(schema).find((x) => x.short !== undefined && k.startsWith(x.short));
+    if (!f) {
+      const guess = long ? didYouMean(k, Object.keys(schema)) : undefined;
+      const valid = Object.entries(schema).map(([n, x]) => `--${n}${x.short ? `/-${x.short}` : ''}`).join(' ');
+      throw new UsageError(`${cmd}: unknown flag ${long ? `--${k}` : a}${guess ? ` (did you mean --${guess}?)` : ''}; valid flags: ${valid}`);
+    }
+    if (f.type === 'string' && inline === undefined && (long || k.length === 1)) i++;
   }
 }
 
@@ -276,6 +384,42 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
   return 0;
 }
 
+/**
+ * `check`: what a user wants to know before running a node with a kubeconfig, in a few seconds. Exit 0
+ * when the node could run (admin credentials too, with a warning), 1 when the server does not answer,
+ * 2 when the kubeconfig cannot work (unreadable, unverifiable server, credentials refused).
+ */
+async function check(values: Values, creds: CredentialOptions, out: (s: string) => void): Promise<number> {
+  const timeoutMs = (number(values.timeout, 'timeout') ?? 5) * 1000;
+  const { loadCredentials, preflight, identify } = await import('./credentials.js');
+  const { nodeNameFromCertificate } = await import('./run.js');
+  const c = loadCredentials(creds);
+  if (!c.tls.insecure) {
+    const p = await preflight(c, timeoutMs);
+    if (!p.ok && p.unverifiable) throw new UsageError(`the certificate of ${c.server} cannot be verified for '${c.serverName}': ${p.reason}`);
+    if (!p.ok) {
+      process.stderr.write(`picokubelet-sim: API server ${c.server} is not reachable: ${p.reason}; is the cluster running (the local one: npm run cluster -- up)?\n`);
+      return 1;
+    }
+  }
+  const id = await identify(c, timeoutMs);
+  if (!id.reachable) {
+    process.stderr.write(`picokubelet-sim: API server ${c.server} is not reachable: ${id.problem}\n`);
+    return 1;
+  }
+  if (id.problem) throw new UsageError(`${c.source}: ${id.problem}`);
+  out(`server: ${c.server} reachable, certificate verified${c.tls.insecure ? ' NOT (insecure-skip-tls-verify)' : ''}\n`);
+  out(`identity: ${id.user ?? '(the server does not say)'}${id.groups ? ` (groups ${id.groups.join(', ')})` : ''}, by ${c.auth}\n`);
+  const certName = nodeNameFromCertificate(c);
+  if (certName) out(`node name: ${certName} (from the client certificate)\n`);
+  out(`admin: ${id.admin ? `yes (${id.adminWhy})` : 'no'}\n`);
+  if (id.admin) {
+    process.stderr.write('picokubelet-sim: warning: these are ADMIN credentials: a node running with them can change anything in the cluster. ' +
+      'Give the node its own identity (npm run cluster -- kubeconfig-for-node NAME, or deploy/picokubelet-rbac.yaml)\n');
+  }
+  return 0;
+}
+
 async function ctl(values: Values, positionals: string[], out: (s: string) => void): Promise<number> {
   const socket = str(values['control-socket']);
   if (!socket) throw new UsageError('ctl needs --control-socket PATH');
@@ -301,10 +445,17 @@ function baseLink(): { kind: 'ethernet'; ip: string; bssid: string; rssi: number
 
 function nodeName(v: unknown): string | undefined {
   const s = str(v);
-  if (s !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)) {
-    throw new UsageError(`--name '${s}' is not a lowercase RFC 1123 subdomain`);
+  if (s !== undefined && (s.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s))) {
+    throw new UsageError(`--name '${s}' is not a valid node name: use a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', ` +
+      `starting and ending with a letter or digit, at most 253 characters), e.g. --name ${suggestName(s)}`);
   }
   return s;
+}
+
+/** A valid name close to what the user typed, for the example in the error. */
+function suggestName(s: string): string {
+  const n = s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+/, '').slice(0, 63).replace(/-+$/, '');
+  return n !== '' && n !== s ? n : 'picokubelet-1';
 }
 
 function str(v: unknown): string | undefined {

@@ -206,6 +206,8 @@ export async function serveControl(socketPath: string, target: Controllable, onE
     sock.on('close', () => clients.delete(sock));
     sock.on('error', () => sock.destroy());
     const rl = readline.createInterface({ input: sock, crlfDelay: Infinity });
+    // readline re-emits the socket's errors; a client that vanishes must not take the simulator down.
+    rl.on('error', () => sock.destroy());
     // One client's commands run one after another, so its replies come back in order.
     let chain = Promise.resolve();
     rl.on('line', (line) => {
@@ -267,25 +269,53 @@ export async function sendControl(socketPath: string, lines: string[], timeoutMs
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
     const replies: Array<Record<string, unknown>> = [];
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no reply from ${socketPath} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.once('error', (err) => {
+    let settled = false;
+    const finish = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      reject(new Error(`cannot reach the control socket ${socketPath}: ${err.message}`));
-    });
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(replies);
+    };
+    const timer = setTimeout(() => finish(new Error(`no reply from ${socketPath} within ${timeoutMs} ms`)), timeoutMs);
+    // Both the socket and readline (which re-emits it) report a failed connect: one 'error' handler each,
+    // and one rejection in words a user can act on.
+    const onError = (err: NodeJS.ErrnoException): void => finish(new Error(controlSocketProblem(socketPath, err)));
+    sock.on('error', onError);
     const rl = readline.createInterface({ input: sock, crlfDelay: Infinity });
+    rl.on('error', onError);
     rl.on('line', (line) => {
-      replies.push(JSON.parse(line) as Record<string, unknown>);
-      if (replies.length === lines.length) {
-        clearTimeout(timer);
-        sock.end();
-        resolve(replies);
+      try {
+        replies.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        finish(new Error(`${socketPath} answered something that is not a control reply: ${line.slice(0, 80)}`));
+        return;
       }
+      if (replies.length === lines.length) finish(null);
     });
+    sock.once('close', () => finish(new Error(`${socketPath} closed the connection after ${replies.length} of ${lines.length} replies`)));
     sock.once('connect', () => {
       for (const l of lines) sock.write(l + '\n');
     });
   });
+}
+
+/** Why a control socket cannot be reached, and what to do about it. */
+function controlSocketProblem(socketPath: string, err: NodeJS.ErrnoException): string {
+  const hint = 'start the node with `picokubelet-sim run --control-socket PATH` and pass the same PATH';
+  switch (err.code) {
+    case 'ENOENT':
+      return `no control socket at ${socketPath} (is the node running?): ${hint}`;
+    case 'ECONNREFUSED':
+      if (fs.existsSync(socketPath) && !fs.statSync(socketPath).isSocket()) return `${socketPath} is not a socket: ${hint}`;
+      return `nothing listens on ${socketPath} (a stale socket file: the node is gone): ${hint}`;
+    case 'EACCES':
+    case 'EPERM':
+      return `no permission to use ${socketPath} (it is mode 0600: run ctl as the user that runs the node)`;
+    case 'ENOTSOCK':
+      return `${socketPath} is not a socket: ${hint}`;
+    default:
+      return `cannot reach the control socket ${socketPath}: ${err.message}`;
+  }
 }

@@ -5,6 +5,7 @@
 // settings and the bearer token goes to the core. Nothing here logs a token or a key.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,8 +117,9 @@ function readKubeconfig(kc: KubeConfig, explicit: string | undefined, env: NodeJ
   if (files.length === 0) throw new CredentialsError('$KUBECONFIG names no file');
   for (const f of files) {
     if (!fs.existsSync(f)) {
-      const how = explicit ? '--kubeconfig' : env.KUBECONFIG ? '$KUBECONFIG' : 'default kubeconfig';
-      throw new CredentialsError(`${how} ${f} does not exist`);
+      const how = explicit ? '--kubeconfig' : env.KUBECONFIG ? '$KUBECONFIG' : 'no --kubeconfig given, $KUBECONFIG is unset, and the default kubeconfig';
+      throw new CredentialsError(`${how} ${f} does not exist: pass --kubeconfig FILE (for the local cluster, mint one with ` +
+        '`npm run cluster -- kubeconfig-for-node NAME`, which prints its path)');
     }
   }
   try {
@@ -214,8 +216,111 @@ export function preflight(creds: Credentials, timeoutMs = 5_000): Promise<Prefli
     socket.once('secureConnect', () => done({ ok: true }));
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const verification = tcpUp && (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || /CERT|SIGNATURE|ISSUER|SELF_SIGNED|VERIFY/.test(err.code ?? ''));
-      done({ ok: false, unverifiable: verification, reason: `${err.message}${err.code ? ` (${err.code})` : ''}` });
+      const what = `${err.message}${err.code ? ` (${err.code})` : ''}`;
+      if (!verification) done({ ok: false, unverifiable: false, reason: what });
+      else if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+        done({ ok: false, unverifiable: true, reason: `${what}; point server: at a name or IP the certificate lists, or set tls-server-name in the kubeconfig` });
+      } else {
+        done({ ok: false, unverifiable: true, reason: `${what}; give the cluster's CA with --ca FILE or certificate-authority-data in the kubeconfig` });
+      }
     });
+  });
+}
+
+/** Who the API server says these credentials are, and whether they can do everything (cluster-admin). */
+export interface Identity {
+  /** False: no answer (refused, timed out, unverifiable); `problem` says why. */
+  reachable: boolean;
+  /** HTTP status of the access review, 0 when there was none. */
+  status: number;
+  /** From a SelfSubjectReview (absent when the server does not offer one). */
+  user?: string;
+  groups?: string[];
+  /** The credentials may do every verb on every resource, or are in system:masters. */
+  admin: boolean;
+  /** Why `admin` is true: a certificate in O=system:masters, or `can-i '*' '*'` answering yes. */
+  adminWhy?: string;
+  problem?: string;
+}
+
+/**
+ * Asks the API server who the credentials are: a SelfSubjectReview (user, groups) and a
+ * SelfSubjectAccessReview for verb, group and resource '*' (what `kubectl auth can-i '*' '*'` asks).
+ * A client certificate with O=system:masters counts as admin before any request: that group bypasses
+ * authorization, so no review could say otherwise. Never throws; `timeoutMs` bounds each request.
+ */
+export async function identify(creds: Credentials, timeoutMs = 5_000): Promise<Identity> {
+  let adminWhy: string | undefined;
+  if (creds.tls.cert) {
+    try {
+      const subject = new crypto.X509Certificate(creds.tls.cert).subject;
+      if (/(?:^|\n)O=system:masters(?:\n|$)/.test(subject)) adminWhy = 'its client certificate is in O=system:masters';
+    } catch {
+      // loadCredentials checked the certificate already.
+    }
+  }
+  const ssar = await apiPost(creds, '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+    apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: { verb: '*', group: '*', resource: '*' } },
+  }, timeoutMs);
+  if (ssar.error !== undefined) return { reachable: false, status: 0, admin: adminWhy !== undefined, adminWhy, problem: ssar.error };
+  if (ssar.status === 401) {
+    return {
+      reachable: true, status: 401, admin: adminWhy !== undefined, adminWhy,
+      problem: 'the API server does not accept these credentials (401 Unauthorized): the token is wrong or expired, or the client certificate is not signed by the cluster\'s CA',
+    };
+  }
+  const allowed = ssar.status === 201 && (ssar.body as { status?: { allowed?: boolean } })?.status?.allowed === true;
+  if (allowed) adminWhy ??= "the API server allows it every verb on every resource (can-i '*' '*')";
+  const ssr = await apiPost(creds, '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+    apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview',
+  }, timeoutMs);
+  const info = (ssr.body as { status?: { userInfo?: { username?: string; groups?: string[] } } })?.status?.userInfo;
+  if (info?.groups?.includes('system:masters')) adminWhy ??= 'it is in the group system:masters';
+  return { reachable: true, status: ssar.status, user: info?.username, groups: info?.groups, admin: adminWhy !== undefined, adminWhy };
+}
+
+/** One JSON POST with the node's own TLS settings and token. */
+function apiPost(creds: Credentials, urlPath: string, body: unknown, timeoutMs: number): Promise<{ status: number; body?: unknown; error?: string }> {
+  return new Promise((resolve) => {
+    const data = JSON.stringify(body);
+    const req = https.request({
+      host: creds.apiHost,
+      port: creds.apiPort,
+      path: urlPath,
+      method: 'POST',
+      ca: creds.tls.ca,
+      cert: creds.tls.cert,
+      key: creds.tls.key,
+      servername: net.isIP(creds.serverName) ? undefined : creds.serverName,
+      rejectUnauthorized: creds.tls.insecure !== true,
+      checkServerIdentity: (_h, cert) => tls.checkServerIdentity(creds.serverName, cert),
+      agent: false,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(data),
+        accept: 'application/json',
+        ...(creds.token !== undefined ? { authorization: `Bearer ${creds.token}` } : {}),
+      },
+      timeout: timeoutMs,
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+      res.on('error', (err) => resolve({ status: 0, error: err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, error: `${err.message}${err.code && !err.message.includes(err.code) ? ` (${err.code})` : ''}` }));
+    req.end(data);
   });
 }
 
