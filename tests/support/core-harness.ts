@@ -59,6 +59,8 @@ export class CoreHarness {
   heapTotal: number;
   /** When set, connects fail with this close reason. */
   refuseConnects: number | null = null;
+  /** When set, every server write passes through it first (the fuzzer's mutations); null drops the write. */
+  mutate: ((data: Uint8Array) => Uint8Array | null) | null = null;
   /** Largest linear memory seen after a collection. */
   peakMemory = 0;
   /** Wall-clock milliseconds spent inside the module (exports and their collections). */
@@ -195,7 +197,9 @@ export class CoreHarness {
   }
 
   /** Delivers server bytes, split into pieces of at most io_buffer_size (random sizes by default). */
-  private deliverBytes(conn: number, data: Uint8Array): void {
+  private deliverBytes(conn: number, original: Uint8Array): void {
+    const data = this.mutate ? this.mutate(original) : original;
+    if (data === null) return;
     const size = this.exports.io_buffer_size();
     let off = 0;
     while (off < data.length) {
