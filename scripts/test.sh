@@ -6,12 +6,25 @@
 #   -> firmware C (ctest) -> the core under wasm3 (pytest + pywasm3) -> stop everything.
 #
 # Each suite's output is kept in build/test-logs/. A suite that crashes without a count is one failure.
-# Set PK_SUITES to a space-separated subset (core node cluster firmware wasm3) to run fewer.
+# Set PK_SUITES to a space-separated subset (core node cluster firmware wasm3) to run fewer; any other
+# name is refused with exit 2. The build is incremental (scripts/build.sh): unchanged outputs are kept.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 LOGS="$ROOT/build/test-logs"
-SUITES="${PK_SUITES:-core node cluster firmware wasm3}"
+VALID_SUITES="core node cluster firmware wasm3"
+SUITES="${PK_SUITES:-$VALID_SUITES}"
+# A misspelt suite must not turn into "0 passed, 0 failed" and exit 0.
+for s in $SUITES; do
+  case " $VALID_SUITES " in
+    *" $s "*) ;;
+    *) echo "scripts/test.sh: unknown suite '$s' in PK_SUITES; valid suites: $VALID_SUITES" >&2; exit 2 ;;
+  esac
+done
+if [ -z "${SUITES// /}" ]; then
+  echo "scripts/test.sh: PK_SUITES names no suite; valid suites: $VALID_SUITES" >&2
+  exit 2
+fi
 passed=0
 failed=0
 started_cluster=0
