@@ -80,15 +80,14 @@ static size_t heap_used(void)
 
 /* ---------------------------------------------------------------- host operations */
 
-static void op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *server_name)
+static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                          const char *server_name)
 {
     linux_host_t *lh = ctx;
     if (!atomic_load(&lh->link_up)) {
-        pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = gen, .conn = conn, .arg = KUBELET_CLOSE_LINK_DOWN};
-        pk_evq_post(lh->queue, &ev, 0);
-        return;
+        return KUBELET_CLOSE_LINK_DOWN; /* the wasm host delivers the close itself */
     }
-    net_tls_connect(lh->net, gen, conn, host, port, server_name);
+    return net_tls_connect(lh->net, gen, conn, host, port, server_name);
 }
 
 static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)

@@ -60,17 +60,16 @@ static board_t s_board;
 
 /* ---------------------------------------------------------------- host operations (wasm task) */
 
-static void op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *server_name)
+static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                          const char *server_name)
 {
     board_t *b = ctx;
     board_net_link_t link;
     board_net_get(&link);
     if (link.kind == BOARD_NET_DOWN) {
-        pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = gen, .conn = conn, .arg = KUBELET_CLOSE_LINK_DOWN};
-        pk_evq_post(b->queue, &ev, 0);
-        return;
+        return KUBELET_CLOSE_LINK_DOWN; /* the wasm host delivers the close itself */
     }
-    net_tls_connect(b->net, gen, conn, host, port, server_name);
+    return net_tls_connect(b->net, gen, conn, host, port, server_name);
 }
 
 static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)

@@ -36,11 +36,24 @@ typedef struct {
     uint32_t connect_gen;
     wasm_host_t *host;
     int result;
+    char mode;
+    /* mode r: events posted to fill the queue before connect was refused, and the last close() seen */
+    int filled;
+    atomic_int last_close;
 } fake_t;
 
-static void op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *name)
+static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *name)
 {
     fake_t *f = ctx;
+    if (f->mode == 'r') {
+        /* The link is down and the queue is full: the refusal must still reach the core. */
+        pk_event_t wake = {.kind = PK_EV_WAKE, .gen = gen};
+        while (pk_evq_post(f->q, &wake, 0)) {
+            f->filled++;
+        }
+        atomic_fetch_add(&f->connects, 1);
+        return KUBELET_CLOSE_LINK_DOWN;
+    }
     snprintf(f->connect_host, sizeof(f->connect_host), "%s", host);
     snprintf(f->connect_name, sizeof(f->connect_name), "%s", name);
     f->connect_port = port;
@@ -48,6 +61,7 @@ static void op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, 
     atomic_fetch_add(&f->connects, 1);
     pk_event_t ev = {.kind = PK_EV_CONNECTED, .gen = gen, .conn = conn};
     pk_evq_post(f->q, &ev, 0);
+    return 0;
 }
 
 static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
@@ -62,6 +76,7 @@ static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, 
 static void op_close(void *ctx, uint32_t gen, int32_t conn)
 {
     atomic_fetch_add(&((fake_t *)ctx)->closes, 1);
+    atomic_store(&((fake_t *)ctx)->last_close, conn);
 }
 
 static void op_close_all(void *ctx, uint32_t gen)
@@ -108,6 +123,7 @@ static fake_t *run_mode(char mode, bool (*until)(fake_t *), wasm_host_metrics_t 
     memset(config, ' ', sizeof(config));
     config[0] = mode; /* the document spans two config_write chunks */
     fake_t *f = calloc(1, sizeof(*f));
+    f->mode = mode;
     f->q = pk_evq_create(16);
     wasm_host_config_t cfg = {
         .wasm = s_wasm,
@@ -141,6 +157,23 @@ static fake_t *run_mode(char mode, bool (*until)(fake_t *), wasm_host_metrics_t 
 static bool connected_and_closed(fake_t *f)
 {
     return atomic_load(&f->closes) >= 1;
+}
+
+static bool refusal_seen(fake_t *f)
+{
+    return atomic_load(&f->last_close) == 1000 + KUBELET_CLOSE_LINK_DOWN;
+}
+
+/* A connect refused at once while the event queue is full: the close is delivered, not dropped. */
+static void test_refused_connect_on_full_queue(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('r', refusal_seen, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_INT(atomic_load(&f->connects), 1);
+    CHECK_EQ_INT(f->filled, 16); /* the queue really was full when the refusal happened */
+    CHECK_EQ_INT(atomic_load(&f->last_close), 1000 + KUBELET_CLOSE_LINK_DOWN);
+    CHECK_EQ_INT(m.traps, 0);
 }
 
 static bool two_panics(fake_t *f)
@@ -215,6 +248,7 @@ int main(int argc, char **argv)
     s_wasm_size = fread(s_wasm, 1, 1 << 20, file);
     fclose(file);
     RUN(test_good_core);
+    RUN(test_refused_connect_on_full_queue);
     RUN(test_out_of_bounds_pointer_traps);
     RUN(test_negative_length_traps);
     RUN(test_abort_traps);

@@ -182,8 +182,8 @@ static void post(net_tls_t *n, pk_event_kind_t kind, uint32_t gen, int32_t conn,
     }
 }
 
-void net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
-                     const char *server_name)
+int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                        const char *server_name)
 {
     net_cmd_t *c = new_cmd(CMD_CONNECT, gen, conn);
     if (c == NULL || (c->host = strdup(host)) == NULL || (c->server_name = strdup(server_name)) == NULL) {
@@ -191,12 +191,12 @@ void net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host,
         if (c != NULL) {
             free_cmd(c);
         }
-        pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = gen, .conn = conn, .arg = KUBELET_CLOSE_CONNECT_FAILED};
-        pk_evq_post(n->cfg.queue, &ev, 0);
-        return;
+        /* Not posted from here: the caller is the wasm task, the queue's reader (net_tls.h). */
+        return KUBELET_CLOSE_CONNECT_FAILED;
     }
     c->port = port;
     push_cmd(n, c);
+    return 0;
 }
 
 void net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)

@@ -73,12 +73,34 @@ void wasm_host_note_trap(wasm_host_t *host, const char *fmt, ...)
     va_end(ap);
 }
 
-void wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason)
+bool wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason)
 {
-    pk_event_t ev = {.kind = PK_EV_CLOSED, .gen = host->gen, .conn = conn, .arg = reason};
-    if (!pk_evq_post(host->cfg.queue, &ev, 0)) {
-        pk_log(PK_LOG_ERROR, TAG, "event queue full: lost the close of connection %" PRId32, conn);
+    if (host->pending_count == host->pending_cap) {
+        uint32_t cap = host->pending_cap == 0 ? 4 : host->pending_cap * 2;
+        pk_event_t *grown = realloc(host->pending, cap * sizeof(*grown));
+        if (grown == NULL) {
+            /* Losing the close would desynchronise the core; a rebuilt instance starts consistent. */
+            wasm_host_note_trap(host, "no memory to record the close of connection %" PRId32, conn);
+            return false;
+        }
+        host->pending = grown;
+        host->pending_cap = cap;
     }
+    host->pending[host->pending_count++] =
+        (pk_event_t){.kind = PK_EV_CLOSED, .gen = host->gen, .conn = conn, .arg = reason};
+    return true;
+}
+
+/* Takes the oldest recorded close; false if there is none. */
+static bool take_pending(wasm_host_t *h, pk_event_t *out)
+{
+    if (h->pending_count == 0) {
+        return false;
+    }
+    *out = h->pending[0];
+    h->pending_count--;
+    memmove(h->pending, h->pending + 1, h->pending_count * sizeof(*h->pending));
+    return true;
 }
 
 /* Calls an export with its arguments; on failure records the trap and returns false. */
@@ -411,6 +433,7 @@ static bool recover(wasm_host_t *h, int64_t instance_started)
     h->cfg.ops.led(h->cfg.ops.ctx, KUBELET_LED_PANIC);
     h->cfg.ops.close_all(h->cfg.ops.ctx, h->gen);
     free_runtime(h);
+    h->pending_count = 0; /* closes of the old instance's connections */
     h->gen++;
     int64_t until = pk_now_ms() + delay;
     for (int64_t now = pk_now_ms(); now < until; now = pk_now_ms()) {
@@ -484,7 +507,7 @@ int wasm_host_run(wasm_host_t *h)
                 }
             }
             pk_event_t ev;
-            bool got = pk_evq_wait(h->cfg.queue, &ev, wait);
+            bool got = take_pending(h, &ev) || pk_evq_wait(h->cfg.queue, &ev, wait);
             if (h->cfg.ops.watchdog != NULL) {
                 h->cfg.ops.watchdog(h->cfg.ops.ctx);
             }
@@ -547,6 +570,7 @@ void wasm_host_destroy(wasm_host_t *h)
 {
     if (h != NULL) {
         free_runtime(h);
+        free(h->pending);
         free(h);
     }
 }

@@ -10,6 +10,7 @@
 
 #include "wasm3.h"
 
+#include "pk_evq.h"
 #include "wasm_host.h"
 
 /** The exports the host calls, looked up once per runtime. */
@@ -61,6 +62,13 @@ struct wasm_host {
     uint32_t yield_count;
     uint32_t consecutive_traps;
     wasm_host_metrics_t metrics;
+    /**
+     * Closes raised on the wasm task itself (a connect refused at once), delivered in order before the
+     * next event from the queue. Kept here rather than posted to the queue so that none is ever lost.
+     */
+    pk_event_t *pending;
+    uint32_t pending_count;
+    uint32_t pending_cap;
 };
 
 /** Links every import the core declares (ABI.md "Imports") to `host`'s functions. */
@@ -69,5 +77,9 @@ M3Result wasm_host_link_imports(wasm_host_t *host, IM3Module module);
 /** Records the detail of a trap raised by an import (the first one of a turn wins). */
 void wasm_host_note_trap(wasm_host_t *host, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/** Queues an event for this host's own instance (used for synchronous connect failures). */
-void wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason);
+/**
+ * Records a close of `conn` for this host's own instance (synchronous connect failures), delivered after
+ * the current call. False when there was no memory for the record: the caller traps (the instance is
+ * rebuilt, which the core survives) rather than lose the close.
+ */
+bool wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason);

@@ -29,7 +29,8 @@ static const char *TAG = "core";
 
 /*
  * Bounds check for a guest (offset, length) pair. The length arrives as a wasm i32; a negative one is
- * refused before m3ApiCheckMem sees it (there it would wrap around and pass).
+ * refused before m3ApiCheckMem sees it (there it would wrap around and pass). Both checks trap here
+ * themselves; m3ApiCheckMem stays as wasm3's own belt and braces.
  */
 #define CHECK_GUEST(host, what, off, len)                                                                  \
     do {                                                                                                   \
@@ -40,6 +41,7 @@ static const char *TAG = "core";
         if ((uint64_t)(off) + (uint64_t)(uint32_t)(len) > (uint64_t)m3_GetMemorySize(runtime)) {           \
             wasm_host_note_trap((host), "%s: [%" PRIu32 ", +%" PRId32 ") is outside linear memory (%" PRIu32 \
                                 " bytes)", (what), (uint32_t)(off), (int32_t)(len), m3_GetMemorySize(runtime)); \
+            m3ApiTrap(m3Err_trapOutOfBoundsMemoryAccess);                                                  \
         }                                                                                                  \
         m3ApiCheckMem(m3ApiOffsetToPtr(off), (uint32_t)(len));                                             \
     } while (0)
@@ -85,10 +87,17 @@ static m3ApiRawFunction(imp_connect)
     if (!ok || port < 1 || port > 65535 || conn <= 0) {
         pk_log(PK_LOG_ERROR, TAG, "connect(%" PRId32 "): refusing host/server name/port (port %" PRId32 ")", conn,
                port);
-        wasm_host_queue_closed(h, conn, KUBELET_CLOSE_CONNECT_FAILED);
+        if (!wasm_host_queue_closed(h, conn, KUBELET_CLOSE_CONNECT_FAILED)) {
+            m3ApiTrap(m3Err_mallocFailed);
+        }
         m3ApiSuccess();
     }
-    h->cfg.ops.connect(h->cfg.ops.ctx, h->gen, conn, host, (uint16_t)port, server_name);
+    int32_t refused = h->cfg.ops.connect(h->cfg.ops.ctx, h->gen, conn, host, (uint16_t)port, server_name);
+    if (refused != 0) {
+        if (!wasm_host_queue_closed(h, conn, refused)) {
+            m3ApiTrap(m3Err_mallocFailed);
+        }
+    }
     m3ApiSuccess();
 }
 

@@ -53,9 +53,14 @@ typedef struct {
  */
 net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_size);
 
-/** Opens connection (gen, conn) to host:port, verifying the certificate for `server_name`. */
-void net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
-                     const char *server_name);
+/**
+ * Opens connection (gen, conn) to host:port, verifying the certificate for `server_name`. Returns 0 when
+ * the attempt is under way (the outcome is an event), or KUBELET_CLOSE_CONNECT_FAILED when it could not
+ * even be queued: no event follows then, and the caller (the wasm task, which reads the event queue and
+ * so cannot wait for room in it) reports the close itself.
+ */
+int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                        const char *server_name);
 
 /** Queues a copy of `data` for (gen, conn); dropped if the connection is unknown or closed. */
 void net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);

@@ -49,8 +49,15 @@ typedef struct {
 
 /** What the host does for the core. Every action returns at once; outcomes come back as events. */
 typedef struct {
-    /** Open TLS connection `conn` of generation `gen` to host:port, verifying for `server_name`. */
-    void (*connect)(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *server_name);
+    /**
+     * Open TLS connection `conn` of generation `gen` to host:port, verifying for `server_name`. Returns 0
+     * when the attempt is under way (its outcome comes back as an event), or the KUBELET_CLOSE_* reason
+     * when it failed at once: the host then delivers that close itself. The wasm task must not post such
+     * a close to its own queue: it is the queue's only reader, so it cannot wait for room, and a close
+     * dropped on a full queue would leave the core waiting for a connection that does not exist.
+     */
+    int32_t (*connect)(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                       const char *server_name);
     /** Queue bytes for `conn` (copied before returning). */
     void (*send)(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);
     /** Close `conn` without an event. */
