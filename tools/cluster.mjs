@@ -32,6 +32,10 @@ const UPSTREAM_PKGS = ['kube-apiserver', 'kube-controller-manager', 'kube-schedu
   (c) => `k8s.io/kubernetes/cmd/${c}`,
 );
 const EXIT_NOT_RUNNING = 3;
+// kine (github.com/k3s-io/kine), the datastore k3s runs, from a Go module of its own.
+const KINE_DIR = path.join(MODULE_DIR, 'kine');
+const KINE_PKG = 'github.com/k3s-io/kine';
+const DATASTORES = ['etcd', 'kine'];
 
 // ---------------------------------------------------------------- arguments
 
@@ -47,6 +51,7 @@ const COMMANDS = {
     usage: 'build [--force]',
     flags: {
       force: { kind: 'bool', help: 'rebuild even when the cache has this build' },
+      datastore: { kind: 'string', arg: 'etcd|kine', choices: DATASTORES, help: 'kine: also build (or find) kine, for `up --datastore kine`' },
       dir: { kind: 'string', arg: 'DIR', help: 'accepted like everywhere, unused: the binary cache is per machine' },
     },
   },
@@ -55,6 +60,7 @@ const COMMANDS = {
     usage: 'up [flags]',
     flags: {
       ...DIR_FLAG,
+      datastore: { kind: 'string', arg: 'etcd|kine', choices: DATASTORES, help: 'etcd (embedded in testenv, default) or kine (SQLite, as k3s runs it; built on first use)' },
       'node-monitor-period': { kind: 'duration', help: 'KCM --node-monitor-period (default 1s)' },
       'node-monitor-grace-period': { kind: 'duration', help: 'KCM --node-monitor-grace-period (default 20s)' },
       'node-startup-grace-period': { kind: 'duration', help: 'KCM --node-startup-grace-period (default 30s)' },
@@ -263,46 +269,110 @@ function cacheRoot() {
   return path.join(xdg, 'picokubelet', 'k8s');
 }
 
-/** Cache key over everything that affects the binaries. */
+function goVersionOf(cwd) {
+  const probe = spawnSync('go', ['env', 'GOVERSION', 'GOOS', 'GOARCH'], { cwd, env: goEnv(), encoding: 'utf8' });
+  if (probe.error?.code === 'ENOENT' || probe.status !== 0) return null;
+  return probe.stdout.trim().split('\n').join(' ');
+}
+
+/**
+ * No Go here: the newest complete cached build whose dir name starts with prefix, if any.
+ * The cache key cannot be computed without `go env`, so this is a best effort.
+ */
+function newestCachedBuild(prefix, binaries) {
+  const root = cacheRoot();
+  const candidates = fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((d) => d.startsWith(prefix) && !d.includes('.tmp-') && binariesPresent(path.join(root, d), binaries))
+        .map((d) => ({ d, t: fs.statSync(path.join(root, d)).mtimeMs }))
+        .sort((a, b) => b.t - a.t)
+    : [];
+  if (!candidates.length) die('the Go toolchain (`go`) is not on PATH and no cached build exists; install Go 1.26 (see tools/README.md)');
+  log(`warning: \`go\` not usable; using the newest cached build ${candidates[0].d} without checking it is current`);
+  return candidates[0].d;
+}
+
+function hashInputs(h, moduleDir, files) {
+  for (const f of files) {
+    h.update(`file ${path.relative(moduleDir, f)}\n`);
+    h.update(fs.readFileSync(f));
+  }
+}
+
+/** Cache key over everything that affects the Kubernetes binaries. */
 function buildSpec() {
   const version = k8sVersion();
-  const probe = spawnSync('go', ['env', 'GOVERSION', 'GOOS', 'GOARCH'], { cwd: MODULE_DIR, env: goEnv(), encoding: 'utf8' });
-  if (probe.error?.code === 'ENOENT' || probe.status !== 0) {
-    // No Go here: fall back to the newest complete build of this k8s version, if any.
-    const root = cacheRoot();
-    const candidates = fs.existsSync(root)
-      ? fs
-          .readdirSync(root)
-          .filter((d) => d.startsWith(`${version}-`) && !d.includes('.tmp-') && binariesPresent(path.join(root, d)))
-          .map((d) => ({ d, t: fs.statSync(path.join(root, d)).mtimeMs }))
-          .sort((a, b) => b.t - a.t)
-      : [];
-    if (!candidates.length) die('the Go toolchain (`go`) is not on PATH and no cached build exists; install Go 1.26 (see tools/README.md)');
-    log(`warning: \`go\` not usable; using the newest cached build ${candidates[0].d} without checking it is current`);
-    return { version, goVersion: 'unknown', key: candidates[0].d, binDir: path.join(root, candidates[0].d) };
+  const common = {
+    label: 'Kubernetes',
+    version,
+    moduleDir: MODULE_DIR,
+    pkgs: [...UPSTREAM_PKGS, './cmd/testenv'],
+    binaries: BINARIES,
+    keyPattern: /^v\d+\.\d+\.\d+-[0-9a-f]{16}(\.tmp-\d+)?$/,
+    keep: 3,
+    coldBuild: '10-16 min',
+    // buildDate is the module's publication time, so that builds are reproducible.
+    ldflags: () =>
+      versionLdflags(version, runGo(['list', '-m', '-f', '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}', 'k8s.io/kubernetes'])),
+  };
+  const goVersion = goVersionOf(MODULE_DIR);
+  if (!goVersion) {
+    const key = newestCachedBuild(`${version}-`, BINARIES);
+    return { ...common, goVersion: 'unknown', key, binDir: path.join(cacheRoot(), key) };
   }
-  const goVersion = probe.stdout.trim().split('\n').join(' ');
   const ldflagsKey = versionLdflags(version, '');
   const h = createHash('sha256');
   h.update(`go: ${goVersion}\nldflags: ${ldflagsKey}\nflags: -trimpath CGO_ENABLED=0\n`);
   h.update(`pkgs: ${UPSTREAM_PKGS.join(' ')} ./cmd/testenv\n`);
-  const inputs = [path.join(MODULE_DIR, 'go.mod'), path.join(MODULE_DIR, 'go.sum'), ...listFiles(path.join(MODULE_DIR, 'cmd'))];
-  for (const f of inputs) {
-    h.update(`file ${path.relative(MODULE_DIR, f)}\n`);
-    h.update(fs.readFileSync(f));
-  }
+  hashInputs(h, MODULE_DIR, [path.join(MODULE_DIR, 'go.mod'), path.join(MODULE_DIR, 'go.sum'), ...listFiles(path.join(MODULE_DIR, 'cmd'))]);
   const key = `${version}-${h.digest('hex').slice(0, 16)}`;
-  return { version, goVersion, key, binDir: path.join(cacheRoot(), key) };
+  return { ...common, goVersion, key, binDir: path.join(cacheRoot(), key) };
 }
 
-function binariesPresent(binDir) {
-  return fs.existsSync(path.join(binDir, '.complete')) && BINARIES.every((b) => fs.existsSync(path.join(binDir, b)));
+/** The kine version pinned in kine/go.mod, e.g. "v0.17.5". */
+function kineVersion() {
+  const mod = fs.readFileSync(path.join(KINE_DIR, 'go.mod'), 'utf8');
+  const m = mod.match(/^\s*(?:require\s+)?github\.com\/k3s-io\/kine\s+(v\d+\.\d+\.\d+)/m);
+  if (!m) die(`cannot find the github.com/k3s-io/kine version in ${KINE_DIR}/go.mod`);
+  return m[1];
 }
 
-/** Builds the binaries into the cache unless they are there already. Returns the bin dir. */
-async function ensureBinaries({ force = false } = {}) {
-  const spec = buildSpec();
-  if (!force && binariesPresent(spec.binDir)) {
+/** Cache key over everything that affects the kine binary: its own module, never ../go.mod. */
+function kineSpec() {
+  const version = kineVersion();
+  // kine prints Version and GitCommit in `--version`; a module build has no commit.
+  const ldflags = `-s -w -X ${KINE_PKG}/pkg/version.Version=${version} -X ${KINE_PKG}/pkg/version.GitCommit=go-module`;
+  const common = {
+    label: 'kine',
+    version,
+    moduleDir: KINE_DIR,
+    pkgs: [KINE_PKG],
+    binaries: ['kine'],
+    keyPattern: /^kine-v\d+\.\d+\.\d+-[0-9a-f]{16}(\.tmp-\d+)?$/,
+    keep: 2,
+    coldBuild: 'about 6 min',
+    ldflags: () => ldflags,
+  };
+  const goVersion = goVersionOf(KINE_DIR);
+  if (!goVersion) {
+    const key = newestCachedBuild(`kine-${version}-`, ['kine']);
+    return { ...common, goVersion: 'unknown', key, binDir: path.join(cacheRoot(), key) };
+  }
+  const h = createHash('sha256');
+  h.update(`go: ${goVersion}\nldflags: ${ldflags}\nflags: -trimpath CGO_ENABLED=0\npkgs: ${KINE_PKG}\n`);
+  hashInputs(h, KINE_DIR, [path.join(KINE_DIR, 'go.mod'), path.join(KINE_DIR, 'go.sum')]);
+  const key = `kine-${version}-${h.digest('hex').slice(0, 16)}`;
+  return { ...common, goVersion, key, binDir: path.join(cacheRoot(), key) };
+}
+
+function binariesPresent(binDir, binaries = BINARIES) {
+  return fs.existsSync(path.join(binDir, '.complete')) && binaries.every((b) => fs.existsSync(path.join(binDir, b)));
+}
+
+/** Builds the binaries of spec (default: Kubernetes) into the cache unless they are there already. Returns the bin dir. */
+async function ensureBinaries({ force = false, spec = buildSpec() } = {}) {
+  if (!force && binariesPresent(spec.binDir, spec.binaries)) {
     log(`binaries ${spec.key} cached in ${spec.binDir}`);
     return spec.binDir;
   }
@@ -310,7 +380,7 @@ async function ensureBinaries({ force = false } = {}) {
   // One build per key at a time (two `up`s may start together).
   const release = await buildLock(spec.binDir);
   try {
-    if (!force && binariesPresent(spec.binDir)) {
+    if (!force && binariesPresent(spec.binDir, spec.binaries)) {
       log(`binaries ${spec.key} were built meanwhile by another process`);
       return spec.binDir;
     }
@@ -347,20 +417,19 @@ async function build(spec) {
   const tmp = `${spec.binDir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  const buildDate = runGo(['list', '-m', '-f', '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}', 'k8s.io/kubernetes']);
-  const ldflags = versionLdflags(spec.version, buildDate);
-  const deps = spawnSync('go', ['list', '-deps', ...UPSTREAM_PKGS, './cmd/testenv'], { cwd: MODULE_DIR, env: goEnv(), encoding: 'utf8' });
+  const ldflags = spec.ldflags();
+  const deps = spawnSync('go', ['list', '-deps', ...spec.pkgs], { cwd: spec.moduleDir, env: goEnv(), encoding: 'utf8' });
   const total = deps.status === 0 ? deps.stdout.split('\n').filter(Boolean).length : 0;
-  const args = ['build', '-p', String(Math.max(1, os.cpus().length)), '-v', '-trimpath', '-ldflags', ldflags, '-o', `${tmp}/`, ...UPSTREAM_PKGS, './cmd/testenv'];
-  log(`building ${BINARIES.join(', ')} (${spec.version}, ${spec.goVersion}) into ${spec.binDir}`);
+  const args = ['build', '-p', String(Math.max(1, os.cpus().length)), '-v', '-trimpath', '-ldflags', ldflags, '-o', `${tmp}/`, ...spec.pkgs];
+  log(`building ${spec.binaries.join(', ')} (${spec.label} ${spec.version}, ${spec.goVersion}) into ${spec.binDir}`);
   log(`go ${args.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ')}`);
-  log(`a cold build takes tens of minutes on 2 cores; a progress line follows every 30 s (build log: ${tmp}/build.log)`);
+  log(`a cold build takes ${spec.coldBuild} on 2 cores; a progress line follows every 30 s (build log: ${tmp}/build.log)`);
   const start = Date.now();
   const buildLog = fs.createWriteStream(path.join(tmp, 'build.log'));
   let compiled = 0;
   let last = '';
   let errText = '';
-  const child = spawn('go', args, { cwd: MODULE_DIR, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('go', args, { cwd: spec.moduleDir, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const onData = (chunk) => {
     const s = chunk.toString();
     buildLog.write(s);
@@ -401,16 +470,16 @@ async function build(spec) {
   fs.rmSync(spec.binDir, { recursive: true, force: true });
   fs.renameSync(tmp, spec.binDir);
   log(`build finished in ${fmtDuration(secs * 1000)} (${compiled} packages compiled)`);
-  pruneCache(spec.binDir);
+  pruneCache(spec.binDir, spec.keyPattern, spec.keep);
   return spec.binDir;
 }
 
-/** Keeps the newest few builds (each is ~350 MB) and removes older ones and failed temp dirs. */
-function pruneCache(current, keep = 3) {
+/** Keeps the newest few builds of one kind (Kubernetes ~350 MB each, kine ~40 MB) and removes older ones and failed temp dirs. */
+function pruneCache(current, pattern, keep) {
   const root = cacheRoot();
   const dirs = fs
     .readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && /^v\d+\.\d+\.\d+-[0-9a-f]{16}(\.tmp-\d+)?$/.test(d.name))
+    .filter((d) => d.isDirectory() && pattern.test(d.name))
     .map((d) => path.join(root, d.name));
   for (const d of dirs.filter((d) => /\.tmp-\d+$/.test(d))) {
     const pid = Number(d.slice(d.lastIndexOf('-') + 1));
@@ -489,7 +558,7 @@ function testenvPid(dir) {
   return found.length ? found[0].pid : 0;
 }
 
-const COMPONENTS = ['testenv', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+const COMPONENTS = ['testenv', 'kine', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 
 /** Long-running processes started for this cluster dir that are still alive (also orphans). */
 function leftoverProcesses(dir, names = COMPONENTS) {
@@ -541,6 +610,7 @@ async function readyz(info) {
 async function cmdBuild(flags) {
   const binDir = await ensureBinaries({ force: !!flags.force });
   console.log(binDir);
+  if (flags.datastore === 'kine') console.log(await ensureBinaries({ force: !!flags.force, spec: kineSpec() }));
 }
 
 /** Copies new complete lines of a log file to stdout; returns a function to call periodically. */
@@ -581,7 +651,11 @@ async function cmdUp(flags) {
   if (running) {
     const info = readJSON(path.join(dir, 'cluster.json'));
     if (info?.ready) {
-      log(`already running (testenv pid ${running}, ${info.server}); not starting another`);
+      if (flags.datastore && info.datastore !== flags.datastore) {
+        log(`already running with datastore ${info.datastore || 'etcd'} (testenv pid ${running}); \`down\` first to switch to ${flags.datastore}`);
+        return 1;
+      }
+      log(`already running (testenv pid ${running}, ${info.server}, datastore ${info.datastore}); not starting another`);
       return 0;
     }
     log(`a testenv (pid ${running}) is already starting this cluster; waiting for it instead of starting another`);
@@ -613,10 +687,13 @@ async function cmdUp(flags) {
     await killAll(leftovers.map((p) => p.pid), 5000);
   }
   const binDir = await ensureBinaries();
+  const datastore = flags.datastore || 'etcd';
+  const kineBin = datastore === 'kine' ? path.join(await ensureBinaries({ spec: kineSpec() }), 'kine') : '';
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   fs.rmSync(path.join(dir, 'cluster.json'), { force: true });
-  const args = ['up', '--dir', dir, '--bin-dir', binDir];
+  const args = ['up', '--dir', dir, '--bin-dir', binDir, `--datastore=${datastore}`];
+  if (kineBin) args.push(`--kine-bin=${kineBin}`);
   for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'apiserver-port', 'controllers', 'apiserver-v', 'restart-grace', 'stop-timeout', 'ready-timeout']) {
     if (flags[f] !== undefined) args.push(`--${f}=${flags[f]}`);
   }
@@ -645,7 +722,7 @@ async function cmdUp(flags) {
         log(`already running (started concurrently): ${info.server}`);
         return 0;
       }
-      log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${info.server} (kube-apiserver ${info.version})`);
+      log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${info.server} (kube-apiserver ${info.version}, datastore ${info.datastore})`);
       log(`kubeconfig ${info.adminKubeconfig}`);
       log(`kubectl    ${info.kubectl}   (e.g. ${path.relative(process.cwd(), info.kubectl) || info.kubectl} get nodes)`);
       return 0;
@@ -728,7 +805,7 @@ async function cmdDown(flags) {
     }
   }
   const rest = [...new Set([...Object.values(pids).filter(Number.isInteger), ...leftoverProcesses(dir).map((p) => p.pid)])].filter(
-    (p) => p !== process.pid && pidAlive(p) && BINARIES.includes(path.basename(cmdline(p)[0] || '')),
+    (p) => p !== process.pid && pidAlive(p) && COMPONENTS.includes(path.basename(cmdline(p)[0] || '')),
   );
   if (rest.length) {
     log(`stopping remaining processes ${rest.join(', ')}`);
@@ -766,7 +843,9 @@ async function cmdStatus(flags) {
   }
   console.log(`testenv            pid ${pid} running   (${dir})`);
   let allUp = true;
-  for (const name of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+  const names = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+  if (info?.datastore === 'kine' || pids.kine) names.unshift('kine');
+  for (const name of names) {
     const p = pids[name];
     const alive = pidAlive(p);
     allUp &&= alive;
@@ -778,7 +857,11 @@ async function cmdStatus(flags) {
   }
   const ok = await readyz(info);
   console.log(`server   ${info.server}   /readyz ${ok ? 'ok' : 'NOT ready'}   version ${info.version}`);
-  console.log(`etcd     ${info.etcdServer} (embedded in testenv)`);
+  console.log(
+    info.datastore === 'kine'
+      ? `datastore kine ${info.etcdServer} (SQLite ${info.datastoreDir}/state.db)`
+      : `datastore etcd ${info.etcdServer} (embedded in testenv, data ${info.datastoreDir || info.etcdDir})`,
+  );
   console.log(`kubeconfig ${info.adminKubeconfig}`);
   console.log(`kubectl    ${info.kubectl}`);
   console.log(`logs       ${info.logDir}`);

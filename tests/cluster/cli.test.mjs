@@ -157,6 +157,7 @@ test('malformed values and stray arguments are refused with exit 2', () => {
     [['up', '--node-monitor-grace-period', '20'], /wants a duration such as 20s/],
     [['up', '--apiserver-port', '-1'], /needs a value|wants a non-negative integer|unknown flag/],
     [['down', '--purge=yes'], /--purge takes no value/],
+    [['up', '--datastore', 'sqlite'], /--datastore is one of etcd, kine/],
     [['status', 'now'], /takes no arguments/],
     [['up', 'fast'], /takes no arguments/],
     [['kubeconfig-for-node', 'a', 'b'], /too many arguments/],

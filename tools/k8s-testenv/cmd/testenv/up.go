@@ -1,7 +1,8 @@
 package main
 
-// `testenv up`: embedded etcd plus kube-apiserver, kube-controller-manager and
-// kube-scheduler as separate child processes, supervised until SIGTERM/SIGINT.
+// `testenv up`: embedded etcd (or kine over SQLite, `--datastore kine`) plus
+// kube-apiserver, kube-controller-manager and kube-scheduler as separate child
+// processes, supervised until SIGTERM/SIGINT.
 // SIGUSR1 restarts only kube-apiserver (same port, same certificates); SIGUSR2
 // does the same with SIGKILL instead of SIGTERM.
 
@@ -59,6 +60,8 @@ var defaultControllers = strings.Join([]string{
 type upOptions struct {
 	dir                    string
 	binDir                 string
+	datastore              string // "etcd" (embedded) or "kine"
+	kineBin                string
 	apiserverPort          int
 	nodeMonitorPeriod      string
 	nodeMonitorGracePeriod string
@@ -101,7 +104,9 @@ type clusterInfo struct {
 	Dir               string            `json:"dir"`
 	BinDir            string            `json:"binDir"`
 	LogDir            string            `json:"logDir"`
-	EtcdDir           string            `json:"etcdDir"`
+	Datastore         string            `json:"datastore"`
+	DatastoreDir      string            `json:"datastoreDir"`
+	EtcdDir           string            `json:"etcdDir,omitempty"`
 	EtcdServer        string            `json:"etcdServer"`
 	StartedAt         string            `json:"startedAt"`
 	ReadyAfterSeconds float64           `json:"readyAfterSeconds"`
@@ -330,6 +335,51 @@ func startEtcd(dir string, ps portSet, logDir string) (*embed.Etcd, error) {
 	return e, nil
 }
 
+// kineEmulatedEtcdVersion is what kine answers to the etcd Status call: the etcd
+// that k8s v1.36.3 pins and the etcd datastore runs, so the API server enables
+// the same storage features (watch progress requests, ...) on both datastores.
+const kineEmulatedEtcdVersion = "3.6.8"
+
+// kineSQLiteParams are kine's own defaults for its SQLite DSN (pkg/drivers/sqlite);
+// they have to be spelled out because the DSN names our own file.
+const kineSQLiteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=20&cache=shared"
+
+func (e *env) kineArgs() []string {
+	return []string{
+		fmt.Sprintf("--listen-address=127.0.0.1:%d", e.ports.EtcdClient),
+		"--endpoint=sqlite://" + filepath.Join(e.dir, "kine", "state.db") + "?" + kineSQLiteParams,
+		// Its default is ":8080" on every interface; nothing here reads kine's metrics.
+		"--metrics-bind-address=0",
+		// The API server (>= 1.34) relies on periodic progress notifications for
+		// consistent reads from its watch cache, and manages compaction itself: it
+		// watches the compact revision key, so kine must not compact on its own
+		// (kine pull request 513).
+		"--watch-progress-notify-interval=5s",
+		"--compact-interval=0",
+		"--emulated-etcd-version=" + kineEmulatedEtcdVersion,
+	}
+}
+
+// startKine runs kine as a child and waits until it accepts connections.
+func (e *env) startKine() error {
+	if err := os.MkdirAll(filepath.Join(e.dir, "kine"), 0o700); err != nil {
+		return err
+	}
+	e.kine = &child{name: "kine", bin: e.opts.kineBin, args: e.kineArgs(), logPath: filepath.Join(e.logDir, "kine.log")}
+	if err := e.kine.start(); err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", e.ports.EtcdClient)
+	return waitFor("kine on "+addr, e.opts.readyTimeout, childAlive(e.kine), func() (bool, string) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
+}
+
 type env struct {
 	opts      upOptions
 	dir       string
@@ -344,7 +394,8 @@ type env struct {
 	insecure  *http.Client // for the KCM/scheduler self-signed endpoints
 
 	apiserver, kcm, scheduler *child
-	etcd                      *embed.Etcd
+	etcd                      *embed.Etcd // datastore etcd
+	kine                      *child      // datastore kine
 	info                      clusterInfo
 	started                   time.Time
 }
@@ -512,7 +563,7 @@ func (e *env) schedulerArgs() []string {
 
 func (e *env) writePids() {
 	e.info.Pids = map[string]int{"testenv": os.Getpid()}
-	for _, c := range []*child{e.apiserver, e.kcm, e.scheduler} {
+	for _, c := range []*child{e.kine, e.apiserver, e.kcm, e.scheduler} {
 		if c != nil && c.pid() > 0 {
 			e.info.Pids[c.name] = c.pid()
 		}
@@ -594,7 +645,7 @@ func (e *env) restartAPIServer(kill bool) error {
 func (e *env) shutdown() {
 	logf("shutting down")
 	os.Remove(filepath.Join(e.dir, "cluster.json"))
-	for _, c := range []*child{e.scheduler, e.kcm, e.apiserver} {
+	for _, c := range []*child{e.scheduler, e.kcm, e.apiserver, e.kine} {
 		if c != nil {
 			c.stop(e.opts.stopTimeout)
 		}
@@ -618,6 +669,8 @@ func cmdUp(args []string) int {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	fs.StringVar(&o.dir, "dir", ".cluster", "cluster state directory")
 	fs.StringVar(&o.binDir, "bin-dir", "", "directory with kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (default: next to testenv)")
+	fs.StringVar(&o.datastore, "datastore", "etcd", "etcd (embedded) or kine (SQLite, a child process; needs --kine-bin)")
+	fs.StringVar(&o.kineBin, "kine-bin", "", "the kine binary for --datastore kine")
 	fs.IntVar(&o.apiserverPort, "apiserver-port", 0, "kube-apiserver port (default: previous port of this dir, else a free one)")
 	fs.StringVar(&o.nodeMonitorPeriod, "node-monitor-period", "1s", "kube-controller-manager --node-monitor-period")
 	fs.StringVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", "20s", "kube-controller-manager --node-monitor-grace-period")
@@ -630,6 +683,17 @@ func cmdUp(args []string) int {
 	fs.Var(&o.extraAPIServerArgs, "apiserver-arg", "extra kube-apiserver flag (repeatable)")
 	fs.Var(&o.extraControllerMgrArgs, "controller-manager-arg", "extra kube-controller-manager flag (repeatable)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch o.datastore {
+	case "etcd":
+	case "kine":
+		if o.kineBin == "" || !fileExists(o.kineBin) {
+			logf("--datastore kine needs --kine-bin pointing at the kine binary (got %q)", o.kineBin)
+			return 2
+		}
+	default:
+		logf("--datastore is etcd or kine, not %q", o.datastore)
 		return 2
 	}
 	dir, err := filepath.Abs(o.dir)
@@ -729,11 +793,22 @@ func cmdUp(args []string) int {
 		return fail(err)
 	}
 
-	logf("starting embedded etcd (data %s)", filepath.Join(dir, "etcd"))
-	if e.etcd, err = startEtcd(dir, e.ports, e.logDir); err != nil {
-		return fail(err)
+	// etcdErr stays nil (never ready in the select below) with kine.
+	var etcdErr <-chan error
+	if o.datastore == "kine" {
+		logf("starting kine (SQLite %s)", filepath.Join(dir, "kine", "state.db"))
+		if err := e.startKine(); err != nil {
+			return fail(err)
+		}
+		logf("kine ready on 127.0.0.1:%d", e.ports.EtcdClient)
+	} else {
+		logf("starting embedded etcd (data %s)", filepath.Join(dir, "etcd"))
+		if e.etcd, err = startEtcd(dir, e.ports, e.logDir); err != nil {
+			return fail(err)
+		}
+		etcdErr = e.etcd.Err()
+		logf("embedded etcd ready on 127.0.0.1:%d", e.ports.EtcdClient)
 	}
-	logf("embedded etcd ready on 127.0.0.1:%d", e.ports.EtcdClient)
 
 	e.apiserver = &child{name: "kube-apiserver", bin: filepath.Join(o.binDir, "kube-apiserver"), logPath: filepath.Join(e.logDir, "kube-apiserver.log")}
 	e.apiserver.args = e.apiserverArgs()
@@ -755,12 +830,16 @@ func cmdUp(args []string) int {
 	e.info = clusterInfo{
 		Version: k8sVersion, Server: e.server(), CAFile: e.pki.caCrt, CAPEM: string(e.caPEM),
 		AdminToken: e.admin, AdminKubeconfig: e.adminKC, Kubectl: e.kubectl, NodeTokens: nodeTokens,
-		Ports: e.ports, Dir: dir, BinDir: o.binDir, LogDir: e.logDir, EtcdDir: filepath.Join(dir, "etcd"),
-		EtcdServer: fmt.Sprintf("http://127.0.0.1:%d", e.ports.EtcdClient),
-		StartedAt:  e.started.UTC().Format(time.RFC3339),
+		Ports: e.ports, Dir: dir, BinDir: o.binDir, LogDir: e.logDir, Datastore: o.datastore,
+		DatastoreDir: filepath.Join(dir, o.datastore),
+		EtcdServer:   fmt.Sprintf("http://127.0.0.1:%d", e.ports.EtcdClient),
+		StartedAt:    e.started.UTC().Format(time.RFC3339),
 		NodeMonitor: map[string]string{"period": o.nodeMonitorPeriod, "gracePeriod": o.nodeMonitorGracePeriod,
 			"startupGracePeriod": o.nodeStartupGracePeriod},
 		Controllers: strings.Split(o.controllers, ","),
+	}
+	if o.datastore == "etcd" {
+		e.info.EtcdDir = filepath.Join(dir, "etcd")
 	}
 
 	if err := e.apiserver.start(); err != nil {
@@ -824,6 +903,12 @@ func cmdUp(args []string) int {
 				}
 			}
 		case <-tick.C:
+			if e.kine != nil && !e.kine.running() {
+				// Like a failed embedded etcd: the API server cannot work without it.
+				logf("kine exited; see %s", e.kine.logPath)
+				e.shutdown()
+				return 1
+			}
 			for _, c := range []*child{e.kcm, e.scheduler} {
 				if c.running() {
 					continue
@@ -838,7 +923,7 @@ func cmdUp(args []string) int {
 				}
 				e.writeClusterJSON()
 			}
-		case err := <-e.etcd.Err():
+		case err := <-etcdErr:
 			logf("embedded etcd failed: %v", err)
 			e.shutdown()
 			return 1
