@@ -10,8 +10,8 @@
 # component anyway (firmware/components/wasm3). FetchContent's explicit-argument form works in both
 # builds and needs nothing but git.
 #
-# The pin: wasm3 0.9.0 (HEAD c9b579d, 2026-08-22; wasm3's own CI builds it for ESP32 with IDF 5.4 and
-# boots it in QEMU). See /work/shared/docs/WASM3-ESP-IDF.md §A1-A5 for why.
+# The pin: wasm3 0.9.0 (HEAD c9b579d, 2026-08-22), the newest release; wasm3's own CI builds it for the
+# ESP32 with ESP-IDF 5.4 and boots it in QEMU.
 set(PICOKUBELET_WASM3_GIT_REPOSITORY "https://github.com/wasm3/wasm3.git"
     CACHE STRING "Git repository wasm3 is fetched from when WASM3_SOURCE_DIR is not set")
 set(PICOKUBELET_WASM3_GIT_TAG "c9b579d8c048db71ce2322cf68a0d88ae81684d2"

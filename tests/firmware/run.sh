@@ -23,7 +23,7 @@ if [ ! -f /usr/include/mbedtls/ssl.h ] && [ -z "${MBEDTLS_INCLUDE_DIR:-}" ]; the
     exit 1
 fi
 
-args=(-S "$root" -B "$build" -G Ninja -DPICOKUBELET_HOST_BUILD=ON)
+args=(-S "$root" -B "$build" -G Ninja)
 if [ -n "${WASM3_SOURCE_DIR:-}" ]; then
     args+=("-DWASM3_SOURCE_DIR=$WASM3_SOURCE_DIR")
 fi
