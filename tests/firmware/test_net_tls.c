@@ -250,6 +250,26 @@ static void test_handshake_echo_and_silent_close(void)
     CHECK_EQ_INT(net_tls_open_count(c.net), 0);
 }
 
+/* Output that cannot be buffered (out of memory) closes the connection with an error instead of
+ * silently leaving a hole in the stream. */
+static void test_send_out_of_memory_closes(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_ECHO);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 8, "127.0.0.1", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    pk_buffer_alloc_fail_next(1);
+    net_tls_send(c.net, 1, 8, (const uint8_t *)"lost", 4);
+    pk_event_t ev = next_event(&c, 10000);
+    pk_buffer_alloc_fail_next(0);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.conn, 8);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_IO_ERROR);
+    CHECK_EQ_INT(net_tls_open_count(c.net), 0);
+    server_stop(&s);
+}
+
 static void test_server_closes(void)
 {
     server_t s = {0};
@@ -376,6 +396,7 @@ int main(int argc, char **argv)
     s_cert_dir = argv[1];
     pk_log_set_level(PK_LOG_WARN);
     RUN(test_handshake_echo_and_silent_close);
+    RUN(test_send_out_of_memory_closes);
     RUN(test_server_closes);
     RUN(test_wrong_server_name);
     RUN(test_untrusted_server);

@@ -10,6 +10,7 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 #include "freertos/task.h"
+#include "esp_heap_caps.h"
 #include "esp_log.h"
 #include "esp_random.h"
 #include "esp_timer.h"
@@ -190,4 +191,11 @@ void pk_log(pk_log_level_t level, const char *tag, const char *fmt, ...)
     va_start(ap, fmt);
     pk_vlog(level, tag, fmt, ap);
     va_end(ap);
+}
+
+void *pk_buffer_alloc(size_t len)
+{
+    /* PSRAM first (sdkconfig.defaults enables it); internal RAM only if PSRAM is full or absent. */
+    void *p = heap_caps_malloc(len, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT);
+    return p != NULL ? p : heap_caps_malloc(len, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
 }

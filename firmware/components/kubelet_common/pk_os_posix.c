@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -179,7 +180,8 @@ bool pk_thread_start(const char *name, pk_thread_fn_t fn, void *arg, uint32_t st
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (stack_bytes >= PTHREAD_STACK_MIN) {
+    /* PTHREAD_STACK_MIN is a long (sysconf) in newer glibc: compare without a sign change on 32-bit. */
+    if ((uint64_t)stack_bytes >= (uint64_t)PTHREAD_STACK_MIN) {
         pthread_attr_setstacksize(&attr, stack_bytes);
     }
     pthread_t t;
@@ -224,4 +226,22 @@ void pk_log(pk_log_level_t level, const char *tag, const char *fmt, ...)
     va_start(ap, fmt);
     pk_vlog(level, tag, fmt, ap);
     va_end(ap);
+}
+
+static atomic_uint s_buffer_fail_next;
+
+void pk_buffer_alloc_fail_next(uint32_t count)
+{
+    atomic_store(&s_buffer_fail_next, count);
+}
+
+void *pk_buffer_alloc(size_t len)
+{
+    unsigned int left = atomic_load(&s_buffer_fail_next);
+    while (left > 0) {
+        if (atomic_compare_exchange_weak(&s_buffer_fail_next, &left, left - 1)) {
+            return NULL;
+        }
+    }
+    return malloc(len == 0 ? 1 : len);
 }

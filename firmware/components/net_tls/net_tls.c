@@ -101,6 +101,9 @@ typedef struct net_conn {
     bool want_read;
     bool want_write;
     bool ssl_ready;
+    /* In this turn's select() sets. A connection created after select() returned must not read that
+     * call's readiness: its socket may reuse the number of one closed in the same turn. */
+    bool selected;
     mbedtls_ssl_context ssl;
     out_chunk_t *out_head;
     out_chunk_t *out_tail;
@@ -419,11 +422,13 @@ static void do_connect(net_tls_t *n, net_cmd_t *cmd)
             (unsigned)cmd->port, cmd->server_name);
 }
 
-static void queue_out(net_conn_t *c, const uint8_t *data, size_t len)
+/* Appends bytes to the connection's output; false when out of memory (the caller must end it: a
+ * stream with a hole in it is worse than no stream). */
+static bool queue_out(net_conn_t *c, const uint8_t *data, size_t len)
 {
-    out_chunk_t *o = malloc(sizeof(*o) + len);
+    out_chunk_t *o = pk_buffer_alloc(sizeof(*o) + len);
     if (o == NULL) {
-        return;
+        return false;
     }
     o->next = NULL;
     o->len = len;
@@ -435,6 +440,7 @@ static void queue_out(net_conn_t *c, const uint8_t *data, size_t len)
         c->out_head = o;
     }
     c->out_tail = o;
+    return true;
 }
 
 static void run_commands(net_tls_t *n)
@@ -454,8 +460,10 @@ static void run_commands(net_tls_t *n)
             break;
         case CMD_SEND:
             c = find_conn(n, cmd->gen, cmd->conn);
-            if (c != NULL) {
-                queue_out(c, cmd->data, cmd->len);
+            if (c != NULL && !queue_out(c, cmd->data, cmd->len)) {
+                PK_LOGE(TAG, "connection %" PRId32 ": out of memory for %zu bytes to send; closing it", c->id,
+                        cmd->len);
+                end_conn(n, c, KUBELET_CLOSE_IO_ERROR);
             }
             break;
         case CMD_CLOSE:
@@ -571,7 +579,7 @@ static bool pump_in(net_tls_t *n, net_conn_t *c)
     for (int i = 0; i < NET_READS_PER_TURN; i++) {
         int rc = mbedtls_ssl_read(&c->ssl, n->read_buf, NET_CHUNK);
         if (rc > 0) {
-            uint8_t *copy = malloc((size_t)rc);
+            uint8_t *copy = pk_buffer_alloc((size_t)rc);
             if (copy == NULL) {
                 PK_LOGE(TAG, "connection %" PRId32 ": out of memory for %d received bytes", c->id, rc);
                 end_conn(n, c, KUBELET_CLOSE_IO_ERROR);
@@ -661,6 +669,7 @@ static void net_task(void *arg)
         for (net_conn_t *c = n->conns; c != NULL; c = c->next) {
             bool r = c->state == CONN_OPEN || c->want_read;
             bool w = c->state == CONN_CONNECTING || c->want_write || (c->state == CONN_OPEN && c->out_head != NULL);
+            c->selected = true;
             if (r) {
                 FD_SET(c->fd, &rd);
             }
@@ -695,8 +704,8 @@ static void net_task(void *arg)
         now = pk_now_ms();
         for (net_conn_t *c = n->conns; c != NULL;) {
             net_conn_t *next = c->next;
-            bool readable = ready > 0 && FD_ISSET(c->fd, &rd);
-            bool writable = ready > 0 && FD_ISSET(c->fd, &wr);
+            bool readable = ready > 0 && c->selected && FD_ISSET(c->fd, &rd);
+            bool writable = ready > 0 && c->selected && FD_ISSET(c->fd, &wr);
             step_conn(n, c, readable, writable, now);
             c = next;
         }

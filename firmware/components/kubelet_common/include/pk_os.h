@@ -56,6 +56,19 @@ void pk_sem_give(pk_sem_t *s);
 bool pk_sem_take(pk_sem_t *s, int64_t timeout_ms);
 void pk_sem_destroy(pk_sem_t *s);
 
+/**
+ * A byte buffer for network data in flight (received chunks waiting in the event queue, output waiting
+ * for the socket), freed with free(). On the board it comes from PSRAM, falling back to internal RAM:
+ * up to a queue's worth of chunks can wait at once, and internal RAM is what Wi-Fi, lwIP and mbedTLS
+ * need. NULL when out of memory.
+ */
+void *pk_buffer_alloc(size_t len);
+
+#ifndef ESP_PLATFORM
+/** Tests only (POSIX): the next `count` pk_buffer_alloc calls fail as if out of memory. */
+void pk_buffer_alloc_fail_next(uint32_t count);
+#endif
+
 /** Thread body. */
 typedef void (*pk_thread_fn_t)(void *arg);
 
