@@ -2,6 +2,7 @@
 // Follows a running host-sim node through its control socket and draws its LED in the terminal, using
 // host-sim's own renderer (the same timings the firmware uses). Used by scripts/demo.sh; Ctrl-C ends it.
 import { sendControl, ledFrame } from '../host-sim/dist/index.js';
+import { displayColor } from '../host-sim/dist/led/terminal.js';
 
 const socket = process.argv[2];
 if (!socket) {
@@ -14,6 +15,7 @@ let renewals = -1;
 let name = '';
 let label = 'CONNECTING';
 let phase = '';
+let note = '';
 
 async function poll() {
   const [reply] = await sendControl(socket, ['stats'], 5_000);
@@ -32,14 +34,17 @@ async function poll() {
   name = String(node.name ?? '');
   label = String(node.ledName ?? '');
   phase = String(node.phaseName ?? '');
+  // The core shows CONNECTING until its first lease renewal (one renew interval, 10 s, after it created
+  // the Lease), though kubectl already shows the Node Ready: say so rather than look stuck.
+  note = label === 'CONNECTING' && phase === 'RUNNING' && r === 0 && Number(node.statusPushes) > 0
+    ? '(registered; HEALTHY after the first lease renewal)' : '';
 }
 
 function draw() {
-  const [r, g, b] = ledFrame(state, performance.now());
-  // The LED is capped near 15% brightness; scale it up so the terminal shows the colour.
-  const k = (v) => Math.min(255, Math.round(v * 6.7));
-  const dot = `\x1b[38;2;${k(r)};${k(g)};${k(b)}m●\x1b[0m`;
-  process.stdout.write(`\r  ${dot}  ${name}  LED ${label.padEnd(12)} phase ${phase.padEnd(10)} renewals ${renewals}   (Ctrl-C to stop) `);
+  // The board's values (capped at 38/255, breathing at 1..9) lifted to what a terminal can show.
+  const [r, g, b] = displayColor(ledFrame(state, performance.now()));
+  const dot = r + g + b === 0 ? '\x1b[90m●\x1b[0m' : `\x1b[1;38;2;${r};${g};${b}m●\x1b[0m`;
+  process.stdout.write(`\r\x1b[2K  ${dot}  ${name}  LED ${label.padEnd(12)} phase ${phase.padEnd(10)} renewals ${renewals}  ${note || '(Ctrl-C to stop)'}`);
 }
 
 setInterval(() => poll().catch((e) => { console.error(`\n${e.message}`); process.exit(1); }), 250);

@@ -15,9 +15,20 @@ export interface TerminalOptions {
   fps?: number;
 }
 
-/** The display colour of an LED value: the board's 0..38 stretched so dim breathing stays visible. */
+/** The brightest a breathe gets (25 % of the cap): shown at full terminal brightness. */
+const BREATHE_PEAK = Math.floor((LED_CAP * 25) / 100);
+
+/**
+ * The display colour of an LED value. A WS2812 at 9/255 is plainly visible in a room; a terminal glyph
+ * at rgb(0,9,0) is black. So the brightest channel is mapped to 99..255 (a breathe's 1..9 spans that
+ * range, anything at or above its peak is full brightness) and the other channels keep their ratio to
+ * it, which keeps amber amber rather than yellow.
+ */
 export function displayColor([r, g, b]: Rgb): Rgb {
-  const s = (v: number): number => (v === 0 ? 0 : Math.min(255, Math.round(70 + (v / LED_CAP) * 185)));
+  const m = Math.max(r, g, b);
+  if (m <= 0) return [0, 0, 0];
+  const level = 80 + 175 * Math.min(1, m / BREATHE_PEAK);
+  const s = (v: number): number => Math.min(255, Math.round((v / m) * level));
   return [s(r), s(g), s(b)];
 }
 
