@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Local Kubernetes control plane for picokubelet's integration tests.
 //
-//   node tools/cluster.mjs build [--force]
-//   node tools/cluster.mjs up [--dir DIR] [--node-monitor-period 1s] [--node-monitor-grace-period 20s]
+//   node tools/cluster.mjs build [--force] [--datastore kine]
+//   node tools/cluster.mjs up [--dir DIR] [--datastore etcd|kine] [--node-monitor-period 1s] [--node-monitor-grace-period 20s]
 //                             [--node-startup-grace-period 30s] [--apiserver-port N] [--timeout SECONDS]
 //   node tools/cluster.mjs status | down [--purge] | restart-apiserver [--kill]
 //   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
@@ -13,8 +13,9 @@
 // Unknown flags are refused with exit 2 and the command's valid flags named.
 // Plain Node (>= 20) ESM with no npm dependencies, so it works before `npm ci`.
 // The binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
-// and the `testenv` harness) are built from tools/k8s-testenv with the local Go
-// toolchain and cached outside the work tree. See tools/README.md.
+// and the `testenv` harness) are built from tools/k8s-testenv, and kine from
+// tools/k8s-testenv/kine, with the local Go toolchain and cached outside the
+// work tree. See tools/README.md.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -56,7 +57,7 @@ const COMMANDS = {
     },
   },
   up: {
-    summary: 'start etcd, kube-apiserver, kube-controller-manager, kube-scheduler; return when ready',
+    summary: 'start etcd (or kine), kube-apiserver, kube-controller-manager, kube-scheduler; return when ready',
     usage: 'up [flags]',
     flags: {
       ...DIR_FLAG,
