@@ -82,7 +82,7 @@ const COMMANDS = {
   down: {
     summary: 'stop everything started for the dir',
     usage: 'down [--purge]',
-    flags: { ...DIR_FLAG, purge: { kind: 'bool', help: 'also delete the cluster dir (etcd data, PKI, tokens, logs)' } },
+    flags: { ...DIR_FLAG, purge: { kind: 'bool', help: 'also delete the cluster dir (etcd or kine data, PKI, tokens, logs)' } },
   },
   'restart-apiserver': {
     summary: 'stop and restart only kube-apiserver (same port, certificates and tokens)',
@@ -826,7 +826,7 @@ async function cmdDown(flags) {
       return fs.existsSync(dir) ? 1 : 0;
     }
     fs.rmSync(dir, { recursive: true, force: true });
-    log(`purged ${dir} (etcd data, PKI, tokens, logs)`);
+    log(`purged ${dir} (datastore, PKI, tokens, logs)`);
   }
   return 0;
 }
