@@ -105,8 +105,8 @@ static void *serve(void *arg)
     mbedtls_x509_crt_init(&ca);
     mbedtls_pk_init(&key);
     mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
-    const char *crt = read_text(s->rogue ? "rogue-server.crt" : "server.crt");
-    const char *pem_key = read_text(s->rogue ? "rogue-server.key" : "server.key");
+    char *crt = read_text(s->rogue ? "rogue-server.crt" : "server.crt");
+    char *pem_key = read_text(s->rogue ? "rogue-server.key" : "server.key");
     mbedtls_x509_crt_parse(&cert, (const unsigned char *)crt, strlen(crt) + 1);
 #if MBEDTLS_VERSION_MAJOR >= 3
     mbedtls_pk_parse_key(&key, (const unsigned char *)pem_key, strlen(pem_key) + 1, NULL, 0, mbedtls_ctr_drbg_random,
@@ -119,11 +119,14 @@ static void *serve(void *arg)
     mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
     mbedtls_ssl_conf_own_cert(&conf, &cert, &key);
     if (s->require_client_cert) {
-        const char *ca_pem = read_text("ca.crt");
+        char *ca_pem = read_text("ca.crt");
         mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1);
+        free(ca_pem);
         mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
         mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     }
+    free(crt);
+    free(pem_key);
     mbedtls_ssl_setup(&ssl, &conf);
     mbedtls_ssl_set_bio(&ssl, &fd, sock_send, sock_recv, NULL);
     int rc = mbedtls_ssl_handshake(&ssl);

@@ -159,6 +159,13 @@ static bool connected_and_closed(fake_t *f)
     return atomic_load(&f->closes) >= 1;
 }
 
+static void free_fake(fake_t *f)
+{
+    wasm_host_destroy(f->host);
+    pk_evq_destroy(f->q);
+    free(f);
+}
+
 static bool refusal_seen(fake_t *f)
 {
     return atomic_load(&f->last_close) == 1000 + KUBELET_CLOSE_LINK_DOWN;
@@ -174,6 +181,7 @@ static void test_refused_connect_on_full_queue(void)
     CHECK_EQ_INT(f->filled, 16); /* the queue really was full when the refusal happened */
     CHECK_EQ_INT(atomic_load(&f->last_close), 1000 + KUBELET_CLOSE_LINK_DOWN);
     CHECK_EQ_INT(m.traps, 0);
+    free_fake(f);
 }
 
 static bool two_panics(fake_t *f)
@@ -198,6 +206,7 @@ static void test_good_core(void)
     CHECK(m.compile_us > 0);
     CHECK_EQ_INT(wasm_host_generation(f->host), 1);
     CHECK(atomic_load(&f->close_alls) >= 1); /* on the way out */
+    free_fake(f);
 }
 
 static void check_trapped(char mode)
@@ -211,6 +220,7 @@ static void check_trapped(char mode)
     CHECK(atomic_load(&f->close_alls) >= 2);
     CHECK(atomic_load(&f->last_close_all_gen) >= 2);
     CHECK_EQ_INT(atomic_load(&f->connects), 0);
+    free_fake(f);
 }
 
 static void test_out_of_bounds_pointer_traps(void)
@@ -253,5 +263,6 @@ int main(int argc, char **argv)
     RUN(test_negative_length_traps);
     RUN(test_abort_traps);
     RUN(test_time_budget_traps);
+    free(s_wasm);
     return check_summary("wasm_host");
 }
