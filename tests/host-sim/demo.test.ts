@@ -9,10 +9,12 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { repoRoot } from '../../host-sim/src/runtime.js';
-import { tmpDir, until } from './support/harness.js';
+import { testPki, tmpDir, until } from './support/harness.js';
+import { writeKubeconfig } from './support/pki.js';
 
 const ROOT = repoRoot();
 const CLUSTER = path.join(ROOT, 'tools', 'cluster.mjs');
@@ -67,6 +69,22 @@ describe('npm run demo, interrupted (real control plane in a scratch dir)', { ti
   after(() => {
     if (running?.pid && running.exitCode === null) process.kill(-running.pid, 'SIGKILL');
     cluster(dir, 'down', '--purge');
+  });
+
+  it('a KUBECONFIG whose server does not answer: the demo says so at once and starts nothing', async () => {
+    const srv = net.createServer();
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+    const kc = writeKubeconfig(path.join(tmpDir('demo-kc'), 'kc'), { server: `https://127.0.0.1:${port}`, caPEM: testPki().ca.cert, token: 't' });
+    const t0 = Date.now();
+    const d = demo(dir, `demo-unreachable-${process.pid}`, kc);
+    const code = await exited(d.child, 60_000);
+    assert.equal(code, 1, d.output());
+    assert.match(d.output(), new RegExp(`API server https://127\\.0\\.0\\.1:${port} is not reachable: .*ECONNREFUSED`));
+    assert.match(d.output(), /the node cannot run with /);
+    assert.doesNotMatch(d.output(), /starting node/);
+    assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
   });
 
   it('| tee and Ctrl-C: the cleanup survives closed stdout/stderr and stops the control plane it started', async () => {
