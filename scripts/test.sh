@@ -25,6 +25,8 @@ if [ -z "${SUITES// /}" ]; then
   echo "scripts/test.sh: PK_SUITES names no suite; valid suites: $VALID_SUITES" >&2
   exit 2
 fi
+# The control plane's directory; the suites read the same variable.
+export PICOKUBELET_CLUSTER_DIR="${PICOKUBELET_CLUSTER_DIR:-$ROOT/.cluster}"
 passed=0
 failed=0
 started_cluster=0
@@ -37,7 +39,7 @@ count() { # suite passed failed
   failed=$((failed + $3))
 }
 cleanup() {
-  if [ "$started_cluster" = 1 ]; then node tools/cluster.mjs down >/dev/null 2>&1 || true; fi
+  if [ "$started_cluster" = 1 ]; then node tools/cluster.mjs down --dir "$PICOKUBELET_CLUSTER_DIR" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -55,9 +57,9 @@ want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 if want node || want cluster; then
   say "starting the local control plane"
-  if node tools/cluster.mjs status >/dev/null 2>&1; then
+  if node tools/cluster.mjs status --dir "$PICOKUBELET_CLUSTER_DIR" >/dev/null 2>&1; then
     echo "    already running"
-  elif node tools/cluster.mjs up; then
+  elif node tools/cluster.mjs up --dir "$PICOKUBELET_CLUSTER_DIR"; then
     started_cluster=1
   else
     echo "    the local control plane did not start: end-to-end and cluster suites will fail"
