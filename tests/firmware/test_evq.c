@@ -4,6 +4,7 @@
  * pk_evq.h and the POSIX pk_os.h: FIFO order, timeouts, back-pressure of a full queue, data ownership,
  * and a producer/consumer run across threads.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -64,6 +65,9 @@ static void test_data_ownership(void)
 typedef struct {
     pk_evq_t *q;
     int count;
+    /* Posts the producer has started and finished. */
+    atomic_int started;
+    atomic_int finished;
 } producer_t;
 
 static void producer(void *arg)
@@ -73,30 +77,70 @@ static void producer(void *arg)
         pk_event_t ev = ev_of(i);
         ev.data = malloc(4);
         ev.len = 4;
+        atomic_store(&p->started, i + 1);
         if (!pk_evq_post(p->q, &ev, PK_WAIT_FOREVER)) {
             free(ev.data);
         }
+        atomic_store(&p->finished, i + 1);
     }
+}
+
+/* Polls `cond` for up to `ms`; true as soon as it holds. */
+static bool within_ms(int64_t ms, bool (*cond)(producer_t *), producer_t *p)
+{
+    int64_t until = pk_now_ms() + ms;
+    while (!cond(p)) {
+        if (pk_now_ms() >= until) {
+            return false;
+        }
+        pk_sleep_ms(1);
+    }
+    return true;
+}
+
+static bool fourth_post_started(producer_t *p)
+{
+    return atomic_load(&p->started) >= 4;
+}
+
+static bool fourth_post_finished(producer_t *p)
+{
+    return atomic_load(&p->finished) >= 4;
 }
 
 static void test_threads_with_back_pressure(void)
 {
     pk_evq_t *q = pk_evq_create(3);
-    producer_t p = {.q = q, .count = 2000};
+    /* static: the detached producer's last store may land after this function returned */
+    static producer_t p;
+    p.q = q;
+    p.count = 2000;
     CHECK(pk_thread_start("producer", producer, &p, 0, 0));
-    int next = 0;
-    bool in_order = true;
+
+    /* Nobody reads: the producer fills the queue and must then block inside its fourth post. */
+    CHECK(within_ms(5000, fourth_post_started, &p));
+    CHECK(!within_ms(200, fourth_post_finished, &p)); /* still inside the post 200 ms later */
+    CHECK_EQ_INT(atomic_load(&p.finished), 3);
+    CHECK_EQ_INT(pk_evq_count(q), 3);
+
+    /* One event taken: exactly that room lets the blocked post complete. */
     pk_event_t out;
+    CHECK(pk_evq_wait(q, &out, 0));
+    CHECK_EQ_INT(out.conn, 0);
+    pk_event_release(&out);
+    CHECK(within_ms(5000, fourth_post_finished, &p));
+
+    /* The rest arrive in order, with the producer blocking whenever the queue is full. */
+    int next = 1;
+    bool in_order = true;
     while (next < p.count && pk_evq_wait(q, &out, 5000)) {
         in_order = in_order && out.conn == next;
         pk_event_release(&out);
         next++;
-        if (next % 500 == 0) {
-            pk_sleep_ms(5); /* let the producer fill the queue and block */
-        }
     }
     CHECK(in_order);
     CHECK_EQ_INT(next, p.count);
+    CHECK(pk_evq_count(q) <= 3);
     pk_evq_destroy(q);
 }
 
