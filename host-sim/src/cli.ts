@@ -119,13 +119,13 @@ export function mainHelp(): string {
   const cmds = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(9)} ${v.summary}`).join('\n');
   return `picokubelet-sim ${version()}: runs the picokubelet core (.wasm) as Kubernetes nodes from any machine
 
-usage: picokubelet-sim COMMAND [flags]
+usage: picokubelet-sim [global flags] COMMAND [flags]
 
 commands:
 ${cmds}
   help      show this text (help COMMAND: that command's flags)
 
-global flags:
+global flags (before or after the command):
 ${flagLines(GLOBAL)}
 
 Exit codes: 0 ok, 1 a node trapped or something failed at run time, 2 bad flags, kubeconfig or configuration.
@@ -161,7 +161,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const [cmd, ...rest] = hoistGlobalFlags(argv);
     if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
       if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) out(commandHelp(rest[0]));
-      else if (cmd === 'help' && rest[0]) throw new UsageError(`unknown command '${rest[0]}' (run, rack, nvs-csv, check, ctl)`);
+      else if (cmd === 'help' && rest[0]) {
+        const guess = didYouMean(rest[0], Object.keys(COMMANDS));
+        throw new UsageError(`unknown command '${rest[0]}'${guess ? ` (did you mean '${guess}'?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+      }
       else out(mainHelp());
       return cmd === undefined ? 2 : 0;
     }

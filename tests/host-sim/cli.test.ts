@@ -55,7 +55,7 @@ describe('picokubelet-sim --help and --version', () => {
   it('no command prints the help and exits 2', () => {
     const r = sim([]);
     assert.equal(r.code, 2);
-    assert.ok(r.stdout.includes('usage: picokubelet-sim COMMAND'));
+    assert.ok(r.stdout.includes('usage: picokubelet-sim [global flags] COMMAND'));
   });
 });
 
@@ -72,6 +72,7 @@ describe('picokubelet-sim errors: one line, exit 2', () => {
     { desc: 'a string flag without its value', args: ['run', '--name'], error: /run: Option '--name <value>' argument missing \(see run --help\)$/ },
     { desc: 'unknown command', args: ['frobnicate'], error: /unknown command 'frobnicate'; commands: run, rack, nvs-csv, check, ctl, help/ },
     { desc: 'misspelt command', args: ['rnu'], error: /unknown command 'rnu' \(did you mean 'run'\?\)/ },
+    { desc: 'help for a misspelt command', args: ['help', 'chekc'], error: /unknown command 'chekc' \(did you mean 'check'\?\); commands: run, rack, nvs-csv, check, ctl$/ },
     { desc: 'a global flag before the command is read', args: ['--log-level', 'loud', 'run'], error: /--log-level must be one of/ },
     { desc: 'global flags before the command reach it', args: ['--log-format=json', '--log-level', 'debug', 'run', '--name', 'Bad'], error: /--name 'Bad' is not a valid node name/ },
     { desc: 'a command flag before the command', args: ['--name', 'x', 'run'], error: /unknown flag --name before the command; flags allowed there: --help, --version, --log-level, --log-format/ },
