@@ -86,6 +86,8 @@ typedef struct out_chunk {
 } out_chunk_t;
 
 typedef enum {
+    /* Waiting for the resolver thread (name lookup and the start of the TCP connect). */
+    CONN_RESOLVING,
     CONN_CONNECTING,
     CONN_HANDSHAKING,
     CONN_OPEN,
@@ -104,14 +106,35 @@ typedef struct net_conn {
     /* In this turn's select() sets. A connection created after select() returned must not read that
      * call's readiness: its socket may reuse the number of one closed in the same turn. */
     bool selected;
+    /* The resolver request this connection waits for (CONN_RESOLVING). */
+    uint64_t resolve_seq;
     mbedtls_ssl_context ssl;
     out_chunk_t *out_head;
     out_chunk_t *out_tail;
     char server_name[254];
 } net_conn_t;
 
+/*
+ * A name lookup plus the start of a non-blocking connect, done on the resolver thread: getaddrinfo
+ * blocks for as long as DNS takes, and on the network task that would stall every open connection.
+ */
+typedef struct resolve_req {
+    struct resolve_req *next;
+    uint64_t seq;
+    uint16_t port;
+    /* result: a socket with the connect under way, or -1 with `err` (an errno value) */
+    int fd;
+    int err;
+    char host[];
+} resolve_req_t;
+
 struct net_tls {
     net_tls_config_t cfg;
+    /* resolver: requests (network task -> resolver) and results (back), both under `lock` */
+    resolve_req_t *resolve_todo;
+    resolve_req_t *resolve_done;
+    pk_sem_t *resolve_sem;
+    uint64_t resolve_seq;
     pk_mutex_t *lock;
     net_cmd_t *cmd_head;
     net_cmd_t *cmd_tail;
@@ -140,6 +163,14 @@ static void describe_mbedtls_error(int rc, char *out, size_t out_size)
 
 /* ---------------------------------------------------------------- commands (any task) */
 
+static void wake(net_tls_t *n)
+{
+    uint64_t one = 1;
+    if (write(n->wake_fd, &one, sizeof(one)) < 0) {
+        /* The counter can only overflow after 2^64 wakes; nothing to do. */
+    }
+}
+
 static void push_cmd(net_tls_t *n, net_cmd_t *c)
 {
     pk_mutex_lock(n->lock);
@@ -150,10 +181,7 @@ static void push_cmd(net_tls_t *n, net_cmd_t *c)
     }
     n->cmd_tail = c;
     pk_mutex_unlock(n->lock);
-    uint64_t one = 1;
-    if (write(n->wake_fd, &one, sizeof(one)) < 0) {
-        /* The counter can only overflow after 2^64 wakes; nothing to do. */
-    }
+    wake(n);
 }
 
 static net_cmd_t *new_cmd(cmd_op_t op, uint32_t gen, int32_t conn)
@@ -409,17 +437,87 @@ static void do_connect(net_tls_t *n, net_cmd_t *cmd)
     pk_mutex_unlock(n->lock);
     c->next = n->conns;
     n->conns = c;
-    c->fd = start_connect(cmd->host, cmd->port);
-    if (c->fd < 0) {
-        PK_LOGW(TAG, "connection %" PRId32 " to %s:%u failed: %s", c->id, cmd->host, (unsigned)cmd->port,
-                strerror(errno));
+    size_t host_len = strlen(cmd->host);
+    resolve_req_t *r = calloc(1, sizeof(*r) + host_len + 1);
+    if (r == NULL) {
+        PK_LOGE(TAG, "connection %" PRId32 ": out of memory", c->id);
         end_conn(n, c, KUBELET_CLOSE_CONNECT_FAILED);
         return;
     }
-    c->state = CONN_CONNECTING;
-    c->want_write = true;
-    PK_LOGD(TAG, "connection %" PRId32 ": connecting to %s:%u (server name %s)", c->id, cmd->host,
-            (unsigned)cmd->port, cmd->server_name);
+    memcpy(r->host, cmd->host, host_len + 1);
+    r->port = cmd->port;
+    r->fd = -1;
+    r->seq = ++n->resolve_seq;
+    c->resolve_seq = r->seq;
+    c->state = CONN_RESOLVING;
+    pk_mutex_lock(n->lock);
+    resolve_req_t **tail = &n->resolve_todo;
+    while (*tail != NULL) {
+        tail = &(*tail)->next;
+    }
+    *tail = r;
+    pk_mutex_unlock(n->lock);
+    pk_sem_give(n->resolve_sem);
+    PK_LOGD(TAG, "connection %" PRId32 ": resolving %s:%u (server name %s)", c->id, cmd->host, (unsigned)cmd->port,
+            cmd->server_name);
+}
+
+/* The resolver thread: one lookup at a time, in order; never touches a connection. */
+static void resolver_task(void *arg)
+{
+    net_tls_t *n = arg;
+    for (;;) {
+        pk_sem_take(n->resolve_sem, PK_WAIT_FOREVER);
+        pk_mutex_lock(n->lock);
+        resolve_req_t *r = n->resolve_todo;
+        if (r != NULL) {
+            n->resolve_todo = r->next;
+        }
+        pk_mutex_unlock(n->lock);
+        if (r == NULL) {
+            continue;
+        }
+        r->fd = start_connect(r->host, r->port);
+        r->err = r->fd < 0 ? errno : 0;
+        pk_mutex_lock(n->lock);
+        r->next = n->resolve_done;
+        n->resolve_done = r;
+        pk_mutex_unlock(n->lock);
+        wake(n);
+    }
+}
+
+/* Hands finished lookups to their connections (those closed meanwhile just lose the socket). */
+static void take_resolved(net_tls_t *n)
+{
+    pk_mutex_lock(n->lock);
+    resolve_req_t *list = n->resolve_done;
+    n->resolve_done = NULL;
+    pk_mutex_unlock(n->lock);
+    while (list != NULL) {
+        resolve_req_t *r = list;
+        list = list->next;
+        net_conn_t *c = n->conns;
+        while (c != NULL && !(c->state == CONN_RESOLVING && c->resolve_seq == r->seq)) {
+            c = c->next;
+        }
+        if (c == NULL) {
+            if (r->fd >= 0) {
+                close(r->fd);
+            }
+        } else if (r->fd < 0) {
+            PK_LOGW(TAG, "connection %" PRId32 " to %s:%u failed: %s", c->id, r->host, (unsigned)r->port,
+                    strerror(r->err));
+            end_conn(n, c, KUBELET_CLOSE_CONNECT_FAILED);
+        } else {
+            c->fd = r->fd;
+            c->state = CONN_CONNECTING;
+            c->want_write = true;
+            c->selected = false; /* not in this turn's select() sets */
+            PK_LOGD(TAG, "connection %" PRId32 ": connecting to %s:%u", c->id, r->host, (unsigned)r->port);
+        }
+        free(r);
+    }
 }
 
 /* Appends bytes to the connection's output; false when out of memory (the caller must end it: a
@@ -612,6 +710,13 @@ static bool pump_in(net_tls_t *n, net_conn_t *c)
 
 static void step_conn(net_tls_t *n, net_conn_t *c, bool readable, bool writable, int64_t now)
 {
+    if (c->state == CONN_RESOLVING) {
+        if (now >= c->deadline) {
+            PK_LOGW(TAG, "connection %" PRId32 ": name lookup and connect timed out", c->id);
+            end_conn(n, c, KUBELET_CLOSE_CONNECT_FAILED);
+        }
+        return;
+    }
     if (c->state == CONN_CONNECTING) {
         if (!writable) {
             if (now >= c->deadline) {
@@ -667,6 +772,13 @@ static void net_task(void *arg)
         int64_t now = pk_now_ms();
         int64_t wait_ms = NET_IDLE_WAIT_MS;
         for (net_conn_t *c = n->conns; c != NULL; c = c->next) {
+            if (c->state == CONN_RESOLVING) {
+                c->selected = false;
+                if (c->deadline - now < wait_ms) {
+                    wait_ms = c->deadline - now > 0 ? c->deadline - now : 0;
+                }
+                continue;
+            }
             bool r = c->state == CONN_OPEN || c->want_read;
             bool w = c->state == CONN_CONNECTING || c->want_write || (c->state == CONN_OPEN && c->out_head != NULL);
             c->selected = true;
@@ -701,6 +813,7 @@ static void net_task(void *arg)
         }
         /* Commands first: a close or send queued meanwhile applies before we touch the connection. */
         run_commands(n);
+        take_resolved(n);
         now = pk_now_ms();
         for (net_conn_t *c = n->conns; c != NULL;) {
             net_conn_t *next = c->next;
@@ -830,19 +943,29 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
     n->read_buf = malloc(NET_CHUNK);
     n->lock = pk_mutex_create();
     n->wake_fd = open_wake_fd();
-    if (n->read_buf == NULL || n->lock == NULL || n->wake_fd < 0) {
+    n->resolve_sem = pk_sem_create(0, UINT32_MAX);
+    if (n->read_buf == NULL || n->lock == NULL || n->wake_fd < 0 || n->resolve_sem == NULL) {
         snprintf(err, err_size, "out of memory or file descriptors");
         goto fail;
     }
-    if (!pk_thread_start("net", net_task, n, config->task_stack_bytes, config->task_priority)) {
-        snprintf(err, err_size, "cannot start the network task");
+    /* getaddrinfo needs a few KiB of stack on lwIP; 6 KiB leaves a margin on the board. */
+    if (!pk_thread_start("net_dns", resolver_task, n, 6 * 1024, config->task_priority)) {
+        snprintf(err, err_size, "cannot start the resolver task");
         goto fail;
+    }
+    if (!pk_thread_start("net", net_task, n, config->task_stack_bytes, config->task_priority)) {
+        /* The resolver thread already holds `n`: it stays allocated (this only fails at boot). */
+        snprintf(err, err_size, "cannot start the network task");
+        return NULL;
     }
     return n;
 
 fail:
     if (n->wake_fd >= 0) {
         close(n->wake_fd);
+    }
+    if (n->resolve_sem != NULL) {
+        pk_sem_destroy(n->resolve_sem);
     }
     pk_mutex_destroy(n->lock);
     free(n->read_buf);
