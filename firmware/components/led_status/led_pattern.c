@@ -7,7 +7,7 @@
 
 static const led_rgb_t k_off = {0, 0, 0};
 
-/* Breathe floor and ceiling, in percent of the cap (REFERENCE.md §8). */
+/* Breathe floor and ceiling, in percent of the cap: the original firmware's breathe. */
 #define BREATHE_MIN_PCT 5
 #define BREATHE_MAX_PCT 25
 

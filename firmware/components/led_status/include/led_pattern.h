@@ -5,7 +5,7 @@
  * colour and timing is unit-tested on Linux; the ESP-IDF LED task (led_status_esp.c) only samples
  * led_state_frame() every frame and pushes the colour to the WS2812.
  *
- * Timings follow the original firmware (REFERENCE.md §8): brightness capped at 38/255 (~15%), self-test
+ * Timings follow the original firmware: brightness capped at 38/255 (~15%), self-test
  * red → green → blue → off at 200 ms each, Booting solid white, Connecting a blue breathe of 667 ms,
  * Healthy a green breathe of 3000 ms, Activity a 100 ms yellow blip over the steady pattern. The breathe
  * is a triangle wave eased with an integer smoothstep and mapped to 5..25 % of the cap.
