@@ -273,6 +273,34 @@ static void test_send_out_of_memory_closes(void)
     server_stop(&s);
 }
 
+/* A name lookup in progress (held, as a slow DNS server would) does not stall an open connection. */
+static void test_lookup_does_not_block_others(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_ECHO);
+    server_t s2 = {0};
+    server_start(&s2, SERVE_ECHO);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 1, "127.0.0.1", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    net_tls_test_hold_resolver(true);
+    net_tls_connect(c.net, 1, 2, "localhost", s2.port, "localhost");
+    net_tls_send(c.net, 1, 1, (const uint8_t *)"ping", 4);
+    pk_event_t ev = next_event(&c, 5000);
+    CHECK_EQ_INT(ev.kind, PK_EV_DATA); /* the echo arrives while connection 2 is still resolving */
+    CHECK_EQ_INT(ev.conn, 1);
+    CHECK(ev.len == 4 && memcmp(ev.data, "ping", 4) == 0);
+    pk_event_release(&ev);
+    net_tls_test_hold_resolver(false);
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CONNECTED);
+    CHECK_EQ_INT(ev.conn, 2);
+    net_tls_close(c.net, 1, 1);
+    net_tls_close(c.net, 1, 2);
+    server_stop(&s);
+    server_stop(&s2);
+}
+
 static void test_server_closes(void)
 {
     server_t s = {0};
@@ -400,6 +428,7 @@ int main(int argc, char **argv)
     pk_log_set_level(PK_LOG_WARN);
     RUN(test_handshake_echo_and_silent_close);
     RUN(test_send_out_of_memory_closes);
+    RUN(test_lookup_does_not_block_others);
     RUN(test_server_closes);
     RUN(test_wrong_server_name);
     RUN(test_untrusted_server);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <netinet/tcp.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -462,12 +463,26 @@ static void do_connect(net_tls_t *n, net_cmd_t *cmd)
             cmd->server_name);
 }
 
+#ifndef ESP_PLATFORM
+static atomic_bool s_hold_resolver;
+
+void net_tls_test_hold_resolver(bool hold)
+{
+    atomic_store(&s_hold_resolver, hold);
+}
+#endif
+
 /* The resolver thread: one lookup at a time, in order; never touches a connection. */
 static void resolver_task(void *arg)
 {
     net_tls_t *n = arg;
     for (;;) {
         pk_sem_take(n->resolve_sem, PK_WAIT_FOREVER);
+#ifndef ESP_PLATFORM
+        while (atomic_load(&s_hold_resolver)) {
+            pk_sleep_ms(2); /* a test stands in for a DNS server that takes its time */
+        }
+#endif
         pk_mutex_lock(n->lock);
         resolve_req_t *r = n->resolve_todo;
         if (r != NULL) {

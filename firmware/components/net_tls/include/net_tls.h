@@ -77,6 +77,11 @@ void net_tls_drop_all(net_tls_t *n, int32_t reason);
 /** Connections currently open or opening. */
 uint32_t net_tls_open_count(net_tls_t *n);
 
+#ifndef ESP_PLATFORM
+/** Tests only (POSIX): while held, the resolver thread does not start the next name lookup. */
+void net_tls_test_hold_resolver(bool hold);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
