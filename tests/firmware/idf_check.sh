@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The firmware against the real ESP-IDF: configure the ESP-IDF project (firmware/) for the ESP32-S3 and
-# build it with the flags ESP-IDF generates (its -Wall -Werror=all -Wextra set, mbedTLS 3.6, the real
+# build it with the flags ESP-IDF generates (-Wall -Wextra -Werror, extra warnings not fatal; mbedTLS 3.6; the real
 # sdkconfig.h from sdkconfig.defaults and Kconfig.projbuild), link it, and check what only that build
 # can show. Needs an exported ESP-IDF v5.5 (`. $IDF_PATH/export.sh`: idf.py and the Xtensa toolchain on
 # PATH), git (wasm3) and the ESP Component Registry (led_strip) or a warm component cache. Not part of
