@@ -34,10 +34,8 @@ async function poll() {
   name = String(node.name ?? '');
   label = String(node.ledName ?? '');
   phase = String(node.phaseName ?? '');
-  // The core shows CONNECTING until its first lease renewal (one renew interval, 10 s, after it created
-  // the Lease), though kubectl already shows the Node Ready: say so rather than look stuck.
-  note = label === 'CONNECTING' && phase === 'RUNNING' && r === 0 && Number(node.statusPushes) > 0
-    ? '(registered; HEALTHY after the first lease renewal)' : '';
+  // The core shows CONNECTING until its Lease exists; name the step it is on rather than look stuck.
+  note = label === 'CONNECTING' && phase !== '' ? `(${phase.toLowerCase()})` : '';
 }
 
 function draw() {

@@ -299,7 +299,8 @@ export class Kubelet {
     else if (ctx.authRefused || ctx.consecutiveFailures >= WARNING_AFTER_FAILURES) want = Led.Warning;
     else if (this.lease.failuresInARow >= WARNING_AFTER_FAILURES) want = Led.Warning;
     else if (failing >= 0 && now - failing > leaseMs) want = Led.Warning;
-    else if (ctx.renewals == 0) want = Led.Connecting;
+    // The Lease's creation already carried a renewTime: from then on the cluster sees the node alive.
+    else if (!this.lease.renewing) want = Led.Connecting;
     else want = Led.Healthy;
     if (want != this.led) {
       this.led = want;

@@ -57,7 +57,7 @@ export class Anchor extends Worker {
     if (ctx.clock.anchored) {
       this.task.succeeded();
       this.task.idle();
-      logInfo("clock anchored from the API server: " + rfc3339(ctx.clock.wallMs(now), true) + "; reporting kubelet " + ctx.identity.kubeletVersion);
+      logInfo("clock anchored from the API server: " + rfc3339(ctx.clock.wallMs(now), true) + ", kubelet " + ctx.identity.kubeletVersion);
       return Signal.Anchored;
     }
     const why = r.ok ? "no valid Date header in the response (HTTP " + r.status.toString() + ")" : ctx.describe(r);

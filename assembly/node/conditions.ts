@@ -158,14 +158,16 @@ export function evalCaffeinated(s: Signals): Verdict {
   return new Verdict(CStatus.False, "Decaf", "up for " + (s.uptimeSeconds / 60).toString() + " minutes on fumes and conviction");
 }
 
-/** Existential: driven by the count of successful lease renewals. */
+/**
+ * Existential: driven by the count of successful lease renewals. The message names the tier's bounds, not
+ * the running count: status is pushed every few minutes, and a count would be stale for all of them.
+ */
 export function evalExistential(s: Signals): Verdict {
   const n = s.renewals;
-  const tail = " after " + n.toString() + " lease renewals";
-  if (n >= 10000) return new Verdict(CStatus.True, "Transcendent", "the lease has become the self" + tail);
-  if (n >= 1000) return new Verdict(CStatus.True, "Accepting", "at peace with renewing forever" + tail);
-  if (n >= 100) return new Verdict(CStatus.True, "Questioning", "wondering whether renewing is all there is" + tail);
-  return new Verdict(CStatus.False, "Innocent", "still believes a pod will come" + tail);
+  if (n >= 10000) return new Verdict(CStatus.True, "Transcendent", "the lease has become the self (10000+ renewals)");
+  if (n >= 1000) return new Verdict(CStatus.True, "Accepting", "at peace with renewing forever (1000+ renewals)");
+  if (n >= 100) return new Verdict(CStatus.True, "Questioning", "wondering whether renewing is all there is (100+ renewals)");
+  return new Verdict(CStatus.False, "Innocent", "still believes a pod will come (under 100 renewals)");
 }
 
 /** Peckish: hunger follows free heap; below the MemoryPressure line it is always Hungry. */

@@ -108,7 +108,7 @@ def test_boot_register_lease_and_renew(wasm_bytes):
     lease = server.objects[LEASE_PATH]
     assert lease["spec"]["holderIdentity"] == NODE
     assert lease["spec"]["leaseDurationSeconds"] == 40
-    # LED: Connecting until the first renewal, then Healthy with an Activity blip per renewal
+    # LED: Connecting until the Lease exists, then Healthy with an Activity blip per renewal
     assert abi.LED_CONNECTING in core.leds
     assert core.leds.index(abi.LED_HEALTHY) > core.leds.index(abi.LED_CONNECTING)
     assert core.leds.count(abi.LED_ACTIVITY) >= 2
