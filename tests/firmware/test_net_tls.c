@@ -253,8 +253,8 @@ static void test_handshake_echo_and_silent_close(void)
     CHECK_EQ_INT(net_tls_open_count(c.net), 0);
 }
 
-/* Output that cannot be buffered (out of memory) closes the connection with an error instead of
- * silently leaving a hole in the stream. */
+/* Output that cannot be buffered (out of memory, or over the per-connection bound) closes the connection
+ * with an error instead of silently leaving a hole in the stream. */
 static void test_send_out_of_memory_closes(void)
 {
     server_t s = {0};
@@ -270,7 +270,21 @@ static void test_send_out_of_memory_closes(void)
     CHECK_EQ_INT(ev.conn, 8);
     CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_IO_ERROR);
     CHECK_EQ_INT(net_tls_open_count(c.net), 0);
+
     server_stop(&s);
+
+    /* The same for more output than one connection may hold at once (64 KiB). */
+    server_t s2 = {0};
+    server_start(&s2, SERVE_ECHO);
+    net_tls_connect(c.net, 1, 9, "127.0.0.1", s2.port, "localhost");
+    CHECK_EQ_INT(next_event(&c, 10000).kind, PK_EV_CONNECTED);
+    static uint8_t big[64 * 1024 + 1];
+    net_tls_send(c.net, 1, 9, big, sizeof(big));
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.conn, 9);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_IO_ERROR);
+    server_stop(&s2);
 }
 
 /* A name lookup in progress (held, as a slow DNS server would) does not stall an open connection. */

@@ -51,6 +51,9 @@ static const char *TAG = "net";
 #define NET_CHUNK KUBELET_ABI_IO_BUFFER_SIZE
 /* Chunks read from one connection per loop turn, so one busy peer cannot starve the others. */
 #define NET_READS_PER_TURN 8
+/* Output one connection may have waiting for its socket. The core sends requests of a few KiB; this
+ * bounds what a runaway core or a stalled peer can hold in (PSRAM) buffers. */
+#define NET_MAX_QUEUED_OUT (64 * 1024)
 /* select() timeout when nothing is pending, so deadlines are checked. */
 #define NET_IDLE_WAIT_MS 500
 
@@ -112,6 +115,8 @@ typedef struct net_conn {
     mbedtls_ssl_context ssl;
     out_chunk_t *out_head;
     out_chunk_t *out_tail;
+    /* bytes in out_head..out_tail not yet written */
+    size_t out_bytes;
     char server_name[254];
 } net_conn_t;
 
@@ -535,14 +540,18 @@ static void take_resolved(net_tls_t *n)
     }
 }
 
-/* Appends bytes to the connection's output; false when out of memory (the caller must end it: a
- * stream with a hole in it is worse than no stream). */
+/* Appends bytes to the connection's output; false when out of memory or over NET_MAX_QUEUED_OUT (the
+ * caller must end it: a stream with a hole in it is worse than no stream). */
 static bool queue_out(net_conn_t *c, const uint8_t *data, size_t len)
 {
+    if (len > NET_MAX_QUEUED_OUT - c->out_bytes) {
+        return false;
+    }
     out_chunk_t *o = pk_buffer_alloc(sizeof(*o) + len);
     if (o == NULL) {
         return false;
     }
+    c->out_bytes += len;
     o->next = NULL;
     o->len = len;
     o->off = 0;
@@ -574,8 +583,8 @@ static void run_commands(net_tls_t *n)
         case CMD_SEND:
             c = find_conn(n, cmd->gen, cmd->conn);
             if (c != NULL && !queue_out(c, cmd->data, cmd->len)) {
-                PK_LOGE(TAG, "connection %" PRId32 ": out of memory for %zu bytes to send; closing it", c->id,
-                        cmd->len);
+                PK_LOGE(TAG, "connection %" PRId32 ": no room for %zu more bytes to send (%zu waiting, at most %d); "
+                        "closing it", c->id, cmd->len, c->out_bytes, NET_MAX_QUEUED_OUT);
                 end_conn(n, c, KUBELET_CLOSE_IO_ERROR);
             }
             break;
@@ -674,6 +683,7 @@ static bool flush_out(net_tls_t *n, net_conn_t *c)
             return false;
         }
         o->off += (size_t)rc;
+        c->out_bytes -= (size_t)rc;
         if (o->off == o->len) {
             c->out_head = o->next;
             if (c->out_head == NULL) {
