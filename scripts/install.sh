@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing picokubelet needs on a fresh Debian 12 machine:
-# Debian packages (wabt, mbedTLS headers, cmake, ninja, python3-venv) and the pinned npm packages.
+# Debian packages (wabt, mbedTLS headers, cmake, ninja, python3-venv, gcc-multilib) and the pinned npm packages.
 # Go (for the local control plane) and Node 20 are expected on PATH. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ command -v wasm-validate >/dev/null 2>&1 || need+=(wabt)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v ninja >/dev/null 2>&1 || need+=(ninja-build)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# The firmware's C suites also build as 32-bit programs (the Xtensa ABI's 32-bit long and pointers).
+[ -d /usr/lib/gcc/x86_64-linux-gnu/12/32 ] || [ "$(uname -m)" != x86_64 ] || need+=(gcc-multilib)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
   sudo_cmd=""

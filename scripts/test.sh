@@ -2,17 +2,18 @@
 # Runs every test suite of picokubelet from a fresh clone and ends with one line "N passed, N failed".
 #
 #   install (Debian packages, npm ci) -> build (core .wasm, host-sim, tests) -> start the local control plane
-#   -> core specs (as-pect) -> node:test suites (module, ABI, host-sim, end-to-end) -> control-plane suite
-#   -> firmware C (ctest) -> the core under wasm3 (pytest + pywasm3) -> stop everything.
+#   -> core specs (as-pect) -> node:test suites (module, ABI, host-sim, end-to-end) -> the end-to-end suites
+#   again on a second control plane over kine -> control-plane suite -> firmware C (ctest) -> the core under
+#   wasm3 (pytest + pywasm3) -> stop everything.
 #
 # Each suite's output is kept in build/test-logs/. A suite that crashes without a count is one failure.
-# Set PK_SUITES to a space-separated subset (core node cluster firmware wasm3) to run fewer; any other
+# Set PK_SUITES to a space-separated subset (core node kine cluster firmware wasm3) to run fewer; any other
 # name is refused with exit 2. The build is incremental (scripts/build.sh): unchanged outputs are kept.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 LOGS="$ROOT/build/test-logs"
-VALID_SUITES="core node cluster firmware wasm3"
+VALID_SUITES="core node kine cluster firmware wasm3"
 SUITES="${PK_SUITES:-$VALID_SUITES}"
 # A misspelt suite must not turn into "0 passed, 0 failed" and exit 0.
 for s in $SUITES; do
@@ -38,8 +39,11 @@ count() { # suite passed failed
   passed=$((passed + $2))
   failed=$((failed + $3))
 }
+KINE_DIR="$ROOT/build/kine-cluster"
+started_kine=0
 cleanup() {
   if [ "$started_cluster" = 1 ]; then node tools/cluster.mjs down --dir "$PICOKUBELET_CLUSTER_DIR" >/dev/null 2>&1 || true; fi
+  if [ "$started_kine" = 1 ]; then node tools/cluster.mjs down --purge --dir "$KINE_DIR" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -99,6 +103,20 @@ node_suite() { # name, args...
 if want node; then
   say "node:test suites (module, ABI, host-sim, end-to-end)"
   node_suite node build/ts/tests/
+fi
+
+if want kine; then
+  # The end-to-end suites once more, on a control plane whose API server stores in kine (SQLite), as k3s does.
+  say "end-to-end suites on kine"
+  if node tools/cluster.mjs up --datastore kine --dir "$KINE_DIR" >"$LOGS/kine-up.log" 2>&1; then
+    started_kine=1
+    PICOKUBELET_CLUSTER_DIR="$KINE_DIR" node_suite kine build/ts/tests/e2e/
+    node tools/cluster.mjs down --purge --dir "$KINE_DIR" >/dev/null 2>&1 || true
+    started_kine=0
+  else
+    echo "    the kine control plane did not start (see $LOGS/kine-up.log)"
+    count kine 0 1
+  fi
 fi
 
 if want cluster; then
