@@ -18,19 +18,18 @@ import { RECONNECT_WINDOW_MS } from "./node/defaults";
 const io = new StaticArray<u8>(IO_BUFFER_SIZE);
 const configDoc = new ByteBuffer(1024, CONFIG_MAX_BYTES);
 const kubelet = new Kubelet();
-/** `now` of the latest event in core time (util/monotonic.ts), for stat(STAT_WALL_MS) and next_deadline. */
-let lastNow: i64 = 0;
+/** The core's own time (util/monotonic.ts); `time.last` is the latest event's, for stat and next_deadline. */
 const time = new Monotonic();
 let anomaliesLogged: i64 = 0;
 
 /** Core time for the host's `now`; a `now` outside the contract is logged once. */
 function coreNow(now: i64): i64 {
-  lastNow = time.toCore(now);
+  const t = time.toCore(now);
   if (time.anomalies > anomaliesLogged) {
     if (anomaliesLogged == 0) logWarn("the host's now went backwards or jumped (" + now.toString() + " ms); keeping the core's own time");
     anomaliesLogged = time.anomalies;
   }
-  return lastNow;
+  return t;
 }
 
 /** ABI version implemented by this module. */
@@ -112,7 +111,7 @@ export function on_timer(now: i64): void {
 
 /** When the core next wants on_timer (absolute), or -1. */
 export function next_deadline(): i64 {
-  return time.toHost(kubelet.nextDeadline(lastNow));
+  return time.toHost(kubelet.nextDeadline(time.last));
 }
 
 /** Stops; mode 1 deletes our Lease and Node first. */
@@ -132,13 +131,13 @@ export function stat(id: i32): i64 {
     case Stat.StatusPushes: return ctx.statusPushes;
     case Stat.Requests: return ctx.net.requests;
     case Stat.Connects: return ctx.net.connects;
-    case Stat.WallMs: return ctx.clock.anchored ? ctx.clock.wallMs(lastNow) : -1;
+    case Stat.WallMs: return ctx.clock.anchored ? ctx.clock.wallMs(time.last) : -1;
     case Stat.LastHttpStatus: return <i64>ctx.lastHttpStatus;
     case Stat.ConsecutiveFailures: return <i64>ctx.consecutiveFailures;
     case Stat.MemoryPressure: return kubelet.status.memoryPressure ? 1 : 0;
     case Stat.Registrations: return ctx.registrations;
     case Stat.LastError: return <i64>ctx.lastError;
-    case Stat.Reconnects: return <i64>ctx.reconnects.count(lastNow, RECONNECT_WINDOW_MS);
+    case Stat.Reconnects: return <i64>ctx.reconnects.count(time.last, RECONNECT_WINDOW_MS);
     case Stat.MemoryBytes: return <i64>memory.size() << 16;
     default: return -1;
   }

@@ -39,8 +39,7 @@ export class LeaseReconciler extends Worker {
   /** Creates (or re-creates, after re-registration) the Lease. */
   begin(now: i64): void {
     this.step = Work.LeaseCreate;
-    this.task.succeeded();
-    this.task.now(now);
+    this.task.restart(now);
   }
 
   /** Stops renewing (the Node is being re-registered, or we shut down). */

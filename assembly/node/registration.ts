@@ -35,8 +35,7 @@ export class Registration extends Worker {
     this.step = Work.NodeCreate;
     this.staticDiffers = false;
     this.ctx.nodeUid = "";
-    this.task.succeeded();
-    this.task.now(now);
+    this.task.restart(now);
   }
 
   /** The request for the current step. */

@@ -46,8 +46,7 @@ export class StatusReconciler extends Worker {
   start(now: i64, extras: StatusExtras): void {
     this.extras = extras;
     this.evaluate(now);
-    this.task.succeeded();
-    this.task.now(now);
+    this.task.restart(now);
     this.nextEvaluation = now + this.ctx.cfg.evaluateIntervalMs;
   }
 
@@ -166,8 +165,7 @@ export class HeapAnnotation extends Worker {
   /** A status push landed with heap sample `value`: annotate it now. */
   after(now: i64, value: i64): void {
     this.value = value;
-    this.task.succeeded();
-    this.task.now(now);
+    this.task.restart(now);
   }
 
   request(now: i64): HttpRequest {

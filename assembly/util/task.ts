@@ -59,6 +59,12 @@ export class Task {
     return d;
   }
 
+  /** Starts afresh: past failures forgotten, due now. */
+  restart(now: i64): void {
+    this.succeeded();
+    this.now(now);
+  }
+
   /** A success: forget past failures. */
   succeeded(): void {
     this.backoff.reset();
