@@ -28,6 +28,10 @@ import { Signal, Worker } from "../node/worker";
 import { Random } from "../util/random";
 import { PUSHBACK_DEFAULT_MS, PUSHBACK_MAX_MS, TIME_SLIP_MS, WARNING_AFTER_FAILURES } from "../node/defaults";
 import { Outcome } from "../http/outcome";
+import { Lane } from "../http/lane";
+import { EventRecorder } from "../pods/events";
+import { PodManager } from "../pods/manager";
+import { PodSource } from "../pods/source";
 import { acting, transition } from "./phases";
 
 export class Kubelet {
@@ -37,8 +41,19 @@ export class Kubelet {
   readonly status: StatusReconciler = new StatusReconciler(this.ctx, this.lease);
   readonly registration: Registration = new Registration(this.ctx, this.status);
   readonly cleanup: Cleanup = new Cleanup(this.ctx);
-  /** The work table, in priority order; a request's `owner` is its row. */
-  readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup];
+  readonly events: EventRecorder = new EventRecorder(this.ctx);
+  readonly pods: PodManager = new PodManager(this.ctx, this.events);
+  readonly source: PodSource = new PodSource(this.ctx, this.pods);
+  /**
+   * The work table, in priority order; a request's `owner` is its row. Each worker sends on its lane:
+   * the control lane carries every ordinary request (the lease first), the pod source has a stream lane.
+   */
+  readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup,
+    this.pods, this.events, this.source];
+  /** Lane i carries the requests of workers whose `lane` is i. */
+  readonly lanes: Lane[] = [this.ctx.control, this.source.stream];
+  /** The node events of the first start were queued. */
+  private announced: bool = false;
   /** The steady LED pattern last shown. */
   led: Led = Led.Off;
   /** Renewals already shown as an Activity blip. */
@@ -62,6 +77,8 @@ export class Kubelet {
     api.serverName = cfg.serverName;
     api.token = cfg.token;
     ctx.control.timeoutMs = cfg.requestTimeoutMs;
+    this.source.stream.timeoutMs = cfg.requestTimeoutMs;
+    this.pods.refuseDaemonSets = cfg.daemonSetPods == "refuse";
     ctx.nodePath = "/api/v1/nodes/" + cfg.nodeName;
     ctx.leasePath = ctx.leasesPath + "/" + cfg.nodeName;
     makeIdentity(ctx);
@@ -79,7 +96,7 @@ export class Kubelet {
     if (k == Link.Down) {
       if (wasUp) logWarn("link down; holding requests until it returns");
       ctx.link = Link.Down;
-      ctx.control.linkDown();
+      for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).linkDown();
       this.settle(now);
       return;
     }
@@ -120,27 +137,39 @@ export class Kubelet {
   }
 
   onConnected(now: i64, conn: i32): void {
-    const net = this.ctx.net;
-    const before = net.established;
-    this.ctx.control.onConnected(now, conn);
-    // Connections are kept alive, so every connection after the first is a reconnect (Vibes input).
-    if (net.established > before && net.established > 1) this.ctx.reconnects.record(now);
+    for (let i = 0; i < this.lanes.length; i++) {
+      const lane = unchecked(this.lanes[i]);
+      const before = lane.established;
+      lane.onConnected(now, conn);
+      // Connections are kept alive, so every control connection after the first is a reconnect (Vibes
+      // input). The stream lane's reconnects follow the same network events, so they are not counted twice.
+      if (i == 0 && lane.established > before && lane.established > 1) this.ctx.reconnects.record(now);
+    }
     this.settle(now);
   }
 
   onData(now: i64, conn: i32, p: usize, n: i32): void {
-    this.ctx.control.onData(now, conn, p, n);
+    // Pod events are applied as the watch's bytes are scanned: they need the time of this event.
+    this.source.now = now;
+    for (let i = 0; i < this.lanes.length; i++) {
+      const lane = unchecked(this.lanes[i]);
+      if (lane.owns(conn)) lane.onData(now, conn, p, n);
+    }
     this.settle(now);
   }
 
   onClosed(now: i64, conn: i32, reason: i32): void {
-    this.ctx.control.onClosed(now, conn, reason);
+    this.source.now = now;
+    for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).onClosed(now, conn, reason);
     this.settle(now);
   }
 
   onTimer(now: i64): void {
-    this.ctx.control.onTimer(now);
-    if (this.ctx.phase == Phase.Running && this.status.onTimer(now)) this.work++;
+    for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).onTimer(now);
+    if (this.ctx.phase == Phase.Running) {
+      if (this.status.onTimer(now)) this.work++;
+      if (this.pods.tick(now)) this.work++;
+    }
     this.settle(now);
   }
 
@@ -150,6 +179,9 @@ export class Kubelet {
     if (ctx.phase == Phase.Stopped || ctx.phase == Phase.Failed || ctx.phase == Phase.Stopping) return;
     for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
     this.status.pause();
+    this.source.pause();
+    this.pods.pause();
+    this.events.clear();
     if (mode == Shutdown.Cleanup && ctx.nodeUid.length > 0 && ctx.linkUp) {
       logInfo("shutting down: deleting lease and node " + ctx.cfg.nodeName);
       this.enter(now, Phase.Stopping);
@@ -162,17 +194,22 @@ export class Kubelet {
   /** The absolute time the core next needs on_timer, or -1. */
   nextDeadline(now: i64): i64 {
     const ctx = this.ctx;
-    let d = ctx.control.nextDeadline();
+    let d: i64 = -1;
+    for (let i = 0; i < this.lanes.length; i++) d = earliest(d, unchecked(this.lanes[i]).nextDeadline());
     if (!acting(ctx.phase)) return d;
-    if (ctx.linkUp && ctx.control.free) {
+    if (ctx.linkUp) {
       for (let i = 0; i < this.table.length; i++) {
         const w = unchecked(this.table[i]);
+        if (!unchecked(this.lanes[w.lane]).free) continue;
         let due = w.task.due;
         if (due >= 0 && !this.mayRun(w, due)) due = this.pushbackUntil;
         d = earliest(d, due);
       }
     }
-    if (ctx.phase == Phase.Running) d = earliest(d, this.status.nextEvaluation);
+    if (ctx.phase == Phase.Running) {
+      d = earliest(d, this.status.nextEvaluation);
+      d = earliest(d, this.pods.nextStep());
+    }
     // The LED must turn Warning once renewals have failed for a whole lease duration.
     const failing = this.lease.failingSince;
     if (failing >= 0) {
@@ -185,7 +222,8 @@ export class Kubelet {
   /** After every event: route a finished request, send the next one, flush host actions, update the LED. */
   private settle(now: i64): void {
     const ctx = this.ctx;
-    this.route(now, ctx.control.takeResult());
+    for (let i = 0; i < this.lanes.length; i++) this.route(now, unchecked(this.lanes[i]).takeResult());
+    this.pods.memoryPressure = this.status.memoryPressure;
     this.pump(now);
     ctx.outbox.flush();
     this.updateLed(now);
@@ -256,11 +294,14 @@ export class Kubelet {
     } else if (phase == Phase.Running) {
       const extras = this.registration.staticDiffers ? StatusExtras.All : StatusExtras.None;
       this.status.start(now, extras);
+      // Pods are learnt once the Node exists (the kubelet starts its pod source after the node syncs).
+      if (!this.source.synced) this.source.begin(now);
+      this.announce(now);
     } else if (phase == Phase.Stopping) {
       this.cleanup.begin(now);
     } else if (phase == Phase.Stopped) {
       for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
-      ctx.control.reset();
+      for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).reset();
       logInfo("stopped");
     } else if (phase == Phase.Failed) {
       this.led = Led.Warning;
@@ -269,22 +310,39 @@ export class Kubelet {
     }
   }
 
-  /** Hands the control lane the request of the first due worker. */
+  /** Hands each free lane the request of its first due worker, in table order. */
   private pump(now: i64): void {
     const ctx = this.ctx;
-    if (!acting(ctx.phase) || !ctx.linkUp || !ctx.control.free) return;
-    for (let i = 0; i < this.table.length; i++) {
-      const w = unchecked(this.table[i]);
-      if (!w.task.ready(now) || !this.mayRun(w, now)) continue;
-      const req = w.request(now);
-      this.work++;
-      req.owner = i;
-      ctx.control.submit(now, req);
-      // A submit can complete at once (an oversized request); route it so nothing is lost.
-      const r = ctx.control.takeResult();
-      if (r !== null) this.route(now, r);
-      return;
+    if (!acting(ctx.phase) || !ctx.linkUp) return;
+    for (let l = 0; l < this.lanes.length; l++) {
+      const lane = unchecked(this.lanes[l]);
+      if (!lane.free) continue;
+      for (let i = 0; i < this.table.length; i++) {
+        const w = unchecked(this.table[i]);
+        if (w.lane != l || !w.task.ready(now) || !this.mayRun(w, now)) continue;
+        const req = w.request(now);
+        this.work++;
+        req.owner = i;
+        lane.submit(now, req);
+        // A submit can complete at once (an oversized request); route it so nothing is lost.
+        const r = lane.takeResult();
+        if (r !== null) this.route(now, r);
+        break;
+      }
     }
+  }
+
+  /** The kubelet's node events of a start, once: Starting, the memory condition, NodeReady. */
+  private announce(now: i64): void {
+    if (this.announced) return;
+    this.announced = true;
+    const node = this.ctx.cfg.nodeName;
+    const ev = this.events;
+    ev.now = now;
+    ev.nodeEvent(false, "Starting", "Starting kubelet.");
+    const mem = this.status.memoryPressure ? "NodeHasInsufficientMemory" : "NodeHasSufficientMemory";
+    ev.nodeEvent(false, mem, "Node " + node + " status is now: " + mem);
+    ev.nodeEvent(false, "NodeReady", "Node " + node + " status is now: NodeReady");
   }
 
   /** Picks the steady LED pattern from the state; shows an Activity blip on each renewal. */

@@ -83,9 +83,11 @@ export class Lane {
   readonly parser: ResponseParser;
   /** Whole-response deadline of ordinary requests. */
   timeoutMs: i64 = 10_000;
-  /** For streams: the longest silence before the stream counts as dead (0: not a stream). */
-  progressMs: i64 = 0;
+  /** The exchange in flight is a stream: its longest silence before it counts as dead (0: not a stream). */
+  private progressMs: i64 = 0;
 
+  /** Connections this lane established (a second one is a reconnect). */
+  established: i64 = 0;
   private conn: i32 = 0;
   private state: Conn = Conn.None;
   private requestsOnConn: i32 = 0;
@@ -119,6 +121,7 @@ export class Lane {
   submit(now: i64, req: HttpRequest): void {
     this.current = req;
     this.replayed = false;
+    this.progressMs = req.progressMs;
     const out = this.out;
     out.clear();
     const ep = this.endpoint;
@@ -152,6 +155,7 @@ export class Lane {
     this.state = Conn.Open;
     this.requestsOnConn = 0;
     this.stats.established++;
+    this.established++;
     if (this.current !== null) this.send(now);
   }
 
@@ -247,7 +251,9 @@ export class Lane {
   private send(now: i64): void {
     const req = this.current;
     if (req === null) return;
-    this.parser.reset(req.bodyBudget, req.method == "HEAD");
+    const sink = req.sink;
+    if (sink !== null) this.parser.resetTo(sink, req.method == "HEAD");
+    else this.parser.reset(req.bodyBudget, req.method == "HEAD");
     this.requestsOnConn++;
     this.stats.requests++;
     this.sentAt = now;

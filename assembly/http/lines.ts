@@ -69,3 +69,21 @@ export class LineSink extends BodySink {
     this.empty = true;
   }
 }
+
+/** The body sink of one JSON document scanned as it arrives (a list response): nothing but the fields kept. */
+export class ScanSink extends BodySink {
+  readonly scanner: JsonScanner;
+
+  constructor(fields: string[], handler: ScanHandler) {
+    super();
+    this.scanner = new JsonScanner(fields, handler);
+  }
+
+  begin(): void {
+    this.scanner.reset();
+  }
+
+  write(p: usize, n: i32): void {
+    if (!this.scanner.failed) this.scanner.feed(p, n);
+  }
+}

@@ -6,6 +6,7 @@
  */
 import { ByteBuffer } from "../util/bytes";
 import { USER_AGENT } from "../util/version";
+import { BodySink } from "./sink";
 
 /** Content types of the API calls we make. */
 export const JSON_TYPE = "application/json";
@@ -26,6 +27,10 @@ export class HttpRequest {
   bodyBudget: i32 = 0;
   /** Safe to send again after a kept-alive connection closed under it (GET, PATCH, DELETE). */
   replayable: bool = false;
+  /** Where the response body goes instead of the lane's bounded buffer (a watch's line scanner). */
+  sink: BodySink | null = null;
+  /** A stream (watch): no whole-response deadline, but at most this much silence (0: ordinary request). */
+  progressMs: i64 = 0;
 }
 
 /** Appends the request line and headers of `req` to `out`. */

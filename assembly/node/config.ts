@@ -48,6 +48,8 @@ export class Config {
   /** 0: use the host's reported total. */
   heapTotalBytes: i64 = 0;
   logLevel: LogLevel = LogLevel.Info;
+  /** What the node does with pods of DaemonSets (they tolerate every taint): `play` them or `refuse` them. */
+  daemonSetPods: string = "play";
   /** One message per problem found; empty when valid. */
   errors: string[] = [];
 
@@ -183,7 +185,10 @@ class ConfigReader extends ScanHandler {
     else if (k == "memoryPressureHysteresisBytes") c.memoryPressureHysteresisBytes = int(c, k, kind, v, 0, 0x7fffffff);
     else if (k == "heapTotalBytes") c.heapTotalBytes = int(c, k, kind, v, 0, 0x7fffffff);
     else if (k == "logLevel") c.logLevel = parseLevel(c, str(c, k, kind, v));
-    else if (k == "labels") c.errors.push("config: 'labels' must be an object of strings");
+    else if (k == "daemonSetPods") {
+      c.daemonSetPods = str(c, k, kind, v);
+      if (c.daemonSetPods != "play" && c.daemonSetPods != "refuse") c.errors.push("config: 'daemonSetPods' must be play or refuse");
+    } else if (k == "labels") c.errors.push("config: 'labels' must be an object of strings");
     else if (k == "taints") {
       this.sawTaints = true;
       c.errors.push("config: 'taints' must be an array");

@@ -23,4 +23,14 @@ export enum Work {
   DeleteLease = 10,
   /** DELETE the Node (shutdown with cleanup). */
   DeleteNode = 11,
+  /** LIST the pods bound to the node. */
+  PodList = 12,
+  /** WATCH them (a stream, or WatchList with initial events). */
+  PodWatch = 13,
+  /** PATCH a pod's status. */
+  PodStatus = 14,
+  /** DELETE a terminated pod. */
+  PodDelete = 15,
+  /** POST an Event. */
+  Event = 16,
 }

@@ -31,6 +31,8 @@ export enum Signal {
 
 export abstract class Worker {
   readonly task: Task = new Task();
+  /** The agent's lane this worker's requests go on (0: the control lane). */
+  lane: i32 = 0;
 
   /** The request for the work that is due (called only when `task.ready`). */
   abstract request(now: i64): HttpRequest;

@@ -7,13 +7,16 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { FakeApiServer } from "./fake-apiserver.js";
+import { FakeApiServer, type FakeApiOptions } from "./fake-apiserver.js";
 // The ABI's codes come from the one TypeScript mirror (host-sim/src/abi.ts).
 import { Close, Led, Link, Phase, Stat, type CoreExports } from "../../host-sim/src/abi.js";
 export { Close, Led, Link, Phase, Stat };
 
 export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 /** The module under test: the release build, or `$PICOKUBELET_WASM` (to compare builds, as tests/wasm3 does). */
+/** How often the fake API server sends a watch BOOKMARK (the real watch cache: about every minute). */
+const BOOKMARK_MS = 60_000;
+
 export const RELEASE_WASM = process.env.PICOKUBELET_WASM ?? ROOT + "build/picokubelet.wasm";
 
 export interface HarnessOptions {
@@ -30,6 +33,8 @@ export interface HarnessOptions {
   ip?: number;
   /** Split every server write into random pieces (default true). */
   randomSplits?: boolean;
+  /** Options of the fake API server. */
+  server?: FakeApiOptions;
 }
 
 interface Scheduled {
@@ -48,7 +53,7 @@ export interface LogLine {
 
 export class CoreHarness {
   now = 0;
-  readonly server = new FakeApiServer();
+  readonly server: FakeApiServer;
   readonly logs: LogLine[] = [];
   /** Every LED pattern the core asked for, with its time. */
   readonly leds: { at: number; pattern: number }[] = [];
@@ -73,8 +78,20 @@ export class CoreHarness {
   private rngState = 0x2545f491;
   private randomSplits: boolean;
   private inExport = false;
+  private nextBookmark = BOOKMARK_MS;
 
   private constructor(opts: HarnessOptions) {
+    this.server = new FakeApiServer(opts.server ?? {});
+    // Watch events the server produces later arrive like any other server bytes.
+    this.server.onPush = (conn, outs) => {
+      this.schedule(this.latencyMs, conn, () => {
+        if (!this.open.has(conn)) return;
+        for (const out of outs) {
+          if (out.kind === "close") this.schedule(this.latencyMs, conn, () => this.deliverClosed(conn, Close.EOF));
+          else this.deliverBytes(conn, out.data);
+        }
+      });
+    };
     this.latencyMs = opts.latencyMs ?? 5;
     this.heapFree = opts.heapFree ?? 80 * 1024;
     this.heapTotal = opts.heapTotal ?? 100 * 1024;
@@ -225,6 +242,13 @@ export class CoreHarness {
   /** Advances virtual time by `ms`, delivering every event and timer in order. */
   run(ms: number): void {
     const until = this.now + ms;
+    // The watch cache's bookmarks: one a minute on every open watch, in virtual time.
+    while (this.nextBookmark <= until) {
+      const at = this.nextBookmark;
+      this.queue.push({ at, seq: this.seq++, conn: 0, fn: () => this.server.bookmark() });
+      this.nextBookmark += BOOKMARK_MS;
+    }
+    this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
     let spins = 0;
     let lastT = -1;
     for (;;) {

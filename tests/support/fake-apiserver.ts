@@ -36,6 +36,8 @@ export interface FakeApiOptions {
   token?: string;
   /** Pad Node responses with this many bytes of managedFields filler (real Nodes are several KiB). */
   nodePadding?: number;
+  /** false: no server-side WatchList, like a v1.31 API server (sendInitialEvents is refused with 422). */
+  watchList?: boolean;
 }
 
 /** How one response is framed and dated (the carrier decides). */
@@ -77,6 +79,12 @@ const LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
 export class FakeApiServer {
   nodes = new Map<string, Json>();
   leases = new Map<string, Json>();
+  /** Pods by `namespace/name`. */
+  pods = new Map<string, Json>();
+  /** Open pod watches: connection -> the node name they select. */
+  watches = new Map<number, string>();
+  /** How a carrier sends bytes the server produces later (watch events); set by the carrier. */
+  onPush: ((conn: number, out: ServerOutput[]) => void) | null = null;
   requests: ApiRequest[] = [];
   faults: Fault[] = [];
   /** Offset of the virtual wall clock from the harness's monotonic clock, in ms. */
@@ -112,6 +120,100 @@ export class FakeApiServer {
 
   close(conn: number): void {
     this.conns.delete(conn);
+    this.watches.delete(conn);
+  }
+
+  /** Creates a pod (as the scheduler would have bound it: spec.nodeName set) and tells the watches. */
+  addPod(pod: Json): Json {
+    pod.apiVersion ??= "v1";
+    pod.kind ??= "Pod";
+    pod.metadata.namespace ??= "default";
+    pod.metadata.uid ??= this.uid();
+    pod.metadata.creationTimestamp ??= new Date(this.wallOffsetMs).toISOString().replace(/\.\d+Z$/, "Z");
+    pod.spec ??= {};
+    pod.spec.restartPolicy ??= "Always";
+    pod.status ??= { phase: "Pending" };
+    pod.metadata.resourceVersion = String(++this.rv);
+    this.pods.set(`${pod.metadata.namespace}/${pod.metadata.name}`, pod);
+    this.tell("ADDED", pod);
+    return pod;
+  }
+
+  /** Graceful delete as the API server does it: deletionTimestamp (and grace) set, unless grace is 0 or the pod is unbound. */
+  deletePod(ns: string, name: string, graceSeconds?: number): void {
+    const pod = this.pods.get(`${ns}/${name}`);
+    if (!pod) return;
+    const grace = graceSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+    if (grace === 0 || !pod.spec.nodeName) {
+      this.removePod(pod);
+      return;
+    }
+    pod.metadata.deletionTimestamp = new Date(this.wallOffsetMs).toISOString().replace(/\.\d+Z$/, "Z");
+    pod.metadata.deletionGracePeriodSeconds = grace;
+    pod.metadata.resourceVersion = String(++this.rv);
+    this.tell("MODIFIED", pod);
+  }
+
+  /** Ends every pod watch cleanly (as the server's timeoutSeconds does). */
+  endWatches(): void {
+    for (const conn of [...this.watches.keys()]) {
+      this.watches.delete(conn);
+      this.onPush?.(conn, [{ kind: "bytes", data: Buffer.from("0\r\n\r\n") }]);
+    }
+  }
+
+  /** A BOOKMARK on every pod watch, as the API server's watch cache sends about every minute. */
+  bookmark(): void {
+    const object = { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(this.rv) } };
+    this.pushLine(JSON.stringify({ type: "BOOKMARK", object }));
+  }
+
+  /** Sends one raw line (a watch event or anything else) on every pod watch. */
+  pushLine(line: string): void {
+    for (const conn of this.watches.keys()) this.onPush?.(conn, [chunk(line + "\n")]);
+  }
+
+  private removePod(pod: Json): void {
+    this.pods.delete(`${pod.metadata.namespace}/${pod.metadata.name}`);
+    pod.metadata.resourceVersion = String(++this.rv);
+    this.tell("DELETED", pod);
+  }
+
+  private tell(type: string, pod: Json): void {
+    for (const [conn, node] of this.watches) {
+      if (pod.spec?.nodeName !== node) continue;
+      this.onPush?.(conn, [chunk(JSON.stringify({ type, object: pod }) + "\n")]);
+    }
+  }
+
+  /** A pod list or watch (GET /api/v1/pods?fieldSelector=spec.nodeName=X...). */
+  private podsQuery(req: ApiRequest, ctx: ResponseContext): ServerOutput[] | null {
+    if (req.method !== "GET" || !req.path.startsWith("/api/v1/pods?")) return null;
+    const q = new URLSearchParams(req.path.split("?")[1]);
+    const sel = /^spec\.nodeName=(.+)$/.exec(q.get("fieldSelector") ?? "");
+    if (!sel) return [this.encode(403, statusBody(403, "pods is forbidden: a node may only list its own pods"), ctx)];
+    const node = sel[1];
+    const mine = [...this.pods.values()].filter((p) => p.spec.nodeName === node);
+    if (q.get("watch") !== "1") {
+      return [this.encode(200, JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: String(this.rv) }, items: mine }), ctx)];
+    }
+    const initial = q.get("sendInitialEvents") === "true";
+    if (initial && this.opts.watchList === false) {
+      return [this.encode(422, statusBody(422, "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"), ctx)];
+    }
+    const rv = q.get("resourceVersion");
+    if (!initial && rv && Number(rv) < this.rv - 100_000) return [this.encode(410, statusBody(410, "too old resource version"), ctx)];
+    this.watches.set(req.conn, node);
+    this.responses++;
+    const head = `HTTP/1.1 200 OK\r\nAudit-Id: x\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\n` +
+      `Date: ${new Date(ctx.wallMs ?? this.wallOffsetMs + ctx.now).toUTCString()}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const out: ServerOutput[] = [{ kind: "bytes", data: Buffer.from(head, "latin1") }];
+    if (initial) {
+      for (const p of mine) out.push(chunk(JSON.stringify({ type: "ADDED", object: p }) + "\n"));
+      const bookmark = { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(this.rv), annotations: { "k8s.io/initial-events-end": "true" } } };
+      out.push(chunk(JSON.stringify({ type: "BOOKMARK", object: bookmark }) + "\n"));
+    }
+    return out;
   }
 
   /** Bytes from the client; returns what the server sends back (possibly nothing yet). */
@@ -156,6 +258,8 @@ export class FakeApiServer {
     if (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`) {
       return [this.encode(401, statusBody(401, "Unauthorized"), ctx)];
     }
+    const pods = this.podsQuery(req, ctx);
+    if (pods) return pods;
     const [status, body] = this.handle(req);
     return [this.encode(status, body === undefined ? "" : JSON.stringify(body), ctx)];
   }
@@ -184,6 +288,43 @@ export class FakeApiServer {
     return { kind: "bytes", data: payload };
   }
 
+  /** Events posted, in order. */
+  events: Json[] = [];
+
+  private podRequest(req: ApiRequest, ns: string, name: string, status: boolean): [number, Json] {
+    const pod = this.pods.get(`${ns}/${name}`);
+    if (!pod) return [404, statusBody(404, `pods "${name}" not found`, true)];
+    if (req.method === "GET") return [200, pod];
+    const body = req.body ? JSON.parse(req.body) : {};
+    const uid = req.method === "DELETE" ? body.preconditions?.uid : body.metadata?.uid;
+    if (uid && uid !== pod.metadata.uid) {
+      return [409, statusBody(409, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`, true)];
+    }
+    if (req.method === "DELETE") {
+      this.removePod(pod);
+      return [200, pod];
+    }
+    if (req.method === "PATCH" && status) {
+      const st = body.status ?? {};
+      pod.status ??= {};
+      for (const [k, v] of Object.entries(st)) {
+        if (k === "conditions") {
+          const list: any[] = pod.status.conditions ?? [];
+          for (const item of v as any[]) {
+            const i = list.findIndex((x) => x.type === item.type);
+            if (i >= 0) list[i] = { ...list[i], ...item };
+            else list.push(item);
+          }
+          pod.status.conditions = list;
+        } else pod.status[k] = v;
+      }
+      pod.metadata.resourceVersion = String(++this.rv);
+      this.tell("MODIFIED", pod);
+      return [200, pod];
+    }
+    return [405, statusBody(405, "method not allowed", true)];
+  }
+
   private uid(): string {
     this.uidCounter++;
     return `00000000-0000-4000-8000-${this.uidCounter.toString().padStart(12, "0")}`;
@@ -200,6 +341,14 @@ export class FakeApiServer {
     const path = req.path.split("?")[0];
     const nodeM = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(path);
     const leaseM = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/kube-node-lease\/leases(?:\/([^/]+))?$/.exec(path);
+    const podM = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(path);
+    const eventM = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(path);
+    if (eventM && req.method === "POST") {
+      const e = JSON.parse(req.body);
+      this.events.push(e);
+      return [201, e];
+    }
+    if (podM) return this.podRequest(req, decodeURIComponent(podM[1]), decodeURIComponent(podM[2]), !!podM[3]);
     if (req.method === "GET" && path === "/version") {
       return [200, { major: "1", minor: "36", gitVersion: "v1.36.3-fake" }];
     }
@@ -263,8 +412,14 @@ export class FakeApiServer {
   }
 }
 
+/** One chunk of a chunked body. */
+function chunk(text: string): ServerOutput {
+  const b = Buffer.from(text, "utf8");
+  return { kind: "bytes", data: Buffer.concat([Buffer.from(b.length.toString(16) + "\r\n", "latin1"), b, Buffer.from("\r\n")]) };
+}
+
 function reason(s: number): string {
-  return ({ 200: "OK", 201: "Created", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable" } as Record<number, string>)[s] ?? "Status";
+  return ({ 200: "OK", 201: "Created", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 422: "Unprocessable Entity", 500: "Internal Server Error", 503: "Service Unavailable" } as Record<number, string>)[s] ?? "Status";
 }
 
 function statusBody(code: number, message?: string, asObject = false): any {
@@ -360,13 +515,26 @@ export async function listenTls(
   opts: { cert: string; key: string; ca?: string; requestCert?: boolean },
 ): Promise<FakeTlsServer> {
   const sockets = new Set<tls.TLSSocket>();
+  const byConn = new Map<number, tls.TLSSocket>();
   const state = { connections: 0 };
+  api.onPush = (conn, outs) => {
+    const sock = byConn.get(conn);
+    if (!sock) return;
+    const { bytes, close } = flatten(outs);
+    if (bytes.length) sock.write(bytes);
+    if (close) sock.end();
+  };
   const server = tls.createServer(
     { cert: opts.cert, key: opts.key, ca: opts.ca, requestCert: opts.requestCert ?? false, rejectUnauthorized: opts.requestCert ?? false },
     (sock) => {
       const conn = ++state.connections;
       sockets.add(sock);
-      sock.on("close", () => sockets.delete(sock));
+      byConn.set(conn, sock);
+      sock.on("close", () => {
+        sockets.delete(sock);
+        byConn.delete(conn);
+        api.close(conn);
+      });
       sock.on("error", () => sock.destroy());
       const framer = new RequestFramer();
       sock.on("data", (d: Buffer) => {
@@ -415,6 +583,17 @@ export function memoryTransport(
     const conns = new Map<number, RequestFramer>();
     const lat = opts.latencyMs ?? 1;
     const later = (fn: () => void): void => void timers.at(timers.now() + lat, fn);
+    api.onPush = (conn, outs) => {
+      const { bytes, close } = flatten(outs);
+      later(() => {
+        if (!conns.has(conn)) return;
+        if (bytes.length) sink.data(conn, bytes);
+        if (close) {
+          conns.delete(conn);
+          sink.closed(conn, Close.EOF);
+        }
+      });
+    };
     return {
       get open() {
         return [...conns.keys()];

@@ -41,8 +41,8 @@ test("a fresh node anchors, registers, creates its lease and pushes status", asy
   assert.equal(node.metadata.annotations["node.specht.dev/heap-bytes-free"], String(80 * 1024));
   const types = node.status.conditions.map((c: any) => c.type);
   assert.deepEqual(types, ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Vibes", "Caffeinated", "Existential", "Peckish", "Haunted"]);
-  // One connection served everything (keep-alive).
-  assert.equal(h.stat(Stat.CONNECTS), 1);
+  // Two kept-alive connections served everything: the control lane and the pod watch's stream lane.
+  assert.equal(h.stat(Stat.CONNECTS), 2);
   assert.ok(h.leds.some((l) => l.pattern === Led.CONNECTING), "Connecting while registering");
   assert.equal(h.led, Led.HEALTHY, "Healthy once the Lease exists (its creation carried a renewTime)");
   h.run(11_000);

@@ -1,0 +1,166 @@
+/**
+ * The event recorder: the kubelet's Events (core/v1, source component `kubelet`, host = the node), sent
+ * one at a time on the control lane after everything else that is due.
+ *
+ * Bounded: at most QUEUE_MAX events wait; beyond that new ones are counted and dropped (a log line says
+ * how many), and a token bucket (BURST events, then one per REFILL_MS) keeps a crash loop from flooding the
+ * API server, like the kubelet's event spam filter. An event the server refuses (4xx) is dropped; a
+ * transport failure or 5xx is retried with backoff.
+ */
+import { ByteBuffer } from "../util/bytes";
+import { writeRfc3339 } from "../util/time";
+import { logDebug, logWarn } from "../util/log";
+import { JsonWriter } from "../json/writer";
+import { HttpRequest } from "../http/request";
+import { HttpResult } from "../http/lane";
+import { Outcome } from "../http/outcome";
+import { Context } from "../node/context";
+import { Signal, Worker } from "../node/worker";
+import { Work } from "../node/work";
+import { Pod } from "./pod";
+
+export const QUEUE_MAX = 16;
+export const BURST = 25;
+export const REFILL_MS: i64 = 2_000;
+
+class PendingEvent {
+  namespace: string = "";
+  kind: string = "";
+  name: string = "";
+  uid: string = "";
+  fieldPath: string = "";
+  warning: bool = false;
+  reason: string = "";
+  message: string = "";
+  wallMs: i64 = 0;
+}
+
+export class EventRecorder extends Worker {
+  private queue: PendingEvent[] = [];
+  private tokens: i64 = BURST;
+  private refilledAt: i64 = -1;
+  private seq: u32 = 0;
+  /** Events dropped because the queue was full or the bucket empty. */
+  dropped: i64 = 0;
+  private droppedLogged: i64 = 0;
+  /** Events the server accepted. */
+  posted: i64 = 0;
+  /** Monotonic time of the event being recorded (set by the caller before a lifecycle step). */
+  now: i64 = 0;
+
+  constructor(private ctx: Context) {
+    super();
+  }
+
+  /** A pod (or one of its containers) event. */
+  podEvent(pod: Pod, container: string, init: bool, warning: bool, reason: string, message: string): void {
+    const e = new PendingEvent();
+    e.namespace = pod.namespace;
+    e.kind = "Pod";
+    e.name = pod.name;
+    e.uid = pod.uid;
+    if (container.length > 0) e.fieldPath = (init ? "spec.initContainers{" : "spec.containers{") + container + "}";
+    e.warning = warning;
+    e.reason = reason;
+    e.message = message;
+    this.add(e);
+  }
+
+  /** A node event (Starting, NodeReady, ...): the kubelet's node reference uses the name as uid. */
+  nodeEvent(warning: bool, reason: string, message: string): void {
+    const e = new PendingEvent();
+    e.namespace = "default";
+    e.kind = "Node";
+    e.name = this.ctx.cfg.nodeName;
+    e.uid = this.ctx.cfg.nodeName;
+    e.warning = warning;
+    e.reason = reason;
+    e.message = message;
+    this.add(e);
+  }
+
+  /** Forgets what is queued (shutdown). */
+  clear(): void {
+    this.queue.length = 0;
+    this.task.idle();
+  }
+
+  private add(e: PendingEvent): void {
+    const now = this.now;
+    this.refill(now);
+    if (this.queue.length >= QUEUE_MAX || this.tokens <= 0) {
+      this.dropped++;
+      return;
+    }
+    this.tokens--;
+    e.wallMs = this.ctx.clock.wallMs(now);
+    this.queue.push(e);
+    if (this.task.due < 0) this.task.now(now);
+  }
+
+  private refill(now: i64): void {
+    if (this.refilledAt < 0) this.refilledAt = now;
+    const n = (now - this.refilledAt) / REFILL_MS;
+    if (n <= 0) return;
+    this.tokens = this.tokens + n > BURST ? BURST : this.tokens + n;
+    this.refilledAt += n * REFILL_MS;
+  }
+
+  request(now: i64): HttpRequest {
+    const ctx = this.ctx;
+    const e = this.queue[0];
+    const body = ctx.body;
+    body.clear();
+    this.seq++;
+    eventBody(body, e, ctx.cfg.nodeName, this.seq);
+    return ctx.request(Work.Event, "POST", "/api/v1/namespaces/" + e.namespace + "/events", "", true, false);
+  }
+
+  handle(now: i64, r: HttpResult): Signal {
+    if (this.dropped > this.droppedLogged) {
+      logWarn("events: " + (this.dropped - this.droppedLogged).toString() + " dropped (queue full or rate bound)");
+      this.droppedLogged = this.dropped;
+    }
+    const o = r.outcome;
+    if (o == Outcome.Transport || o == Outcome.ServerError || o == Outcome.Throttled) {
+      this.task.retry(now, this.ctx.rng);
+      return Signal.None;
+    }
+    if (o == Outcome.Ok) this.posted++;
+    else logDebug("event refused: " + this.ctx.describe(r));
+    this.queue.shift();
+    this.task.succeeded();
+    if (this.queue.length > 0) this.task.now(now);
+    else this.task.idle();
+    return Signal.None;
+  }
+}
+
+function eventBody(out: ByteBuffer, e: PendingEvent, node: string, seq: u32): void {
+  const w = new JsonWriter(out);
+  w.beginObject().field("apiVersion", "v1").field("kind", "Event");
+  const name = new ByteBuffer(32, 32);
+  name.hex(<u64>e.wallMs * 1000_000 + <u64>seq, 16);
+  w.key("metadata").beginObject().field("name", e.name + "." + name.toString()).field("namespace", e.namespace).endObject();
+  w.key("involvedObject").beginObject().field("kind", e.kind);
+  if (e.kind == "Pod") w.field("namespace", e.namespace);
+  w.field("name", e.name).field("uid", e.uid).field("apiVersion", "v1");
+  if (e.fieldPath.length > 0) w.field("fieldPath", e.fieldPath);
+  w.endObject();
+  w.field("reason", e.reason).field("message", e.message);
+  w.key("source").beginObject().field("component", "kubelet").field("host", node).endObject();
+  w.key("firstTimestamp");
+  stamp(w, e.wallMs);
+  w.key("lastTimestamp");
+  stamp(w, e.wallMs);
+  w.fieldInt("count", 1).field("type", e.warning ? "Warning" : "Normal");
+  w.field("reportingComponent", "kubelet").field("reportingInstance", node);
+  w.endObject();
+}
+
+function stamp(w: JsonWriter, ms: i64): void {
+  const out = w.rawValue();
+  out.byte(0x22);
+  writeRfc3339(out, ms, false);
+  out.byte(0x22);
+}

@@ -1,0 +1,202 @@
+/**
+ * Pod theater through the ABI against the fake API server: the pod source (WatchList, and list-then-watch
+ * for servers without it), admission, the lifecycle, status patches, events and deletion.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CoreHarness, Phase, Stat } from "../support/core-harness.js";
+
+const LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pico-test";
+
+function pod(name: string, extra: any = {}): any {
+  return {
+    metadata: { name, namespace: "default", ...(extra.metadata ?? {}) },
+    spec: { nodeName: "pico-test", containers: [{ name: "app", image: "nginx:1.27" }], ...(extra.spec ?? {}) },
+  };
+}
+
+function cond(p: any, type: string): any {
+  return (p.status.conditions ?? []).find((c: any) => c.type === type);
+}
+
+test("a pod bound to the node is admitted and shown Running 1/1 with the kubelet's status", async () => {
+  const h = await CoreHarness.running();
+  const watch = h.server.seen("GET", /^\/api\/v1\/pods\?/);
+  assert.equal(watch.length, 1, "one watch");
+  assert.match(watch[0].path, /fieldSelector=spec\.nodeName%3Dpico-test/);
+  assert.match(watch[0].path, /watch=1&allowWatchBookmarks=true&timeoutSeconds=\d+&sendInitialEvents=true&resourceVersionMatch=NotOlderThan/);
+  const p = h.server.addPod(pod("web"));
+  h.runUntil(() => p.status.phase === "Running" && cond(p, "Ready")?.status === "True", 10_000);
+  const cs = p.status.containerStatuses[0];
+  assert.equal(cs.name, "app");
+  assert.equal(cs.ready, true);
+  assert.equal(cs.started, true);
+  assert.equal(cs.restartCount, 0);
+  assert.equal(cs.image, "nginx:1.27");
+  assert.match(cs.imageID, /^lies:\/\/sha256:[0-9a-f]{32}$/);
+  assert.match(cs.containerID, /^lies:\/\/[0-9a-f]{16}$/);
+  assert.ok(cs.state.running.startedAt);
+  assert.equal(p.status.hostIP, "10.42.0.7");
+  assert.deepEqual(p.status.hostIPs, [{ ip: "10.42.0.7" }]);
+  assert.equal(p.status.podIP, undefined, "no pod network: no pod IP");
+  assert.equal(p.status.qosClass, "BestEffort");
+  assert.ok(p.status.startTime);
+  for (const t of ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"]) {
+    assert.equal(cond(p, t)?.status, "True", `${t} True`);
+  }
+  const reasons = h.server.events.filter((e) => e.involvedObject.kind === "Pod").map((e) => e.reason);
+  assert.deepEqual(reasons, ["Pulling", "Pulled", "Created", "Started"]);
+  const e = h.server.events.find((x) => x.reason === "Started");
+  assert.equal(e.source.component, "kubelet");
+  assert.equal(e.source.host, "pico-test");
+  assert.equal(e.involvedObject.fieldPath, "spec.containers{app}");
+  assert.equal(e.involvedObject.uid, p.metadata.uid);
+  // Status is sent only when it changed: nothing more while it keeps running.
+  const patches = h.server.seen("PATCH", "/api/v1/namespaces/default/pods/web/status").length;
+  h.run(60_000);
+  assert.equal(h.server.seen("PATCH", "/api/v1/namespaces/default/pods/web/status").length, patches);
+  // Node events of the start.
+  const nodeReasons = h.server.events.filter((x) => x.involvedObject.kind === "Node").map((x) => x.reason);
+  assert.deepEqual(nodeReasons, ["Starting", "NodeHasSufficientMemory", "NodeReady"]);
+});
+
+test("a Job-like pod runs its script and ends Succeeded; a failing one Failed", async () => {
+  const h = await CoreHarness.running({ config: { capacity: { cpu: "240m", memory: "320Ki", pods: "2" } } });
+  const ok = h.server.addPod(pod("job-ok", { spec: { restartPolicy: "Never" } }));
+  const bad = h.server.addPod(pod("job-bad", { metadata: { annotations: { "picokubelet.dev/script": "run=3s,exit=2" } }, spec: { restartPolicy: "Never" } }));
+  h.runUntil(() => ok.status.phase === "Succeeded" && bad.status.phase === "Failed", 30_000);
+  assert.equal(ok.status.containerStatuses[0].state.terminated.exitCode, 0);
+  assert.equal(ok.status.containerStatuses[0].state.terminated.reason, "Completed");
+  assert.equal(bad.status.containerStatuses[0].state.terminated.exitCode, 2);
+  assert.equal(bad.status.containerStatuses[0].state.terminated.reason, "Error");
+  assert.equal(cond(ok, "Ready").reason, "PodCompleted");
+});
+
+test("a crashing Always pod goes through CrashLoopBackOff with the kubelet's 10 s doubling backoff", async () => {
+  const h = await CoreHarness.running();
+  const p = h.server.addPod(pod("crash", { metadata: { annotations: { "picokubelet.dev/script": "run=2s,exit=1" } } }));
+  h.runUntil(() => (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 3, 120_000);
+  const cs = p.status.containerStatuses[0];
+  assert.equal(p.status.phase, "Running");
+  const backoffs = h.server.events.filter((e) => e.reason === "BackOff");
+  assert.ok(backoffs.length >= 2, `BackOff events: ${backoffs.length}`);
+  assert.equal(backoffs[0].type, "Warning");
+  // Restart times: immediately, then after 10 s, then after 20 s (plus the 2 s runs).
+  const starts = h.server.events.filter((e) => e.reason === "Started").map((e) => Date.parse(e.firstTimestamp));
+  assert.ok(starts.length >= 4);
+  assert.ok(starts[2] - starts[1] >= 11_000 && starts[2] - starts[1] <= 13_000, `second restart after ${starts[2] - starts[1]} ms`);
+  assert.ok(starts[3] - starts[2] >= 21_000 && starts[3] - starts[2] <= 23_000, `third restart after ${starts[3] - starts[2]} ms`);
+  assert.ok(cs.lastState.terminated, "lastState shows the previous run");
+  h.runUntil(() => p.status.containerStatuses[0].state.waiting?.reason === "CrashLoopBackOff", 60_000);
+  assert.match(p.status.containerStatuses[0].state.waiting.message, /^back-off \d+s restarting failed container=app pod=crash_default\(/);
+});
+
+test("a pod beyond the pods capacity is refused with OutOfpods, and one that does not fit with OutOfmemory", async () => {
+  const h = await CoreHarness.running();
+  const first = h.server.addPod(pod("first"));
+  h.runUntil(() => first.status.phase === "Running", 10_000);
+  const second = h.server.addPod(pod("second"));
+  h.runUntil(() => second.status.phase === "Failed", 10_000);
+  assert.equal(second.status.reason, "OutOfpods");
+  assert.equal(second.status.message, "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 1, capacity: 1");
+  const warn = h.server.events.find((e) => e.reason === "OutOfpods");
+  assert.equal(warn.type, "Warning");
+  h.server.deletePod("default", "first", 0);
+  h.run(2_000);
+  const big = h.server.addPod(pod("big", { spec: { containers: [{ name: "app", image: "x", resources: { requests: { memory: "64Mi" } } }] } }));
+  h.runUntil(() => big.status.phase === "Failed", 10_000);
+  assert.equal(big.status.reason, "OutOfmemory");
+});
+
+test("admission: node selector, required affinity, NoExecute taints and the OS field", async () => {
+  const h = await CoreHarness.running({ config: { capacity: { pods: "8" }, taints: [{ key: "dedicated", value: "pico", effect: "NoExecute" }] } });
+  const sel = h.server.addPod(pod("sel", { spec: { nodeSelector: { "kubernetes.io/os": "linux" }, tolerations: [{ operator: "Exists" }] } }));
+  const aff = h.server.addPod(pod("aff", { spec: { tolerations: [{ key: "dedicated", operator: "Exists" }], affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "hardware", operator: "In", values: ["esp8266"] }] }, { matchFields: [{ key: "metadata.name", operator: "In", values: ["pico-test"] }] }] } } } } }));
+  const taint = h.server.addPod(pod("taint"));
+  const os = h.server.addPod(pod("os", { spec: { os: { name: "windows" }, tolerations: [{ operator: "Exists" }] } }));
+  h.runUntil(() => [sel, taint, os].every((p) => p.status.phase === "Failed") && aff.status.phase === "Running", 10_000);
+  assert.equal(sel.status.reason, "NodeAffinity");
+  assert.equal(taint.status.reason, "TaintToleration");
+  assert.match(taint.status.message, /untolerated taint \{dedicated: pico\}/);
+  assert.equal(os.status.reason, "PodOSNotSupported");
+});
+
+test("deletion: Killing, a terminal status, then DELETE with grace 0 and the uid precondition", async () => {
+  const h = await CoreHarness.running();
+  const p = h.server.addPod(pod("web"));
+  h.runUntil(() => p.status.phase === "Running", 10_000);
+  h.server.deletePod("default", "web", 30);
+  const t0 = h.now;
+  h.runUntil(() => !h.server.pods.has("default/web"), 10_000);
+  assert.ok(h.now - t0 <= 3_000, `gone after ${h.now - t0} ms`);
+  const del = h.server.seen("DELETE", "/api/v1/namespaces/default/pods/web");
+  assert.equal(del.length, 1);
+  assert.deepEqual(JSON.parse(del[0].body), { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } });
+  assert.ok(h.server.events.some((e) => e.reason === "Killing" && e.message === "Stopping container app"));
+  assert.equal(p.status.phase, "Succeeded", "the terminal status landed before the delete");
+});
+
+test("a server without WatchList: list, then watch from the list's resourceVersion", async () => {
+  const h = await CoreHarness.running({ server: { watchList: false } });
+  const gets = h.server.seen("GET", /^\/api\/v1\/pods\?/).map((r) => r.path);
+  assert.equal(gets.length, 3, gets.join("\n"));
+  assert.match(gets[0], /sendInitialEvents=true/);
+  assert.equal(gets[1], "/api/v1/pods?fieldSelector=spec.nodeName%3Dpico-test");
+  assert.match(gets[2], /watch=1&allowWatchBookmarks=true&timeoutSeconds=\d+&resourceVersion=\d+$/);
+  const p = h.server.addPod(pod("web"));
+  h.runUntil(() => p.status.phase === "Running", 10_000);
+  assert.ok(h.logged("does not offer WatchList").length === 1);
+});
+
+test("an ended watch resumes from its resourceVersion; 410 relists; a dead stream reconnects", async () => {
+  const h = await CoreHarness.running();
+  h.server.endWatches();
+  h.run(1_000);
+  let gets = h.server.seen("GET", /^\/api\/v1\/pods\?/).map((r) => r.path);
+  assert.equal(gets.length, 2);
+  assert.match(gets[1], /&resourceVersion=\d+$/, "resumed, not relisted");
+  h.server.pushLine(JSON.stringify({ type: "ERROR", object: { kind: "Status", apiVersion: "v1", status: "Failure", code: 410, reason: "Expired" } }));
+  h.server.endWatches();
+  h.run(5_000);
+  gets = h.server.seen("GET", /^\/api\/v1\/pods\?/).map((r) => r.path);
+  assert.match(gets[gets.length - 1], /sendInitialEvents=true/, "relisted after 410");
+  // A stream that falls silent (no bookmarks) past its progress deadline is abandoned and reopened.
+  h.server.fault({ match: (r) => r.path.startsWith("/api/v1/pods?"), action: { kind: "silent" } });
+  const before = h.stat(Stat.CONNECTS);
+  h.server.endWatches();
+  const renewsBefore = h.server.seen("PATCH", LEASE).length;
+  h.run(200_000);
+  assert.ok(h.stat(Stat.CONNECTS) > before, "a new connection for the stream");
+  assert.ok(h.logged("stream silent").length >= 1);
+  const renews = h.server.seen("PATCH", LEASE);
+  assert.ok(renews.length - renewsBefore >= 19, "renewals kept their period meanwhile");
+});
+
+test("a renewal keeps its period while the watch receives continuously, and a 1 MiB pod costs no memory", async () => {
+  const h = await CoreHarness.running({ config: { capacity: { pods: "4" } } });
+  const mem = h.memoryBytes;
+  const big = pod("big", { metadata: { annotations: { filler: "x".repeat(1 << 20) } }, spec: { containers: [{ name: "app", image: "nginx", env: [{ name: "A", value: "y".repeat(100_000) }] }] } });
+  h.server.addPod(big);
+  const since = h.server.seen("PATCH", LEASE).length;
+  // A busy stream: 200 events of other nodes' noise, several KiB each, over 60 s.
+  for (let i = 0; i < 60; i++) {
+    for (let j = 0; j < 4; j++) h.server.pushLine(JSON.stringify({ type: "MODIFIED", object: pod(`other-${i}-${j}`, { metadata: { annotations: { n: "z".repeat(8_000) } }, spec: { nodeName: "elsewhere" } }) }));
+    h.run(1_000);
+  }
+  const renews = h.server.seen("PATCH", LEASE).slice(since);
+  assert.ok(renews.length >= 5, `renewals: ${renews.length}`);
+  for (let i = 1; i < renews.length; i++) assert.ok(renews[i].at - renews[i - 1].at <= 10_500, `gap ${renews[i].at - renews[i - 1].at}`);
+  assert.equal(big.status.phase, "Running");
+  assert.ok(h.memoryBytes <= mem + 64 * 1024, `memory ${mem} -> ${h.memoryBytes}`);
+  assert.ok(h.peakMemory <= 256 * 1024, `peak ${h.peakMemory}`);
+});
+
+test("after a reboot the bound pods are adopted and their restarts counted", async () => {
+  const h = await CoreHarness.create({ link: false });
+  const p = h.server.addPod(pod("web"));
+  p.status = { phase: "Running", startTime: "2026-05-01T10:00:00Z", containerStatuses: [{ name: "app", restartCount: 2, ready: true }] };
+  h.linkUp();
+  h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
+  h.runUntil(() => p.status.containerStatuses?.[0]?.restartCount === 3 && p.status.phase === "Running", 10_000);
+  assert.equal(p.status.startTime, "2026-05-01T10:00:00Z", "startTime kept");
+});
