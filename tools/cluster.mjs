@@ -8,6 +8,7 @@
 //   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
 //   node tools/cluster.mjs kubeconfig-for-node --prefix rack- --count 1000 --out-dir DIR [--start 0]
 //   node tools/cluster.mjs kubectl ARGS...
+//   node tools/cluster.mjs oras ARGS...         (logged in to the cluster's registry, trusting the cluster CA)
 //   node tools/cluster.mjs COMMAND --help      (prints, does nothing else)
 //
 // Unknown flags are refused with exit 2 and the command's valid flags named.
@@ -37,6 +38,30 @@ const EXIT_NOT_RUNNING = 3;
 const KINE_DIR = path.join(MODULE_DIR, 'kine');
 const KINE_PKG = 'github.com/k3s-io/kine';
 const DATASTORES = ['etcd', 'kine'];
+// Add-ons that `up` builds and starts, each from a Go module of its own under
+// tools/k8s-testenv/<name>/ (so their dependencies never change the Kubernetes
+// build's cache key). `version` is read from that go.mod's require of `module`.
+const ADDONS = {
+  'metrics-server': {
+    module: 'sigs.k8s.io/metrics-server',
+    pkg: 'sigs.k8s.io/metrics-server/cmd/metrics-server',
+    // metrics-server reports client-go's version variables (its Makefile sets them).
+    ldflags: (v) => `-s -w -X k8s.io/client-go/pkg/version.gitVersion=${v} -X k8s.io/client-go/pkg/version.gitCommit=go-module`,
+    coldBuild: 'about 8 min',
+  },
+  registry: {
+    module: 'github.com/distribution/distribution/v3',
+    pkg: 'github.com/distribution/distribution/v3/cmd/registry',
+    ldflags: (v) => `-s -w -X github.com/distribution/distribution/v3/version.version=${v}`,
+    coldBuild: 'about 5 min',
+  },
+  oras: {
+    module: 'oras.land/oras',
+    pkg: 'oras.land/oras/cmd/oras',
+    ldflags: () => '-s -w -X oras.land/oras/internal/version.GitTreeState=clean',
+    coldBuild: 'about 1 min after the registry',
+  },
+};
 
 // ---------------------------------------------------------------- arguments
 
@@ -48,7 +73,7 @@ const DATASTORES = ['etcd', 'kine'];
 const DIR_FLAG = { dir: { kind: 'string', arg: 'DIR', help: 'cluster directory (default <repo>/.cluster)' } };
 const COMMANDS = {
   build: {
-    summary: 'build (or find) the binaries in the cache; prints the bin dir',
+    summary: 'build (or find) the binaries in the cache (also metrics-server, registry, oras); prints the bin dirs',
     usage: 'build [--force]',
     flags: {
       force: { kind: 'bool', help: 'rebuild even when the cache has this build' },
@@ -57,7 +82,7 @@ const COMMANDS = {
     },
   },
   up: {
-    summary: 'start etcd (or kine), kube-apiserver, kube-controller-manager, kube-scheduler; return when ready',
+    summary: 'start etcd (or kine), kube-apiserver, kube-controller-manager, kube-scheduler, metrics-server, the OCI registry; return when ready',
     usage: 'up [flags]',
     flags: {
       ...DIR_FLAG,
@@ -112,6 +137,11 @@ const COMMANDS = {
   kubectl: {
     summary: 'run the cached kubectl as cluster admin; everything after `kubectl` is kubectl\'s (`kubectl help` for its own help)',
     usage: 'kubectl [--dir DIR] ARGS...',
+    flags: { ...DIR_FLAG },
+  },
+  oras: {
+    summary: "run the cached oras logged in to the cluster's registry, trusting only the cluster CA; everything after `oras` is oras's",
+    usage: 'oras [--dir DIR] ARGS...      (e.g. oras push $(cluster.mjs status | registry address)/demo/x:v1 file.txt)',
     flags: { ...DIR_FLAG },
   },
 };
@@ -367,6 +397,50 @@ function kineSpec() {
   return { ...common, goVersion, key, binDir: path.join(cacheRoot(), key) };
 }
 
+/** The version of module pinned in <moduleDir>/go.mod. */
+function pinnedVersion(moduleDir, module) {
+  const mod = fs.readFileSync(path.join(moduleDir, 'go.mod'), 'utf8');
+  const m = mod.match(new RegExp(`^\\s*(?:require\\s+)?${module.replace(/[.]/g, '\\.')}\\s+(v\\d+\\.\\d+\\.\\d+)`, 'm'));
+  if (!m) die(`cannot find the ${module} version in ${moduleDir}/go.mod`);
+  return m[1];
+}
+
+/** Cache key over everything that affects an add-on's binary: its own module only. */
+function addonSpec(name) {
+  const a = ADDONS[name];
+  const moduleDir = path.join(MODULE_DIR, name);
+  const version = pinnedVersion(moduleDir, a.module);
+  const ldflags = a.ldflags(version);
+  const common = {
+    label: name,
+    version,
+    moduleDir,
+    pkgs: [a.pkg],
+    binaries: [name],
+    keyPattern: new RegExp(`^${name}-v\\d+\\.\\d+\\.\\d+-[0-9a-f]{16}(\\.tmp-\\d+)?$`),
+    keep: 2,
+    coldBuild: a.coldBuild,
+    ldflags: () => ldflags,
+  };
+  const goVersion = goVersionOf(moduleDir);
+  if (!goVersion) {
+    const key = newestCachedBuild(`${name}-${version}-`, [name]);
+    return { ...common, goVersion: 'unknown', key, binDir: path.join(cacheRoot(), key) };
+  }
+  const h = createHash('sha256');
+  h.update(`go: ${goVersion}\nldflags: ${ldflags}\nflags: -trimpath CGO_ENABLED=0\npkgs: ${a.pkg}\n`);
+  hashInputs(h, moduleDir, [path.join(moduleDir, 'go.mod'), path.join(moduleDir, 'go.sum')]);
+  const key = `${name}-${version}-${h.digest('hex').slice(0, 16)}`;
+  return { ...common, goVersion, key, binDir: path.join(cacheRoot(), key) };
+}
+
+/** Builds (or finds) every add-on; returns {name: binary path}. */
+async function ensureAddons(force = false) {
+  const bins = {};
+  for (const name of Object.keys(ADDONS)) bins[name] = path.join(await ensureBinaries({ force, spec: addonSpec(name) }), name);
+  return bins;
+}
+
 function binariesPresent(binDir, binaries = BINARIES) {
   return fs.existsSync(path.join(binDir, '.complete')) && binaries.every((b) => fs.existsSync(path.join(binDir, b)));
 }
@@ -559,7 +633,7 @@ function testenvPid(dir) {
   return found.length ? found[0].pid : 0;
 }
 
-const COMPONENTS = ['testenv', 'kine', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+const COMPONENTS = ['testenv', 'kine', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'metrics-server', 'registry'];
 
 /** Long-running processes started for this cluster dir that are still alive (also orphans). */
 function leftoverProcesses(dir, names = COMPONENTS) {
@@ -612,6 +686,7 @@ async function cmdBuild(flags) {
   const binDir = await ensureBinaries({ force: !!flags.force });
   console.log(binDir);
   if (flags.datastore === 'kine') console.log(await ensureBinaries({ force: !!flags.force, spec: kineSpec() }));
+  for (const bin of Object.values(await ensureAddons(!!flags.force))) console.log(path.dirname(bin));
 }
 
 /** Copies new complete lines of a log file to stdout; returns a function to call periodically. */
@@ -690,11 +765,14 @@ async function cmdUp(flags) {
   const binDir = await ensureBinaries();
   const datastore = flags.datastore || 'etcd';
   const kineBin = datastore === 'kine' ? path.join(await ensureBinaries({ spec: kineSpec() }), 'kine') : '';
+  const addons = await ensureAddons();
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   fs.rmSync(path.join(dir, 'cluster.json'), { force: true });
   const args = ['up', '--dir', dir, '--bin-dir', binDir, `--datastore=${datastore}`];
   if (kineBin) args.push(`--kine-bin=${kineBin}`);
+  args.push(`--metrics-server-bin=${addons['metrics-server']}`, `--registry-bin=${addons.registry}`);
+  writeOrasWrapper(dir, addons.oras);
   for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'apiserver-port', 'controllers', 'apiserver-v', 'restart-grace', 'stop-timeout', 'ready-timeout']) {
     if (flags[f] !== undefined) args.push(`--${f}=${flags[f]}`);
   }
@@ -846,6 +924,7 @@ async function cmdStatus(flags) {
   let allUp = true;
   const names = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
   if (info?.datastore === 'kine' || pids.kine) names.unshift('kine');
+  for (const a of ['metrics-server', 'registry']) if (pids[a] || info?.addons?.[a === 'registry' ? 'registry' : 'metricsServer']) names.push(a);
   for (const name of names) {
     const p = pids[name];
     const alive = pidAlive(p);
@@ -863,6 +942,10 @@ async function cmdStatus(flags) {
       ? `datastore kine ${info.etcdServer} (SQLite ${info.datastoreDir}/state.db)`
       : `datastore etcd ${info.etcdServer} (embedded in testenv, data ${info.datastoreDir || info.etcdDir})`,
   );
+  const reg = info.addons?.registry;
+  if (reg) console.log(`registry ${reg.address}   (${reg.url}, TLS by the cluster CA; credentials ${reg.authFile}; oras ${path.join(dir, 'bin', 'oras')})`);
+  const ms = info.addons?.metricsServer;
+  if (ms) console.log(`metrics-server ${ms.url}   (APIService ${ms.apiService})`);
   console.log(`kubeconfig ${info.adminKubeconfig}`);
   console.log(`kubectl    ${info.kubectl}`);
   console.log(`logs       ${info.logDir}`);
@@ -975,6 +1058,40 @@ function writeOut(text, out) {
   return 0;
 }
 
+/**
+ * <dir>/bin/oras: the cached oras with the registry's credentials (the Docker
+ * config testenv writes, <dir>/registry/docker/config.json) and the cluster CA
+ * as its only trusted CA: Go reads SSL_CERT_FILE and SSL_CERT_DIR instead of
+ * the system store (the dir named is an empty one).
+ */
+function writeOrasWrapper(dir, orasBin) {
+  const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+  const trust = path.join(dir, 'registry', 'trusted-cas');
+  fs.mkdirSync(trust, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  const script = [
+    '#!/bin/sh',
+    "# Generated by `cluster.mjs up`: oras logged in to this cluster's registry (see registry-auth.json),",
+    '# trusting only the cluster CA.',
+    `DOCKER_CONFIG=${q(path.join(dir, 'registry', 'docker'))}`,
+    `SSL_CERT_FILE=${q(path.join(dir, 'pki', 'ca.crt'))}`,
+    `SSL_CERT_DIR=${q(trust)}`,
+    'export DOCKER_CONFIG SSL_CERT_FILE SSL_CERT_DIR',
+    `exec ${q(orasBin)} "$@"`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(dir, 'bin', 'oras'), script, { mode: 0o755 });
+  fs.chmodSync(path.join(dir, 'bin', 'oras'), 0o755);
+}
+
+function cmdOras(flags, rest) {
+  const dir = clusterDir(flags);
+  const info = readJSON(path.join(dir, 'cluster.json'));
+  if (!info?.addons?.registry) die(`no cluster with a registry in ${dir} (\`npm run cluster -- up\` first)`, EXIT_NOT_RUNNING);
+  const r = spawnSync(path.join(dir, 'bin', 'oras'), rest, { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
 function cmdKubectl(flags, rest) {
   const dir = clusterDir(flags);
   const info = readJSON(path.join(dir, 'cluster.json'));
@@ -1015,8 +1132,8 @@ async function main() {
     console.error(`cluster: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
     return 2;
   }
-  if (cmd === 'kubectl') {
-    // Everything after `kubectl` belongs to kubectl, except a leading --dir.
+  if (cmd === 'kubectl' || cmd === 'oras') {
+    // Everything after `kubectl` (`oras`) belongs to it, except a leading --dir.
     let rest = argv.slice(1);
     const flags = {};
     if (rest[0] && (rest[0] === '--dir' || rest[0].startsWith('--dir='))) {
@@ -1028,7 +1145,7 @@ async function main() {
       console.log(commandHelp(cmd));
       return 0;
     }
-    return cmdKubectl(flags, rest);
+    return cmd === 'oras' ? cmdOras(flags, rest) : cmdKubectl(flags, rest);
   }
   // --help wins wherever it stands (before a `--`), even next to a bad flag: it only prints.
   const own = argv.indexOf('--') < 0 ? argv.slice(1) : argv.slice(1, argv.indexOf('--'));

@@ -5,6 +5,7 @@
 //	testenv up --dir .cluster [flags]          run until SIGTERM (SIGUSR1 restarts kube-apiserver)
 //	testenv mint-node-cert --dir .cluster ...  sign node client certificates, write kubeconfigs
 //	testenv pki --dir DIR                     only generate the key material (CA, certs, tokens)
+//	testenv kubelet-serving-approver --kubeconfig FILE   approve/deny kubelet-serving CSRs (approver.go)
 //	testenv version
 package main
 
@@ -23,7 +24,7 @@ func logf(format string, args ...any) {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: testenv up|mint-node-cert|pki|version [flags]\n")
+	fmt.Fprintf(os.Stderr, "usage: testenv up|mint-node-cert|pki|kubelet-serving-approver|version [flags]\n")
 }
 
 func main() {
@@ -38,6 +39,8 @@ func main() {
 		os.Exit(cmdMintNodeCert(os.Args[2:]))
 	case "pki":
 		os.Exit(cmdPKI(os.Args[2:]))
+	case "kubelet-serving-approver":
+		os.Exit(cmdKubeletServingApprover(os.Args[2:]))
 	case "version":
 		fmt.Println(k8sVersion)
 	default:

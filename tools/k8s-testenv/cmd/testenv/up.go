@@ -62,6 +62,8 @@ type upOptions struct {
 	binDir                 string
 	datastore              string // "etcd" (embedded) or "kine"
 	kineBin                string
+	metricsServerBin       string // empty: no metrics-server (metrics.go)
+	registryBin            string // empty: no registry (registry.go)
 	apiserverPort          int
 	nodeMonitorPeriod      string
 	nodeMonitorGracePeriod string
@@ -86,6 +88,8 @@ type portSet struct {
 	EtcdPeer          int `json:"etcdPeer"`
 	ControllerManager int `json:"controllerManager"`
 	Scheduler         int `json:"scheduler"`
+	MetricsServer     int `json:"metricsServer,omitempty"`
+	Registry          int `json:"registry,omitempty"`
 }
 
 // clusterInfo is written to <dir>/cluster.json once everything is ready.
@@ -113,6 +117,7 @@ type clusterInfo struct {
 	APIServerRestarts int               `json:"apiserverRestarts"`
 	NodeMonitor       map[string]string `json:"nodeMonitor"`
 	Controllers       []string          `json:"controllers"`
+	Addons            addonsInfo        `json:"addons"`
 }
 
 type child struct {
@@ -299,6 +304,12 @@ func choosePorts(dir string, apiserverPort int) (portSet, error) {
 	if ps.Scheduler, err = pick("kube-scheduler", prev.Scheduler, 0); err != nil {
 		return ps, err
 	}
+	if ps.MetricsServer, err = pick("metrics-server", prev.MetricsServer, 0); err != nil {
+		return ps, err
+	}
+	if ps.Registry, err = pick("registry", prev.Registry, 0); err != nil {
+		return ps, err
+	}
 	data, _ := json.MarshalIndent(ps, "", "  ")
 	return ps, writeFileAtomic(path, append(data, '\n'), 0o644)
 }
@@ -394,6 +405,8 @@ type env struct {
 	insecure  *http.Client // for the KCM/scheduler self-signed endpoints
 
 	apiserver, kcm, scheduler *child
+	metricsServer, registry   *child // add-ons (addons.go)
+	stopApprover              func()
 	etcd                      *embed.Etcd // datastore etcd
 	kine                      *child      // datastore kine
 	info                      clusterInfo
@@ -517,6 +530,7 @@ func (e *env) apiserverArgs() []string {
 		"--profiling=false",
 		fmt.Sprintf("--v=%d", e.opts.apiserverVerbosity),
 	}
+	args = append(args, aggregationArgs(p)...)
 	return append(args, e.opts.extraAPIServerArgs...)
 }
 
@@ -563,7 +577,7 @@ func (e *env) schedulerArgs() []string {
 
 func (e *env) writePids() {
 	e.info.Pids = map[string]int{"testenv": os.Getpid()}
-	for _, c := range []*child{e.kine, e.apiserver, e.kcm, e.scheduler} {
+	for _, c := range []*child{e.kine, e.apiserver, e.kcm, e.scheduler, e.metricsServer, e.registry} {
 		if c != nil && c.pid() > 0 {
 			e.info.Pids[c.name] = c.pid()
 		}
@@ -645,6 +659,7 @@ func (e *env) restartAPIServer(kill bool) error {
 func (e *env) shutdown() {
 	logf("shutting down")
 	os.Remove(filepath.Join(e.dir, "cluster.json"))
+	e.stopAddons()
 	for _, c := range []*child{e.scheduler, e.kcm, e.apiserver, e.kine} {
 		if c != nil {
 			c.stop(e.opts.stopTimeout)
@@ -671,6 +686,8 @@ func cmdUp(args []string) int {
 	fs.StringVar(&o.binDir, "bin-dir", "", "directory with kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (default: next to testenv)")
 	fs.StringVar(&o.datastore, "datastore", "etcd", "etcd (embedded) or kine (SQLite, a child process; needs --kine-bin)")
 	fs.StringVar(&o.kineBin, "kine-bin", "", "the kine binary for --datastore kine")
+	fs.StringVar(&o.metricsServerBin, "metrics-server-bin", "", "the metrics-server binary (default: none is started)")
+	fs.StringVar(&o.registryBin, "registry-bin", "", "the registry binary, CNCF distribution (default: none is started)")
 	fs.IntVar(&o.apiserverPort, "apiserver-port", 0, "kube-apiserver port (default: previous port of this dir, else a free one)")
 	fs.StringVar(&o.nodeMonitorPeriod, "node-monitor-period", "1s", "kube-controller-manager --node-monitor-period")
 	fs.StringVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", "20s", "kube-controller-manager --node-monitor-grace-period")
@@ -765,6 +782,9 @@ func cmdUp(args []string) int {
 		return 1
 	}
 	if err := ensurePKI(e.pki); err != nil {
+		return fail(err)
+	}
+	if err := ensureFrontProxyPKI(e.pki); err != nil {
 		return fail(err)
 	}
 	if e.admin, err = adminToken(e.pki); err != nil {
@@ -875,6 +895,9 @@ func cmdUp(args []string) int {
 	}); err != nil {
 		return fail(err)
 	}
+	if err := e.startAddons(); err != nil {
+		return fail(err)
+	}
 	if stopRequested() {
 		e.shutdown()
 		return 0
@@ -909,8 +932,8 @@ func cmdUp(args []string) int {
 				e.shutdown()
 				return 1
 			}
-			for _, c := range []*child{e.kcm, e.scheduler} {
-				if c.running() {
+			for _, c := range []*child{e.kcm, e.scheduler, e.metricsServer, e.registry} {
+				if c == nil || c.running() {
 					continue
 				}
 				if restarts[c.name] >= 5 {
