@@ -27,7 +27,7 @@ function cli(args) {
   return r;
 }
 
-const COMMANDS = ['build', 'up', 'status', 'down', 'restart-apiserver', 'kubeconfig-for-node', 'kubectl'];
+const COMMANDS = ['build', 'up', 'status', 'down', 'restart-apiserver', 'kubeconfig-for-node', 'kubectl', 'oras'];
 
 /** A dir that looks like a cluster dir, with the files `down` deletes. */
 function fakeClusterDir(name) {
@@ -41,8 +41,8 @@ test('every command has --help (and -h, and `help COMMAND`) that prints its flag
   for (const cmd of COMMANDS) {
     for (const form of [[cmd, '--help'], [cmd, '-h'], ['help', cmd]]) {
       const dir = ['--dir', path.join(tmp, 'never-created')];
-      // kubectl's arguments are kubectl's: its --dir comes first.
-      const r = cli(form[0] === 'kubectl' ? ['kubectl', ...dir, ...form.slice(1)] : [...form, ...dir]);
+      // kubectl's (oras's) arguments are its own: its --dir comes first.
+      const r = cli(form[0] === 'kubectl' || form[0] === 'oras' ? [form[0], ...dir, ...form.slice(1)] : [...form, ...dir]);
       assert.equal(r.status, 0, `${form.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^usage: node tools/cluster\\.mjs ${cmd}`), form.join(' '));
       assert.match(r.stdout, /--help/);

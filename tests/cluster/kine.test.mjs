@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { listeningSockets } from './proc.mjs';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'cluster.mjs');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-kine-test-'));
@@ -48,36 +49,6 @@ function request(method, urlPath, body) {
     if (payload) req.write(payload);
     req.end();
   });
-}
-
-/** TCP sockets a process listens on, as "address:port" (from /proc, Linux only). */
-function listeningSockets(pid) {
-  const inodes = new Set();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/);
-      if (m) inodes.add(m[1]);
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  const out = [];
-  for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]]) {
-    let lines = [];
-    try {
-      lines = fs.readFileSync(file, 'utf8').split('\n').slice(1);
-    } catch {
-      continue;
-    }
-    for (const l of lines) {
-      const f = l.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '0A' || !inodes.has(f[9])) continue; // 0A = LISTEN
-      const [hex, port] = f[1].split(':');
-      const addr = v6 ? `[v6 ${hex}]` : hex.match(/../g).reverse().map((b) => parseInt(b, 16)).join('.');
-      out.push(`${addr}:${parseInt(port, 16)}`);
-    }
-  }
-  return out;
 }
 
 before(() => {
@@ -118,7 +89,7 @@ test('the API server runs on kine (SQLite), ready, everything on 127.0.0.1', asy
   assert.ok(!fs.existsSync(path.join(dir, 'etcd')));
   assert.ok(fs.statSync(path.join(dir, 'kine', 'state.db')).size > 0);
 
-  for (const name of ['kine', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+  for (const name of ['kine', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'metrics-server', 'registry']) {
     const socks = listeningSockets(info.pids[name]);
     assert.ok(socks.length > 0, `${name} listens on nothing?`);
     for (const s of socks) assert.match(s, /^127\.0\.0\.1:\d+$/, `${name} listens on ${s}`);
