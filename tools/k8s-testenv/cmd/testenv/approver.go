@@ -26,8 +26,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
@@ -38,23 +38,31 @@ var approverManifest string
 
 const approverUser = "picokubelet:kubelet-serving-approver"
 
+// approverClient is what the approver talks to: only the typed clients of the
+// two API groups it uses (the full clientset and informer factory would link
+// every API group into testenv).
+type approverClient struct {
+	certs certclient.CertificatesV1Interface
+	core  coreclient.CoreV1Interface
+}
+
 type approver struct {
-	client kubernetes.Interface
-	lister func(name string) (*certv1.CertificateSigningRequest, error)
+	client approverClient
+	store  cache.Store
 	queue  workqueue.TypedRateLimitingInterface[string]
 }
 
 // runApprover watches kubelet-serving CSRs until ctx ends.
-func runApprover(ctx context.Context, client kubernetes.Interface) error {
+func runApprover(ctx context.Context, client approverClient) error {
+	lw := cache.NewFilteredListWatchFromClient(client.certs.RESTClient(), "certificatesigningrequests", metav1.NamespaceAll,
+		func(o *metav1.ListOptions) { o.FieldSelector = "spec.signerName=" + kubeletServingSigner })
 	// Pending CSRs (Node not there yet) are looked at again on each resync as well as on backoff.
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 30*time.Second,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.signerName=" + kubeletServingSigner }))
-	inf := factory.Certificates().V1().CertificateSigningRequests()
+	inf := cache.NewSharedIndexInformer(lw, &certv1.CertificateSigningRequest{}, 30*time.Second, cache.Indexers{})
 	a := &approver{
 		client: client,
-		lister: inf.Lister().Get,
+		store:  inf.GetStore(),
 		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[string](
-			500*time.Millisecond, 30*time.Second)),
+			500*time.Millisecond, 10*time.Second)),
 	}
 	defer a.queue.ShutDown()
 	enqueue := func(obj any) {
@@ -62,14 +70,14 @@ func runApprover(ctx context.Context, client kubernetes.Interface) error {
 			a.queue.Add(csr.Name)
 		}
 	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	}); err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+	go inf.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return errors.New("kubelet-serving approver: CSR cache did not sync")
 	}
 	logf("kubelet-serving approver: watching CSRs of %s", kubeletServingSigner)
@@ -107,13 +115,14 @@ func decided(csr *certv1.CertificateSigningRequest) bool {
 
 // handle reviews one CSR; requeue is true while it cannot be decided yet.
 func (a *approver) handle(ctx context.Context, name string) (requeue bool, err error) {
-	csr, err := a.lister(name)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
+	obj, exists, err := a.store.GetByKey(name)
 	if err != nil {
 		return false, err
 	}
+	if !exists {
+		return false, nil
+	}
+	csr := obj.(*certv1.CertificateSigningRequest)
 	if decided(csr) || csr.Spec.SignerName != kubeletServingSigner {
 		return false, nil
 	}
@@ -122,7 +131,7 @@ func (a *approver) handle(ctx context.Context, name string) (requeue bool, err e
 	if bad != nil {
 		r = *bad
 	} else {
-		node, err := a.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		node, err := a.client.core.Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			node = nil
@@ -143,7 +152,7 @@ func (a *approver) handle(ctx context.Context, name string) (requeue bool, err e
 	}
 	csr = csr.DeepCopy()
 	csr.Status.Conditions = append(csr.Status.Conditions, cond)
-	if _, err := a.client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, name, csr, metav1.UpdateOptions{}); err != nil {
+	if _, err := a.client.certs.CertificateSigningRequests().UpdateApproval(ctx, name, csr, metav1.UpdateOptions{}); err != nil {
 		if apierrors.IsConflict(err) {
 			return true, nil // changed meanwhile: the update event brings it back
 		}
@@ -153,13 +162,18 @@ func (a *approver) handle(ctx context.Context, name string) (requeue bool, err e
 	return false, nil
 }
 
-func clientFromKubeconfig(path string) (kubernetes.Interface, error) {
+func clientFromKubeconfig(path string) (approverClient, error) {
+	var c approverClient
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	cfg.UserAgent = "picokubelet-kubelet-serving-approver"
-	return kubernetes.NewForConfig(cfg)
+	if c.certs, err = certclient.NewForConfig(cfg); err != nil {
+		return c, err
+	}
+	c.core, err = coreclient.NewForConfig(cfg)
+	return c, err
 }
 
 // cmdKubeletServingApprover runs the approver alone until SIGTERM/SIGINT.
