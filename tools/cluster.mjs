@@ -1088,7 +1088,10 @@ function cmdOras(flags, rest) {
   const dir = clusterDir(flags);
   const info = readJSON(path.join(dir, 'cluster.json'));
   if (!info?.addons?.registry) die(`no cluster with a registry in ${dir} (\`npm run cluster -- up\` first)`, EXIT_NOT_RUNNING);
-  const r = spawnSync(path.join(dir, 'bin', 'oras'), rest, { stdio: 'inherit' });
+  const wrapper = path.join(dir, 'bin', 'oras');
+  if (!fs.existsSync(wrapper)) die(`${wrapper} is missing (the cluster was started by an older cluster.mjs); \`down\` and \`up\` again`);
+  const r = spawnSync(wrapper, rest, { stdio: 'inherit' });
+  if (r.error) die(`${wrapper}: ${r.error.message}`);
   return r.status ?? 1;
 }
 
