@@ -540,8 +540,8 @@ func (e *env) controllerManagerArgs() []string {
 		"--kubeconfig=" + e.adminKC,
 		"--authentication-kubeconfig=" + e.adminKC,
 		"--authorization-kubeconfig=" + e.adminKC,
-		// Only /healthz is served to us; skip reading the front-proxy CA from
-		// the cluster (there is none, and the lookup logs errors).
+		// Only /healthz is served to us, which needs no request-header
+		// (front-proxy) authentication: skip reading it from the cluster.
 		"--authentication-skip-lookup=true",
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
@@ -565,8 +565,8 @@ func (e *env) schedulerArgs() []string {
 		"--kubeconfig=" + e.adminKC,
 		"--authentication-kubeconfig=" + e.adminKC,
 		"--authorization-kubeconfig=" + e.adminKC,
-		// Only /healthz is served to us; skip reading the front-proxy CA from
-		// the cluster (there is none, and the lookup logs errors).
+		// Only /healthz is served to us, which needs no request-header
+		// (front-proxy) authentication: skip reading it from the cluster.
 		"--authentication-skip-lookup=true",
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
