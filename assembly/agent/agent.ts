@@ -223,7 +223,15 @@ export class Kubelet {
   private settle(now: i64): void {
     const ctx = this.ctx;
     for (let i = 0; i < this.lanes.length; i++) this.route(now, unchecked(this.lanes[i]).takeResult());
-    this.pods.memoryPressure = this.status.memoryPressure;
+    const pressure = this.status.memoryPressure;
+    if (pressure != this.pods.memoryPressure) {
+      this.pods.memoryPressure = pressure;
+      if (this.announced) {
+        const mem = pressure ? "NodeHasInsufficientMemory" : "NodeHasSufficientMemory";
+        this.events.now = now;
+        this.events.nodeEvent(false, mem, "Node " + ctx.cfg.nodeName + " status is now: " + mem);
+      }
+    }
     this.pump(now);
     ctx.outbox.flush();
     this.updateLed(now);

@@ -10,7 +10,10 @@ import { ByteBuffer, bytesEqual } from "../util/bytes";
 import { ValueKind } from "../json/scanner";
 import { Config, Pair, Taint } from "../node/config";
 import { MAX_CONTAINERS } from "./pod";
-import { parseCpuMilli, parseUnits } from "./quantity";
+import { decimal, parseCpuMilli, parseUnits } from "./quantity";
+
+/** The required node-affinity terms. */
+const TERM = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[]";
 
 export const POD_FIELDS: string[] = [
   "metadata.name",
@@ -42,15 +45,15 @@ export const POD_FIELDS: string[] = [
   "spec.tolerations[].operator",
   "spec.tolerations[].value",
   "spec.tolerations[].effect",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[]",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchExpressions[]",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchExpressions[].key",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchExpressions[].operator",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchExpressions[].values[]",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchFields[]",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchFields[].key",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchFields[].operator",
-  "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchFields[].values[]",
+  TERM,
+  TERM + ".matchExpressions[]",
+  TERM + ".matchExpressions[].key",
+  TERM + ".matchExpressions[].operator",
+  TERM + ".matchExpressions[].values[]",
+  TERM + ".matchFields[]",
+  TERM + ".matchFields[].key",
+  TERM + ".matchFields[].operator",
+  TERM + ".matchFields[].values[]",
   "spec.os.name",
   "status.phase",
   "status.startTime",
@@ -418,8 +421,9 @@ export class PodDraft {
       return op == "In" ? found : !found;
     }
     if ((op == "Gt" || op == "Lt") && has && this.exprValues.length == 1) {
-      const a = I64.parseInt(actual);
-      const b = I64.parseInt(this.exprValues[0]);
+      const a = decimal(actual);
+      const b = decimal(this.exprValues[0]);
+      if (a == I64.MIN_VALUE || b == I64.MIN_VALUE) return false;
       return op == "Gt" ? a > b : a < b;
     }
     return false;
@@ -441,7 +445,7 @@ function labelIs(labels: Pair[], key: ByteBuffer, v: ByteBuffer): bool {
 }
 
 /** A JSON number's integer part (fractions and exponents are not pod fields we read). */
-function numberOf(v: ByteBuffer): i64 {
+export function numberOf(v: ByteBuffer): i64 {
   let x: i64 = 0;
   let neg = false;
   for (let i = 0; i < v.length; i++) {

@@ -24,6 +24,7 @@ import { begin, kill, step } from "./lifecycle";
 import { Pod, Role, Script, Stage } from "./pod";
 import { podDeleteBody, podStatusPatch } from "./podstatus";
 import { parseScript } from "./script";
+import { parseUnits } from "./quantity";
 
 /** Pods held beyond the capacity: refusals and deletions in flight. */
 export const EXTRA_SLOTS = 8;
@@ -325,7 +326,11 @@ export class PodManager extends Worker {
 
   private capacity(): i32 {
     const c = this.ctx.cfg.capacity;
-    for (let i = 0; i < c.length; i++) if (c[i].key == "pods") return <i32>I32.parseInt(c[i].value);
+    for (let i = 0; i < c.length; i++) {
+      if (c[i].key != "pods") continue;
+      const n = parseUnits(c[i].value);
+      return n >= 0 && n < 100_000 ? <i32>n : 110;
+    }
     return 110;
   }
 

@@ -89,3 +89,17 @@ export function parseUnits(s: string): i64 {
 @inline function isDigitCode(c: i32): bool {
   return c >= 0x30 && c <= 0x39;
 }
+
+/** A decimal integer with an optional '-', or I64.MIN_VALUE when `s` is not one. */
+export function decimal(s: string): i64 {
+  const n = s.length;
+  let i = n > 0 && s.charCodeAt(0) == 0x2d ? 1 : 0;
+  if (i == n || n > 19) return I64.MIN_VALUE;
+  let x: i64 = 0;
+  for (let j = i; j < n; j++) {
+    const c = s.charCodeAt(j);
+    if (!isDigitCode(c)) return I64.MIN_VALUE;
+    x = x * 10 + <i64>(c - 0x30);
+  }
+  return i == 1 ? -x : x;
+}

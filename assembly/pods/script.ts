@@ -13,6 +13,7 @@
  * plays the default rather than refusing the pod; at most one hour per duration.
  */
 import { Script } from "./pod";
+import { decimal } from "./quantity";
 
 /** A Job-like pod (restartPolicy Never or OnFailure) finishes after this by default. */
 export const JOB_RUN_MS: i64 = 10_000;
@@ -22,33 +23,39 @@ export function parseScript(text: string, restartPolicy: string): Script {
   const s = new Script();
   if (restartPolicy != "Always") s.runMs = JOB_RUN_MS;
   if (text.length == 0 || text.length > 256) return s;
-  const items = text.split(",");
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i].trim();
-    if (item == "crash") {
-      s.runMs = 5_000;
-      s.exitCode = 1;
-      continue;
-    }
-    const eq = item.indexOf("=");
-    if (eq <= 0) continue;
-    const k = item.substring(0, eq);
-    const v = item.substring(eq + 1);
-    if (k == "exit") {
-      const c = I32.parseInt(v);
-      if (c >= 0 && c <= 255) s.exitCode = c;
-    } else if (k == "ready" && v == "never") s.readyMs = -1;
-    else if (k == "run" && v == "forever") s.runMs = -1;
-    else {
-      const ms = duration(v);
-      if (ms < 0) continue;
-      if (k == "run") s.runMs = ms;
-      else if (k == "ready") s.readyMs = ms;
-      else if (k == "pull") s.pullMs = ms;
-      else if (k == "init") s.initMs = ms;
-    }
+  let from = 0;
+  while (from <= text.length) {
+    let to = text.indexOf(",", from);
+    if (to < 0) to = text.length;
+    apply(s, text.substring(from, to).trim());
+    from = to + 1;
   }
   return s;
+}
+
+function apply(s: Script, item: string): void {
+  if (item == "crash") {
+    s.runMs = 5_000;
+    s.exitCode = 1;
+    return;
+  }
+  const eq = item.indexOf("=");
+  if (eq <= 0) return;
+  const k = item.substring(0, eq);
+  const v = item.substring(eq + 1);
+  if (k == "exit") {
+    const c = decimal(v);
+    if (c >= 0 && c <= 255) s.exitCode = <i32>c;
+  } else if (k == "ready" && v == "never") s.readyMs = -1;
+  else if (k == "run" && v == "forever") s.runMs = -1;
+  else {
+    const ms = duration(v);
+    if (ms < 0) return;
+    if (k == "run") s.runMs = ms;
+    else if (k == "ready") s.readyMs = ms;
+    else if (k == "pull") s.pullMs = ms;
+    else if (k == "init") s.initMs = ms;
+  }
 }
 
 /** `<n>ms`, `<n>s`, `<n>m` or `<n>` (seconds) as ms; -1 when unreadable. */

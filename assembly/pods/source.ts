@@ -24,7 +24,7 @@ import { Outcome } from "../http/outcome";
 import { Context } from "../node/context";
 import { Signal, Worker } from "../node/worker";
 import { Work } from "../node/work";
-import { POD_FIELD_COUNT, POD_FIELDS, PodDraft } from "./draft";
+import { numberOf, POD_FIELD_COUNT, POD_FIELDS, PodDraft } from "./draft";
 import { PodManager } from "./manager";
 
 /** The longest silence of a watch before it counts as dead (bookmarks come about every minute). */
@@ -260,7 +260,7 @@ class WatchReader extends LineHandler {
   value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
     if (field < POD_FIELD_COUNT) this.src.draft.value(field, kind, v, key);
     else if (field == F_TYPE && kind == ValueKind.String) this.src.setType(v);
-    else if (field == F_CODE && kind == ValueKind.Number) this.code = I64.parseInt(v.toString());
+    else if (field == F_CODE && kind == ValueKind.Number) this.code = numberOf(v);
   }
   begin(field: i32, kind: ValueKind, key: ByteBuffer): void {
     if (field < POD_FIELD_COUNT) this.src.draft.begin(field, kind);

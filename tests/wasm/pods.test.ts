@@ -58,6 +58,32 @@ test("a pod bound to the node is admitted and shown Running 1/1 with the kubelet
   // Node events of the start.
   const nodeReasons = h.server.events.filter((x) => x.involvedObject.kind === "Node").map((x) => x.reason);
   assert.deepEqual(nodeReasons, ["Starting", "NodeHasSufficientMemory", "NodeReady"]);
+  // MemoryPressure flips are node events too.
+  h.heapFree = 10 * 1024;
+  h.run(15_000);
+  h.heapFree = 80 * 1024;
+  h.run(15_000);
+  const later = h.server.events.filter((x) => x.involvedObject.kind === "Node").map((x) => x.reason).slice(3);
+  assert.deepEqual(later, ["NodeHasInsufficientMemory", "NodeHasSufficientMemory"]);
+});
+
+test("under MemoryPressure a BestEffort pod is refused as Evicted unless it tolerates memory-pressure", async () => {
+  const h = await CoreHarness.running({ heapFree: 10 * 1024, config: { capacity: { pods: "4" } } });
+  h.run(11_000);
+  const be = h.server.addPod(pod("be"));
+  const tol = h.server.addPod(pod("tol", { spec: { tolerations: [{ key: "node.kubernetes.io/memory-pressure", operator: "Exists", effect: "NoSchedule" }] } }));
+  const burst = h.server.addPod(pod("burst", { spec: { containers: [{ name: "app", image: "x", resources: { requests: { cpu: "10m" } } }] } }));
+  h.runUntil(() => be.status.phase === "Failed" && tol.status.phase === "Running" && burst.status.phase === "Running", 10_000);
+  assert.equal(be.status.reason, "Evicted");
+  assert.equal(be.status.message, "Pod was rejected: The node had condition: [MemoryPressure]. ");
+  assert.equal(burst.status.qosClass, "Burstable");
+});
+
+test("daemonSetPods: refuse turns DaemonSet pods away with a reason that says what to do", async () => {
+  const h = await CoreHarness.running({ config: { daemonSetPods: "refuse" } });
+  const ds = h.server.addPod(pod("kube-proxy-x", { metadata: { ownerReferences: [{ apiVersion: "apps/v1", kind: "DaemonSet", name: "kube-proxy", uid: "u", controller: true }] } }));
+  h.runUntil(() => ds.status.phase === "Failed", 10_000);
+  assert.equal(ds.status.reason, "DaemonSetRefused");
 });
 
 test("a Job-like pod runs its script and ends Succeeded; a failing one Failed", async () => {
@@ -199,4 +225,34 @@ test("after a reboot the bound pods are adopted and their restarts counted", asy
   h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.runUntil(() => p.status.containerStatuses?.[0]?.restartCount === 3 && p.status.phase === "Running", 10_000);
   assert.equal(p.status.startTime, "2026-05-01T10:00:00Z", "startTime kept");
+});
+
+test("a simulated day of churn: a Job pod every minute, a Deployment pod replaced every hour, memory flat", async () => {
+  const h = await CoreHarness.running({ heapFree: 60_000, config: { capacity: { pods: "4" } } });
+  let jobs = 0;
+  let generation = 0;
+  let deploy = h.server.addPod(pod(`web-${generation}`));
+  let afterHour = 0;
+  for (let minute = 1; minute <= 24 * 60; minute++) {
+    h.server.addPod(pod(`job-${jobs++}`, { metadata: { annotations: { "picokubelet.dev/script": "run=20s" } }, spec: { restartPolicy: "OnFailure" } }));
+    if (minute % 60 === 0) {
+      // A rollout: the old pod is deleted gracefully, a new one bound.
+      h.server.deletePod("default", deploy.metadata.name, 5);
+      deploy = h.server.addPod(pod(`web-${++generation}`));
+    }
+    h.run(60_000);
+    // The Job controller's garbage: finished pods are deleted.
+    for (const p of [...h.server.pods.values()]) {
+      if (p.status.phase === "Succeeded" && p.metadata.name.startsWith("job-")) h.server.deletePod("default", p.metadata.name, 0);
+    }
+    if (minute === 60) afterHour = h.memoryBytes;
+  }
+  const succeeded = h.server.events.filter((e) => e.reason === "Started" && e.involvedObject.name.startsWith("job-")).length;
+  assert.ok(succeeded >= 24 * 60 - 5, `job pods started: ${succeeded}`);
+  assert.equal(deploy.status.phase, "Running");
+  assert.ok([...h.server.pods.values()].filter((p) => p.metadata.name.startsWith("web-")).length === 1, "old Deployment pods are gone");
+  assert.equal(h.memoryBytes, afterHour, `linear memory grew from ${afterHour} to ${h.memoryBytes}`);
+  assert.ok(h.peakMemory <= 256 * 1024, `peak ${h.peakMemory}`);
+  const renewals = h.stat(Stat.RENEWALS);
+  assert.ok(renewals >= 8_600, `renewals: ${renewals}`);
 });
