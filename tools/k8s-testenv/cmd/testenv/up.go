@@ -42,7 +42,7 @@ import (
 // certificates; EndpointSlices for Services with selectors; the token cleaner,
 // as k3s adds it, for the bootstrap tokens the API server accepts. Left out on
 // purpose: ttl-controller (it annotates every Node), resourcequota (periodic
-// full resyncs), HPA (no metrics API), the volume controllers and node-ipam.
+// full resyncs), HPA (no node serves pod metrics yet), the volume controllers and node-ipam.
 var defaultControllers = strings.Join([]string{
 	"node-lifecycle-controller", "taint-eviction-controller",
 	"deployment-controller", "replicaset-controller", "statefulset-controller", "daemonset-controller",
