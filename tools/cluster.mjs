@@ -804,6 +804,7 @@ async function cmdUp(flags) {
       log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${info.server} (kube-apiserver ${info.version}, datastore ${info.datastore})`);
       log(`kubeconfig ${info.adminKubeconfig}`);
       log(`kubectl    ${info.kubectl}   (e.g. ${path.relative(process.cwd(), info.kubectl) || info.kubectl} get nodes)`);
+      if (info.addons?.registry) log(`registry   ${info.addons.registry.address}   (oras: node tools/cluster.mjs oras ..., credentials ${info.addons.registry.authFile})`);
       return 0;
     }
     if (exited && exited.code === 4 && !concurrent) {
