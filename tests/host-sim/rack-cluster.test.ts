@@ -96,8 +96,9 @@ describe('rack of 8 nodes against the local control plane', () => {
     const fd = d.stats().renewFailures as number;
     d.stall(2);
     e.blackhole(12);
-    await a.waitFor((s) => s.host.openConnections === 1, 15_000, 'an open connection');
-    assert.equal(a.resetConnection(), 1);
+    // Two connections each: the control lane and the pod watch's stream lane.
+    await a.waitFor((s) => s.host.openConnections === 2, 15_000, 'both connections open');
+    assert.equal(a.resetConnection(), 2);
     b.linkDown(2);
     assert.equal(b.ledState().name, 'DISCONNECTED');
     c.setHeap(15_000);
