@@ -1,7 +1,8 @@
 /** Pod theater's pure parts: quantities, scripts, admission at its edges, the lifecycle, status and event bodies. */
 import { decimal, parseCpuMilli, parseUnits } from "../../assembly/pods/quantity";
 import { parseScript, duration } from "../../assembly/pods/script";
-import { POD_FIELDS, PodDraft } from "../../assembly/pods/draft";
+import { POD_FIELD_COUNT, POD_FIELDS, PodDraft } from "../../assembly/pods/draft";
+import { LineHandler, LineSink } from "../../assembly/http/lines";
 import { admit, Usage } from "../../assembly/pods/admission";
 import { Pod, Stage } from "../../assembly/pods/pod";
 import { begin, kill, restartDelay, step } from "../../assembly/pods/lifecycle";
@@ -332,3 +333,66 @@ function idOf(b: ByteBuffer): string {
   expect(id.length).toBe(7 + 16);
   return id;
 }
+
+/** Records what each watch line yields, through the same PodDraft the pod source uses. */
+class Lines extends LineHandler {
+  d: PodDraft = new PodDraft();
+  seen: string[] = [];
+  value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
+    if (field < POD_FIELD_COUNT) this.d.value(field, kind, v, key);
+    else if (field == POD_FIELD_COUNT) this.type = v.toString();
+  }
+  begin(field: i32, kind: ValueKind, key: ByteBuffer): void {
+    if (field < POD_FIELD_COUNT) this.d.begin(field, kind);
+  }
+  end(field: i32): void {
+    if (field < POD_FIELD_COUNT) this.d.end(field);
+  }
+  type: string = "";
+  line(ok: bool, scanner: JsonScanner): void {
+    const d = this.d;
+    this.seen.push((ok ? "ok " : "bad ") + this.type + " " + d.namespace + "/" + d.name + " " + d.uid + " " + d.containers.join("+") +
+      " " + d.images.join("+") + " " + d.script + " " + d.cpuMilli.toString() + " " + (d.deleting ? "deleting" : "") + " " + d.resourceVersion);
+    this.type = "";
+    d.reset();
+  }
+}
+
+function watchFields(): string[] {
+  const f: string[] = [];
+  for (let i = 0; i < POD_FIELDS.length; i++) f.push("object." + POD_FIELDS[i]);
+  f.push("type");
+  return f;
+}
+
+describe("a watch stream at every split point", () => {
+  it("yields the same pods however the bytes are cut", () => {
+    const filler = "x".repeat(300);
+    const stream = utf8(
+      '{"type":"ADDED","object":{"metadata":{"name":"a","namespace":"n","uid":"u1","resourceVersion":"7","annotations":{"picokubelet.dev/script":"run=3s","big":"' + filler + '"}},' +
+      '"spec":{"nodeName":"pico","containers":[{"name":"c1","image":"i1","resources":{"requests":{"cpu":"10m"}}},{"name":"c2","image":"i\\u0032"}]}}}\n' +
+      '{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"8","annotations":{"k8s.io/initial-events-end":"true"}}}}\n' +
+      'not json at all\n' +
+      '{"type":"MODIFIED","object":{"metadata":{"name":"b","namespace":"n","uid":"u2","deletionTimestamp":"2026-01-01T00:00:00Z","resourceVersion":"9"},"spec":{"containers":[{"name":"c","image":"i"}]}}}\n',
+    );
+    const whole = new Lines();
+    whole.d.cfg = config();
+    const sink = new LineSink(watchFields(), whole);
+    sink.begin();
+    sink.write(stream.ptr, stream.length);
+    expect(whole.seen.length).toBe(4);
+    expect(whole.seen[0]).toBe("ok ADDED n/a u1 c1+c2 i1+i2 run=3s 10  7");
+    expect(whole.seen[1].startsWith("ok BOOKMARK")).toBe(true);
+    expect(whole.seen[2].startsWith("bad ")).toBe(true);
+    expect(whole.seen[3]).toBe("ok MODIFIED n/b u2 c i  0 deleting 9");
+    for (let k = 1; k < stream.length; k++) {
+      const h = new Lines();
+      h.d.cfg = config();
+      const s = new LineSink(watchFields(), h);
+      s.begin();
+      s.write(stream.ptr, k);
+      s.write(stream.ptr + <usize>k, stream.length - k);
+      expect(h.seen.join("|")).toBe(whole.seen.join("|"));
+    }
+  });
+});
