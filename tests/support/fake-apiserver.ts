@@ -288,8 +288,10 @@ export class FakeApiServer {
     return { kind: "bytes", data: payload };
   }
 
-  /** Events posted, in order. */
+  /** Events posted, in order (repeats update their count and lastTimestamp in place). */
   events: Json[] = [];
+  /** Every event occurrence: a POST or a count PATCH, with the reason and the new lastTimestamp. */
+  eventLog: { reason: string; count: number; at: string }[] = [];
 
   private podRequest(req: ApiRequest, ns: string, name: string, status: boolean): [number, Json] {
     const pod = this.pods.get(`${ns}/${name}`);
@@ -342,11 +344,19 @@ export class FakeApiServer {
     const nodeM = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(path);
     const leaseM = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/kube-node-lease\/leases(?:\/([^/]+))?$/.exec(path);
     const podM = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(path);
-    const eventM = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(path);
-    if (eventM && req.method === "POST") {
+    const eventM = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(path);
+    if (eventM && req.method === "POST" && !eventM[2]) {
       const e = JSON.parse(req.body);
       this.events.push(e);
+      this.eventLog.push({ reason: e.reason, count: e.count, at: e.lastTimestamp });
       return [201, e];
+    }
+    if (eventM && req.method === "PATCH" && eventM[2]) {
+      const e = this.events.find((x) => x.metadata.name === decodeURIComponent(eventM[2]!) && x.metadata.namespace === eventM[1]);
+      if (!e) return [404, statusBody(404, `events "${eventM[2]}" not found`, true)];
+      mergePatch(e, JSON.parse(req.body));
+      this.eventLog.push({ reason: e.reason, count: e.count, at: e.lastTimestamp });
+      return [200, e];
     }
     if (podM) return this.podRequest(req, decodeURIComponent(podM[1]), decodeURIComponent(podM[2]), !!podM[3]);
     if (req.method === "GET" && path === "/version") {
