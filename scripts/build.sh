@@ -55,8 +55,9 @@ DEPS=(node_modules/.package-lock.json)
 if [ "$what" = all ] || [ "$what" = core ]; then
   for target in release debug; do
     out=$(node -p "require('./asconfig.json').targets['$target'].outFile")
-    step "core ($target, $out)" "$out.built" "npx asc assembly/kubelet.ts --target $target" \
-      assembly asconfig.json "${DEPS[@]}" scripts/build.sh
+    # The transform stores the long string literals as UTF-8 (see the script); package.json's asbuild:* say the same.
+    step "core ($target, $out)" "$out.built" "npx asc assembly/kubelet.ts --target $target --transform ./scripts/asc-utf8-text.mjs" \
+      assembly asconfig.json "${DEPS[@]}" scripts/build.sh scripts/asc-utf8-text.mjs scripts/asc-utf8-text.mjs
   done
 fi
 

@@ -36,6 +36,7 @@ describe('scripts/build.sh: incremental', () => {
     };
     fs.mkdirSync(path.join(dir, 'scripts'));
     fs.copyFileSync(path.join(ROOT, 'scripts', 'build.sh'), path.join(dir, 'scripts', 'build.sh'));
+    fs.copyFileSync(path.join(ROOT, 'scripts', 'asc-utf8-text.mjs'), path.join(dir, 'scripts', 'asc-utf8-text.mjs'));
     w('asconfig.json', JSON.stringify({ targets: { release: { outFile: 'out/core.wasm' }, debug: { outFile: 'out/core.debug.wasm' } } }));
     w('assembly/kubelet.ts', 'export function f(): i32 { return 1; }\n');
     w('node_modules/.package-lock.json', '{}');
@@ -81,8 +82,8 @@ describe('scripts/build.sh: incremental', () => {
     const first = run();
     assert.equal(first.code, 0, first.out);
     assert.deepEqual(first.calls, [
-      'asc assembly/kubelet.ts --target release',
-      'asc assembly/kubelet.ts --target debug',
+      'asc assembly/kubelet.ts --target release --transform ./scripts/asc-utf8-text.mjs',
+      'asc assembly/kubelet.ts --target debug --transform ./scripts/asc-utf8-text.mjs',
       'tsc -p host-sim --incremental --tsBuildInfoFile host-sim/dist/.tsbuildinfo',
       'tsc -p tests --incremental --tsBuildInfoFile build/ts/.tsbuildinfo',
     ]);
@@ -92,7 +93,7 @@ describe('scripts/build.sh: incremental', () => {
     assert.equal((second.out.match(/up to date/g) ?? []).length, 4);
 
     touchLater(dir, 'assembly/kubelet.ts');
-    assert.deepEqual(run().calls, ['asc assembly/kubelet.ts --target release', 'asc assembly/kubelet.ts --target debug']);
+    assert.deepEqual(run().calls, ['asc assembly/kubelet.ts --target release --transform ./scripts/asc-utf8-text.mjs', 'asc assembly/kubelet.ts --target debug --transform ./scripts/asc-utf8-text.mjs']);
     touchLater(dir, 'asconfig.json');
     assert.equal(run('core').calls.length, 2, 'asconfig.json is an input of the core');
     touchLater(dir, 'tests/t.test.ts');

@@ -1,0 +1,93 @@
+/**
+ * An AssemblyScript compiler transform that stores the core's long string literals as UTF-8.
+ *
+ * Why: AssemblyScript keeps every string literal as a static UTF-16 String object (two bytes per
+ * character plus a 20-byte header and the data segment's own header), so log lines, condition messages and
+ * error texts cost about three times their length in the module. This transform moves every ASCII literal of
+ * at least MIN_LENGTH characters in assembly/ into one UTF-8 blob and replaces the literal with a call
+ * `__pk_text(packed)` that decodes it when it is evaluated. Short literals (JSON keys, header names, the
+ * strings of hot paths) stay as they are, so the common paths do not allocate more.
+ *
+ * Semantics are unchanged: AssemblyScript compares strings by value, and nothing in the core relies on a
+ * literal's identity. Decorator arguments (`@external("picokubelet", "send")`) and import/export paths
+ * are never touched. The blob and the decoder are a source added to the program after parsing
+ * (`assembly/~text.ts`), so nothing is generated into the repository.
+ */
+import { Node, NodeKind, LiteralKind } from "assemblyscript";
+
+/** Literals shorter than this stay UTF-16 literals. */
+const MIN_LENGTH = 20;
+/** `packed` = offset << 12 | length: texts of at most 4095 bytes in a blob of at most 1 MiB. */
+const MAX_LENGTH = 4095;
+
+const SKIP = new Set([NodeKind.Decorator, NodeKind.Import, NodeKind.Export, NodeKind.ExportImport, NodeKind.ExportDefault]);
+
+function isStringLiteral(n) {
+  return n && typeof n === "object" && n.kind === NodeKind.Literal && n.literalKind === LiteralKind.String;
+}
+
+function eligible(text) {
+  if (text.length < MIN_LENGTH || text.length > MAX_LENGTH) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+export default class Utf8Text {
+  afterParse(parser) {
+    const offsets = new Map();
+    const bytes = [];
+    const intern = (text) => {
+      let at = offsets.get(text);
+      if (at === undefined) {
+        at = bytes.length;
+        for (let i = 0; i < text.length; i++) bytes.push(text.charCodeAt(i));
+        offsets.set(text, at);
+      }
+      return (at << 12) | text.length;
+    };
+    const replace = (lit) => {
+      const range = lit.range;
+      const packed = intern(lit.value);
+      return Node.createCallExpression(
+        Node.createIdentifierExpression("__pk_text", range),
+        null,
+        [Node.createIntegerLiteralExpression(globalThis.i64_new(packed, 0), range)],
+        range,
+      );
+    };
+    const seen = new Set();
+    const walk = (node) => {
+      if (!node || typeof node !== "object" || seen.has(node)) return;
+      seen.add(node);
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) {
+          if (isStringLiteral(node[i]) && eligible(node[i].value)) node[i] = replace(node[i]);
+          else walk(node[i]);
+        }
+        return;
+      }
+      if (typeof node.kind === "number" && SKIP.has(node.kind)) return;
+      for (const key of Object.keys(node)) {
+        if (key === "range" || key === "parent") continue;
+        const v = node[key];
+        if (isStringLiteral(v) && eligible(v.value)) node[key] = replace(v);
+        else if (v && typeof v === "object") walk(v);
+      }
+    };
+    for (const source of parser.sources) {
+      if (!source.normalizedPath.startsWith("assembly/")) continue;
+      walk(source.statements);
+    }
+    if (bytes.length >= 1 << 20) throw new Error(`asc-utf8-text: ${bytes.length} bytes of text is more than the 1 MiB the packing allows`);
+    const text = [
+      "const PK_TEXT: usize = memory.data<u8>([" + bytes.join(",") + "]);",
+      "@global export function __pk_text(packed: i32): string {",
+      "  return String.UTF8.decodeUnsafe(PK_TEXT + <usize>(<u32>packed >> 12), <usize>(packed & 0xfff), false);",
+      "}",
+    ].join("\n");
+    parser.parseFile(text, "assembly/~text.ts", false);
+  }
+}
