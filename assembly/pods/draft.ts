@@ -108,6 +108,8 @@ export const POD_FIELD_COUNT = 43;
 
 /** The annotation a pod chooses its script with (docs/pods.md). */
 export const SCRIPT_ANNOTATION = "picokubelet.dev/script";
+/** The annotation with the lines a pod's containers print (docs/pods.md). */
+export const LOG_ANNOTATION = "picokubelet.dev/log";
 /** The taint a pod must tolerate to be admitted under MemoryPressure when it is BestEffort. */
 export const MEMORY_PRESSURE_TAINT = "node.kubernetes.io/memory-pressure";
 /** The WatchList bookmark that ends the initial events. */
@@ -138,6 +140,7 @@ export class PodDraft {
   graceSeconds: i64 = -1;
   terminationGraceSeconds: i64 = 30;
   script: string = "";
+  logText: string = "";
   initialEventsEnd: bool = false;
   ownedByDaemonSet: bool = false;
   nodeName: string = "";
@@ -201,6 +204,7 @@ export class PodDraft {
     this.graceSeconds = -1;
     this.terminationGraceSeconds = 30;
     this.script = "";
+    this.logText = "";
     this.initialEventsEnd = false;
     this.ownedByDaemonSet = false;
     this.nodeName = "";
@@ -294,6 +298,7 @@ export class PodDraft {
       case P_ANNOTATION:
         if (!str) break;
         if (bytesEqual(key, SCRIPT_ANNOTATION)) this.script = v.toString();
+        else if (bytesEqual(key, LOG_ANNOTATION)) this.logText = v.toString();
         else if (bytesEqual(key, INITIAL_EVENTS_END) && bytesEqual(v, "true")) this.initialEventsEnd = true;
         break;
       case P_OWNER_KIND: if (str && bytesEqual(v, "DaemonSet")) this.ownedByDaemonSet = true; break;

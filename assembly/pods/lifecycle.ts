@@ -130,6 +130,7 @@ function run(pod: Pod, now: i64, wall: i64, ev: EventSink, again: bool): void {
     ev.podEvent(pod, c, false, false, "Started", "Container started");
   }
   pod.stage = Stage.Running;
+  if (again) pod.prevStartedMs = pod.lastStartedMs;
   pod.lastStartedMs = wall;
   pod.lastStartedMono = now;
   if (pod.startedMs == 0) pod.startedMs = wall;

@@ -319,6 +319,7 @@ export class PodManager extends Worker {
     p.deleting = d.deleting;
     p.graceSeconds = d.graceSeconds >= 0 ? d.graceSeconds : d.terminationGraceSeconds;
     p.script = parseScript(d.script, d.restartPolicy);
+    p.logText = d.logText;
     this.pods.push(p);
     this.changed(now);
     return p;

@@ -35,6 +35,8 @@ export enum Role {
 export class Script {
   /** How long an image "pull" takes. */
   pullMs: i64 = 1000;
+  /** A log line is printed this often while a container runs. */
+  logEveryMs: i64 = 5000;
   /** How long the containers run before they exit (-1: forever). */
   runMs: i64 = -1;
   /** Exit code when they do. */
@@ -62,6 +64,8 @@ export class Pod {
   cpuMilli: i64 = 0;
   memoryBytes: i64 = 0;
   script: Script = new Script();
+  /** The lines its containers print in turn (the `picokubelet.dev/log` annotation), "" for the default line. */
+  logText: string = "";
   /** The server already has a PodScheduled condition (the scheduler's): we do not overwrite its time. */
   scheduledOnServer: bool = false;
 
@@ -96,6 +100,8 @@ export class Pod {
   readyChangedMs: i64 = 0;
   finishedMs: i64 = 0;
   lastStartedMs: i64 = 0;
+  /** Wall time the previous run started (for `kubectl logs --previous`), 0 before a restart. */
+  prevStartedMs: i64 = 0;
   /** Monotonic time of the last start (the script's clocks run from it). */
   lastStartedMono: i64 = 0;
   lastFinishedMs: i64 = 0;

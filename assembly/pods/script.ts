@@ -7,6 +7,7 @@
  *   ready=<duration>   time from start to ready; `ready=never` never becomes ready (default 0)
  *   pull=<duration>    how long each image pull takes (default 1s)
  *   init=<duration>    how long each init container runs (default 1s)
+ *   logEvery=<duration> how often a running container prints its next log line (default 5s, at least 100ms)
  *   crash              run=5s,exit=1: an Always pod goes through CrashLoopBackOff
  *
  * Durations are `<n>ms`, `<n>s`, `<n>m` or a bare number of seconds. Unknown items are ignored, so a typo
@@ -55,6 +56,7 @@ function apply(s: Script, item: string): void {
     else if (k == "ready") s.readyMs = ms;
     else if (k == "pull") s.pullMs = ms;
     else if (k == "init") s.initMs = ms;
+    else if (k == "logEvery" && ms >= 100) s.logEveryMs = ms;
   }
 }
 

@@ -3,6 +3,7 @@ import { decimal, parseCpuMilli, parseUnits } from "../../assembly/pods/quantity
 import { parseScript, duration } from "../../assembly/pods/script";
 import { POD_FIELD_COUNT, POD_FIELDS, PodDraft } from "../../assembly/pods/draft";
 import { LineHandler, LineSink } from "../../assembly/http/lines";
+import { hasRun, LogQuery, nextLineAt, RING_LINES, writeLogs } from "../../assembly/pods/logs";
 import { admit, Usage } from "../../assembly/pods/admission";
 import { Pod, Stage } from "../../assembly/pods/pod";
 import { begin, kill, restartDelay, step } from "../../assembly/pods/lifecycle";
@@ -394,5 +395,58 @@ describe("a watch stream at every split point", () => {
       s.write(stream.ptr + <usize>k, stream.length - k);
       expect(h.seen.join("|")).toBe(whole.seen.join("|"));
     }
+  });
+});
+
+describe("container logs", () => {
+  it("a running container: the first line, then a line every logEvery, tail and since", () => {
+    const ev = new EventRecorder(new Context());
+    const p = playing("Always", "logEvery=2s,pull=0ms");
+    p.logText = "DOOM v1.9\nR_Init: Init DOOM refresh daemon";
+    begin(p, 0, WALL, ev);
+    playUntil(p, ev, 0);
+    expect(phaseOf(p)).toBe("Running");
+    const out = new ByteBuffer(256, 16 * 1024);
+    const q = new LogQuery();
+    const last = writeLogs(out, p, "app", WALL + 7_000, q);
+    expect(out.toString()).toBe("picokubelet: container app started; it is theater: no process runs on this node\nDOOM v1.9\nR_Init: Init DOOM refresh daemon\nDOOM v1.9\n");
+    expect(last).toBe(WALL + 6_000);
+    expect(nextLineAt(p, last)).toBe(WALL + 8_000);
+    out.clear();
+    q.tailLines = 1;
+    q.timestamps = true;
+    writeLogs(out, p, "app", WALL + 7_000, q);
+    expect(out.toString()).toBe("2026-05-02T15:47:23.000000000Z DOOM v1.9\n");
+    out.clear();
+    const s = new LogQuery();
+    s.sinceMs = WALL + 4_000;
+    s.limitBytes = 12;
+    writeLogs(out, p, "app", WALL + 7_000, s);
+    expect(out.toString()).toBe("R_Init: Init");
+  });
+  it("previous: the run before a restart ends with its exit code; only the last lines are kept", () => {
+    const ev = new EventRecorder(new Context());
+    const p = playing("Always", "run=3s,exit=4,pull=0ms,logEvery=1s");
+    begin(p, 0, WALL, ev);
+    playUntil(p, ev, 3_000);
+    expect(p.restartCount).toBe(1);
+    const prev = new LogQuery();
+    prev.previous = true;
+    expect(hasRun(p, true)).toBe(true);
+    const out = new ByteBuffer(256, 16 * 1024);
+    writeLogs(out, p, "app", WALL + 3_500, prev);
+    expect(out.toString()).toBe("picokubelet: container app started; it is theater: no process runs on this node\n" +
+      "tick 1: still pretending, and that is fine\ntick 2: still pretending, and that is fine\npicokubelet: exited with code 4\n");
+    const fresh = playing("Always", "");
+    expect(hasRun(fresh, true)).toBe(false);
+    expect(hasRun(fresh, false)).toBe(false);
+    const long = playing("Always", "pull=0ms,logEvery=100ms");
+    begin(long, 0, WALL, ev);
+    playUntil(long, ev, 0);
+    out.clear();
+    writeLogs(out, long, "app", WALL + 3_600_000, new LogQuery());
+    let lines = 0;
+    for (let i = 0; i < out.length; i++) if (out.at(i) == 0x0a) lines++;
+    expect(<i64>lines).toBe(RING_LINES);
   });
 });
