@@ -151,10 +151,13 @@ export class Kubelet {
   onData(now: i64, conn: i32, p: usize, n: i32): void {
     // Pod events are applied as the watch's bytes are scanned: they need the time of this event.
     this.source.now = now;
+    const events = this.source.events;
     for (let i = 0; i < this.lanes.length; i++) {
       const lane = unchecked(this.lanes[i]);
       if (lane.owns(conn)) lane.onData(now, conn, p, n);
     }
+    // Watch events allocate (the fields kept, what they change): they count as work for the collector.
+    this.work += this.source.events - events;
     this.settle(now);
   }
 

@@ -46,6 +46,8 @@ export class PodManager extends Worker {
   private inflight: Pod | null = null;
   private inflightHash: u32 = 0;
   private scratch: ByteBuffer = new ByteBuffer(1024, 16 * 1024);
+  /** The host IP the cached status hashes were computed with. */
+  private hashedIp: string = "";
 
   constructor(private ctx: Context, readonly events: EventRecorder) {
     super();
@@ -111,6 +113,7 @@ export class PodManager extends Worker {
   removed(now: i64, uid: string): void {
     const p = this.find(uid);
     if (p !== null) this.forget(p, "deleted from the API server");
+    this.changed(now);
   }
 
   /** A relist begins: every held pod must be seen again. */
@@ -124,6 +127,7 @@ export class PodManager extends Worker {
       const p = this.pods[i];
       if (!p.seen) this.forget(p, "not in the relist");
     }
+    this.changed(now);
   }
 
   /** Time passed: play the due lifecycle steps. */
@@ -133,7 +137,10 @@ export class PodManager extends Worker {
     this.events.now = now;
     for (let i = 0; i < this.pods.length; i++) {
       const p = this.pods[i];
-      if (p.role == Role.Playing && step(p, now, wall, this.events)) any = true;
+      if (p.role == Role.Playing && step(p, now, wall, this.events)) {
+        p.dirty = true;
+        any = true;
+      }
     }
     if (any) this.changed(now);
     return any;
@@ -209,6 +216,12 @@ export class PodManager extends Worker {
 
   /** Recomputes what is owed to the server and when the next request may go. */
   changed(now: i64): void {
+    const ip = this.ctx.identity.ip;
+    if (ip != this.hashedIp) {
+      // hostIP is in every status: all of them change with it.
+      for (let i = 0; i < this.pods.length; i++) this.pods[i].dirty = true;
+      this.hashedIp = ip;
+    }
     let due: i64 = -1;
     for (let i = 0; i < this.pods.length; i++) {
       const p = this.pods[i];
@@ -222,6 +235,7 @@ export class PodManager extends Worker {
 
   private update(now: i64, pod: Pod, d: PodDraft): void {
     pod.seen = true;
+    if (d.generation != pod.generation || (d.scheduledOnServer && !pod.scheduledOnServer) || (d.deleting && !pod.deleting)) pod.dirty = true;
     if (d.generation >= 0) pod.generation = d.generation;
     if (d.scheduledOnServer) pod.scheduledOnServer = true;
     if (d.deleting && !pod.deleting) {
@@ -249,12 +263,19 @@ export class PodManager extends Worker {
     return p.role == Role.Playing && p.deleting && p.terminal && p.terminalPosted;
   }
 
+  /**
+   * The hash of the status `p` would be sent with. Generating a status allocates, and this is asked for
+   * every pod after every watch event, so it is computed again only when the pod changed (`dirty`).
+   */
   private statusHash(p: Pod): u32 {
     if (p.role == Role.Deleting) return 0;
+    if (!p.dirty && this.hashedIp == this.ctx.identity.ip) return p.pendingHash;
     const b = this.scratch;
     b.clear();
     podStatusPatch(b, p, this.ctx.identity.ip);
-    return hash(b);
+    p.pendingHash = hash(b);
+    p.dirty = false;
+    return p.pendingHash;
   }
 
   /** The first pod that owes a request at `now`. */

@@ -120,6 +120,10 @@ export class Pod {
   terminalPosted: bool = false;
 
   // Status manager bookkeeping.
+  /** Something the status shows changed since `pendingHash` was computed. */
+  dirty: bool = true;
+  /** Hash of the status as it is now (valid while !dirty). */
+  pendingHash: u32 = 0;
   /** Hash of the last status body the server accepted (0: none). */
   sentHash: u32 = 0;
   /** Monotonic time a failed request may be retried (-1: nothing pending). */

@@ -56,7 +56,7 @@ export class PodSource extends Worker {
   private next: Next = Next.Initial;
   /** The resourceVersion to watch from ("" until a list or an event gave one). */
   resourceVersion: string = "";
-  /** Watch events applied, relists done (stat and tests). */
+  /** Pod objects read (list items and watch events), relists done (stat and tests). */
   events: i64 = 0;
   relists: i64 = 0;
   /** The initial state has been received (list done, or the initial-events bookmark seen). */
@@ -189,6 +189,7 @@ export class PodSource extends Worker {
 
   /** One list item ended. */
   item(): void {
+    this.events++;
     this.manager.apply(this.now, this.draft);
     this.draft.reset();
   }

@@ -106,16 +106,39 @@ function replaceHeader(b: Uint8Array, name: string, value: string): Uint8Array {
   return re.test(t) ? Buffer.from(t.replace(re, `\r\n${name}: ${value}`), "latin1") : b;
 }
 
+const SCRIPTS = ["", "crash", "run=3s,exit=1", "ready=never", "run=2s", "logEvery=1s"];
+
+/** Pod churn between bursts: pods bound and deleted, watches ended, garbage lines on the stream. */
+function churn(rng: Rng, h: CoreHarness, n: number): void {
+  const s = h.server;
+  const r = rng.next();
+  if (r < 0.5) {
+    s.addPod({
+      metadata: { name: `f${n}`, annotations: { "picokubelet.dev/script": SCRIPTS[rng.int(SCRIPTS.length)] } },
+      spec: { nodeName: "pico-test", restartPolicy: rng.next() < 0.5 ? "Always" : "Never", containers: [{ name: "c", image: "i" }] },
+    });
+  } else if (r < 0.75) {
+    const names = [...s.pods.values()].map((p) => p.metadata.name);
+    if (names.length) s.deletePod("default", names[rng.int(names.length)], rng.int(3));
+  } else if (r < 0.85) {
+    s.endWatches();
+  } else {
+    s.pushLine(rng.next() < 0.5 ? "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":" : "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+  }
+}
+
 /** Runs `bursts` bursts for one seed. */
 export async function fuzzSeed(seed: number, bursts: number): Promise<FuzzReport> {
   const rng = new Rng(seed);
   const report: FuzzReport = { seed, bursts: 0, mutated: 0, findings: [], peakMemory: 0 };
-  const h = await CoreHarness.create({ seed: BigInt(seed) });
+  const h = await CoreHarness.create({ seed: BigInt(seed), config: { capacity: { cpu: "240m", memory: "320Ki", pods: "3" } } });
+  let pods = 0;
   const finding = (what: string) => report.findings.push(`seed ${seed} burst ${report.bursts}: ${what}`);
   try {
     h.runUntil(() => h.phase === Phase.RUNNING, 60_000);
     for (let i = 0; i < bursts; i++) {
       report.bursts++;
+      churn(rng, h, pods++);
       const rate = 0.2 + rng.next() * 0.8;
       h.mutate = (data) => {
         if (rng.next() > rate) return data;

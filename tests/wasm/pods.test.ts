@@ -261,3 +261,17 @@ test("a simulated day of churn: a Job pod every minute, a Deployment pod replace
   const renewals = h.stat(Stat.RENEWALS);
   assert.ok(renewals >= 8_600, `renewals: ${renewals}`);
 });
+
+test("a pod added and deleted in the same breath is forgotten without a request (fuzzer finding: index out of range)", async () => {
+  const h = await CoreHarness.running({ randomSplits: false });
+  for (let i = 0; i < 5; i++) {
+    h.server.addPod(pod(`blink-${i}`));
+    h.server.deletePod("default", `blink-${i}`, 0);
+  }
+  h.run(5_000);
+  assert.equal(h.phase, Phase.RUNNING);
+  // A status patch may have gone out between the two events: it met a 404 and the pod was forgotten.
+  assert.ok(h.server.seen("PATCH", /\/pods\/blink-\d\/status$/).length <= 5);
+  const p = h.server.addPod(pod("after"));
+  h.runUntil(() => p.status.phase === "Running", 10_000);
+});
