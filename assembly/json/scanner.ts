@@ -480,3 +480,20 @@ function validNumber(v: ByteBuffer): bool {
   }
   return i == n && !v.overflow;
 }
+
+/** A JSON number's integer part (fractions and exponents are not fields we read), saturating. */
+export function numberOf(v: ByteBuffer): i64 {
+  let x: i64 = 0;
+  let neg = false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.at(i);
+    if (i == 0 && c == 0x2d) {
+      neg = true;
+      continue;
+    }
+    if (c < 0x30 || c > 0x39) break;
+    if (x > 0x0ccccccccccccccc) return neg ? -0x7fffffffffffffff : 0x7fffffffffffffff;
+    x = x * 10 + <i64>(c - 0x30);
+  }
+  return neg ? -x : x;
+}

@@ -7,7 +7,7 @@
  * `object.`) and add their own, so one table of indexes serves both (pods/source.ts).
  */
 import { ByteBuffer, bytesEqual } from "../util/bytes";
-import { ValueKind } from "../json/scanner";
+import { numberOf, ValueKind } from "../json/scanner";
 import { Config, Pair, Taint } from "../node/config";
 import { MAX_CONTAINERS } from "./pod";
 import { decimal, parseCpuMilli, parseUnits } from "./quantity";
@@ -447,21 +447,4 @@ function labelIs(labels: Pair[], key: ByteBuffer, v: ByteBuffer): bool {
     if (bytesEqual(key, labels[i].key)) return bytesEqual(v, labels[i].value);
   }
   return false;
-}
-
-/** A JSON number's integer part (fractions and exponents are not pod fields we read). */
-export function numberOf(v: ByteBuffer): i64 {
-  let x: i64 = 0;
-  let neg = false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.at(i);
-    if (i == 0 && c == 0x2d) {
-      neg = true;
-      continue;
-    }
-    if (c < 0x30 || c > 0x39) break;
-    if (x > 0x0ccccccccccccccc) return neg ? -0x7fffffffffffffff : 0x7fffffffffffffff;
-    x = x * 10 + <i64>(c - 0x30);
-  }
-  return neg ? -x : x;
 }
