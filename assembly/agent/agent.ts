@@ -32,6 +32,7 @@ import { Lane } from "../http/lane";
 import { EventRecorder } from "../pods/events";
 import { PodManager } from "../pods/manager";
 import { PodSource } from "../pods/source";
+import { NodeInformer } from "../node/informer";
 import { acting, transition } from "./phases";
 
 export class Kubelet {
@@ -44,14 +45,16 @@ export class Kubelet {
   readonly events: EventRecorder = new EventRecorder(this.ctx);
   readonly pods: PodManager = new PodManager(this.ctx, this.events);
   readonly source: PodSource = new PodSource(this.ctx, this.pods);
+  readonly informer: NodeInformer = new NodeInformer(this.ctx, this.status);
   /**
    * The work table, in priority order; a request's `owner` is its row. Each worker sends on its lane:
-   * the control lane carries every ordinary request (the lease first), the pod source has a stream lane.
+   * the control lane carries every ordinary request (the lease first); the pod source and the node
+   * informer each have a stream lane.
    */
   readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup,
-    this.pods, this.events, this.source];
+    this.pods, this.events, this.source, this.informer];
   /** Lane i carries the requests of workers whose `lane` is i. */
-  readonly lanes: Lane[] = [this.ctx.control, this.source.stream];
+  readonly lanes: Lane[] = [this.ctx.control, this.source.stream, this.informer.stream];
   /** The node events of the first start were queued. */
   private announced: bool = false;
   /** The steady LED pattern last shown. */
@@ -78,6 +81,7 @@ export class Kubelet {
     api.token = cfg.token;
     ctx.control.timeoutMs = cfg.requestTimeoutMs;
     this.source.stream.timeoutMs = cfg.requestTimeoutMs;
+    this.informer.stream.timeoutMs = cfg.requestTimeoutMs;
     this.pods.refuseDaemonSets = cfg.daemonSetPods == "refuse";
     ctx.nodePath = "/api/v1/nodes/" + cfg.nodeName;
     ctx.leasePath = ctx.leasesPath + "/" + cfg.nodeName;
@@ -149,20 +153,22 @@ export class Kubelet {
   }
 
   onData(now: i64, conn: i32, p: usize, n: i32): void {
-    // Pod events are applied as the watch's bytes are scanned: they need the time of this event.
+    // Watch events are applied as the bytes are scanned: they need the time of this event.
     this.source.now = now;
-    const events = this.source.events;
+    this.informer.now = now;
+    const events = this.source.events + this.informer.events;
     for (let i = 0; i < this.lanes.length; i++) {
       const lane = unchecked(this.lanes[i]);
       if (lane.owns(conn)) lane.onData(now, conn, p, n);
     }
     // Watch events allocate (the fields kept, what they change): they count as work for the collector.
-    this.work += this.source.events - events;
+    this.work += this.source.events + this.informer.events - events;
     this.settle(now);
   }
 
   onClosed(now: i64, conn: i32, reason: i32): void {
     this.source.now = now;
+    this.informer.now = now;
     for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).onClosed(now, conn, reason);
     this.settle(now);
   }
@@ -183,6 +189,7 @@ export class Kubelet {
     for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
     this.status.pause();
     this.source.pause();
+    this.informer.pause();
     this.pods.pause();
     this.events.clear();
     if (mode == Shutdown.Cleanup && ctx.nodeUid.length > 0 && ctx.linkUp) {
@@ -226,6 +233,9 @@ export class Kubelet {
   private settle(now: i64): void {
     const ctx = this.ctx;
     for (let i = 0; i < this.lanes.length; i++) this.route(now, unchecked(this.lanes[i]).takeResult());
+    // The node informer learns of a deleted Node from the stream itself, not from a result.
+    const gone = this.informer.take();
+    if (gone != Signal.None && ctx.phase == Phase.Running) this.signal(now, gone);
     const pressure = this.status.memoryPressure;
     if (pressure != this.pods.memoryPressure) {
       this.pods.memoryPressure = pressure;
@@ -252,7 +262,12 @@ export class Kubelet {
     this.observeDate(now, r);
     this.notePushback(now, r);
     if (r.owner < 0 || r.owner >= this.table.length) return;
-    const signal = unchecked(this.table[r.owner]).handle(now, r);
+    this.signal(now, unchecked(this.table[r.owner]).handle(now, r));
+  }
+
+  /** Acts on a worker's signal: the phase it leads to, or a status re-post. */
+  private signal(now: i64, signal: Signal): void {
+    const ctx = this.ctx;
     if (signal == Signal.LeaseRecovered) {
       if (ctx.phase == Phase.Running) this.status.repost(now);
       return;
@@ -307,6 +322,8 @@ export class Kubelet {
       this.status.start(now, extras);
       // Pods are learnt once the Node exists (the kubelet starts its pod source after the node syncs).
       if (!this.source.synced) this.source.begin(now);
+      // Our own Node is watched too, so a change someone else makes to it is answered at once.
+      if (!this.informer.synced) this.informer.begin(now);
       this.announce(now);
     } else if (phase == Phase.Stopping) {
       this.cleanup.begin(now);

@@ -26,7 +26,8 @@ const F_TAINT_KEY = 9;
 const F_TAINT_VALUE = 10;
 const F_TAINT_EFFECT = 11;
 
-const FIELDS: string[] = [
+/** The Node fields the facts are made of (the node informer reads them too, after its own). */
+export const FACT_FIELDS: string[] = [
   "metadata.uid", "metadata.labels.*", "status.capacity.*", "status.allocatable.*", "status.nodeInfo.*",
   "status.addresses[]", "status.addresses[].type", "status.addresses[].address",
   "spec.taints[]", "spec.taints[].key", "spec.taints[].value", "spec.taints[].effect",
@@ -67,9 +68,28 @@ export class NodeFacts extends ScanHandler {
 
   /** Reads `body` (the whole response body, `cut` when it was longer than its budget). */
   read(body: ByteBuffer, cut: bool): void {
-    const s = new JsonScanner(FIELDS, this);
+    const s = new JsonScanner(FACT_FIELDS, this);
     s.feed(body.ptr, body.length);
-    this.complete = s.finish() && !cut;
+    this.conclude(s.finish() && !cut);
+  }
+
+  /** Forgets what was read (the informer reads one Node after another). */
+  reset(): void {
+    this.uid = "";
+    this.labels = 0;
+    this.capacity = 0;
+    this.allocatable = 0;
+    this.info = 0;
+    this.ipSeen = false;
+    this.ipMatches = false;
+    this.taintsSeen = 0;
+    this.taintsForeign = false;
+    this.taintsFound = 0;
+  }
+
+  /** The fields have all gone by: compares them with the configuration. */
+  conclude(complete: bool): void {
+    this.complete = complete;
     const c = this.cfg;
     this.labelsMatch = this.labels == all(c.labels.length);
     const ipKnown = this.id.ip.length > 0;

@@ -9,6 +9,7 @@
  * and clock skew measured at re-anchoring. Messages are our own words.
  */
 import { HEAP_TOTAL_BYTES } from "./defaults";
+import { ByteBuffer, bytesEqual } from "../util/bytes";
 
 /** Condition status values. */
 export enum CStatus {
@@ -46,6 +47,18 @@ const TYPES: string[] = [
 /** The Kubernetes type name of condition `i`. */
 export function conditionType(i: i32): string {
   return i >= 0 && i < TYPES.length ? TYPES[i] : "";
+}
+
+/** The index of condition type `v`, or -1 when it is not one of ours. */
+export function conditionIndex(v: ByteBuffer): i32 {
+  for (let i = 0; i < TYPES.length; i++) if (bytesEqual(v, unchecked(TYPES[i]))) return i;
+  return -1;
+}
+
+/** The CStatus of `v` ("True", "False", "Unknown"), or -1. */
+export function statusOf(v: ByteBuffer): i32 {
+  for (let s = 0; s < 3; s++) if (bytesEqual(v, statusText(<CStatus>s))) return s;
+  return -1;
 }
 
 /** Everything the evaluators look at, sampled once per evaluation. */
@@ -237,6 +250,29 @@ export class ConditionTracker {
     c.reason = v.reason;
     c.message = v.message;
     return reportFlip;
+  }
+
+  /**
+   * Compares condition `i` with the server's copy: `server` is its status there (-1: missing), `serverMs`
+   * its lastTransitionTime (-1: unreadable), `posted` the status we last posted (-1: none yet). True when
+   * the server must be told again. A status someone else set (the node lifecycle controller's Unknown, an
+   * admin's edit) or a missing condition is a change against what the server holds: going back to ours is
+   * a transition at `wallMs`. Under the same status the later of the two times stands, so the server's
+   * lastTransitionTime never moves backwards (times compare in whole seconds, as they are written).
+   */
+  reconcile(i: i32, server: i32, serverMs: i64, posted: i32, wallMs: i64): bool {
+    const c = this.items[i];
+    if (posted < 0) return false;
+    if (server == <i32>c.status) {
+      if (serverMs < 0) return false;
+      const ours = c.transitionMs / 1000;
+      if (serverMs / 1000 > ours) c.transitionMs = serverMs;
+      return serverMs / 1000 < ours;
+    }
+    // Our own flip is on its way (the server still holds what we posted).
+    if (server == posted) return false;
+    c.transitionMs = serverMs > wallMs ? serverMs : wallMs;
+    return true;
   }
 
   /** Evaluates every condition; returns a bit mask of the ones whose status flipped. */

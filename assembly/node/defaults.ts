@@ -48,3 +48,5 @@ export const KUBELET_VERSION_SUFFIX = "-picokubelet.0.1.0";
 export const LEASE_NAMESPACE = "kube-node-lease";
 /** Annotation carrying free heap bytes (docs/behaviour.md, annotations). */
 export const HEAP_ANNOTATION = "node.specht.dev/heap-bytes-free";
+/** Pushes made because the server's Node disagrees with ours are at least this far apart. */
+export const CORRECTION_SPACING_MS: i64 = 1_000;

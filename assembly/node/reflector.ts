@@ -100,7 +100,7 @@ export abstract class Reflector extends Worker {
   abstract selection(): string;
   /** A field of the object being read. */
   abstract scanValue(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void;
-  scanBegin(field: i32, kind: ValueKind): void {}
+  scanBegin(field: i32, kind: ValueKind, key: ByteBuffer): void {}
   scanEnd(field: i32): void {}
   /** Forgets the object being read. */
   abstract clear(): void;
@@ -265,7 +265,7 @@ class ListReader extends ScanHandler {
   begin(field: i32, kind: ValueKind, key: ByteBuffer): void {
     if (!this.src.reading) return;
     if (field == this.n) this.src.clear();
-    else if (field < this.n) this.src.scanBegin(field, kind);
+    else if (field < this.n) this.src.scanBegin(field, kind, key);
   }
   end(field: i32): void {
     if (!this.src.reading) return;
@@ -286,7 +286,7 @@ class WatchReader extends LineHandler {
     else if (field == this.n + 1 && kind == ValueKind.Number) this.code = numberOf(v);
   }
   begin(field: i32, kind: ValueKind, key: ByteBuffer): void {
-    if (field < this.n) this.src.scanBegin(field, kind);
+    if (field < this.n) this.src.scanBegin(field, kind, key);
   }
   end(field: i32): void {
     if (field < this.n) this.src.scanEnd(field);

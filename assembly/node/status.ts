@@ -16,9 +16,9 @@ import { logInfo, logWarn, logDebug, seconds } from "../util/log";
 import { HttpRequest, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/lane";
 import { Outcome } from "../http/outcome";
-import { EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "./defaults";
+import { CORRECTION_SPACING_MS, EVENT_HOLD_MS, HEAP_TOTAL_BYTES, RECONNECT_WINDOW_MS } from "./defaults";
 import { annotationPatch, statusPatch, StatusExtras } from "./objects";
-import { CONDITION_COUNT, conditionType, ConditionTracker, memoryPressure, Signals, statusText } from "./conditions";
+import { CONDITION_COUNT, conditionType, ConditionTracker, CStatus, memoryPressure, Signals, statusText } from "./conditions";
 import { recent } from "./signals";
 import { LeaseReconciler } from "./lease";
 
@@ -37,6 +37,11 @@ export class StatusReconciler extends Worker {
   private flippedSinceSend: bool = false;
   /** Free heap at the last evaluation, and the value the pending annotation will carry. */
   private heapSample: i64 = 0;
+  /** Each condition's status in the push on the wire, and in the last push that landed (-1: none). */
+  private sent: StaticArray<i32> = noStatuses();
+  private posted: StaticArray<i32> = noStatuses();
+  /** Monotonic time of the last push due to the server's Node disagreeing. */
+  private correctedAt: i64 = -CORRECTION_SPACING_MS;
 
   constructor(private ctx: Context, private lease: LeaseReconciler) {
     super();
@@ -50,8 +55,50 @@ export class StatusReconciler extends Worker {
     this.nextEvaluation = now + this.ctx.cfg.evaluateIntervalMs;
   }
 
+  /** True while conditions are evaluated and pushed (the Running phase). */
+  get running(): bool {
+    return this.nextEvaluation >= 0;
+  }
+
+  /**
+   * The server's Node as the node informer read it: each condition's status (-1: missing) and
+   * lastTransitionTime (-1: unreadable). Any of ours that differs from what we posted is pushed at once.
+   */
+  reconcile(now: i64, server: StaticArray<i32>, serverMs: StaticArray<i64>): void {
+    const wallMs = this.ctx.clock.wallMs(now);
+    let first = -1;
+    for (let i = 0; i < CONDITION_COUNT; i++) {
+      if (this.conds.reconcile(i, server[i], serverMs[i], this.posted[i], wallMs) && first < 0) first = i;
+    }
+    if (first < 0) return;
+    const s = server[first];
+    logInfo("the API server's Node has " + conditionType(first) + (s < 0 ? " missing" : "=" + statusText(<CStatus>s)) +
+      " (we posted " + statusText(<CStatus>this.posted[first]) + "); pushing status now");
+    this.correct(now);
+  }
+
+  /** The Node's capacity, nodeInfo or addresses were changed by someone else: push all of ours. */
+  restoreStatic(now: i64): void {
+    logInfo("the API server's Node differs from our capacity, nodeInfo or addresses; pushing them now");
+    this.extras = StatusExtras.All;
+    this.correct(now);
+  }
+
+  /**
+   * A push because the server disagrees: now, but not closer than CORRECTION_SPACING_MS to the last one (a
+   * writer that keeps undoing ours must not turn this into a loop), and not over a failing push's backoff.
+   */
+  private correct(now: i64): void {
+    if (!this.running || this.task.retrying) return;
+    const at = now - this.correctedAt < CORRECTION_SPACING_MS ? this.correctedAt + CORRECTION_SPACING_MS : now;
+    this.correctedAt = at;
+    if (this.task.due < 0 || this.task.due > at) this.task.at(at);
+    this.flippedSinceSend = true;
+  }
+
   /** Stops pushing (re-registration or shutdown). */
   pause(): void {
+    this.posted = noStatuses();
     this.task.idle();
     this.annotation.task.idle();
     this.nextEvaluation = -1;
@@ -130,6 +177,7 @@ export class StatusReconciler extends Worker {
     const body = ctx.body;
     body.clear();
     this.flippedSinceSend = false;
+    for (let i = 0; i < CONDITION_COUNT; i++) this.sent[i] = <i32>this.conds.items[i].status;
     statusPatch(body, ctx.cfg, ctx.identity, this.conds, ctx.clock.wallMs(now), this.extras);
     return ctx.request(Work.Status, "PATCH", ctx.nodePath + "/status", STRATEGIC_MERGE_PATCH, true, false);
   }
@@ -140,6 +188,7 @@ export class StatusReconciler extends Worker {
     if (r.outcome == Outcome.Ok) {
       ctx.statusPushes++;
       this.extras = StatusExtras.None;
+      for (let i = 0; i < CONDITION_COUNT; i++) this.posted[i] = this.sent[i];
       this.task.succeeded();
       // A flip while this push was on the wire goes out now; otherwise wait for the next period.
       if (this.flippedSinceSend) this.task.now(now);
@@ -190,7 +239,14 @@ export class HeapAnnotation extends Worker {
   }
 }
 
-function nodeGone(ctx: Context): Signal {
+function noStatuses(): StaticArray<i32> {
+  const a = new StaticArray<i32>(CONDITION_COUNT);
+  for (let i = 0; i < CONDITION_COUNT; i++) a[i] = -1;
+  return a;
+}
+
+/** Our Node is gone (a 404, or the node informer saw it deleted): register again. */
+export function nodeGone(ctx: Context): Signal {
   logWarn("node " + ctx.cfg.nodeName + " was deleted; registering it again");
   return Signal.NodeGone;
 }

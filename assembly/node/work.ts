@@ -33,4 +33,8 @@ export enum Work {
   PodDelete = 15,
   /** POST an Event. */
   Event = 16,
+  /** LIST our own Node (field selector on its name). */
+  NodeList = 17,
+  /** WATCH it. */
+  NodeWatch = 18,
 }

@@ -38,7 +38,7 @@ export class PodSource extends Reflector {
   scanValue(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
     this.draft.value(field, kind, v, key);
   }
-  scanBegin(field: i32, kind: ValueKind): void {
+  scanBegin(field: i32, kind: ValueKind, key: ByteBuffer): void {
     this.draft.begin(field, kind);
   }
   scanEnd(field: i32): void {

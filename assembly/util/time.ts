@@ -95,6 +95,27 @@ export function parseHttpDate(p: usize, n: i32): i64 {
   return daysFromCivil(year, month, day) * 86400 + <i64>(hh * 3600 + mm * 60 + ss);
 }
 
+/**
+ * Parses a metav1.Time as the API server writes it, `2026-05-02T15:47:17Z`, from bytes [p, p+n) (a
+ * fraction before the `Z` is ignored). Returns Unix ms, or -1 when the text is not such a time.
+ */
+export function parseRfc3339(p: usize, n: i32): i64 {
+  if (n < 20 || load<u8>(p + <usize>(n - 1)) != 0x5a) return -1;
+  const yHi = twoDigits(p);
+  const yLo = twoDigits(p + 2);
+  const month = twoDigits(p + 5);
+  const day = twoDigits(p + 8);
+  const hh = twoDigits(p + 11);
+  const mm = twoDigits(p + 14);
+  const ss = twoDigits(p + 17);
+  const y = yHi * 100 + yLo;
+  if (yHi < 0 || yLo < 0 || month < 1 || month > 12 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return -1;
+  if (load<u8>(p + 4) != 0x2d || load<u8>(p + 7) != 0x2d || load<u8>(p + 10) != 0x54) return -1;
+  if (load<u8>(p + 13) != 0x3a || load<u8>(p + 16) != 0x3a || (n > 20 && load<u8>(p + 19) != 0x2e)) return -1;
+  if (day < 1 || day > daysInMonth(<i64>y, month)) return -1;
+  return (daysFromCivil(<i64>y, month, day) * 86400 + <i64>(hh * 3600 + mm * 60 + ss)) * 1000;
+}
+
 /** Two ASCII digits at p, or -1. */
 function twoDigits(p: usize): i32 {
   const a = <i32>load<u8>(p);

@@ -99,9 +99,9 @@ describe('import glue over TLS (fake API server on 127.0.0.1)', () => {
       node.linkUpNow();
       await node.waitFor((x) => (x.connects as number) > connects && (x.consecutiveFailures as number) === 0, 10_000, 'reconnect');
       const renewals = node.stats().renewals as number;
-      // Two connections: the control lane and the pod watch's stream lane.
-      await node.waitFor((x) => x.host.openConnections === 2, 5_000, 'both connections open');
-      assert.equal(node.resetConnection(), 2);
+      // Three connections: the control lane and the stream lanes of the pod watch and the node watch.
+      await node.waitFor((x) => x.host.openConnections === 3, 5_000, 'the three connections open');
+      assert.equal(node.resetConnection(), 3);
       const closes = trace.exports('on_closed');
       assert.equal(Number(closes[closes.length - 1].args[2]), Close.IO_ERROR);
       await node.waitFor((x) => (x.renewals as number) > renewals + 1, 10_000, 'renewals after the reset');
@@ -128,7 +128,7 @@ describe('faults over TLS (fake API server on 127.0.0.1)', () => {
       name, credentials: creds, logger: process.env.HS_DEBUG ? new Logger({ level: 'debug' }) : silentLogger(), logLevel: process.env.HS_DEBUG ? 'debug' : undefined, trace: trace?.fn,
       coreConfig: { renewIntervalMs: 1000, evaluateIntervalMs: 1000, requestTimeoutMs: 1000 },
     });
-    await node.waitFor((x) => (x.renewals as number) >= 1 && x.host.openConnections === 2, 20_000, 'a renewal');
+    await node.waitFor((x) => (x.renewals as number) >= 1 && x.host.openConnections === 3, 20_000, 'a renewal');
     return node;
   };
 

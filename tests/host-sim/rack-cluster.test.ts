@@ -96,9 +96,9 @@ describe('rack of 8 nodes against the local control plane', () => {
     const fd = d.stats().renewFailures as number;
     d.stall(2);
     e.blackhole(12);
-    // Two connections each: the control lane and the pod watch's stream lane.
-    await a.waitFor((s) => s.host.openConnections === 2, 15_000, 'both connections open');
-    assert.equal(a.resetConnection(), 2);
+    // Three connections each: the control lane and the stream lanes of the pod watch and the node watch.
+    await a.waitFor((s) => s.host.openConnections === 3, 15_000, 'the three connections open');
+    assert.equal(a.resetConnection(), 3);
     b.linkDown(2);
     assert.equal(b.ledState().name, 'DISCONNECTED');
     c.setHeap(15_000);

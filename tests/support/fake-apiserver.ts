@@ -83,6 +83,8 @@ export class FakeApiServer {
   pods = new Map<string, Json>();
   /** Open pod watches: connection -> the node name they select. */
   watches = new Map<number, string>();
+  /** Open node watches: connection -> the name of the Node they select. */
+  nodeWatches = new Map<number, string>();
   /** How a carrier sends bytes the server produces later (watch events); set by the carrier. */
   onPush: ((conn: number, out: ServerOutput[]) => void) | null = null;
   requests: ApiRequest[] = [];
@@ -121,6 +123,35 @@ export class FakeApiServer {
   close(conn: number): void {
     this.conns.delete(conn);
     this.watches.delete(conn);
+    this.nodeWatches.delete(conn);
+  }
+
+  /** Changes a Node as someone else would (an admin's patch, the node lifecycle controller) and tells its watches. */
+  editNode(name: string, edit: (n: Json) => void): Json {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node ${name}`);
+    edit(n);
+    n.metadata.resourceVersion = String(++this.rv);
+    this.tellNode("MODIFIED", n);
+    return n;
+  }
+
+  /** Deletes a Node as `kubectl delete node` does (its Leases are garbage-collected) and tells its watches. */
+  deleteNode(name: string): void {
+    const n = this.nodes.get(name);
+    if (!n) return;
+    this.nodes.delete(name);
+    for (const [k, l] of this.leases) {
+      if ((l.metadata.ownerReferences ?? []).some((o: Json) => o.uid === n.metadata.uid)) this.leases.delete(k);
+    }
+    n.metadata.resourceVersion = String(++this.rv);
+    this.tellNode("DELETED", n);
+  }
+
+  private tellNode(type: string, n: Json): void {
+    for (const [conn, name] of this.nodeWatches) {
+      if (n.metadata.name === name) this.onPush?.(conn, [chunk(JSON.stringify({ type, object: this.shapeNode(n) }) + "\n")]);
+    }
   }
 
   /** Creates a pod (as the scheduler would have bound it: spec.nodeName set) and tells the watches. */
@@ -154,18 +185,22 @@ export class FakeApiServer {
     this.tell("MODIFIED", pod);
   }
 
-  /** Ends every pod watch cleanly (as the server's timeoutSeconds does). */
+  /** Ends every pod and node watch cleanly (as the server's timeoutSeconds does). */
   endWatches(): void {
-    for (const conn of [...this.watches.keys()]) {
-      this.watches.delete(conn);
-      this.onPush?.(conn, [{ kind: "bytes", data: Buffer.from("0\r\n\r\n") }]);
+    for (const map of [this.watches, this.nodeWatches]) {
+      for (const conn of [...map.keys()]) {
+        map.delete(conn);
+        this.onPush?.(conn, [{ kind: "bytes", data: Buffer.from("0\r\n\r\n") }]);
+      }
     }
   }
 
-  /** A BOOKMARK on every pod watch, as the API server's watch cache sends about every minute. */
+  /** A BOOKMARK on every pod and node watch, as the API server's watch cache sends about every minute. */
   bookmark(): void {
     const object = { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(this.rv) } };
     this.pushLine(JSON.stringify({ type: "BOOKMARK", object }));
+    const node = { kind: "Node", apiVersion: "v1", metadata: { resourceVersion: String(this.rv) } };
+    for (const conn of this.nodeWatches.keys()) this.onPush?.(conn, [chunk(JSON.stringify({ type: "BOOKMARK", object: node }) + "\n")]);
   }
 
   /** Sends one raw line (a watch event or anything else) on every pod watch. */
@@ -186,16 +221,23 @@ export class FakeApiServer {
     }
   }
 
-  /** A pod list or watch (GET /api/v1/pods?fieldSelector=spec.nodeName=X...). */
-  private podsQuery(req: ApiRequest, ctx: ResponseContext): ServerOutput[] | null {
-    if (req.method !== "GET" || !req.path.startsWith("/api/v1/pods?")) return null;
+  /**
+   * A pod list or watch (GET /api/v1/pods?fieldSelector=spec.nodeName=X...), or one of a node's own Node
+   * (GET /api/v1/nodes?fieldSelector=metadata.name=X...: the Node authorizer allows nothing else).
+   */
+  private query(req: ApiRequest, ctx: ResponseContext): ServerOutput[] | null {
+    if (req.method !== "GET") return null;
+    const pods = req.path.startsWith("/api/v1/pods?");
+    if (!pods && !req.path.startsWith("/api/v1/nodes?")) return null;
     const q = new URLSearchParams(req.path.split("?")[1]);
-    const sel = /^spec\.nodeName=(.+)$/.exec(q.get("fieldSelector") ?? "");
-    if (!sel) return [this.encode(403, statusBody(403, "pods is forbidden: a node may only list its own pods"), ctx)];
+    const sel = (pods ? /^spec\.nodeName=(.+)$/ : /^metadata\.name=(.+)$/).exec(q.get("fieldSelector") ?? "");
+    if (!sel) return [this.encode(403, statusBody(403, pods ? "pods is forbidden: a node may only list its own pods" : "nodes is forbidden: a node may only read its own Node"), ctx)];
     const node = sel[1];
-    const mine = [...this.pods.values()].filter((p) => p.spec.nodeName === node);
+    const own = this.nodes.get(node);
+    const mine = pods ? [...this.pods.values()].filter((p) => p.spec.nodeName === node) : own ? [this.shapeNode(own)] : [];
+    const kind = pods ? "Pod" : "Node";
     if (q.get("watch") !== "1") {
-      return [this.encode(200, JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: String(this.rv) }, items: mine }), ctx)];
+      return [this.encode(200, JSON.stringify({ kind: kind + "List", apiVersion: "v1", metadata: { resourceVersion: String(this.rv) }, items: mine }), ctx)];
     }
     const initial = q.get("sendInitialEvents") === "true";
     if (initial && this.opts.watchList === false) {
@@ -203,14 +245,14 @@ export class FakeApiServer {
     }
     const rv = q.get("resourceVersion");
     if (!initial && rv && Number(rv) < this.rv - 100_000) return [this.encode(410, statusBody(410, "too old resource version"), ctx)];
-    this.watches.set(req.conn, node);
+    (pods ? this.watches : this.nodeWatches).set(req.conn, node);
     this.responses++;
     const head = `HTTP/1.1 200 OK\r\nAudit-Id: x\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\n` +
       `Date: ${new Date(ctx.wallMs ?? this.wallOffsetMs + ctx.now).toUTCString()}\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const out: ServerOutput[] = [{ kind: "bytes", data: Buffer.from(head, "latin1") }];
     if (initial) {
       for (const p of mine) out.push(chunk(JSON.stringify({ type: "ADDED", object: p }) + "\n"));
-      const bookmark = { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(this.rv), annotations: { "k8s.io/initial-events-end": "true" } } };
+      const bookmark = { kind, apiVersion: "v1", metadata: { resourceVersion: String(this.rv), annotations: { "k8s.io/initial-events-end": "true" } } };
       out.push(chunk(JSON.stringify({ type: "BOOKMARK", object: bookmark }) + "\n"));
     }
     return out;
@@ -258,8 +300,8 @@ export class FakeApiServer {
     if (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`) {
       return [this.encode(401, statusBody(401, "Unauthorized"), ctx)];
     }
-    const pods = this.podsQuery(req, ctx);
-    if (pods) return pods;
+    const listed = this.query(req, ctx);
+    if (listed) return listed;
     const [status, body] = this.handle(req);
     return [this.encode(status, body === undefined ? "" : JSON.stringify(body), ctx)];
   }
@@ -370,6 +412,7 @@ export class FakeApiServer {
       n.metadata.resourceVersion = String(++this.rv);
       n.metadata.managedFields = [{ manager: "picokubelet", fieldsV1: { "f:status": { "f:conditions": {} } } }];
       this.nodes.set(name, n);
+      this.tellNode("ADDED", n);
       return [201, this.shapeNode(n)];
     }
     if (nodeM) {
@@ -378,11 +421,7 @@ export class FakeApiServer {
       if (!n) return [404, statusBody(404, `nodes "${name}" not found`, true)];
       if (req.method === "GET") return [200, this.shapeNode(n)];
       if (req.method === "DELETE") {
-        this.nodes.delete(name);
-        // Garbage collection of the leases it owns.
-        for (const [k, l] of this.leases) {
-          if ((l.metadata.ownerReferences ?? []).some((o: Json) => o.uid === n.metadata.uid)) this.leases.delete(k);
-        }
+        this.deleteNode(name);
         return [200, statusBody(200, "deleted", true)];
       }
       if (req.method === "PATCH") {
@@ -390,6 +429,7 @@ export class FakeApiServer {
         if (nodeM[2]) strategicStatus(n, patch);
         else mergePatch(n, patch);
         n.metadata.resourceVersion = String(++this.rv);
+        this.tellNode("MODIFIED", n);
         return [200, this.shapeNode(n)];
       }
       return [405, statusBody(405, "method not allowed", true)];

@@ -41,8 +41,9 @@ test("a fresh node anchors, registers, creates its lease and pushes status", asy
   assert.equal(node.metadata.annotations["node.specht.dev/heap-bytes-free"], String(80 * 1024));
   const types = node.status.conditions.map((c: any) => c.type);
   assert.deepEqual(types, ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Vibes", "Caffeinated", "Existential", "Peckish", "Haunted"]);
-  // Two kept-alive connections served everything: the control lane and the pod watch's stream lane.
-  assert.equal(h.stat(Stat.CONNECTS), 2);
+  // Three kept-alive connections served everything: the control lane and the stream lanes of the pod
+  // watch and of the node's own Node.
+  assert.equal(h.stat(Stat.CONNECTS), 3);
   assert.ok(h.leds.some((l) => l.pattern === Led.CONNECTING), "Connecting while registering");
   assert.equal(h.led, Led.HEALTHY, "Healthy once the Lease exists (its creation carried a renewTime)");
   h.run(11_000);

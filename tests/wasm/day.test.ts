@@ -20,7 +20,7 @@ test("a simulated day: 8,640 renewals with status pushes, and linear memory does
   assert.ok(h.stat(Stat.STATUS_PUSHES) >= 24 * 12, `status pushes: ${h.stat(Stat.STATUS_PUSHES)}`);
   assert.equal(h.memoryBytes, afterHour, `linear memory grew from ${afterHour} to ${h.memoryBytes}`);
   assert.ok(h.peakMemory <= 256 * 1024, `peak linear memory ${h.peakMemory} within the 256 KiB budget`);
-  assert.equal(h.stat(Stat.CONNECTS), 2, "one control connection and one pod watch connection all day");
+  assert.equal(h.stat(Stat.CONNECTS), 3, "one control connection, one pod watch and one node watch connection all day");
   assert.equal(h.logged("lease renewal #8640").length, renewals >= 8640 ? 1 : 0);
 });
 

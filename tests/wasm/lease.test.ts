@@ -24,7 +24,7 @@ test("renews every 10 s with ±2% jitter, and renewTime advances with sub-second
   assert.ok(renews.some((r) => !JSON.parse(r.body).spec.renewTime.endsWith(".000000Z")), "real sub-second precision");
   assert.ok(renews[0].body.length < 160, "a small patch");
   assert.equal(h.stat(Stat.RENEWALS), renews.length);
-  assert.equal(h.stat(Stat.CONNECTS), 2, "one kept-alive connection per lane (control, pod watch)");
+  assert.equal(h.stat(Stat.CONNECTS), 3, "one kept-alive connection per lane (control, pod watch, node watch)");
 });
 
 test("a deleted lease is recreated with the owner reference", async () => {

@@ -176,7 +176,7 @@ test("a server without WatchList: list, then watch from the list's resourceVersi
   assert.match(gets[2], /watch=1&allowWatchBookmarks=true&timeoutSeconds=\d+&resourceVersion=\d+$/);
   const p = h.server.addPod(pod("web"));
   h.runUntil(() => p.status.phase === "Running", 10_000);
-  assert.ok(h.logged("does not offer WatchList").length === 1);
+  assert.ok(h.logged("pod watch: the API server does not offer WatchList").length === 1);
 });
 
 test("an ended watch resumes from its resourceVersion; 410 relists; a dead stream reconnects", async () => {
