@@ -152,16 +152,8 @@ export class NodeInformer extends Reflector {
     status.reconcile(now, this.server, this.serverMs);
     const f = this.facts;
     f.conclude(true);
-    if (f.labelsMatch != this.labelsMatch) {
-      this.labelsMatch = f.labelsMatch;
-      logInfo("the Node's labels " + (f.labelsMatch ? "match the configured ones again" :
-        "no longer include the configured ones; they are set at registration only, so they are left as they are"));
-    }
-    if (f.taintsMatch != this.taintsMatch) {
-      this.taintsMatch = f.taintsMatch;
-      logInfo("the Node's taints " + (f.taintsMatch ? "match the configured ones again" :
-        "differ from the configured ones; taints are set when the Node is created only, so they are left as they are"));
-    }
+    if (f.labelsMatch != this.labelsMatch) note("labels", (this.labelsMatch = f.labelsMatch), "at registration");
+    if (f.taintsMatch != this.taintsMatch) note("taints", (this.taintsMatch = f.taintsMatch), "when the Node is created");
     if (f.staticMatches != this.staticMatches) {
       this.staticMatches = f.staticMatches;
       if (!f.staticMatches) status.restoreStatic(now);
@@ -172,4 +164,9 @@ export class NodeInformer extends Reflector {
   private lost(): void {
     if (this.status.running && this.signal == Signal.None) this.signal = nodeGone(this.ctx);
   }
+}
+
+/** Logs that the Node's labels or taints changed: they are ours only when they are set, so they are not undone. */
+function note(what: string, match: bool, when: string): void {
+  logInfo("the Node's " + what + (match ? " match the configuration again" : " differ from the configuration; they are set " + when + " only, so they are left as they are"));
 }

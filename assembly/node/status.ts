@@ -79,7 +79,7 @@ export class StatusReconciler extends Worker {
 
   /** The Node's capacity, nodeInfo or addresses were changed by someone else: push all of ours. */
   restoreStatic(now: i64): void {
-    logInfo("the API server's Node differs from our capacity, nodeInfo or addresses; pushing them now");
+    logInfo("the Node's capacity, nodeInfo or addresses differ from ours; pushing them now");
     this.extras = StatusExtras.All;
     this.correct(now);
   }

@@ -149,6 +149,6 @@ test("a renewal keeps its period while the node watch receives continuously, and
   // Changed taints and labels are noted, not undone.
   h.server.editNode(NODE, (n) => (n.spec.taints = [{ key: "example.com/admin", effect: "NoSchedule" }]));
   h.run(1_000);
-  assert.equal(h.logged("taints are set when the Node is created only").length, 1);
+  assert.equal(h.logged("taints differ from the configuration; they are set when the Node is created only").length, 1);
   assert.deepEqual(h.server.nodes.get(NODE).spec.taints, [{ key: "example.com/admin", effect: "NoSchedule" }]);
 });
