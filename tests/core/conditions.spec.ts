@@ -1,7 +1,8 @@
 import {
   CStatus, Cond, ConditionTracker, Signals, Verdict, evalCaffeinated, evalExistential, evalHaunted, evalPeckish,
-  evalReady, evalVibes, evalMemoryPressure, heapPercentFree, memoryPressure,
+  evalReady, evalVibes, evalMemoryPressure, heapPercentFree, memoryPressure, conditionIndex, statusOf,
 } from "../../assembly/node/conditions";
+import { utf8 } from "../../assembly/util/bytes";
 
 function sig(free: i64, uptime: i64 = 1, reconnects: i32 = 0): Signals {
   const s = new Signals();
@@ -192,5 +193,59 @@ describe("transition times", () => {
     // Vibes went Immaculate -> Cromulent: same status, time unchanged
     expect(t.items[Cond.Vibes].reason).toBe("Cromulent");
     expect(t.items[Cond.Vibes].transitionMs).toBe(1000);
+  });
+});
+
+function ready(status: CStatus, at: i64): ConditionTracker {
+  const t = new ConditionTracker();
+  t.set(Cond.Ready, new Verdict(status, "KubeletReady", ""), at);
+  return t;
+}
+
+describe("reconciling with the server's copy (the node watch)", () => {
+  it("reads condition types and statuses", () => {
+    expect(conditionIndex(utf8("Ready"))).toBe(Cond.Ready);
+    expect(conditionIndex(utf8("Haunted"))).toBe(Cond.Haunted);
+    expect(conditionIndex(utf8("KernelDeadlock"))).toBe(-1);
+    expect(statusOf(utf8("Unknown"))).toBe(<i32>CStatus.Unknown);
+    expect(statusOf(utf8("true"))).toBe(-1);
+  });
+  it("compares nothing before the first push landed", () => {
+    const t = ready(CStatus.True, 1000);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.Unknown, 5000, -1, 9000)).toBe(false);
+    expect(t.items[Cond.Ready].transitionMs).toBe(1000);
+  });
+  it("pushes back a status someone else set, as a transition now", () => {
+    const t = ready(CStatus.True, 1000);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.Unknown, 5000, <i32>CStatus.True, 9000)).toBe(true);
+    expect(t.items[Cond.Ready].transitionMs).toBe(9000);
+  });
+  it("pushes back a missing condition", () => {
+    const t = ready(CStatus.True, 1000);
+    expect(t.reconcile(Cond.Ready, -1, -1, <i32>CStatus.True, 9000)).toBe(true);
+    expect(t.items[Cond.Ready].transitionMs).toBe(9000);
+  });
+  it("never stamps a time before the server's", () => {
+    const t = ready(CStatus.True, 1000);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.Unknown, 20000, <i32>CStatus.True, 9000)).toBe(true);
+    expect(t.items[Cond.Ready].transitionMs).toBe(20000);
+  });
+  it("leaves our own flip alone while it is on its way", () => {
+    const t = ready(CStatus.False, 7000);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.True, 1000, <i32>CStatus.True, 9000)).toBe(false);
+    expect(t.items[Cond.Ready].transitionMs).toBe(7000);
+  });
+  it("keeps the later time under the same status, and pushes ours over an older one", () => {
+    const t = ready(CStatus.True, 1000);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.True, 4000, <i32>CStatus.True, 9000)).toBe(false);
+    expect(t.items[Cond.Ready].transitionMs).toBe(4000);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.True, 4000, <i32>CStatus.True, 9000)).toBe(false);
+    expect(t.reconcile(Cond.Ready, <i32>CStatus.True, 2000, <i32>CStatus.True, 9000)).toBe(true);
+    expect(t.items[Cond.Ready].transitionMs).toBe(4000);
+    // Whole seconds compare equal (the wire carries seconds).
+    const u = ready(CStatus.True, 4500);
+    expect(u.reconcile(Cond.Ready, <i32>CStatus.True, 4000, <i32>CStatus.True, 9000)).toBe(false);
+    // An unreadable time is no information.
+    expect(u.reconcile(Cond.Ready, <i32>CStatus.True, -1, <i32>CStatus.True, 9000)).toBe(false);
   });
 });

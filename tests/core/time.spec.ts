@@ -1,4 +1,4 @@
-import { daysFromCivil, civilFromDays, parseHttpDate, rfc3339, daysInMonth } from "../../assembly/util/time";
+import { daysFromCivil, civilFromDays, parseHttpDate, parseRfc3339, rfc3339, daysInMonth } from "../../assembly/util/time";
 import { utf8 } from "../../assembly/util/bytes";
 import { WallClock } from "../../assembly/util/clock";
 
@@ -86,5 +86,32 @@ describe("wall clock against absurd Date headers", () => {
     expect(c.observe(0, 1500, 1510)).toBe(0);
     expect(c.wallMs(2000)).toBe(before);
     expect(c.refused).toBe(4);
+  });
+});
+
+function meta(s: string): i64 {
+  const b = utf8(s);
+  return parseRfc3339(b.ptr, b.length);
+}
+
+describe("metav1.Time parsing (lastTransitionTime as the API server writes it)", () => {
+  it("reads whole seconds and round-trips what we write", () => {
+    expect(meta("2026-05-02T15:47:17Z")).toBe(1777736837000);
+    expect(meta(rfc3339(1777736837000, false))).toBe(1777736837000);
+    expect(meta("2024-02-29T00:00:00Z")).toBe(daysFromCivil(2024, 2, 29) * 86400000);
+  });
+  it("ignores a fraction", () => {
+    expect(meta("2026-05-02T15:47:17.123456Z")).toBe(1777736837000);
+  });
+  it("refuses what is not such a time", () => {
+    expect(meta("")).toBe(-1);
+    expect(meta("2026-05-02T15:47:17")).toBe(-1);
+    expect(meta("2026-05-02 15:47:17Z")).toBe(-1);
+    expect(meta("2026-05-02T15:47:17+02:00")).toBe(-1);
+    expect(meta("2023-02-29T00:00:00Z")).toBe(-1);
+    expect(meta("2026-13-02T00:00:00Z")).toBe(-1);
+    expect(meta("2026-05-02T24:00:00Z")).toBe(-1);
+    expect(meta("2026-05-02T15:47:17xZ")).toBe(-1);
+    expect(meta("20x6-05-02T15:47:17Z")).toBe(-1);
   });
 });
