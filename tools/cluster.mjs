@@ -25,6 +25,8 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXTRA_GROUP, bootstrapTokenSecret, createSecret, parseGoDuration } from './bootstrap-token.mjs';
+import { defaultVersion, findVersion, recordedVersion, recordVersion, validVersionsText, versionLine } from './k8s-versions.mjs';
 
 const TOOLS_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.resolve(TOOLS_DIR, '..');
@@ -62,6 +64,10 @@ const ADDONS = {
     coldBuild: 'about 1 min after the registry',
   },
 };
+// tools/k8s-testenv/cmd/testenv/profile.go; the first is the default.
+const PROFILES = ['k3s', 'upstream'];
+// Applied by testenv at every start, before READY (the bindings kubeadm makes for TLS bootstrap).
+const START_MANIFESTS = [path.join(REPO_ROOT, 'deploy', 'bootstrap-rbac.yaml')];
 
 // ---------------------------------------------------------------- arguments
 
@@ -70,13 +76,19 @@ const ADDONS = {
 // kind: 'bool' takes no value; 'int' a non-negative integer; 'duration' a Go
 // duration (passed on to testenv/kube-controller-manager, which parse them);
 // 'string' anything.
+const K8S_VERSION_FLAG = {
+  kind: 'string',
+  arg: 'VERSION',
+  help: "a pinned Kubernetes (tools/k8s-testenv/go.mod's, or one of tools/k8s-testenv/v1.*/go.mod; built on first use); up: default the version the dir last ran",
+};
 const DIR_FLAG = { dir: { kind: 'string', arg: 'DIR', help: 'cluster directory (default <repo>/.cluster)' } };
 const COMMANDS = {
   build: {
     summary: 'build (or find) the binaries in the cache (also metrics-server, registry, oras); prints the bin dirs',
-    usage: 'build [--force]',
+    usage: 'build [--force] [--k8s-version v1.36.3|v1.31.14]',
     flags: {
       force: { kind: 'bool', help: 'rebuild even when the cache has this build' },
+      'k8s-version': K8S_VERSION_FLAG,
       datastore: { kind: 'string', arg: 'etcd|kine', choices: DATASTORES, help: 'kine: also build (or find) kine, for `up --datastore kine`' },
       dir: { kind: 'string', arg: 'DIR', help: 'accepted like everywhere, unused: the binary cache is per machine' },
     },
@@ -87,6 +99,8 @@ const COMMANDS = {
     flags: {
       ...DIR_FLAG,
       datastore: { kind: 'string', arg: 'etcd|kine', choices: DATASTORES, help: 'etcd (embedded in testenv, default) or kine (SQLite, as k3s runs it; built on first use)' },
+      'k8s-version': K8S_VERSION_FLAG,
+      profile: { kind: 'string', arg: 'k3s|upstream', choices: PROFILES, help: "API server flavour (default k3s: anonymous auth off, InternalIP first; upstream: the API server's defaults); tools/README.md" },
       'node-monitor-period': { kind: 'duration', help: 'KCM --node-monitor-period (default 1s)' },
       'node-monitor-grace-period': { kind: 'duration', help: 'KCM --node-monitor-grace-period (default 20s)' },
       'node-startup-grace-period': { kind: 'duration', help: 'KCM --node-startup-grace-period (default 30s)' },
@@ -132,6 +146,17 @@ const COMMANDS = {
       count: { kind: 'int', arg: 'N', help: 'batch form: how many' },
       start: { kind: 'int', arg: 'N', help: 'batch form: first index (default 0)' },
       'out-dir': { kind: 'string', arg: 'DIR', help: 'batch form: output directory (one NAME.kubeconfig each)' },
+    },
+  },
+  'bootstrap-token': {
+    summary: 'create a bootstrap token (Secret in kube-system) and print a bootstrap kubeconfig: server, CA, token; no admin credential',
+    usage: 'bootstrap-token [--ttl 24h] [--out FILE] [--server URL]',
+    flags: {
+      ...DIR_FLAG,
+      ttl: { kind: 'string', arg: 'DURATION', help: 'lifetime of the token (default 24h; 0: never expires)' },
+      out: { kind: 'string', arg: 'FILE', help: 'write the kubeconfig there (mode 0600) instead of stdout' },
+      server: { kind: 'string', arg: 'URL', help: "server URL written into the kubeconfig (default the cluster's)" },
+      description: { kind: 'string', arg: 'TEXT', help: 'the Secret\'s description field' },
     },
   },
   kubectl: {
@@ -243,12 +268,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- build and cache
 
-function goEnv() {
+// modfile: another version's go.mod (tools/k8s-versions.mjs), relative to the module dir.
+function goEnv(modfile = null) {
   return {
     ...process.env,
     GOTOOLCHAIN: 'local',
     CGO_ENABLED: '0',
-    GOFLAGS: '-buildvcs=false -mod=readonly',
+    GOFLAGS: `-buildvcs=false -mod=readonly${modfile ? ` -modfile=${modfile}` : ''}`,
   };
 }
 
@@ -261,12 +287,11 @@ function runGo(args, opts = {}) {
   return r.stdout.trim();
 }
 
-/** The k8s.io/kubernetes version pinned in go.mod, e.g. "v1.36.3". */
-function k8sVersion() {
-  const mod = fs.readFileSync(path.join(MODULE_DIR, 'go.mod'), 'utf8');
-  const m = mod.match(/^\s*(?:require\s+)?k8s\.io\/kubernetes\s+(v\d+\.\d+\.\d+)/m);
-  if (!m) die(`cannot find the k8s.io/kubernetes version in ${MODULE_DIR}/go.mod`);
-  return m[1];
+/** The pinned Kubernetes version entry for --k8s-version (default: the one go.mod pins). */
+function k8sVersion(requested) {
+  const v = requested ? findVersion(MODULE_DIR, requested) : defaultVersion(MODULE_DIR);
+  if (!v) die(`--k8s-version is one of ${validVersionsText(MODULE_DIR)}; got ${JSON.stringify(requested)}`, 2);
+  return v;
 }
 
 function versionLdflags(version, buildDate) {
@@ -331,21 +356,26 @@ function hashInputs(h, moduleDir, files) {
   }
 }
 
-/** Cache key over everything that affects the Kubernetes binaries. */
-function buildSpec() {
-  const version = k8sVersion();
+/** Cache key over everything that affects the Kubernetes binaries of one pinned version (default: go.mod's). */
+function buildSpec(requested) {
+  const { version, line, modfile } = k8sVersion(requested);
   const common = {
     label: 'Kubernetes',
     version,
     moduleDir: MODULE_DIR,
+    modfile,
     pkgs: [...UPSTREAM_PKGS, './cmd/testenv'],
     binaries: BINARIES,
-    keyPattern: /^v\d+\.\d+\.\d+-[0-9a-f]{16}(\.tmp-\d+)?$/,
+    // The newest 3 builds of each version line are kept.
+    keyPattern: new RegExp(`^${line.replace('.', '\\.')}\\.\\d+-[0-9a-f]{16}(\\.tmp-\\d+)?$`),
     keep: 3,
     coldBuild: '10-16 min',
     // buildDate is the module's publication time, so that builds are reproducible.
     ldflags: () =>
-      versionLdflags(version, runGo(['list', '-m', '-f', '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}', 'k8s.io/kubernetes'])),
+      versionLdflags(
+        version,
+        runGo(['list', '-m', '-f', '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}', 'k8s.io/kubernetes'], { env: goEnv(modfile) }),
+      ),
   };
   const goVersion = goVersionOf(MODULE_DIR);
   if (!goVersion) {
@@ -356,7 +386,10 @@ function buildSpec() {
   const h = createHash('sha256');
   h.update(`go: ${goVersion}\nldflags: ${ldflagsKey}\nflags: -trimpath CGO_ENABLED=0\n`);
   h.update(`pkgs: ${UPSTREAM_PKGS.join(' ')} ./cmd/testenv\n`);
-  hashInputs(h, MODULE_DIR, [path.join(MODULE_DIR, 'go.mod'), path.join(MODULE_DIR, 'go.sum'), ...listFiles(path.join(MODULE_DIR, 'cmd'))]);
+  // The default version's key is unchanged by the other versions' existence.
+  if (modfile) h.update(`modfile: ${modfile}\n`);
+  const mod = path.join(MODULE_DIR, modfile || 'go.mod');
+  hashInputs(h, MODULE_DIR, [mod, mod.replace(/\.mod$/, '.sum'), ...listFiles(path.join(MODULE_DIR, 'cmd'))]);
   const key = `${version}-${h.digest('hex').slice(0, 16)}`;
   return { ...common, goVersion, key, binDir: path.join(cacheRoot(), key) };
 }
@@ -493,7 +526,7 @@ async function build(spec) {
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   const ldflags = spec.ldflags();
-  const deps = spawnSync('go', ['list', '-deps', ...spec.pkgs], { cwd: spec.moduleDir, env: goEnv(), encoding: 'utf8' });
+  const deps = spawnSync('go', ['list', '-deps', ...spec.pkgs], { cwd: spec.moduleDir, env: goEnv(spec.modfile), encoding: 'utf8' });
   const total = deps.status === 0 ? deps.stdout.split('\n').filter(Boolean).length : 0;
   const args = ['build', '-p', String(Math.max(1, os.cpus().length)), '-v', '-trimpath', '-ldflags', ldflags, '-o', `${tmp}/`, ...spec.pkgs];
   log(`building ${spec.binaries.join(', ')} (${spec.label} ${spec.version}, ${spec.goVersion}) into ${spec.binDir}`);
@@ -504,7 +537,7 @@ async function build(spec) {
   let compiled = 0;
   let last = '';
   let errText = '';
-  const child = spawn('go', args, { cwd: spec.moduleDir, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('go', args, { cwd: spec.moduleDir, env: goEnv(spec.modfile), stdio: ['ignore', 'pipe', 'pipe'] });
   const onData = (chunk) => {
     const s = chunk.toString();
     buildLog.write(s);
@@ -683,7 +716,7 @@ async function readyz(info) {
 // ---------------------------------------------------------------- commands
 
 async function cmdBuild(flags) {
-  const binDir = await ensureBinaries({ force: !!flags.force });
+  const binDir = await ensureBinaries({ force: !!flags.force, spec: buildSpec(flags['k8s-version']) });
   console.log(binDir);
   if (flags.datastore === 'kine') console.log(await ensureBinaries({ force: !!flags.force, spec: kineSpec() }));
   for (const bin of Object.values(await ensureAddons(!!flags.force))) console.log(path.dirname(bin));
@@ -721,14 +754,44 @@ function follower(file, prefix) {
   };
 }
 
+/**
+ * The pinned version `up` runs in dir: --k8s-version, else the version the dir ran last, else the default.
+ * A datastore written by one minor version is never opened by another.
+ */
+function upVersion(flags, dir) {
+  const requested = flags['k8s-version'] ? k8sVersion(flags['k8s-version']) : null;
+  let recorded = recordedVersion(dir);
+  // Dirs from before the record existed only ever ran the default version.
+  if (!recorded && ['etcd', 'kine'].some((d) => fs.existsSync(path.join(dir, d)))) recorded = defaultVersion(MODULE_DIR).version;
+  if (requested && recorded && versionLine(recorded) !== requested.line) {
+    die(
+      `${dir} holds a datastore written by Kubernetes ${recorded}; ${requested.version} must not open it ` +
+        `(another minor version). Use another --dir, or \`down --purge --dir ${dir}\` first.`,
+    );
+  }
+  if (requested) return requested;
+  if (recorded) {
+    const same = findVersion(MODULE_DIR, versionLine(recorded));
+    if (!same) die(`${dir} last ran Kubernetes ${recorded}, which is no longer pinned (${validVersionsText(MODULE_DIR)}); use another --dir or \`down --purge\``);
+    if (same.version !== defaultVersion(MODULE_DIR).version) log(`${dir} last ran ${recorded}: using ${same.version} (--k8s-version to choose)`);
+    return same;
+  }
+  return defaultVersion(MODULE_DIR);
+}
+
 async function cmdUp(flags) {
   const dir = clusterDir(flags);
+  const version = upVersion(flags, dir);
   const running = testenvPid(dir);
   if (running) {
     const info = readJSON(path.join(dir, 'cluster.json'));
     if (info?.ready) {
       if (flags.datastore && info.datastore !== flags.datastore) {
         log(`already running with datastore ${info.datastore || 'etcd'} (testenv pid ${running}); \`down\` first to switch to ${flags.datastore}`);
+        return 1;
+      }
+      if (info.version && versionLine(info.version) !== version.line) {
+        log(`already running Kubernetes ${info.version} (testenv pid ${running}); \`down\` first (and use another --dir for ${version.version})`);
         return 1;
       }
       log(`already running (testenv pid ${running}, ${info.server}, datastore ${info.datastore}); not starting another`);
@@ -762,14 +825,16 @@ async function cmdUp(flags) {
     log(`stopping leftovers of an earlier run: ${leftovers.map((p) => `${p.name}(${p.pid})`).join(', ')}`);
     await killAll(leftovers.map((p) => p.pid), 5000);
   }
-  const binDir = await ensureBinaries();
+  const binDir = await ensureBinaries({ spec: buildSpec(version.version) });
+  recordVersion(dir, version.version);
   const datastore = flags.datastore || 'etcd';
   const kineBin = datastore === 'kine' ? path.join(await ensureBinaries({ spec: kineSpec() }), 'kine') : '';
   const addons = await ensureAddons();
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   fs.rmSync(path.join(dir, 'cluster.json'), { force: true });
-  const args = ['up', '--dir', dir, '--bin-dir', binDir, `--datastore=${datastore}`];
+  const args = ['up', '--dir', dir, '--bin-dir', binDir, `--datastore=${datastore}`, `--profile=${flags.profile || PROFILES[0]}`];
+  for (const m of START_MANIFESTS) args.push(`--manifest=${m}`);
   if (kineBin) args.push(`--kine-bin=${kineBin}`);
   args.push(`--metrics-server-bin=${addons['metrics-server']}`, `--registry-bin=${addons.registry}`);
   writeOrasWrapper(dir, addons.oras);
@@ -1047,6 +1112,25 @@ async function cmdKubeconfigForNode(flags, positional) {
   return r.status ?? 1;
 }
 
+async function cmdBootstrapToken(flags) {
+  const ttlMs = parseGoDuration(flags.ttl ?? '24h');
+  if (ttlMs === null) die(`--ttl wants a duration such as 24h or 30m (or 0: never expires), got ${JSON.stringify(flags.ttl)}`, 2);
+  const dir = clusterDir(flags);
+  const info = readJSON(path.join(dir, 'cluster.json'));
+  if (!info?.ready) die(`no running cluster in ${dir} (\`npm run cluster -- up\` first)`, EXIT_NOT_RUNNING);
+  const t = bootstrapTokenSecret({ ttlMs, description: flags.description || 'picokubelet node bootstrap (tools/cluster.mjs bootstrap-token)' });
+  const r = await createSecret(info, t.object);
+  if (r.status !== 201) die(`creating Secret kube-system/${t.object.metadata.name} failed: HTTP ${r.status} ${r.text.slice(0, 500)}`);
+  // The id is public (it names the Secret and the user); the secret half is printed only in the kubeconfig.
+  log(`bootstrap token ${t.id}: user system:bootstrap:${t.id}, groups system:bootstrappers, ${EXTRA_GROUP}; ${t.expiration ? `expires ${t.expiration}` : 'never expires'}`);
+  const kc = tokenKubeconfig({ server: flags.server || info.server, caPEM: info.caPEM, user: `system:bootstrap:${t.id}`, token: t.token });
+  if (!flags.out || flags.out === '-') {
+    process.stdout.write(kc);
+    return 0;
+  }
+  return writeOut(kc, flags.out);
+}
+
 function writeOut(text, out) {
   if (out === '-') {
     process.stdout.write(text);
@@ -1054,6 +1138,8 @@ function writeOut(text, out) {
   }
   const p = path.resolve(out);
   fs.mkdirSync(path.dirname(p), { recursive: true });
+  // Credentials inside: 0600 also when the file was there before with wider bits.
+  if (fs.existsSync(p)) fs.chmodSync(p, 0o600);
   fs.writeFileSync(p, text, { mode: 0o600 });
   console.log(p);
   return 0;
@@ -1180,6 +1266,8 @@ async function main() {
       return cmdRestartAPIServer(flags);
     case 'kubeconfig-for-node':
       return cmdKubeconfigForNode(flags, positional);
+    case 'bootstrap-token':
+      return cmdBootstrapToken(flags);
   }
   return 2;
 }

@@ -27,7 +27,7 @@ function cli(args) {
   return r;
 }
 
-const COMMANDS = ['build', 'up', 'status', 'down', 'restart-apiserver', 'kubeconfig-for-node', 'kubectl', 'oras'];
+const COMMANDS = ['build', 'up', 'status', 'down', 'restart-apiserver', 'kubeconfig-for-node', 'bootstrap-token', 'kubectl', 'oras'];
 
 /** A dir that looks like a cluster dir, with the files `down` deletes. */
 function fakeClusterDir(name) {
@@ -135,6 +135,7 @@ test('unknown flags are refused with exit 2, naming the valid flags, before anyt
     { args: ['kubeconfig-for-node', 'n1', '--outdir', 'x'], flag: '--outdir', valid: ['--out-dir', '--out', '--token', '--prefix'] },
     { args: ['build', '--forse'], flag: '--forse', valid: ['--force'] },
     { args: ['up', '-t', '5'], flag: '-t', valid: ['--timeout'] },
+    { args: ['bootstrap-token', '--ttl-seconds', '5'], flag: '--ttl-seconds', valid: ['--ttl', '--out', '--server'] },
   ];
   for (const { args, flag, valid } of cases) {
     const r = cli([...args, '--dir', dir]);
@@ -165,6 +166,12 @@ test('malformed values and stray arguments are refused with exit 2', () => {
     [['kubeconfig-for-node', '--token'], /--token needs a node name/],
     [['kubeconfig-for-node', '--prefix', 'rack-'], /batch form needs --prefix P --count N --out-dir DIR/],
     [['kubeconfig-for-node', 'n1', '--prefix', 'rack-', '--count', '2', '--out-dir', tmp], /either NAME or --prefix/],
+    // Unknown Kubernetes versions are refused naming the pinned ones (tools/k8s-testenv/go.mod and v1.*/go.mod).
+    [['up', '--k8s-version', 'v1.30.1'], /--k8s-version is one of v1\.36\.3 \(default\), v1\.31\.14; or the line alone: v1\.36, v1\.31; got "v1\.30\.1"/],
+    [['build', '--k8s-version', '1.31'], /--k8s-version is one of v1\.36\.3 \(default\), v1\.31\.14/],
+    [['up', '--profile', 'kubeadm'], /--profile is one of k3s, upstream/],
+    [['bootstrap-token', '--ttl', 'soon'], /--ttl wants a duration such as 24h/],
+    [['bootstrap-token', '--ttl', '24'], /--ttl wants a duration such as 24h/],
   ];
   for (const [args, re] of cases) {
     const r = cli([...args, '--dir', dir]);

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -75,6 +76,8 @@ type upOptions struct {
 	restartGrace           time.Duration
 	extraAPIServerArgs     stringList
 	extraControllerMgrArgs stringList
+	profile                string     // profile.go
+	manifests              stringList // manifests.go
 }
 
 type stringList []string
@@ -118,6 +121,7 @@ type clusterInfo struct {
 	NodeMonitor       map[string]string `json:"nodeMonitor"`
 	Controllers       []string          `json:"controllers"`
 	Addons            addonsInfo        `json:"addons"`
+	Profile           string            `json:"profile"`
 }
 
 type child struct {
@@ -347,9 +351,10 @@ func startEtcd(dir string, ps portSet, logDir string) (*embed.Etcd, error) {
 }
 
 // kineEmulatedEtcdVersion is what kine answers to the etcd Status call: the etcd
-// that k8s v1.36.3 pins and the etcd datastore runs, so the API server enables
-// the same storage features (watch progress requests, ...) on both datastores.
-const kineEmulatedEtcdVersion = "3.6.8"
+// that the pinned Kubernetes pins and the etcd datastore runs (3.6.8 for v1.36.3,
+// 3.5.14 for v1.31.14), so the API server enables the same storage features
+// (watch progress requests, ...) on both datastores.
+var kineEmulatedEtcdVersion = etcdversion.Version
 
 // kineSQLiteParams are kine's own defaults for its SQLite DSN (pkg/drivers/sqlite);
 // they have to be spelled out because the DSN names our own file.
@@ -531,6 +536,7 @@ func (e *env) apiserverArgs() []string {
 		fmt.Sprintf("--v=%d", e.opts.apiserverVerbosity),
 	}
 	args = append(args, aggregationArgs(p)...)
+	args = append(args, e.profileAPIServerArgs()...)
 	return append(args, e.opts.extraAPIServerArgs...)
 }
 
@@ -699,7 +705,13 @@ func cmdUp(args []string) int {
 	fs.IntVar(&o.apiserverVerbosity, "apiserver-v", 1, "kube-apiserver --v")
 	fs.Var(&o.extraAPIServerArgs, "apiserver-arg", "extra kube-apiserver flag (repeatable)")
 	fs.Var(&o.extraControllerMgrArgs, "controller-manager-arg", "extra kube-controller-manager flag (repeatable)")
+	fs.StringVar(&o.profile, "profile", defaultProfile, "API server and controller flavour: "+profileNames()+" (profile.go)")
+	fs.Var(&o.manifests, "manifest", "a file to `kubectl apply` once the API server is ready (repeatable)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := applyProfile(&o, fs); err != nil {
+		logf("%v", err)
 		return 2
 	}
 	switch o.datastore {
@@ -857,6 +869,7 @@ func cmdUp(args []string) int {
 		NodeMonitor: map[string]string{"period": o.nodeMonitorPeriod, "gracePeriod": o.nodeMonitorGracePeriod,
 			"startupGracePeriod": o.nodeStartupGracePeriod},
 		Controllers: strings.Split(o.controllers, ","),
+		Profile:     o.profile,
 	}
 	if o.datastore == "etcd" {
 		e.info.EtcdDir = filepath.Join(dir, "etcd")
@@ -871,6 +884,9 @@ func cmdUp(args []string) int {
 		return 0
 	}
 	if err := e.waitAPIServer(); err != nil {
+		return fail(err)
+	}
+	if err := e.applyManifests(); err != nil {
 		return fail(err)
 	}
 	if err := e.kcm.start(); err != nil {
