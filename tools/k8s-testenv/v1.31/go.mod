@@ -42,7 +42,7 @@ replace k8s.io/kube-aggregator => k8s.io/kube-aggregator v0.31.14
 
 replace k8s.io/kube-controller-manager => k8s.io/kube-controller-manager v0.31.13
 
-replace k8s.io/kube-proxy => k8s.io/kube-proxy v0.31.14
+replace k8s.io/kube-proxy => k8s.io/kube-proxy v0.31.11
 
 replace k8s.io/kube-scheduler => k8s.io/kube-scheduler v0.31.13
 
