@@ -790,6 +790,10 @@ async function cmdUp(flags) {
         log(`already running with datastore ${info.datastore || 'etcd'} (testenv pid ${running}); \`down\` first to switch to ${flags.datastore}`);
         return 1;
       }
+      if (flags.profile && (info.profile || 'upstream') !== flags.profile) {
+        log(`already running with profile ${info.profile || 'upstream'} (testenv pid ${running}); \`down\` first to switch to ${flags.profile}`);
+        return 1;
+      }
       if (info.version && versionLine(info.version) !== version.line) {
         log(`already running Kubernetes ${info.version} (testenv pid ${running}); \`down\` first (and use another --dir for ${version.version})`);
         return 1;
