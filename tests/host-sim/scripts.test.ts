@@ -19,7 +19,7 @@ describe('scripts/test.sh: PK_SUITES', () => {
       const t0 = Date.now();
       const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'test.sh')], { encoding: 'utf8', env: { ...process.env, PK_SUITES: bad }, timeout: 30_000 });
       assert.equal(r.status, 2, r.stdout + r.stderr);
-      assert.match(r.stderr, /^scripts\/test\.sh: (unknown suite '[^']+' in PK_SUITES|PK_SUITES names no suite); valid suites: core node kine cluster firmware wasm3\n$/);
+      assert.match(r.stderr, /^scripts\/test\.sh: (unknown suite '[^']+' in PK_SUITES|PK_SUITES names no suite); valid suites: core node kine cluster firmware wasm3 v131\n$/);
       assert.equal(r.stdout, '', 'nothing installed, built or counted');
       assert.ok(Date.now() - t0 < 10_000);
     });
