@@ -73,7 +73,8 @@ test("a Deployment rolls out onto the node: Running 1/1, events in describe, del
     const d: string = await kubectl(["-n", ns, "describe", "pod", pod.metadata.name]);
     return ["Pulling", "Pulled", "Created", "Started"].every((r) => new RegExp(`Normal\\s+${r}\\s+.*kubelet`).test(d)) ? d : null;
   }, 20_000);
-  assert.match(describe, /Started\s+\S+\s+kubelet\s+spec\.containers\{app\}: Container started/);
+  // kubectl v1.36 prefixes the message with the event's fieldPath; v1.31 does not.
+  assert.match(describe, /Started\s+\S+\s+kubelet\s+(spec\.containers\{app\}: )?Container started/);
   // kubectl delete pod returns within a few seconds, and the ReplicaSet's replacement runs.
   const t0 = Date.now();
   await kubectl(["-n", ns, "delete", "pod", pod.metadata.name, "--timeout=30s"]);
