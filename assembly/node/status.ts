@@ -8,6 +8,11 @@
  * that happens while a push is on the wire triggers another push right after it (the original waited up to a status period). After each
  * successful push the heap annotation is PATCHed with the same heap sample; its failure is retried on
  * its own and never re-sends the status. A 404 means our Node was deleted: the caller re-registers.
+ *
+ * The kubelet compares its status with the server's Node and posts when they differ: the node informer
+ * (node/informer.ts) hands every version of our Node to `reconcile`, which compares it with the statuses
+ * of the last push that landed, so a Ready=Unknown someone else wrote is pushed back at once, its
+ * transition stamped at that moment (ConditionTracker.reconcile).
  */
 import { Context } from "./context";
 import { Work } from "./work";
