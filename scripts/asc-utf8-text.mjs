@@ -16,7 +16,7 @@
 import { Node, NodeKind, LiteralKind } from "assemblyscript";
 
 /** Literals shorter than this stay UTF-16 literals. */
-const MIN_LENGTH = 20;
+const MIN_LENGTH = 12;
 /** `packed` = offset << 12 | length: texts of at most 4095 bytes in a blob of at most 1 MiB. */
 const MAX_LENGTH = 4095;
 
