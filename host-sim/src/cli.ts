@@ -2,11 +2,12 @@
 // The command line: an argument schema per command (node:util parseArgs), --help and --version, and one
 // call into run.ts / nvs.ts / control.ts. Bad flags and bad kubeconfigs print one line and give exit 2.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ABI_VERSION } from './abi.js';
 import { COMMANDS_HELP, sendControl } from './control.js';
-import type { CredentialOptions } from './credentials.js';
+import type { CredentialOptions, Credentials } from './credentials.js';
 import { parseHeapSpec } from './body/heap.js';
 import { DEFAULT_BSSID, parseLinkSpec } from './body/link.js';
 import { CredentialsError, UsageError } from './errors.js';
@@ -76,11 +77,18 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
     },
   },
   'nvs-csv': {
-    summary: 'write an ESP-IDF NVS partition CSV (and PEM files) for the firmware',
-    usage: 'picokubelet-sim nvs-csv --name NAME --kubeconfig FILE --out-dir DIR [--wifi-ssid S --wifi-psk P]',
+    summary: 'write an ESP-IDF NVS partition CSV (and PEM files) for the firmware; node identities only, never admin credentials',
+    usage: 'picokubelet-sim nvs-csv --name NAME --kubeconfig FILE --out-dir DIR [--api-host HOST] [--server-name NAME] [--wifi-ssid S --wifi-psk P]\n' +
+      '       picokubelet-sim nvs-csv --count N --prefix P --dir CLUSTER_DIR --out-dir DIR [...]   (boards P-1 .. P-N, one identity each)',
     schema: {
       name: { type: 'string', arg: 'NAME', help: 'node name (default: from a system:node:<name> client certificate)' },
       'out-dir': { type: 'string', arg: 'DIR', help: 'where <name>.nvs.csv and the PEM files go' },
+      'api-host': { type: 'string', arg: 'HOST', help: 'address the board dials (default: the kubeconfig server\'s host; a loopback one is warned about)' },
+      'server-name': { type: 'string', arg: 'NAME', help: 'name the board verifies in the API server\'s certificate (default: tls-server-name, else the API host)' },
+      count: { type: 'string', arg: 'N', help: 'a rack: N boards named P-1 .. P-N (needs --prefix and --dir)' },
+      prefix: { type: 'string', arg: 'P', help: 'with --count: the name prefix' },
+      dir: { type: 'string', arg: 'CLUSTER_DIR', help: 'mint each board\'s system:node:<name> certificate with this local control plane (tools/cluster.mjs up --dir)' },
+      'allow-token': { type: 'boolean', help: 'write a bearer token (refused by default: whose a token is cannot be checked offline)' },
       'wifi-ssid': { type: 'string', arg: 'SSID', help: 'Wi-Fi network for the fallback link' },
       'wifi-psk': { type: 'string', arg: 'PSK', help: 'its passphrase' },
       ...CREDENTIALS, ...GLOBAL,
@@ -370,20 +378,71 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   };
 }
 
+/**
+ * `nvs-csv`: one board from a kubeconfig, or a rack minted with the local control plane. Every identity
+ * is checked before the first file is written, so a refusal (exit 2) leaves nothing behind.
+ */
 async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string) => void): Promise<number> {
   const outDir = str(values['out-dir']);
   if (!outDir) throw new UsageError('nvs-csv needs --out-dir DIR');
-  const { loadCredentials } = await import('./credentials.js');
-  const { nodeNameFromCertificate } = await import('./run.js');
-  const { writeNvsCsv } = await import('./nvs.js');
-  const credentials = loadCredentials(creds);
-  const name = nodeName(values.name) ?? nodeNameFromCertificate(credentials);
-  if (!name) throw new UsageError('nvs-csv needs --name NAME (or a kubeconfig for system:node:<name>)');
   const ssid = str(values['wifi-ssid']);
   const psk = str(values['wifi-psk']);
   if ((ssid === undefined) !== (psk === undefined)) throw new UsageError('--wifi-ssid and --wifi-psk go together');
-  const r = checked(() => writeNvsCsv({ name, credentials, wifiSsid: ssid, wifiPsk: psk }, outDir), 'nvs-csv');
-  out(`${r.csv}\n`);
+  const apiHost = str(values['api-host']);
+  if (apiHost !== undefined && (apiHost === '' || /[\s/:@]/.test(apiHost) && !net.isIPv6(apiHost))) {
+    throw new UsageError(`--api-host '${apiHost}' is not a host name or IP address (no scheme, port or path: the port comes from the kubeconfig)`);
+  }
+  const serverName = str(values['server-name']);
+  if (serverName !== undefined && (serverName === '' || /[\s/:@]/.test(serverName) && !net.isIPv6(serverName))) {
+    throw new UsageError(`--server-name '${serverName}' is not a DNS name or IP address`);
+  }
+  const count = integer(values.count, 'count', 1, 10_000);
+  const prefix = str(values.prefix);
+  const clusterDir = str(values.dir);
+  const single = nodeName(values.name);
+  if ((count === undefined) !== (prefix === undefined)) throw new UsageError('--count N and --prefix P go together (boards P-1 .. P-N)');
+  if (count !== undefined && single !== undefined) throw new UsageError('give either --name (one board) or --count/--prefix (a rack), not both');
+  if (prefix !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(prefix)) {
+    throw new UsageError(`--prefix '${prefix}' cannot start a node name P-1 (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)`);
+  }
+  const names = count !== undefined ? Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`) : undefined;
+  const fromKubeconfig = creds.kubeconfig !== undefined || creds.token !== undefined || creds.tokenFile !== undefined;
+  if (clusterDir !== undefined && fromKubeconfig) throw new UsageError('--dir mints the identities itself: give it without --kubeconfig/--token/--token-file');
+  if (names && clusterDir === undefined) {
+    throw new UsageError(`--count ${count}: one kubeconfig cannot be ${count} nodes (a certificate is one node's identity, system:node:<name>): ` +
+      'give --dir CLUSTER_DIR to mint one per board with the local control plane, or run nvs-csv once per board with its own --kubeconfig ' +
+      '(`npm run cluster -- kubeconfig-for-node --prefix P- --count N --start 1 --out-dir DIR`; k3s: docs/k3s.md)');
+  }
+  if (clusterDir !== undefined && !names && single === undefined) throw new UsageError('nvs-csv --dir needs --name NAME (or --count N --prefix P)');
+  const { loadCredentials } = await import('./credentials.js');
+  const { nodeNameFromCertificate } = await import('./run.js');
+  const { writeNvsCsv } = await import('./nvs.js');
+  const { checkNodeIdentity, loopbackWarning, mintNodeIdentities, withServer } = await import('./provision.js');
+  const allowToken = values['allow-token'] === true;
+  const overrides = { apiHost, serverName };
+  const boards: Array<{ name: string; credentials: Credentials }> = [];
+  let cleanup = (): void => {};
+  try {
+    if (clusterDir !== undefined) {
+      const minted = mintNodeIdentities(path.resolve(clusterDir), names ?? [single!]);
+      cleanup = minted.cleanup;
+      for (const [name, file] of minted.files) boards.push({ name, credentials: withServer(loadCredentials({ ...creds, kubeconfig: file }), overrides) });
+    } else {
+      const credentials = withServer(loadCredentials(creds), overrides);
+      const name = single ?? nodeNameFromCertificate(credentials);
+      if (!name) throw new UsageError('nvs-csv needs --name NAME (or a kubeconfig for system:node:<name>)');
+      boards.push({ name, credentials });
+    }
+    for (const b of boards) checkNodeIdentity(b.credentials, b.name, allowToken);
+    const warning = loopbackWarning(boards[0].credentials);
+    if (warning) process.stderr.write(`picokubelet-sim: ${warning}\n`);
+    for (const b of boards) {
+      const r = checked(() => writeNvsCsv({ name: b.name, credentials: b.credentials, wifiSsid: ssid, wifiPsk: psk, allowToken }, outDir), 'nvs-csv');
+      out(`${r.csv}\n`);
+    }
+  } finally {
+    cleanup();
+  }
   return 0;
 }
 

@@ -3,10 +3,12 @@
 // same identity and credentials a kubeconfig gives the host-sim. Format: header `key,type,encoding,value`,
 // a `namespace` row first, no spaces around commas, no blank lines (the generator skips `#` lines only),
 // keys of at most 15 characters, string values at most 4000 bytes. PEMs are written as files next to the
-// CSV and referenced as `file,string,<absolute path>`.
+// CSV and referenced as `file,string,<absolute path>`. Only a node identity is written (provision.ts):
+// an admin or system:masters credential, or a token nobody vouched for, is refused before any file exists.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Credentials } from './credentials.js';
+import { checkNodeIdentity } from './provision.js';
 
 /** The namespace the firmware reads. */
 export const NVS_NAMESPACE = 'kubelet';
@@ -19,6 +21,8 @@ export interface NvsInput {
   credentials: Credentials;
   wifiSsid?: string;
   wifiPsk?: string;
+  /** Write a bearer token (whose identity cannot be checked offline); default false: refused. */
+  allowToken?: boolean;
 }
 
 export interface NvsOutput {
@@ -28,6 +32,7 @@ export interface NvsOutput {
 
 /** Writes `<outDir>/<name>.nvs.csv` and its PEM files; returns their paths. */
 export function writeNvsCsv(input: NvsInput, outDir: string): NvsOutput {
+  checkNodeIdentity(input.credentials, input.name, input.allowToken === true);
   const dir = path.resolve(outDir);
   fs.mkdirSync(dir, { recursive: true });
   const c = input.credentials;

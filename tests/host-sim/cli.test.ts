@@ -32,7 +32,7 @@ describe('picokubelet-sim --help and --version', () => {
   const flags: Record<string, string[]> = {
     run: ['--name', '--node-ip', '--labels', '--heap-scenario', '--link', '--scenario', '--at', '--kubeconfig', '--context', '--token', '--ca', '--cleanup', '--control-socket', '--core-config', '--log-level', '--log-format'],
     rack: ['--count', '--prefix', '--kubeconfig-dir', '--kubeconfig', '--ramp', '--first-ip', '--cleanup', '--control-socket'],
-    'nvs-csv': ['--name', '--kubeconfig', '--wifi-ssid', '--wifi-psk', '--out-dir'],
+    'nvs-csv': ['--name', '--kubeconfig', '--wifi-ssid', '--wifi-psk', '--out-dir', '--api-host', '--server-name', '--count', '--prefix', '--dir', '--allow-token'],
     check: ['--kubeconfig', '--context', '--token', '--ca', '--timeout'],
     ctl: ['--control-socket', '--timeout'],
   };
@@ -268,10 +268,10 @@ describe('picokubelet-sim check (a stub API server answering the two reviews)', 
 
 describe('picokubelet-sim nvs-csv', () => {
   const pki = testPki();
-  it('token kubeconfig: header, namespace, keys, PEM files referenced by absolute path', () => {
+  it('token kubeconfig (--allow-token): header, namespace, keys, PEM files referenced by absolute path', () => {
     const dir = tmpDir('nvs');
     const kc = writeKubeconfig(path.join(dir, 'k'), { server: 'https://10.1.2.3:6443', caPEM: pki.ca.cert, token: 'nvs-token-1' });
-    const r = sim(['nvs-csv', '--name', 'esp-1', '--kubeconfig', kc, '--wifi-ssid', 'lab, 2.4GHz', '--wifi-psk', 'pa"ss', '--out-dir', path.join(dir, 'out')]);
+    const r = sim(['nvs-csv', '--name', 'esp-1', '--kubeconfig', kc, '--wifi-ssid', 'lab, 2.4GHz', '--wifi-psk', 'pa"ss', '--out-dir', path.join(dir, 'out'), '--allow-token']);
     assert.equal(r.code, 0, r.stderr);
     const csvPath = r.stdout.trim();
     const lines = fs.readFileSync(csvPath, 'utf8').split('\n');
