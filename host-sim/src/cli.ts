@@ -79,14 +79,15 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
   'nvs-csv': {
     summary: 'write an ESP-IDF NVS partition CSV (and PEM files) for the firmware; node identities only, never admin credentials',
     usage: 'picokubelet-sim nvs-csv --name NAME --kubeconfig FILE --out-dir DIR [--api-host HOST] [--server-name NAME] [--wifi-ssid S --wifi-psk P]\n' +
-      '       picokubelet-sim nvs-csv --count N --prefix P --dir CLUSTER_DIR --out-dir DIR [...]   (boards P-1 .. P-N, one identity each)',
+      '       picokubelet-sim nvs-csv --count N --prefix P (--kubeconfig-dir KDIR | --dir CLUSTER_DIR) --out-dir DIR [...]   (boards P-1 .. P-N, one identity each)',
     schema: {
       name: { type: 'string', arg: 'NAME', help: 'node name (default: from a system:node:<name> client certificate)' },
       'out-dir': { type: 'string', arg: 'DIR', help: 'where <name>.nvs.csv and the PEM files go' },
       'api-host': { type: 'string', arg: 'HOST', help: 'address the board dials (default: the kubeconfig server\'s host; a loopback one is warned about)' },
       'server-name': { type: 'string', arg: 'NAME', help: 'name the board verifies in the API server\'s certificate (default: tls-server-name, else the API host)' },
-      count: { type: 'string', arg: 'N', help: 'a rack: N boards named P-1 .. P-N (needs --prefix and --dir)' },
+      count: { type: 'string', arg: 'N', help: 'a rack: N boards named P-1 .. P-N (needs --prefix, and --kubeconfig-dir or --dir)' },
       prefix: { type: 'string', arg: 'P', help: 'with --count: the name prefix' },
+      'kubeconfig-dir': { type: 'string', arg: 'KDIR', help: 'with --count: each board\'s own credentials, KDIR/<name>.kubeconfig' },
       dir: { type: 'string', arg: 'CLUSTER_DIR', help: 'mint each board\'s system:node:<name> certificate with this local control plane (tools/cluster.mjs up --dir)' },
       'allow-token': { type: 'boolean', help: 'write a bearer token (refused by default: whose a token is cannot be checked offline)' },
       'wifi-ssid': { type: 'string', arg: 'SSID', help: 'Wi-Fi network for the fallback link' },
@@ -399,6 +400,7 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
   const count = integer(values.count, 'count', 1, 10_000);
   const prefix = str(values.prefix);
   const clusterDir = str(values.dir);
+  const kubeconfigDir = str(values['kubeconfig-dir']);
   const single = nodeName(values.name);
   if ((count === undefined) !== (prefix === undefined)) throw new UsageError('--count N and --prefix P go together (boards P-1 .. P-N)');
   if (count !== undefined && single !== undefined) throw new UsageError('give either --name (one board) or --count/--prefix (a rack), not both');
@@ -408,10 +410,14 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
   const names = count !== undefined ? Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`) : undefined;
   const fromKubeconfig = creds.kubeconfig !== undefined || creds.token !== undefined || creds.tokenFile !== undefined;
   if (clusterDir !== undefined && fromKubeconfig) throw new UsageError('--dir mints the identities itself: give it without --kubeconfig/--token/--token-file');
-  if (names && clusterDir === undefined) {
+  if (kubeconfigDir !== undefined && (fromKubeconfig || clusterDir !== undefined)) {
+    throw new UsageError('--kubeconfig-dir holds every board\'s credentials: give it without --kubeconfig/--token/--token-file/--dir');
+  }
+  if (kubeconfigDir !== undefined && !names) throw new UsageError('--kubeconfig-dir goes with --count N --prefix P (one board: --kubeconfig FILE)');
+  if (names && clusterDir === undefined && kubeconfigDir === undefined) {
     throw new UsageError(`--count ${count}: one kubeconfig cannot be ${count} nodes (a certificate is one node's identity, system:node:<name>): ` +
-      'give --dir CLUSTER_DIR to mint one per board with the local control plane, or run nvs-csv once per board with its own --kubeconfig ' +
-      '(`npm run cluster -- kubeconfig-for-node --prefix P- --count N --start 1 --out-dir DIR`; k3s: docs/k3s.md)');
+      'give --kubeconfig-dir KDIR with KDIR/<name>.kubeconfig for each board (k3s: docs/k3s.md "Way 1"), or --dir CLUSTER_DIR to mint one per ' +
+      'board with the local control plane');
   }
   if (clusterDir !== undefined && !names && single === undefined) throw new UsageError('nvs-csv --dir needs --name NAME (or --count N --prefix P)');
   const { loadCredentials } = await import('./credentials.js');
@@ -427,6 +433,12 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
       const minted = mintNodeIdentities(path.resolve(clusterDir), names ?? [single!]);
       cleanup = minted.cleanup;
       for (const [name, file] of minted.files) boards.push({ name, credentials: withServer(loadCredentials({ ...creds, kubeconfig: file }), overrides) });
+    } else if (kubeconfigDir !== undefined) {
+      for (const name of names!) {
+        const file = path.join(kubeconfigDir, `${name}.kubeconfig`);
+        if (!fs.existsSync(file)) throw new UsageError(`${file} does not exist: --kubeconfig-dir needs one kubeconfig per board, named <name>.kubeconfig (${names![0]} .. ${names![names!.length - 1]})`);
+        boards.push({ name, credentials: withServer(loadCredentials({ ...creds, kubeconfig: file }), overrides) });
+      }
     } else {
       const credentials = withServer(loadCredentials(creds), overrides);
       const name = single ?? nodeNameFromCertificate(credentials);

@@ -118,6 +118,33 @@ describe('nvs-csv refuses what is not a node identity (exit 2, nothing written)'
     assert.equal(fs.existsSync(path.join(dir, 'out')), false);
   });
 
+  it('a rack from --kubeconfig-dir: one wrong board refuses the whole rack; a missing one is named', () => {
+    const dir = tmpDir('prov-kdir');
+    const kdir = path.join(dir, 'kubeconfigs');
+    fs.mkdirSync(kdir);
+    const write = (file: string, node: string): void => {
+      const c = pki.client(node);
+      writeKubeconfig(path.join(kdir, `${file}.kubeconfig`), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, cert: c.cert, key: c.key });
+    };
+    write('shelf-1', 'shelf-1');
+    write('shelf-2', 'shelf-1'); // a copy of board 1's identity
+    write('shelf-3', 'shelf-3');
+    const out = path.join(dir, 'out');
+    const bad = sim(['nvs-csv', '--count', '3', '--prefix', 'shelf', '--kubeconfig-dir', kdir, '--out-dir', out]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /shelf-2\.kubeconfig .*CN=system:node:shelf-1, O=system:nodes, not system:node:shelf-2/);
+    assert.equal(fs.existsSync(out), false, 'no board written when one is refused');
+    write('shelf-2', 'shelf-2');
+    const four = sim(['nvs-csv', '--count', '4', '--prefix', 'shelf', '--kubeconfig-dir', kdir, '--out-dir', out]);
+    assert.equal(four.code, 2, four.stderr);
+    assert.match(four.stderr, /shelf-4\.kubeconfig does not exist: --kubeconfig-dir needs one kubeconfig per board, named <name>\.kubeconfig \(shelf-1 \.\. shelf-4\)/);
+    assert.equal(fs.existsSync(out), false);
+    const ok = sim(['nvs-csv', '--count', '3', '--prefix', 'shelf', '--kubeconfig-dir', kdir, '--out-dir', out]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr, '');
+    assert.deepEqual(ok.stdout.trim().split('\n'), [1, 2, 3].map((i) => path.join(out, `shelf-${i}.nvs.csv`)));
+  });
+
   it('bad flag combinations, unknown flags; --help only prints', () => {
     const dir = tmpDir('prov-flags');
     const out = path.join(dir, 'out');
@@ -127,6 +154,8 @@ describe('nvs-csv refuses what is not a node identity (exit 2, nothing written)'
       [['--count', '2', '--prefix', 'r', '--name', 'x', '--out-dir', out], /either --name .* or --count\/--prefix/],
       [['--dir', dir, '--kubeconfig', 'k', '--name', 'x', '--out-dir', out], /--dir mints the identities itself/],
       [['--dir', dir, '--out-dir', out], /--dir needs --name NAME/],
+      [['--kubeconfig-dir', dir, '--name', 'x', '--out-dir', out], /--kubeconfig-dir goes with --count N --prefix P/],
+      [['--kubeconfig-dir', dir, '--dir', dir, '--count', '2', '--prefix', 'r', '--out-dir', out], /--kubeconfig-dir holds every board's credentials/],
       [['--dir', dir, '--name', 'x', '--out-dir', out], /--dir .* is not a local control plane's directory \(no pki\/ca.crt\)/],
       [['--api-host', 'https://10.0.0.1:6443', '--name', 'x', '--out-dir', out], /--api-host 'https:\/\/10.0.0.1:6443' is not a host name or IP address/],
       [['--alow-token', '--out-dir', out], /nvs-csv: unknown flag --alow-token \(did you mean --allow-token\?\); valid flags: .*--api-host .*--server-name .*--count .*--prefix .*--dir .*--allow-token/],
@@ -140,7 +169,7 @@ describe('nvs-csv refuses what is not a node identity (exit 2, nothing written)'
     const h = sim(['nvs-csv', '--help', '--name', 'x', '--out-dir', out, '--count', '3', '--prefix', 'rack', '--dir', dir]);
     assert.equal(h.code, 0);
     assert.equal(h.stderr, '');
-    for (const f of ['--api-host HOST', '--server-name NAME', '--count N', '--prefix P', '--dir CLUSTER_DIR', '--allow-token']) assert.ok(h.stdout.includes(f), f);
+    for (const f of ['--api-host HOST', '--server-name NAME', '--count N', '--prefix P', '--kubeconfig-dir KDIR', '--dir CLUSTER_DIR', '--allow-token']) assert.ok(h.stdout.includes(f), f);
     assert.equal(fs.existsSync(out), false, '--help writes nothing');
   });
 });
