@@ -446,8 +446,11 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
       boards.push({ name, credentials });
     }
     for (const b of boards) checkNodeIdentity(b.credentials, b.name, allowToken);
-    const warning = loopbackWarning(boards[0].credentials);
-    if (warning) process.stderr.write(`picokubelet-sim: ${warning}\n`);
+    // One line per distinct address, not per board: a rack usually shares one server.
+    for (const host of new Set(boards.map((b) => b.credentials.apiHost))) {
+      const warning = loopbackWarning(boards.find((b) => b.credentials.apiHost === host)!.credentials);
+      if (warning) process.stderr.write(`picokubelet-sim: ${warning}\n`);
+    }
     for (const b of boards) {
       const r = checked(() => writeNvsCsv({ name: b.name, credentials: b.credentials, wifiSsid: ssid, wifiPsk: psk, allowToken }, outDir), 'nvs-csv');
       out(`${r.csv}\n`);

@@ -63,7 +63,7 @@ export function checkNodeIdentity(creds: Credentials, name: string, allowToken: 
   if (cn.length !== 1 || cn[0] !== want) {
     const other = cn.length === 1 && cn[0].startsWith('system:node:');
     throw new CredentialsError(`${creds.source}: the client certificate is ${who}, not ${want}` +
-      (other ? ` (it is node ${cn[0].slice('system:node:'.length)}'s: one certificate is one node; drop --name, or mint one for ${name})` : ' (not a node identity)') +
+      (other ? ` (it is node ${cn[0].slice('system:node:'.length)}'s, and one certificate is one node: use it for that board, or mint one for ${name})` : ' (not a node identity)') +
       `: refusing to write it into board ${name}. Instead, ${NODE_IDENTITY_HINT}`);
   }
   if (o.length !== 1 || o[0] !== 'system:nodes') {

@@ -81,7 +81,7 @@ describe('nvs-csv refuses what is not a node identity (exit 2, nothing written)'
     const kc = writeKubeconfig(path.join(dir, 'k'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, cert: c.cert, key: c.key });
     const r = sim(['nvs-csv', '--name', 'board-8', '--kubeconfig', kc, '--out-dir', path.join(dir, 'out')]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /the client certificate is CN=system:node:board-9, O=system:nodes, not system:node:board-8 \(it is node board-9's: one certificate is one node/);
+    assert.match(r.stderr, /the client certificate is CN=system:node:board-9, O=system:nodes, not system:node:board-8 \(it is node board-9's, and one certificate is one node: use it for that board/);
     assert.equal(fs.existsSync(path.join(dir, 'out')), false);
   });
 
