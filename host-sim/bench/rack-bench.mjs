@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // host-sim/bench/rack-bench.mjs
 // Starts a rack against the local control plane (tools/cluster.mjs) and prints: nodes held Ready (as the
-// API server sees them), CPU and RSS per node, and the worst renewal lateness. Needs `tsc -p host-sim`
-// and a running cluster (`npm run cluster -- up`, or --cluster-dir for another one).
+// API server sees them), CPU and RSS per node, and the worst renewal lateness. With --pods, a workload
+// then puts one pod on every node and the time to all Running is measured with what it cost host-sim and
+// the control plane (pods-phase.mjs). Needs `tsc -p host-sim` and a running cluster (`npm run cluster -- up`,
+// or --cluster-dir for another one).
 //
 //   node host-sim/bench/rack-bench.mjs --count 100 --duration 60
 //   node host-sim/bench/rack-bench.mjs --count 1000 --duration 120 --ramp 50 --cluster-dir /tmp/bench-cluster
+//   node host-sim/bench/rack-bench.mjs --count 1000 --pods --workload daemonset --cluster-dir /tmp/bench-cluster
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -15,6 +18,45 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { Led, loadCredentials, silentLogger, startRack, systemTimers } from '../dist/index.js';
+import { podsPhase, printPods } from './pods-phase.mjs';
+
+const USAGE = 'usage: rack-bench.mjs [--count N] [--duration S] [--ramp N/s] [--prefix P] [--cluster-dir DIR] [--kubeconfig-dir DIR] [--keep-nodes] [--json]\n' +
+  '                     [--pods [--workload daemonset|deployment] [--pods-timeout S]]';
+const OPTIONS = {
+  count: { type: 'string', default: '100' },
+  duration: { type: 'string', default: '60' },
+  ramp: { type: 'string', default: '50' },
+  prefix: { type: 'string' },
+  'cluster-dir': { type: 'string' },
+  'kubeconfig-dir': { type: 'string' },
+  'keep-nodes': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  pods: { type: 'boolean', default: false },
+  workload: { type: 'string', default: 'daemonset' },
+  'pods-timeout': { type: 'string', default: '900' },
+  help: { type: 'boolean', short: 'h' },
+};
+let flags;
+try {
+  ({ values: flags } = parseArgs({ options: OPTIONS, strict: true, allowPositionals: false }));
+} catch (err) {
+  process.stderr.write(`rack-bench: ${err.message}\nvalid flags: ${Object.keys(OPTIONS).map((k) => '--' + k).join(' ')}\n${USAGE}\n`);
+  process.exit(2);
+}
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+for (const k of ['count', 'duration', 'ramp', 'pods-timeout']) {
+  if (!/^[1-9][0-9]*$/.test(flags[k])) {
+    process.stderr.write(`rack-bench: --${k} takes a positive whole number, not ${JSON.stringify(flags[k])}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+if (!['daemonset', 'deployment'].includes(flags.workload)) {
+  process.stderr.write(`rack-bench: --workload is daemonset or deployment, not ${JSON.stringify(flags.workload)}\n`);
+  process.exit(2);
+}
 
 // RSS per node is only meaningful after a full GC: re-run with --expose-gc when it is missing.
 if (typeof global.gc !== 'function') {
@@ -23,23 +65,7 @@ if (typeof global.gc !== 'function') {
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values: flags } = parseArgs({
-  options: {
-    count: { type: 'string', default: '100' },
-    duration: { type: 'string', default: '60' },
-    ramp: { type: 'string', default: '50' },
-    prefix: { type: 'string' },
-    'cluster-dir': { type: 'string', default: path.join(ROOT, '.cluster') },
-    'kubeconfig-dir': { type: 'string' },
-    'keep-nodes': { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (flags.help) {
-  console.log('usage: rack-bench.mjs [--count N] [--duration S] [--ramp N/s] [--prefix P] [--cluster-dir DIR] [--kubeconfig-dir DIR] [--keep-nodes] [--json]');
-  process.exit(0);
-}
+flags['cluster-dir'] ??= process.env.PICOKUBELET_CLUSTER_DIR ?? path.join(ROOT, '.cluster');
 const count = Number(flags.count);
 const duration = Number(flags.duration);
 const clusterDir = path.resolve(flags['cluster-dir']);
@@ -66,18 +92,29 @@ if (!kcDir) {
 const creds = new Map();
 for (let i = 0; i < count; i++) creds.set(`${prefix}${i}`, loadCredentials({ kubeconfig: path.join(kcDir, `${prefix}${i}.kubeconfig`) }));
 
-function api(method, urlPath) {
+/** One request as cluster admin; JSON in and out (`as: 'text'` for /metrics). */
+function api(method, urlPath, body, as = 'json') {
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(urlPath, cluster.server), {
-      method, ca: cluster.caPEM, headers: { Authorization: `Bearer ${cluster.adminToken}`, Accept: 'application/json' }, timeout: 30_000,
-    }, (res) => {
+    const headers = { Authorization: `Bearer ${cluster.adminToken}`, Accept: as === 'json' ? 'application/json' : 'text/plain' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const req = https.request(new URL(urlPath, cluster.server), { method, ca: cluster.caPEM, headers, timeout: 30_000 }, (res) => {
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if (as === 'text') return resolve({ status: res.statusCode, text });
+        let json = null;
+        try {
+          json = JSON.parse(text || 'null');
+        } catch {
+          json = { message: text.slice(0, 200) };
+        }
+        resolve({ status: res.statusCode, json });
+      });
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -85,7 +122,9 @@ async function readyCount() {
   const r = await api('GET', '/api/v1/nodes');
   const mine = (r.json?.items ?? []).filter((n) => n.metadata.name.startsWith(prefix));
   const ready = mine.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  return { listed: mine.length, ready: ready.length };
+  // The lifecycle controller's not-ready taint: a pod that does not tolerate it is not scheduled there.
+  const tainted = mine.filter((n) => (n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready'));
+  return { listed: mine.length, ready: ready.length, tainted: tainted.length };
 }
 
 async function leaseStaleness() {
@@ -104,8 +143,11 @@ const baseRss = process.memoryUsage().rss;
 const timers = systemTimers();
 const gaps = { worst: 0, all: [], lastBlip: new Map() };
 const t0 = Date.now();
+// The label every node of the rack carries; the --pods workload selects it.
+const RACK_LABEL = 'picokubelet.dev/rack';
+const rackValue = prefix.replace(/[^A-Za-z0-9]+$/, '').toLowerCase();
 const { rack, started } = startRack({
-  prefix, count, rampPerSecond: Number(flags.ramp), logger: silentLogger(), keepLogs: 0,
+  prefix, count, rampPerSecond: Number(flags.ramp), logger: silentLogger(), keepLogs: 0, labels: { [RACK_LABEL]: rackValue },
   credentialsFor: (name) => {
     const c = creds.get(name);
     creds.delete(name);
@@ -131,7 +173,37 @@ say(`started ${count} nodes in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 const waitStart = Date.now();
 while (rack.nodes().some((n) => n.stats().renewals < 1) && Date.now() - waitStart < 180_000) await new Promise((r) => setTimeout(r, 1000));
 const allRenewed = Date.now();
-say(`all renewing ${((allRenewed - t0) / 1000).toFixed(1)} s after start; measuring for ${duration} s`);
+say(`all renewing ${((allRenewed - t0) / 1000).toFixed(1)} s after start${flags.pods ? '' : `; measuring for ${duration} s`}`);
+
+if (flags.pods) {
+  let rc = 1;
+  try {
+    // Every Node Ready and untainted as the API server sees it, before the workload is created.
+    const w0 = Date.now();
+    let rc0;
+    while ((rc0 = await readyCount()).ready < count || rc0.tainted > 0) {
+      if (Date.now() - w0 > 300_000) throw new Error(`after 300 s only ${rc0.ready} of ${count} Nodes Ready, ${rc0.tainted} still tainted not-ready`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+    say(`all ${count} Nodes Ready and untainted ${((Date.now() - t0) / 1000).toFixed(1)} s after start`);
+    const result = await podsPhase({
+      cluster, clusterDir, api, rack, gaps, count, label: RACK_LABEL, value: rackValue, kind: flags.workload,
+      timeoutS: Number(flags['pods-timeout']), say, leaseStaleness,
+    });
+    const { listed, ready } = await readyCount();
+    Object.assign(result, { nodes: count, apiListed: listed, apiReadyAtEnd: ready, renewFailuresTotal: rack.nodes().reduce((n, x) => n + x.stats().renewFailures, 0) });
+    if (flags.json) console.log(JSON.stringify(result));
+    else {
+      console.log(`nodes                       ${count} (API at the end: ${listed} listed, ${ready} Ready; ${result.renewFailuresTotal} renewal failures since start)`);
+      printPods(result);
+    }
+    rc = result.allReady && result.secondsToAllPodsDeleted !== null && ready === count ? 0 : 1;
+  } catch (err) {
+    say(`pods run failed: ${err.message}`);
+  }
+  await teardown();
+  process.exit(rc);
+}
 
 // The steady-state window.
 gaps.worst = 0;
@@ -197,12 +269,16 @@ else {
   console.log(`worst lease staleness (API) ${result.worstLeaseStalenessMs} ms (lease duration 40 s)`);
 }
 
-await rack.stop({ cleanup: true });
-if (!flags['keep-nodes']) {
-  // A system:node identity may not delete its Node; remove them as admin.
-  for (let i = 0; i < count; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => api('DELETE', `/api/v1/nodes/${prefix}${i + j}`).catch(() => {})));
-  }
-}
-if (!flags['kubeconfig-dir']) fs.rmSync(kcDir, { recursive: true, force: true });
+await teardown();
 process.exit(ready === count ? 0 : 1);
+
+async function teardown() {
+  await rack.stop({ cleanup: true });
+  if (!flags['keep-nodes']) {
+    // A system:node identity may not delete its Node; remove them as admin.
+    for (let i = 0; i < count; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => api('DELETE', `/api/v1/nodes/${prefix}${i + j}`).catch(() => {})));
+    }
+  }
+  if (!flags['kubeconfig-dir']) fs.rmSync(kcDir, { recursive: true, force: true });
+}
