@@ -26,6 +26,7 @@ export function summarise(before, after) {
   const byRequest = {};
   const byCode = {};
   const rejected = {};
+  const failed = {};
   for (const [key, v1] of after) {
     const d = v1 - (before.get(key) ?? 0);
     if (d <= 0) continue;
@@ -34,11 +35,12 @@ export function summarise(before, after) {
       const what = `${l.verb} ${l.resource}${l.subresource ? '/' + l.subresource : ''}`;
       byRequest[what] = (byRequest[what] ?? 0) + d;
       byCode[l.code] = (byCode[l.code] ?? 0) + d;
+      if (Number(l.code) >= 400) failed[`${l.code} ${what}`] = (failed[`${l.code} ${what}`] ?? 0) + d;
     } else {
       const what = `${l.priority_level} (${l.reason})`;
       rejected[what] = (rejected[what] ?? 0) + d;
     }
   }
   const top = Object.fromEntries(Object.entries(byRequest).sort((a, b) => b[1] - a[1]).slice(0, 12));
-  return { requestsByVerbResource: top, requestsByCode: byCode, apfRejected: rejected };
+  return { requestsByVerbResource: top, requestsByCode: byCode, failedByCodeVerbResource: failed, apfRejected: rejected };
 }

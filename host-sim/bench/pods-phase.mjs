@@ -112,6 +112,7 @@ export function printPods(r) {
   console.log(`kube-apiserver peak RSS     ${r.kubeApiserverPeakRssMiB} MiB`);
   console.log(`worst renewal gap           ${r.worstRenewalGapMs} ms, p99 ${r.p99RenewalGapMs} ms (renew period 10 s ± 2 %); worst lease staleness (API) ${r.worstLeaseStalenessMs} ms`);
   console.log(`API server: answers         ${JSON.stringify(r.apiserver.requestsByCode)}; APF rejected ${JSON.stringify(r.apiserver.apfRejected)}`);
+  console.log(`API server: failed        ${JSON.stringify(r.apiserver.failedByCodeVerbResource)}`);
   console.log(`API server: requests        ${Object.entries(r.apiserver.requestsByVerbResource).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`delete to all pods gone     ${r.secondsToAllPodsDeleted ?? `— (${r.podsLeftAfterDelete} left)`} s`);
   if (r.watchError) console.log(`pod watch failed            ${r.watchError}`);

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
-import { Led, loadCredentials, silentLogger, startRack, systemTimers } from '../dist/index.js';
+import { Led, Logger, loadCredentials, startRack, systemTimers } from '../dist/index.js';
 import { podsPhase, printPods } from './pods-phase.mjs';
 
 const USAGE = 'usage: rack-bench.mjs [--count N] [--duration S] [--ramp N/s] [--prefix P] [--cluster-dir DIR] [--kubeconfig-dir DIR] [--keep-nodes] [--json]\n' +
@@ -64,13 +64,14 @@ if (typeof global.gc !== 'function') {
   process.exit(r.status ?? 1);
 }
 
+Error.stackTraceLimit = 40; // a core's trap: the wasm frames that led to it
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 flags['cluster-dir'] ??= process.env.PICOKUBELET_CLUSTER_DIR ?? path.join(ROOT, '.cluster');
 const count = Number(flags.count);
 const duration = Number(flags.duration);
 const clusterDir = path.resolve(flags['cluster-dir']);
 const prefix = flags.prefix ?? `bench-${Date.now().toString(36)}-`;
-const say = (s) => process.stderr.write(`[bench] ${s}\n`);
+const say = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 let cluster;
 try {
@@ -143,17 +144,43 @@ const baseRss = process.memoryUsage().rss;
 const timers = systemTimers();
 const gaps = { worst: 0, all: [], lastBlip: new Map() };
 const t0 = Date.now();
+// The nodes' warnings and errors, tallied by message with names and numbers taken out (a thousand nodes
+// logging the same thing is one line of the report), and every trap of a core with its message.
+const tally = new Map();
+const panics = [];
+const logger = new Logger({
+  level: 'warn', format: 'json',
+  write: (line) => {
+    const r = JSON.parse(line);
+    const key = `${r.level} ${r.source}: ${r.msg.split(prefix).join('<node>').replace(/[0-9]+/g, 'N')}`;
+    const t = tally.get(key) ?? { count: 0, nodes: new Set(), example: `${r.node}: ${r.msg}` };
+    t.count++;
+    t.nodes.add(r.node);
+    tally.set(key, t);
+  },
+});
+function logReport() {
+  return {
+    panics: panics.length,
+    panicMessages: [...new Set(panics.map((p) => p.msg))].slice(0, 5),
+    panicTimes: panics.length ? `${panics[0].at} .. ${panics[panics.length - 1].at}` : null,
+    panicStacks: [...new Set(panics.map((p) => p.stack.split('\n').slice(1, 12).map((l) => l.trim().replace(/:0x[0-9a-f]+\)?$/, '')).join(' <- ')))].slice(0, 3),
+    logs: [...tally.entries()].sort((a, b) => b[1].count - a[1].count).slice(0, 12).map(([k, t]) => ({ line: k, count: t.count, nodes: t.nodes.size, example: t.example.slice(0, 300) })),
+  };
+}
+
 // The label every node of the rack carries; the --pods workload selects it.
 const RACK_LABEL = 'picokubelet.dev/rack';
 const rackValue = prefix.replace(/[^A-Za-z0-9]+$/, '').toLowerCase();
 const { rack, started } = startRack({
-  prefix, count, rampPerSecond: Number(flags.ramp), logger: silentLogger(), keepLogs: 0, labels: { [RACK_LABEL]: rackValue },
+  prefix, count, rampPerSecond: Number(flags.ramp), logger, keepLogs: 0, labels: { [RACK_LABEL]: rackValue },
   credentialsFor: (name) => {
     const c = creds.get(name);
     creds.delete(name);
     return c;
   },
   onNode: (node) => {
+    node.on('panic', (err) => panics.push({ name: node.name, at: new Date().toISOString().slice(11, 19), msg: String(err?.message ?? err), stack: String(err?.stack ?? '') }));
     node.on('led', (pattern) => {
       if (pattern !== Led.ACTIVITY) return;
       const now = performance.now();
@@ -191,13 +218,22 @@ if (flags.pods) {
       timeoutS: Number(flags['pods-timeout']), say, leaseStaleness,
     });
     const { listed, ready } = await readyCount();
-    Object.assign(result, { nodes: count, apiListed: listed, apiReadyAtEnd: ready, renewFailuresTotal: rack.nodes().reduce((n, x) => n + x.stats().renewFailures, 0) });
+    const stats = rack.nodes().map((n) => n.stats());
+    Object.assign(result, {
+      nodes: count, apiListed: listed, apiReadyAtEnd: ready,
+      coreHealthyAtEnd: stats.filter((s) => s.phaseName === 'RUNNING' && s.ledName === 'HEALTHY').length,
+      renewFailuresTotal: stats.filter((s) => s.host.panic === null).reduce((n, s) => n + s.renewFailures, 0),
+      ...logReport(),
+    });
     if (flags.json) console.log(JSON.stringify(result));
     else {
-      console.log(`nodes                       ${count} (API at the end: ${listed} listed, ${ready} Ready; ${result.renewFailuresTotal} renewal failures since start)`);
+      console.log(`nodes                       ${count} (API at the end: ${listed} listed, ${ready} Ready; core: ${result.coreHealthyAtEnd} RUNNING+HEALTHY; ${result.renewFailuresTotal} renewal failures since start)`);
       printPods(result);
+      console.log(`cores trapped               ${result.panics}${result.panics ? `: ${result.panicMessages.join(' | ')} (at ${result.panicTimes})` : ''}`);
+      for (const st of result.panicStacks) console.log(`  stack: ${st}`);
+      for (const l of result.logs) console.log(`  ${String(l.count).padStart(6)} x (${l.nodes} nodes) ${l.line.slice(0, 160)}`);
     }
-    rc = result.allReady && result.secondsToAllPodsDeleted !== null && ready === count ? 0 : 1;
+    rc = result.allReady && result.secondsToAllPodsDeleted !== null && ready === count && result.panics === 0 ? 0 : 1;
   } catch (err) {
     say(`pods run failed: ${err.message}`);
   }
