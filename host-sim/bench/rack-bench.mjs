@@ -231,7 +231,7 @@ if (flags.pods) {
       printPods(result);
       console.log(`cores trapped               ${result.panics}${result.panics ? `: ${result.panicMessages.join(' | ')} (at ${result.panicTimes})` : ''}`);
       for (const st of result.panicStacks) console.log(`  stack: ${st}`);
-      for (const l of result.logs) console.log(`  ${String(l.count).padStart(6)} x (${l.nodes} nodes) ${l.line.slice(0, 160)}`);
+      for (const l of result.logs) console.log(`  ${String(l.count).padStart(6)} x (${l.nodes} nodes) ${l.line.slice(0, 160)}\n           e.g. ${l.example.slice(0, 200)}`);
     }
     rc = result.allReady && result.secondsToAllPodsDeleted !== null && ready === count && result.panics === 0 ? 0 : 1;
   } catch (err) {
