@@ -15,9 +15,9 @@
  */
 import { Node, NodeKind, LiteralKind } from "assemblyscript";
 
-/** Literals shorter than this stay UTF-16 literals. */
-const MIN_LENGTH = 12;
-/** `packed` = offset << 12 | length: texts of at most 4095 bytes in a blob of at most 1 MiB. */
+/** Literals shorter than this stay UTF-16 literals (a call costs about what a literal this short saves). */
+const MIN_LENGTH = 4;
+/** A span is offset << 12 | length: texts of at most 4095 bytes in a blob of at most 1 MiB. */
 const MAX_LENGTH = 4095;
 
 const SKIP = new Set([NodeKind.Decorator, NodeKind.Import, NodeKind.Export, NodeKind.ExportImport, NodeKind.ExportDefault]);
@@ -37,24 +37,26 @@ function eligible(text) {
 
 export default class Utf8Text {
   afterParse(parser) {
-    const offsets = new Map();
+    const index = new Map();
     const bytes = [];
+    const spans = [];
     const intern = (text) => {
-      let at = offsets.get(text);
-      if (at === undefined) {
-        at = bytes.length;
-        for (let i = 0; i < text.length; i++) bytes.push(text.charCodeAt(i));
-        offsets.set(text, at);
+      let i = index.get(text);
+      if (i === undefined) {
+        i = spans.length;
+        spans.push((bytes.length << 12) | text.length);
+        for (let j = 0; j < text.length; j++) bytes.push(text.charCodeAt(j));
+        index.set(text, i);
       }
-      return (at << 12) | text.length;
+      return i;
     };
     const replace = (lit) => {
       const range = lit.range;
-      const packed = intern(lit.value);
+      const i = intern(lit.value);
       return Node.createCallExpression(
         Node.createIdentifierExpression("__pk_text", range),
         null,
-        [Node.createIntegerLiteralExpression(globalThis.i64_new(packed, 0), range)],
+        [Node.createIntegerLiteralExpression(globalThis.i64_new(i, 0), range)],
         range,
       );
     };
@@ -82,10 +84,18 @@ export default class Utf8Text {
       walk(source.statements);
     }
     if (bytes.length >= 1 << 20) throw new Error(`asc-utf8-text: ${bytes.length} bytes of text is more than the 1 MiB the packing allows`);
+    if (spans.length === 0) spans.push(0);
     const text = [
-      "const PK_TEXT: usize = memory.data<u8>([" + bytes.join(",") + "]);",
-      "@global export function __pk_text(packed: i32): string {",
-      "  return String.UTF8.decodeUnsafe(PK_TEXT + <usize>(<u32>packed >> 12), <usize>(packed & 0xfff), false);",
+      "const PK_TEXT: usize = memory.data<u8>([" + (bytes.length ? bytes.join(",") : "0") + "]);",
+      "const PK_SPANS: usize = memory.data<u32>([" + spans.join(",") + "]);",
+      "const PK_CACHE = new StaticArray<string | null>(" + spans.length + ");",
+      "@global export function __pk_text(i: i32): string {",
+      "  let s = unchecked(PK_CACHE[i]);",
+      "  if (s !== null) return s;",
+      "  const span = load<u32>(PK_SPANS + (<usize>i << 2));",
+      "  const t = String.UTF8.decodeUnsafe(PK_TEXT + <usize>(span >> 12), <usize>(span & 0xfff), false);",
+      "  unchecked((PK_CACHE[i] = t));",
+      "  return t;",
       "}",
     ].join("\n");
     parser.parseFile(text, "assembly/~text.ts", false);
