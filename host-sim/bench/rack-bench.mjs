@@ -303,6 +303,9 @@ else {
   console.log(`worst renewal lateness      ${result.worstRenewalLatenessMs} ms (beyond 10.2 s)`);
   console.log(`worst timer lateness        ${result.worstTimerLatenessMs} ms`);
   console.log(`worst lease staleness (API) ${result.worstLeaseStalenessMs} ms (lease duration 40 s)`);
+  const logs = logReport();
+  console.log(`cores trapped               ${logs.panics}${logs.panics ? `: ${logs.panicMessages.join(' | ')} (at ${logs.panicTimes})` : ''}`);
+  for (const l of logs.logs) console.log(`  ${String(l.count).padStart(6)} x (${l.nodes} nodes) ${l.line.slice(0, 160)}\n           e.g. ${l.example.slice(0, 200)}`);
 }
 
 await teardown();
