@@ -106,6 +106,8 @@ export class PodManager extends Worker {
       ", restartPolicy " + p.restartPolicy + ", " + p.qosClass + ")");
     this.events.now = now;
     begin(p, now, this.ctx.clock.wallMs(now), this.events);
+    // hold() already cached a status hash; begin() changed the pod after it.
+    p.dirty = true;
     this.changed(now);
   }
 
