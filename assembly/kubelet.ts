@@ -5,10 +5,13 @@
  * This entry must not be named assembly/index.ts: the json-as transform turns that path into a library
  * file and the module would export nothing.
  */
-import { ABI_VERSION, CONFIG_MAX_BYTES, IO_BUFFER_SIZE, Phase, Stat } from "./abi/codes";
-import { ErrorCode } from "./abi/errors";
+import { ABI_VERSION, CONFIG_MAX_BYTES, CONN_ACCEPTED_MIN, HostOp, IO_BUFFER_SIZE, Phase, SNAPSHOT_MAX_BYTES, Stat } from "./abi/codes";
+import { ErrorCode, errorText } from "./abi/errors";
 import { Kubelet } from "./agent/agent";
-import { linesEmitted, logError, logWarn, setLogLevel } from "./util/log";
+import { KubeletServer, logServing } from "./agent/server";
+import { HostCalls } from "./agent/hostcalls";
+import { readSnapshot, writeSnapshot } from "./agent/snapshot";
+import { linesEmitted, logError, logInfo, logWarn, setLogLevel } from "./util/log";
 import { Monotonic } from "./util/monotonic";
 import { ByteBuffer } from "./util/bytes";
 import { parseConfig } from "./node/config";
@@ -18,6 +21,13 @@ import { RECONNECT_WINDOW_MS } from "./node/defaults";
 const io = new StaticArray<u8>(IO_BUFFER_SIZE);
 const configDoc = new ByteBuffer(1024, CONFIG_MAX_BYTES);
 const kubelet = new Kubelet();
+/** The kubelet port (accepted connections) and the host_call requests in flight. */
+const server = new KubeletServer(kubelet.ctx.outbox);
+const hostCalls = new HostCalls();
+/** A snapshot written before start (snapshot_write), and the one snapshot_take produced. */
+let snapIn: ByteBuffer | null = null;
+let snapOut: ByteBuffer | null = null;
+let resumed = false;
 /** The core's own time (util/monotonic.ts); `time.last` is the latest event's, for stat and next_deadline. */
 const time = new Monotonic();
 let anomaliesLogged: i64 = 0;
@@ -68,13 +78,87 @@ export function start(now: i64, seed: i64): i32 {
     return ErrorCode.ConfigInvalid;
   }
   setLogLevel(cfg.logLevel);
-  kubelet.start(now, cfg, <u64>seed);
+  const doc = snapIn;
+  if (doc !== null) {
+    const snap = readSnapshot(doc.ptr, doc.length, cfg.nodeName);
+    if (snap.error.length > 0) {
+      logError("snapshot refused: " + snap.error + "; start without one to register afresh");
+      kubelet.failConfig();
+      return ErrorCode.SnapshotInvalid;
+    }
+    kubelet.start(now, cfg, <u64>seed);
+    snap.apply(kubelet, now);
+    kubelet.resume(now);
+    resumed = true;
+    snapIn = null;
+  } else {
+    kubelet.start(now, cfg, <u64>seed);
+  }
+  server.max = cfg.maxServerConnections;
+  if (cfg.kubeletPort > 0) listen(cfg.kubeletPort);
   return ErrorCode.Ok;
+}
+
+/** Asks the host to listen on the kubelet port; it is advertised only once that succeeded. */
+function listen(port: i32): void {
+  const req = hostCalls.call(HostOp.Listen, port, null);
+  if (req < 0) logWarn("the host cannot listen on the kubelet port " + port.toString() + " (" + errorText(<ErrorCode>-req) + "); it is not advertised");
+}
+
+/** Appends io_buffer[0..len) to the snapshot a brain swap hands over (before start). */
+export function snapshot_write(len: i32): i32 {
+  if (kubelet.ctx.phase != Phase.Configuring) return ErrorCode.AlreadyStarted;
+  let doc = snapIn;
+  if (doc === null) {
+    doc = new ByteBuffer(1024, SNAPSHOT_MAX_BYTES);
+    snapIn = doc;
+  }
+  if (len < 0 || len > IO_BUFFER_SIZE || doc.length + len > SNAPSHOT_MAX_BYTES) return ErrorCode.SnapshotTooLarge;
+  doc.raw(changetype<usize>(io), len);
+  return ErrorCode.Ok;
+}
+
+/** Serialises the running core for another instance and stops sending; returns the length or -ErrorCode. */
+export function snapshot_take(now: i64): i32 {
+  now = coreNow(now);
+  if (kubelet.ctx.phase != Phase.Running) return -ErrorCode.NotRunning;
+  const out = new ByteBuffer(2048, SNAPSHOT_MAX_BYTES);
+  if (!writeSnapshot(out, kubelet, now)) return -ErrorCode.SnapshotTooLarge;
+  snapOut = out;
+  server.forgetAll();
+  hostCalls.clear();
+  kubelet.handOff(now);
+  return out.length;
+}
+
+/** Copies up to io_buffer_size bytes of the taken snapshot from `offset` into io_buffer; the count, or -1. */
+export function snapshot_read(offset: i32): i32 {
+  const out = snapOut;
+  if (out === null || offset < 0 || offset > out.length) return -1;
+  let n = out.length - offset;
+  if (n > IO_BUFFER_SIZE) n = IO_BUFFER_SIZE;
+  memory.copy(changetype<usize>(io), out.ptr + <usize>offset, <usize>n);
+  return n;
+}
+
+/** After the server recorded actions: flush them, and answer requests held behind an answer that went out. */
+function flushServer(now: i64): void {
+  const outbox = kubelet.ctx.outbox;
+  for (let i = 0; i < 64; i++) {
+    outbox.flush();
+    if (!server.resume(now)) break;
+  }
+}
+
+/** True after a hand-off: the instance ignores every event. */
+@inline function handedOff(): bool {
+  return kubelet.ctx.phase == Phase.HandedOff;
 }
 
 /** The link changed. */
 export function on_link(now: i64, kind: i32, ipv4: i32, bssid: i64, rssi: i32): void {
   now = coreNow(now);
+  if (handedOff()) return;
   kubelet.onLink(now, kind, <u32>ipv4, bssid, rssi);
 }
 
@@ -87,36 +171,96 @@ export function on_heap(now: i64, free: i32, total: i32): void {
 /** Connection `conn` is up. */
 export function on_connected(now: i64, conn: i32): void {
   now = coreNow(now);
+  if (handedOff()) return;
   kubelet.onConnected(now, conn);
 }
 
 /** io_buffer[0..len) was received on `conn`. */
 export function on_data(now: i64, conn: i32, len: i32): void {
   now = coreNow(now);
-  if (len <= 0 || len > IO_BUFFER_SIZE) return;
+  if (len <= 0 || len > IO_BUFFER_SIZE || handedOff()) return;
+  if (conn >= CONN_ACCEPTED_MIN) {
+    server.onData(now, conn, changetype<usize>(io), len);
+    flushServer(now);
+    return;
+  }
   kubelet.onData(now, conn, changetype<usize>(io), len);
+}
+
+/** The host can take more bytes for `conn`: the rest of what it refused goes out now. */
+export function on_writable(now: i64, conn: i32): void {
+  now = coreNow(now);
+  if (handedOff()) return;
+  kubelet.ctx.outbox.writable(conn);
+  if (conn >= CONN_ACCEPTED_MIN) flushServer(now);
+}
+
+/** The host accepted connection `conn` on its listening `port`; io_buffer[0..ident_len) holds the client's verified identity. */
+export function on_accepted(now: i64, conn: i32, port: i32, peer_ipv4: i32, ident_len: i32): void {
+  now = coreNow(now);
+  if (handedOff()) return;
+  const ident = ident_len > 0 && ident_len <= IO_BUFFER_SIZE ? String.UTF8.decodeUnsafe(changetype<usize>(io), <usize>ident_len) : "";
+  server.onAccepted(now, conn, port, <u32>peer_ipv4, ident);
+  flushServer(now);
+}
+
+/** The result of host_call `req`: status 0 or an error code, result bytes in io_buffer[0..len). */
+export function on_host_result(now: i64, req: i32, status: i32, len: i32): void {
+  now = coreNow(now);
+  if (handedOff()) return;
+  const op = hostCalls.finish(req);
+  if (op == HostOp.Listen) {
+    const port = kubelet.ctx.cfg.kubeletPort;
+    if (status == 0 && port > 0 && kubelet.ctx.phase != Phase.Stopped) {
+      server.port = port;
+      kubelet.ctx.identity.kubeletPort = port;
+      kubelet.status.endpointsChanged(now);
+      logServing(port);
+    } else if (status != 0) {
+      const why = len > 0 && len <= IO_BUFFER_SIZE ? ": " + String.UTF8.decodeUnsafe(changetype<usize>(io), <usize>min(len, 200)) : "";
+      logWarn("the host could not listen on the kubelet port " + port.toString() + " (" + errorText(<ErrorCode>status) + why + "); it is not advertised");
+    }
+  } else if (op > 0) {
+    logInfo("host call " + req.toString() + " (op " + op.toString() + ") finished with status " + status.toString());
+  }
 }
 
 /** Connection `conn` closed. */
 export function on_closed(now: i64, conn: i32, reason: i32): void {
   now = coreNow(now);
+  if (handedOff()) return;
+  kubelet.ctx.outbox.forget(conn);
+  if (conn >= CONN_ACCEPTED_MIN) {
+    server.onClosed(conn);
+    return;
+  }
   kubelet.onClosed(now, conn, reason);
 }
 
 /** A deadline passed. */
 export function on_timer(now: i64): void {
   now = coreNow(now);
+  if (handedOff()) return;
+  server.onTimer(now);
+  flushServer(now);
   kubelet.onTimer(now);
 }
 
 /** When the core next wants on_timer (absolute), or -1. */
 export function next_deadline(): i64 {
-  return time.toHost(kubelet.nextDeadline(time.last));
+  if (handedOff()) return -1;
+  let d = kubelet.nextDeadline(time.last);
+  const s = server.nextDeadline();
+  if (s >= 0 && (d < 0 || s < d)) d = s;
+  return time.toHost(d);
 }
 
 /** Stops; mode 1 deletes our Lease and Node first. */
 export function shutdown(now: i64, mode: i32): void {
   now = coreNow(now);
+  if (handedOff()) return;
+  server.closeAll();
+  flushServer(now);
   kubelet.shutdown(now, mode);
 }
 
@@ -139,6 +283,13 @@ export function stat(id: i32): i64 {
     case Stat.LastError: return <i64>ctx.lastError;
     case Stat.Reconnects: return <i64>ctx.reconnects.count(time.last, RECONNECT_WINDOW_MS);
     case Stat.MemoryBytes: return <i64>memory.size() << 16;
+    case Stat.Accepted: return server.accepted;
+    case Stat.ServerRequests: return server.requests;
+    case Stat.ServerRefused: return server.refused;
+    case Stat.HostCalls: return hostCalls.calls;
+    case Stat.ListenPort: return <i64>server.port;
+    case Stat.Resumed: return resumed ? 1 : 0;
+    case Stat.SendsDeferred: return ctx.outbox.deferred;
     default: return -1;
   }
 }

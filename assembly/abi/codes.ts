@@ -1,13 +1,46 @@
-/** Numeric codes shared with the hosts. Every value here is part of ABI version 1 (../ABI.md). */
+/** Numeric codes shared with the hosts. Every value here is part of ABI version 2 (../ABI.md). */
 
 /** The ABI version the exports and imports implement. */
-export const ABI_VERSION: i32 = 1;
+export const ABI_VERSION: i32 = 2;
 
 /** Size of the shared byte buffer returned by io_buffer(). */
 export const IO_BUFFER_SIZE: i32 = 4096;
 
 /** Largest configuration document config_write accepts. */
 export const CONFIG_MAX_BYTES: i32 = 16 * 1024;
+
+/** Largest snapshot snapshot_write accepts and snapshot_take produces. */
+export const SNAPSHOT_MAX_BYTES: i32 = 16 * 1024;
+
+/** Connection ids: the core chooses 1..CONN_CORE_MAX for its own connections, hosts choose accepted ones from CONN_ACCEPTED_MIN up. */
+export const CONN_CORE_MAX: i32 = 0x3fffffff;
+export const CONN_ACCEPTED_MIN: i32 = 0x40000000;
+
+/** What a connection verifies (connect's `profile`). */
+export enum Profile {
+  /** Verify against the cluster CA; present the node's client certificate if the host has one. */
+  Cluster = 0,
+  /** Verify against public CAs (the system bundle); no client certificate. */
+  Public = 1,
+}
+
+/** host_call operations. */
+export enum HostOp {
+  /** arg = port: listen with TLS using the node's serving certificate. */
+  Listen = 1,
+  /** arg = slot: make an ECDSA P-256 key that never leaves the host. */
+  KeyGenerate = 2,
+  /** arg = slot, bytes = spec lines (CN=, O=, DNS=, IP=): the result is a PEM CSR. */
+  CsrCreate = 3,
+  /** arg = slot, bytes = PEM chain: use it with the slot's key from now on. */
+  CertInstall = 4,
+}
+
+/** Key slots of OP_KEY_GENERATE, OP_CSR_CREATE and OP_CERT_INSTALL. */
+export enum KeySlot {
+  Client = 0,
+  Serving = 1,
+}
 
 /** Link kinds reported by on_link. */
 export enum Link {
@@ -72,6 +105,8 @@ export enum Phase {
   Stopping = 5,
   Stopped = 6,
   Failed = 7,
+  /** snapshot_take handed the state to another instance; this one sends nothing more. */
+  HandedOff = 8,
 }
 
 /** stat() ids. */
@@ -91,4 +126,11 @@ export enum Stat {
   LastError = 12,
   Reconnects = 13,
   MemoryBytes = 14,
+  Accepted = 15,
+  ServerRequests = 16,
+  ServerRefused = 17,
+  HostCalls = 18,
+  ListenPort = 19,
+  Resumed = 20,
+  SendsDeferred = 21,
 }

@@ -12,6 +12,9 @@ export enum ErrorCode {
   ConfigTooLarge = 1,
   ConfigInvalid = 2,
   AlreadyStarted = 3,
+  SnapshotTooLarge = 4,
+  SnapshotInvalid = 5,
+  NotRunning = 6,
   HttpMalformed = 10,
   HttpHeadTooLarge = 11,
   HttpStatus = 12,
@@ -22,6 +25,10 @@ export enum ErrorCode {
   Closed = 21,
   Connect = 22,
   LinkDown = 23,
+  Unsupported = 30,
+  HostCallInvalid = 31,
+  HostCallFailed = 32,
+  HostBusy = 33,
 }
 
 /** A short description of an error code, for log lines. */
@@ -31,6 +38,9 @@ export function errorText(code: ErrorCode): string {
     case ErrorCode.ConfigTooLarge: return "configuration document too large";
     case ErrorCode.ConfigInvalid: return "configuration invalid";
     case ErrorCode.AlreadyStarted: return "already started";
+    case ErrorCode.SnapshotTooLarge: return "snapshot too large";
+    case ErrorCode.SnapshotInvalid: return "snapshot invalid";
+    case ErrorCode.NotRunning: return "not running";
     case ErrorCode.HttpMalformed: return "malformed HTTP response";
     case ErrorCode.HttpHeadTooLarge: return "HTTP response head too large";
     case ErrorCode.HttpStatus: return "unexpected HTTP status";
@@ -41,6 +51,10 @@ export function errorText(code: ErrorCode): string {
     case ErrorCode.Closed: return "connection closed before the response was complete";
     case ErrorCode.Connect: return "connect or TLS handshake failed";
     case ErrorCode.LinkDown: return "link down";
+    case ErrorCode.Unsupported: return "the host does not support this operation";
+    case ErrorCode.HostCallInvalid: return "the host refused the operation's arguments";
+    case ErrorCode.HostCallFailed: return "the host operation failed";
+    case ErrorCode.HostBusy: return "the host has too many operations in flight";
     default: return "error";
   }
 }

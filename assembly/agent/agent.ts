@@ -92,6 +92,19 @@ export class Kubelet {
     this.settle(now);
   }
 
+  /** Goes on from a snapshot applied after `start` (agent/snapshot.ts) instead of anchoring: straight to renewing. */
+  resume(now: i64): void {
+    this.anchor.task.idle();
+    this.enter(now, Phase.Running);
+    logInfo("resumed from a snapshot: node uid " + this.ctx.nodeUid + ", boot " + this.ctx.identity.bootId);
+    this.settle(now);
+  }
+
+  /** snapshot_take: idles every worker and forgets the control lane; the host closes the connections. */
+  handOff(now: i64): void {
+    this.enter(now, Phase.HandedOff);
+  }
+
   /** The link changed. */
   onLink(now: i64, kind: i32, ipv4: u32, bssid: i64, rssi: i32): void {
     const ctx = this.ctx;
@@ -331,6 +344,12 @@ export class Kubelet {
       for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
       for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).reset();
       logInfo("stopped");
+    } else if (phase == Phase.HandedOff) {
+      for (let i = 0; i < this.table.length; i++) unchecked(this.table[i]).task.idle();
+      this.status.pause();
+      ctx.control.reset();
+      ctx.outbox.discard();
+      logInfo("state handed off to another instance; sending nothing more");
     } else if (phase == Phase.Failed) {
       this.led = Led.Warning;
       hostLed(Led.Warning);

@@ -47,6 +47,8 @@ export class Config {
   memoryPressureHysteresisBytes: i64 = MEMORY_PRESSURE_HYSTERESIS_BYTES;
   /** 0: use the host's reported total. */
   heapTotalBytes: i64 = 0;
+  /** Accepted connections on the kubelet port served at once; more are closed at once. */
+  maxServerConnections: i32 = 4;
   logLevel: LogLevel = LogLevel.Info;
   /** What the node does with pods of DaemonSets (they tolerate every taint): `play` them or `refuse` them. */
   daemonSetPods: string = "play";
@@ -184,6 +186,7 @@ class ConfigReader extends ScanHandler {
     else if (k == "memoryPressureBytes") c.memoryPressureBytes = int(c, k, kind, v, 0, 0x7fffffff);
     else if (k == "memoryPressureHysteresisBytes") c.memoryPressureHysteresisBytes = int(c, k, kind, v, 0, 0x7fffffff);
     else if (k == "heapTotalBytes") c.heapTotalBytes = int(c, k, kind, v, 0, 0x7fffffff);
+    else if (k == "maxServerConnections") c.maxServerConnections = <i32>int(c, k, kind, v, 0, 64);
     else if (k == "logLevel") c.logLevel = parseLevel(c, str(c, k, kind, v));
     else if (k == "daemonSetPods") {
       c.daemonSetPods = str(c, k, kind, v);

@@ -42,6 +42,22 @@ export class LeaseReconciler extends Worker {
     this.task.restart(now);
   }
 
+  /** The last renewTime written (Unix ms), for a snapshot (agent/snapshot.ts). */
+  get renewTimeMs(): i64 {
+    return this.lastRenewTime;
+  }
+
+  /** Renews, at once, the Lease another instance of this core created and renewed until `renewTimeMs`. */
+  resume(now: i64, renewTimeMs: i64): void {
+    this.step = Work.LeaseRenew;
+    this.lastRenewTime = renewTimeMs;
+    this.lastRenewOk = now;
+    this.failingSince = -1;
+    this.failuresInARow = 0;
+    this.attemptAt = now;
+    this.task.restart(now);
+  }
+
   /** Stops renewing (the Node is being re-registered, or we shut down). */
   pause(): void {
     this.task.idle();

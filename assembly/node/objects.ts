@@ -3,7 +3,7 @@
  *
  * Field order follows the original firmware where it had the field, so golden tests can compare bytes.
  * Differences from it, each fixing a flaw of the original (docs/behaviour.md): taints at creation,
- * daemonEndpoints only when a host serves the port, a Lease ownerReference to the Node, bootID per boot
+ * daemonEndpoints only once the host listens on the port, a Lease ownerReference to the Node, bootID per boot
  * and systemUUID from the MAC, a NetworkUnavailable condition, and timestamps that are RFC 3339 for
  * conditions and real-precision MicroTime for the Lease.
  */
@@ -21,6 +21,8 @@ export class Identity {
   bootId: string = "";
   systemUuid: string = "";
   machineId: string = "";
+  /** The kubelet port the host listens on (0 until OP_LISTEN succeeded): only then is it advertised. */
+  kubeletPort: i32 = 0;
   /** nodeInfo.kubeletVersion: the API server's version with ours appended (node/anchor.ts). */
   kubeletVersion: string = KUBELET_VERSION;
 }
@@ -63,9 +65,9 @@ function staticStatus(w: JsonWriter, c: Config, id: Identity): void {
   nodeInfo(w, c, id);
   w.key("addresses");
   addresses(w, c, id);
-  if (c.kubeletPort > 0) {
+  if (id.kubeletPort > 0) {
     w.key("daemonEndpoints").beginObject().key("kubeletEndpoint").beginObject();
-    w.fieldInt("Port", c.kubeletPort).endObject().endObject();
+    w.fieldInt("Port", id.kubeletPort).endObject().endObject();
   }
 }
 

@@ -115,6 +115,12 @@ export class StatusReconciler extends Worker {
     if (this.nextEvaluation >= 0) this.task.now(now);
   }
 
+  /** The host now listens on the kubelet port: push daemonEndpoints (with the other static fields) now. */
+  endpointsChanged(now: i64): void {
+    this.extras = StatusExtras.All;
+    if (this.nextEvaluation >= 0) this.task.now(now);
+  }
+
   /** Renewals recovered from a gap: evaluate and post status now, whatever changed. */
   repost(now: i64): void {
     logInfo("lease renewals recovered; posting status now in case the node was marked unknown");

@@ -30,6 +30,12 @@ export class WallClock {
     return now + this.offset;
   }
 
+  /** Anchors at wall time `wallMs` for monotonic `now` (a resumed snapshot); the next Date sample refines it. */
+  resume(now: i64, wallMs: i64): void {
+    this.offset = wallMs - now;
+    this.anchored = true;
+  }
+
   /**
    * Takes one Date sample (Unix seconds) for a request sent at `sentAt` and answered at `recvAt`.
    * Returns the correction applied in milliseconds (0 on the first sample and when consistent).

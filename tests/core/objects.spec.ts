@@ -81,9 +81,14 @@ describe("golden bodies", () => {
     expect(ready).toBeLessThan(vibes);
     expect(vibes).toBeLessThan(haunted);
   });
-  it("advertises the kubelet port only when configured", () => {
+  it("advertises the kubelet port only once the host listens on it", () => {
     const b = new ByteBuffer(1024, 8192);
     nodeBody(b, config(',"kubeletPort":10250'), identity(), new ConditionTracker(), RENEW);
+    expect(b.toString().includes("daemonEndpoints")).toBe(false, "configured but not listening");
+    b.clear();
+    const id = identity();
+    id.kubeletPort = 10250;
+    nodeBody(b, config(',"kubeletPort":10250'), id, new ConditionTracker(), RENEW);
     expect(b.toString().includes('"daemonEndpoints":{"kubeletEndpoint":{"Port":10250}}')).toBe(true, '"daemonEndpoints":{"kubeletEndpoint":{"Port":10250}}');
   });
   it("status patch is only conditions, plus addresses or everything when asked", () => {
