@@ -1,10 +1,42 @@
 // host-sim/src/abi.ts
-// The host-sim's one mirror of the core ABI (assembly/ABI.md, version 1): codes, stat ids, phases, the
+// The host-sim's one mirror of the core ABI (assembly/ABI.md, version 2): codes, stat ids, phases, the
 // shape of the exports and the bounds-checked reads of guest memory. Nothing else in host-sim hard-codes
 // an ABI number.
 
-/** The ABI version this host implements; a module reporting another version is refused. */
-export const ABI_VERSION = 1;
+/** The ABI version this host implements. */
+export const ABI_VERSION = 2;
+/** The range of versions this host can run; a module outside it is refused (ABI.md "Versions"). */
+export const ABI_VERSION_MIN = 2;
+export const ABI_VERSION_MAX = 2;
+
+/** Connection ids: the core's are 1..CONN_CORE_MAX, the host's accepted ones CONN_ACCEPTED_MIN and up. */
+export const CONN_CORE_MAX = 0x3fff_ffff;
+export const CONN_ACCEPTED_MIN = 0x4000_0000;
+
+/** Largest snapshot snapshot_write accepts in total. */
+export const SNAPSHOT_MAX_BYTES = 16 * 1024;
+
+/** What a connection verifies (connect's `profile`). */
+export const Profile = {
+  /** The cluster CA; the node's client certificate if it has one. */
+  CLUSTER: 0,
+  /** Public CAs (the system bundle); no client certificate. */
+  PUBLIC: 1,
+} as const;
+
+/** host_call operations. */
+export const HostOp = {
+  LISTEN: 1,
+  KEY_GENERATE: 2,
+  CSR_CREATE: 3,
+  CERT_INSTALL: 4,
+} as const;
+
+/** Key slots of the crypto host calls. */
+export const KeySlot = {
+  CLIENT: 0,
+  SERVING: 1,
+} as const;
 
 /** Import module name of every picokubelet host function. */
 export const IMPORT_MODULE = 'picokubelet';
@@ -78,6 +110,7 @@ export const Phase = {
   STOPPING: 5,
   STOPPED: 6,
   FAILED: 7,
+  HANDED_OFF: 8,
 } as const;
 export type PhaseCode = (typeof Phase)[keyof typeof Phase];
 
@@ -98,6 +131,13 @@ export const Stat = {
   LAST_ERROR: 12,
   RECONNECTS: 13,
   MEMORY_BYTES: 14,
+  ACCEPTED: 15,
+  SERVER_REQUESTS: 16,
+  SERVER_REFUSED: 17,
+  HOST_CALLS: 18,
+  LISTEN_PORT: 19,
+  RESUMED: 20,
+  SENDS_DEFERRED: 21,
 } as const;
 
 /** Error codes returned by `config_write`/`start` and reported by `STAT_LAST_ERROR`. */
@@ -106,6 +146,9 @@ export const ErrorCode = {
   CONFIG_TOO_LARGE: 1,
   CONFIG_INVALID: 2,
   ALREADY_STARTED: 3,
+  SNAPSHOT_TOO_LARGE: 4,
+  SNAPSHOT_INVALID: 5,
+  NOT_RUNNING: 6,
   HTTP_MALFORMED: 10,
   HTTP_HEAD_TOO_LARGE: 11,
   HTTP_STATUS: 12,
@@ -116,6 +159,10 @@ export const ErrorCode = {
   CLOSED: 21,
   CONNECT: 22,
   LINK_DOWN: 23,
+  UNSUPPORTED: 30,
+  HOST_CALL_INVALID: 31,
+  HOST_CALL_FAILED: 32,
+  HOST_BUSY: 33,
 } as const;
 
 /** The name of a code in one of the tables above (`"RUNNING"` for `nameOf(Phase, 4)`), or `"#<n>"`. */
@@ -129,7 +176,7 @@ export const STAT_KEYS: ReadonlyArray<readonly [key: string, id: number]> = Obje
   ([name, id]) => [name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), id] as const,
 );
 
-/** The exports of a version-1 core, as raw wasm functions (i64 values are BigInt). */
+/** The exports of a version-2 core, as raw wasm functions (i64 values are BigInt). */
 export interface CoreExports {
   readonly memory: WebAssembly.Memory;
   abi_version(): number;
@@ -142,6 +189,12 @@ export interface CoreExports {
   on_connected(now: bigint, conn: number): void;
   on_data(now: bigint, conn: number, len: number): void;
   on_closed(now: bigint, conn: number, reason: number): void;
+  on_writable(now: bigint, conn: number): void;
+  on_accepted(now: bigint, conn: number, port: number, peerIpv4: number, identLen: number): void;
+  on_host_result(now: bigint, req: number, status: number, len: number): void;
+  snapshot_write(len: number): number;
+  snapshot_take(now: bigint): number;
+  snapshot_read(offset: number): number;
   on_timer(now: bigint): void;
   next_deadline(): bigint;
   shutdown(now: bigint, mode: number): void;
@@ -152,21 +205,24 @@ export interface CoreExports {
 /** Export names a module must have to be hosted. */
 export const REQUIRED_EXPORTS: ReadonlyArray<keyof CoreExports> = [
   'memory', 'abi_version', 'io_buffer', 'io_buffer_size', 'config_write', 'start', 'on_link', 'on_heap',
-  'on_connected', 'on_data', 'on_closed', 'on_timer', 'next_deadline', 'shutdown', 'stat', '__collect',
+  'on_connected', 'on_data', 'on_closed', 'on_writable', 'on_accepted', 'on_host_result', 'on_timer', 'next_deadline',
+  'shutdown', 'stat', 'snapshot_write', 'snapshot_take', 'snapshot_read', '__collect',
 ];
 
 /** The host functions a core imports, with guest pointers already turned into copies. */
 export interface HostFunctions {
-  /** Open TLS connection `conn` to host:port and verify the server for `serverName`. */
-  connect(conn: number, host: string, port: number, serverName: string): void;
-  /** Queue a copy of `bytes` for `conn`. */
-  send(conn: number, bytes: Uint8Array): void;
+  /** Open TLS connection `conn` to host:port and verify the server for `serverName` under `profile`. */
+  connect(conn: number, host: string, port: number, serverName: string, profile: number): void;
+  /** Take a copy of as many of `bytes` for `conn` as the budget allows; returns how many (-1: unknown conn). */
+  send(conn: number, bytes: Uint8Array): number;
   /** Close `conn`; no further events for it. */
   close(conn: number): void;
   /** Show an LED pattern. */
   led(pattern: number): void;
   /** One log line. */
   log(level: number, line: string): void;
+  /** Start host operation `op` as request `req`: 0 (a result follows) or a negative error code. */
+  hostCall(req: number, op: number, arg: number, bytes: Uint8Array): number;
   /** AssemblyScript's abort (a broken invariant in the core). Must throw to trap. */
   abort(message: string, file: string, line: number, column: number): never;
 }

@@ -51,6 +51,7 @@ const NODE: Schema = {
   led: { type: 'string', arg: 'MODE', help: 'auto (default: animated on a TTY, plain lines otherwise) | tty | plain | off' },
   'stop-timeout': { type: 'string', arg: 'SECONDS', help: 'how long a shutdown may take (default 15)' },
   wasm: { type: 'string', arg: 'FILE', help: 'the core (default: $PICOKUBELET_WASM, then build/picokubelet.wasm)' },
+  'kubelet-port': { type: 'string', arg: 'PORT', help: 'serve the kubelet port (TLS, /healthz) on the node\'s address (default 10250; 0: off)' },
 };
 
 const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema }> = {
@@ -71,7 +72,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
       prefix: { type: 'string', arg: 'P', help: 'node names are P0, P1, ... (default sim-)' },
       start: { type: 'string', arg: 'I', help: 'first index (default 0)' },
       'kubeconfig-dir': { type: 'string', arg: 'DIR', help: 'per-node credentials: DIR/<name>.kubeconfig (cluster.mjs kubeconfig-for-node --prefix P --count N --out-dir DIR)' },
-      'first-ip': { type: 'string', arg: 'A.B.C.D', help: 'address of the first node; the others count up (default 10.77.0.1)' },
+      'first-ip': { type: 'string', arg: 'A.B.C.D', help: 'address of the first node; the others count up (default 127.0.1.1)' },
       ramp: { type: 'string', arg: 'N', help: 'nodes started per second (default 100)' },
       ...NODE, ...CREDENTIALS, ...GLOBAL,
     },
@@ -370,7 +371,9 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   const coreConfigText = str(values['core-config']);
   const durationSeconds = number(values.duration, 'duration');
   const stop = number(values['stop-timeout'], 'stop-timeout') ?? 15;
+  const kubeletPort = integer(values['kubelet-port'], 'kubelet-port', 0, 65535) ?? 10250;
   return {
+    kubeletPort,
     logger, logLevel, credentialOptions, labels, heap, link, scenario, at,
     coreConfig: coreConfigText !== undefined ? readCoreConfig(coreConfigText) : undefined,
     wasmPath: str(values.wasm), cleanup: values.cleanup === true, controlSocket: str(values['control-socket']),

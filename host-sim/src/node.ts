@@ -10,8 +10,9 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
-  Close, CloseReason, ErrorCode, HostFunctions, Led, LogLevel, Phase, STAT_KEYS, Shutdown, Stat, nameOf,
+  CONN_ACCEPTED_MIN, Close, CloseReason, ErrorCode, HostFunctions, HostOp, Led, LogLevel, Phase, STAT_KEYS, Shutdown, Stat, nameOf,
 } from './abi.js';
+import { KeySlots, SpecError, selfSigned } from './hostcrypto/keys.js';
 import { DEFAULT_HEAP, HeapSpec, describeHeap, heapFree, parseHeapSpec } from './body/heap.js';
 import { DEFAULT_BSSID, LinkSpec, describeLink, linkArgs, parseLinkSpec } from './body/link.js';
 import { coreConfigBytes } from './coreconfig.js';
@@ -55,6 +56,11 @@ export interface NodeOptions {
   trace?: (e: TraceEvent) => void;
   /** How many recent log lines `logs` keeps (default 50). */
   keepLogs?: number;
+  /**
+   * The kubelet port the node listens on (TLS, on its own address), advertised once listening; 0 (the
+   * default of this API; the CLI's is 10250) serves nothing.
+   */
+  kubeletPort?: number;
 }
 
 /** One call across the boundary. */
@@ -98,7 +104,10 @@ type Ev =
   | { k: 'data'; conn: number; bytes: Uint8Array }
   | { k: 'closed'; conn: number; reason: CloseReason }
   | { k: 'timer' }
-  | { k: 'shutdown'; mode: number };
+  | { k: 'shutdown'; mode: number }
+  | { k: 'writable'; conn: number }
+  | { k: 'accepted'; conn: number; port: number; peer: number; ident: Uint8Array }
+  | { k: 'hostResult'; req: number; status: number; data: Uint8Array };
 
 let sharedTimers: SystemTimers | null = null;
 
@@ -149,6 +158,9 @@ export class SimNode extends EventEmitter {
   /** Lines logged before `start` returned: shown only if it succeeds (a refusal is one StartError). */
   private held: LogRecord[] | null = [];
   private readonly keepLogs: number;
+  /** Key slots of the host crypto calls; the serving slot's certificate is what the listener presents. */
+  readonly keys = new KeySlots();
+  private readonly clientCa?: string | Buffer;
 
   constructor(opts: NodeOptions) {
     super();
@@ -175,6 +187,11 @@ export class SimNode extends EventEmitter {
         connected: (conn) => this.push({ k: 'connected', conn }),
         data: (conn, bytes) => this.pushData(conn, bytes),
         closed: (conn, reason) => this.push({ k: 'closed', conn, reason }),
+        writable: (conn) => this.push({ k: 'writable', conn }),
+        accepted: (conn, port, peer, ident) => {
+          this.live.add(conn);
+          this.push({ k: 'accepted', conn, port, peer, ident: Buffer.from(ident, 'utf8') });
+        },
       },
       (level, line) => this.hostLog(level, line),
     );
@@ -184,8 +201,11 @@ export class SimNode extends EventEmitter {
 
     // ABI.md "Start-up sequence": configuration, a first heap reading, start, then the link.
     this.setLed(Led.BOOTING);
+    this.clientCa = opts.credentials.tls.ca;
+    const kubeletPort = opts.kubeletPort ?? 0;
     const doc = coreConfigBytes({
-      name: opts.name, credentials: opts.credentials, labels: opts.labels, logLevel: opts.logLevel, extra: opts.coreConfig,
+      name: opts.name, credentials: opts.credentials, labels: opts.labels, logLevel: opts.logLevel,
+      extra: kubeletPort > 0 ? { kubeletPort, ...opts.coreConfig } : opts.coreConfig,
     });
     for (let off = 0; off < doc.length; off += this.core.ioSize) {
       const chunk = doc.subarray(off, off + this.core.ioSize);
@@ -470,6 +490,20 @@ export class SimNode extends EventEmitter {
         return this.call('on_timer', [this.now()], () => ex.on_timer(this.lastNow)), true;
       case 'shutdown':
         return this.call('shutdown', [this.now(), ev.mode], () => ex.shutdown(this.lastNow, ev.mode)), true;
+      case 'writable':
+        if (!this.live.has(ev.conn)) return false;
+        return this.call('on_writable', [this.now(), ev.conn], () => ex.on_writable(this.lastNow, ev.conn)), true;
+      case 'accepted':
+        if (!this.live.has(ev.conn)) return false;
+        this.core.writeIo(ev.ident);
+        return this.call('on_accepted', [this.now(), ev.conn, ev.port, ev.peer, ev.ident.length],
+          () => ex.on_accepted(this.lastNow, ev.conn, ev.port, ev.peer, ev.ident.length)), true;
+      case 'hostResult': {
+        const data = ev.data.subarray(0, this.core.ioSize);
+        this.core.writeIo(data);
+        return this.call('on_host_result', [this.now(), ev.req, ev.status, data.length],
+          () => ex.on_host_result(this.lastNow, ev.req, ev.status, data.length)), true;
+      }
     }
   }
 
@@ -542,18 +576,23 @@ export class SimNode extends EventEmitter {
 
   private hostFunctions(): HostFunctions {
     return {
-      connect: (conn, host, port, serverName) => {
-        this.traceImport('connect', [conn, host, port, serverName]);
+      connect: (conn, host, port, serverName, profile) => {
+        this.traceImport('connect', [conn, host, port, serverName, profile]);
+        if (conn <= 0 || conn >= CONN_ACCEPTED_MIN) throw new Error(`connect: connection id ${conn} is outside the core's range 1..0x3fffffff`);
         this.live.add(conn);
         if (!this.linkUp) {
           this.queue.push({ k: 'closed', conn, reason: Close.CONNECT_FAILED });
           return;
         }
-        this.transport.connect(conn, host, port, serverName);
+        this.transport.connect(conn, host, port, serverName, profile);
       },
       send: (conn, bytes) => {
         this.traceImport('send', [conn, bytes.length]);
-        if (this.live.has(conn)) this.transport.send(conn, bytes);
+        return this.live.has(conn) ? this.transport.send(conn, bytes) : -1;
+      },
+      hostCall: (req, op, arg, bytes) => {
+        this.traceImport('host_call', [req, op, arg, bytes.length]);
+        return this.hostCall(req, op, arg, bytes);
       },
       close: (conn) => {
         this.traceImport('close', [conn]);
@@ -575,6 +614,66 @@ export class SimNode extends EventEmitter {
         throw new Error(`abort: ${message || '(no message)'} at ${file || '?'}:${line}:${column}`);
       },
     };
+  }
+
+  /** host_call: every op answers through an on_host_result event, never from inside the import. */
+  private hostCall(req: number, op: number, arg: number, bytes: Uint8Array): number {
+    const result = (status: number, data: string | Uint8Array = ''): void => {
+      const d = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      // Outside the import: the result is an event of its own.
+      queueMicrotask(() => this.push({ k: 'hostResult', req, status, data: d }));
+    };
+    const attempt = (fn: () => string | void): void => {
+      try {
+        result(0, fn() ?? '');
+      } catch (err) {
+        result(err instanceof SpecError ? ErrorCode.HOST_CALL_INVALID : ErrorCode.HOST_CALL_FAILED, (err as Error).message);
+      }
+    };
+    const text = Buffer.from(bytes).toString('utf8');
+    switch (op) {
+      case HostOp.LISTEN:
+        if (!(arg > 0 && arg < 65536)) return -ErrorCode.HOST_CALL_INVALID;
+        if (!this.transport.listen) return -ErrorCode.UNSUPPORTED;
+        this.listen(arg, (err) => (err === null ? result(0) : result(ErrorCode.HOST_CALL_FAILED, err)));
+        return 0;
+      case HostOp.KEY_GENERATE:
+        attempt(() => this.keys.generate(arg));
+        return 0;
+      case HostOp.CSR_CREATE:
+        attempt(() => this.keys.csr(arg, text));
+        return 0;
+      case HostOp.CERT_INSTALL:
+        attempt(() => this.keys.install(arg, text));
+        return 0;
+      default:
+        return -ErrorCode.UNSUPPORTED;
+    }
+  }
+
+  private listening = new Map<number, string | null>();
+
+  /** Listens on the kubelet port at the node's address (once per port: a resumed core asks again). */
+  private listen(port: number, done: (err: string | null) => void): void {
+    if (this.listening.has(port)) return done(this.listening.get(port) ?? null);
+    const ip = this.linkSpec.ip;
+    const serving = this.keys.identity(1);
+    let identity;
+    if (serving) identity = { key: serving.key, cert: serving.cert, clientCa: this.clientCa };
+    else {
+      // No certificate installed for the serving slot yet: a short-lived self-signed one for this address.
+      const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      identity = { key, cert: selfSigned(key, { cn: this.name, orgs: [], dns: [this.name], ips: [ip] }), clientCa: this.clientCa };
+    }
+    this.transport.listen!(ip, port, identity, (err) => {
+      if (err === null) {
+        this.listening.set(port, null);
+        this.hostLog('info', `kubelet port: listening on https://${ip}:${port}`);
+      } else {
+        this.hostLog('warn', `kubelet port: cannot listen on ${ip}:${port}: ${err}`);
+      }
+      if (!this.disposed) done(err);
+    });
   }
 
   private traceImport(name: string, args: ReadonlyArray<number | bigint | string>): void {
@@ -624,6 +723,7 @@ export class SimNode extends EventEmitter {
     this.linkTimer?.cancel();
     for (const t of this.scheduled) t.cancel();
     this.scheduled.clear();
+    this.transport.unlisten?.();
     this.transport.dropAll();
     this.live.clear();
     for (const w of [...this.waiters]) w();

@@ -16,7 +16,7 @@ export interface RackOptions extends Omit<NodeOptions, 'name' | 'credentials' | 
   start?: number;
   /** Credentials of each node (per-node client certificates, or one shared set). */
   credentialsFor: (name: string, index: number) => Credentials;
-  /** IP of the first node; the others count up from it (default 10.77.0.1). */
+  /** IP of the first node; the others count up from it (default 127.0.1.1: a loopback address per node, so each listens on its own). */
   firstIp?: string;
   /** Nodes started per second (default 100). */
   rampPerSecond?: number;
@@ -69,7 +69,7 @@ export function ipPlus(base: string, offset: number): string {
  * `rampPerSecond` (await `started` for all of them).
  */
 export function startRack(opts: RackOptions): { rack: Rack; started: Promise<void> } {
-  const { prefix, count, start = 0, credentialsFor, firstIp = '10.77.0.1', rampPerSecond = 100, onNode, ...nodeOpts } = opts;
+  const { prefix, count, start = 0, credentialsFor, firstIp = '127.0.1.1', rampPerSecond = 100, onNode, ...nodeOpts } = opts;
   const rack = new Rack();
   const module = nodeOpts.module ?? compileCore(resolveWasmPath(nodeOpts.wasmPath));
   const timers = nodeOpts.timers ?? systemTimers();

@@ -34,6 +34,8 @@ export interface CommonRunOptions {
   led: 'auto' | 'tty' | 'plain' | 'off';
   /** Bound on the shutdown wait, ms. */
   stopTimeoutMs: number;
+  /** The kubelet port each node serves on its own address (0: none). */
+  kubeletPort?: number;
 }
 
 export interface RunOptions extends CommonRunOptions {
@@ -62,6 +64,7 @@ export async function runOne(o: RunOptions): Promise<number> {
     node = await startNode({
       name, credentials: creds, nodeIp: o.nodeIp, labels: o.labels, heap: o.heap ?? o.scenario?.heap,
       link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig, logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath,
+      kubeletPort: o.kubeletPort,
     });
   } catch (err) {
     term?.close();
@@ -93,6 +96,7 @@ export async function runRack(o: RackRunOptions): Promise<number> {
     prefix: o.prefix, count: o.count, start: o.start, firstIp: o.firstIp, rampPerSecond: o.rampPerSecond,
     credentialsFor: (n) => creds.get(n)!,
     labels: o.labels, heap: o.heap ?? o.scenario?.heap, link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig,
+    kubeletPort: o.kubeletPort,
     logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath, keepLogs: 0,
     onNode: (n) => term?.add(n),
   });

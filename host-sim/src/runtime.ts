@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { instantiateSync } from '@assemblyscript/loader';
 import {
-  ABI_VERSION, CoreExports, HostFunctions, IMPORT_MODULE, REQUIRED_EXPORTS, guestAsString, guestBytes, guestUtf8,
+  ABI_VERSION_MAX, ABI_VERSION_MIN, CoreExports, HostFunctions, IMPORT_MODULE, REQUIRED_EXPORTS, guestAsString, guestBytes, guestUtf8,
 } from './abi.js';
 
 /** A module that cannot be hosted (missing file, wrong ABI version, missing export). */
@@ -71,6 +71,43 @@ export function compileCore(wasmPath: string): WebAssembly.Module {
   return mod;
 }
 
+/** The refusal of a core whose ABI version is outside what this host runs. */
+export function versionMessage(version: number): string {
+  const range = ABI_VERSION_MIN === ABI_VERSION_MAX ? `version ${ABI_VERSION_MIN}` : `versions ${ABI_VERSION_MIN}..${ABI_VERSION_MAX}`;
+  return `the core speaks ABI version ${version}; this host-sim runs ${range}: rebuild the core from this checkout (\`npm run build\`)`;
+}
+
+/**
+ * Checks abi_version() before linking: a core of another version has other imports, so instantiating it
+ * with ours would fail with a link error that names neither version. A throwaway instance with stub
+ * imports answers the question (abi_version touches nothing else).
+ */
+const versions = new WeakMap<WebAssembly.Module, number>();
+
+function checkVersion(module: WebAssembly.Module): void {
+  const known = versions.get(module);
+  if (known !== undefined) return;
+  const stubs: Record<string, Record<string, WebAssembly.ImportValue>> = {};
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.kind !== 'function') continue;
+    (stubs[imp.module] ??= {})[imp.name] = () => {
+      throw new ModuleError('the core called an import while reporting its ABI version');
+    };
+  }
+  let version: number;
+  try {
+    const probe = new WebAssembly.Instance(module, stubs);
+    const fn = probe.exports.abi_version;
+    if (typeof fn !== 'function') throw new ModuleError('the core does not export `abi_version`');
+    version = Number((fn as () => number)());
+  } catch (err) {
+    if (err instanceof ModuleError) throw err;
+    throw new ModuleError(`cannot ask the core for its ABI version: ${(err as Error).message}`);
+  }
+  if (version < ABI_VERSION_MIN || version > ABI_VERSION_MAX) throw new ModuleError(versionMessage(version));
+  versions.set(module, version);
+}
+
 /** One instance of the core, linked to a host. */
 export class CoreInstance {
   /** The raw exports (BigInt for i64). */
@@ -91,24 +128,23 @@ export class CoreInstance {
           host.abort(guestAsString(mem(), msg, 'abort message'), guestAsString(mem(), file, 'abort file'), line, column),
       },
       [IMPORT_MODULE]: {
-        connect: (conn: number, hostPtr: number, hostLen: number, port: number, snPtr: number, snLen: number): void =>
-          host.connect(conn, guestUtf8(mem(), hostPtr, hostLen, 'connect host'), port, guestUtf8(mem(), snPtr, snLen, 'connect server_name')),
-        send: (conn: number, ptr: number, len: number): void => host.send(conn, guestBytes(mem(), ptr, len, 'send bytes').slice()),
+        connect: (conn: number, hostPtr: number, hostLen: number, port: number, snPtr: number, snLen: number, profile: number): void =>
+          host.connect(conn, guestUtf8(mem(), hostPtr, hostLen, 'connect host'), port, guestUtf8(mem(), snPtr, snLen, 'connect server_name'), profile),
+        send: (conn: number, ptr: number, len: number): number => host.send(conn, guestBytes(mem(), ptr, len, 'send bytes')),
+        host_call: (req: number, op: number, arg: number, ptr: number, len: number): number =>
+          host.hostCall(req, op, arg, guestBytes(mem(), ptr, len, 'host_call bytes').slice()),
         close: (conn: number): void => host.close(conn),
         led: (pattern: number): void => host.led(pattern),
         log: (level: number, ptr: number, len: number): void => host.log(level, guestUtf8(mem(), ptr, len, 'log line')),
       },
     };
+    checkVersion(module);
     const { exports } = instantiateSync<Record<string, unknown>>(module, imports);
     for (const name of REQUIRED_EXPORTS) {
       if (!(name in exports)) throw new ModuleError(`the core does not export \`${name}\``);
     }
     this.exports = exports as unknown as CoreExports;
     memory = this.exports.memory;
-    const version = this.exports.abi_version();
-    if (version !== ABI_VERSION) {
-      throw new ModuleError(`the core implements ABI version ${version}; this host-sim knows only version ${ABI_VERSION}`);
-    }
     this.ioPtr = this.exports.io_buffer();
     this.ioSize = this.exports.io_buffer_size();
     guestBytes(memory, this.ioPtr, this.ioSize, 'io_buffer');

@@ -23,16 +23,24 @@ function module(bytes: Uint8Array): WebAssembly.Module {
 describe('hosting the module', () => {
   const { creds } = credentialsFor({ server: 'https://127.0.0.1:1', token: 'mod-token-1' });
 
-  it('the real core is ABI version 1 and starts', async () => {
+  it('the real core is ABI version 2 and starts', async () => {
     const node = await startNode({ name: 'mod-real', credentials: creds, module: compileCore(resolveWasmPath()), link: 'down', logger: silentLogger() });
     assert.equal(node.stats().phaseName, 'ANCHORING');
     await node.stop();
   });
 
-  it('refuses a module of another ABI version', async () => {
+  it('refuses a v1 module (v1 imports and exports) naming both versions and the fix', async () => {
     await assert.rejects(
-      startNode({ name: 'mod-v2', credentials: creds, module: module(tinyCore({ abiVersion: 2 })), logger: silentLogger() }),
-      (e: unknown) => e instanceof ModuleError && /implements ABI version 2; this host-sim knows only version 1/.test(e.message),
+      startNode({ name: 'mod-v1', credentials: creds, module: module(tinyCore({ abiVersion: 1, v1: true })), logger: silentLogger() }),
+      (e: unknown) => e instanceof ModuleError &&
+        /speaks ABI version 1; this host-sim runs version 2: rebuild the core from this checkout \(`npm run build`\)/.test(e.message),
+    );
+  });
+
+  it('refuses a module of a later ABI version', async () => {
+    await assert.rejects(
+      startNode({ name: 'mod-v3', credentials: creds, module: module(tinyCore({ abiVersion: 3 })), logger: silentLogger() }),
+      (e: unknown) => e instanceof ModuleError && /speaks ABI version 3; this host-sim runs version 2/.test(e.message),
     );
   });
 
@@ -68,11 +76,11 @@ describe('the CLI and broken modules', () => {
   const sim = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
   it('--wasm of another ABI version: one line, exit 1', () => {
-    const wasm = path.join(dir, 'v2.wasm');
-    fs.writeFileSync(wasm, tinyCore({ abiVersion: 2 }));
+    const wasm = path.join(dir, 'v1.wasm');
+    fs.writeFileSync(wasm, tinyCore({ abiVersion: 1, v1: true }));
     const r = sim(['run', '--name', 'x', '--kubeconfig', kc, '--wasm', wasm, '--led', 'off']);
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr.trim(), /^picokubelet-sim: the core implements ABI version 2/);
+    assert.match(r.stderr.trim(), /^picokubelet-sim: the core speaks ABI version 1; this host-sim runs version 2: rebuild the core/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
   });
 

@@ -9,8 +9,11 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FakeApiServer, type FakeApiOptions } from "./fake-apiserver.js";
 // The ABI's codes come from the one TypeScript mirror (host-sim/src/abi.ts).
-import { Close, Led, Link, Phase, Stat, type CoreExports } from "../../host-sim/src/abi.js";
-export { Close, Led, Link, Phase, Stat };
+import { ABI_VERSION, Close, ErrorCode, HostOp, Led, Link, Phase, Stat, type CoreExports } from "../../host-sim/src/abi.js";
+export { Close, ErrorCode, HostOp, Led, Link, Phase, Stat };
+
+/** What the harness's host_call does: return 0 and call `result` later, or return a negative error at once. */
+export type HostCallHandler = (req: number, op: number, arg: number, bytes: Uint8Array, result: (status: number, data?: Uint8Array) => void) => number;
 
 export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 /** The module under test: the release build, or `$PICOKUBELET_WASM` (to compare builds, as tests/wasm3 does). */
@@ -35,6 +38,12 @@ export interface HarnessOptions {
   randomSplits?: boolean;
   /** Options of the fake API server. */
   server?: FakeApiOptions;
+  /** At most this many bytes taken per send call (flow control; default: all of them). */
+  sendBudget?: number;
+  /** host_call; default: OP_LISTEN succeeds after the latency, every other op is ERR_UNSUPPORTED. */
+  hostCall?: HostCallHandler;
+  /** A snapshot to hand the core before start (snapshot_write). */
+  snapshot?: Uint8Array;
 }
 
 interface Scheduled {
@@ -80,6 +89,17 @@ export class CoreHarness {
   private inExport = false;
   private nextBookmark = BOOKMARK_MS;
 
+  /** Bytes per send call the host takes (Infinity: all). */
+  sendBudget: number;
+  hostCall: HostCallHandler;
+  /** Every host_call the core made. */
+  readonly hostCalls: { req: number; op: number; arg: number; bytes: Uint8Array }[] = [];
+  /** Sends the host took only in part or not at all. */
+  deferredSends = 0;
+  /** Accepted connections: what the core sent on each, and whether it closed it. */
+  readonly served = new Map<number, { bytes: number[]; closed: boolean }>();
+  private nextAccepted = 0x4000_0000;
+
   private constructor(opts: HarnessOptions) {
     this.server = new FakeApiServer(opts.server ?? {});
     // Watch events the server produces later arrive like any other server bytes.
@@ -92,6 +112,12 @@ export class CoreHarness {
         }
       });
     };
+    this.sendBudget = opts.sendBudget ?? Infinity;
+    this.hostCall = opts.hostCall ?? ((_req, op, _arg, _bytes, result) => {
+      if (op !== HostOp.LISTEN) return -ErrorCode.UNSUPPORTED;
+      result(0);
+      return 0;
+    });
     this.latencyMs = opts.latencyMs ?? 5;
     this.heapFree = opts.heapFree ?? 80 * 1024;
     this.heapTotal = opts.heapTotal ?? 100 * 1024;
@@ -103,7 +129,8 @@ export class CoreHarness {
     const bytes = readFileSync(opts.wasm ?? RELEASE_WASM);
     const { instance } = await WebAssembly.instantiate(bytes, h.imports());
     h.exports = instance.exports as unknown as CoreExports;
-    if (h.exports.abi_version() !== 1) throw new Error("unexpected ABI version");
+    if (h.exports.abi_version() !== ABI_VERSION) throw new Error("unexpected ABI version");
+    if (opts.snapshot) h.writeSnapshot(opts.snapshot);
     const text = opts.configText ?? JSON.stringify({ nodeName: "pico-test", apiHost: "127.0.0.1", apiPort: 6443, token: "t0ken", mac: "aa:bb:cc:00:11:22", ...(opts.config ?? {}) });
     h.writeConfig(text);
     h.call(() => h.exports.on_heap(BigInt(h.now), h.heapFree, h.heapTotal));
@@ -131,6 +158,65 @@ export class CoreHarness {
     }
   }
 
+  private writeSnapshot(data: Uint8Array): void {
+    const size = this.exports.io_buffer_size();
+    for (let i = 0; i < data.length; i += size) {
+      const piece = data.subarray(i, i + size);
+      new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), piece.length).set(piece);
+      const rc = this.exports.snapshot_write(piece.length);
+      if (rc !== 0) throw new Error(`snapshot_write returned ${rc}`);
+    }
+  }
+
+  /** snapshot_take, then the whole snapshot through snapshot_read (throws on a negative length). */
+  takeSnapshot(): Uint8Array {
+    const n = this.call(() => this.exports.snapshot_take(BigInt(this.now)));
+    if (n < 0) throw new Error(`snapshot_take returned ${n}`);
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; ) {
+      const got = this.exports.snapshot_read(off);
+      if (got <= 0) throw new Error(`snapshot_read(${off}) returned ${got}`);
+      out.set(new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), got), off);
+      off += got;
+    }
+    return out;
+  }
+
+  /** A client connects to the core's kubelet port: on_accepted with a fresh host id; returns the id. */
+  accept(port: number, ident = "", peer = 0x7f000001): number {
+    const conn = this.nextAccepted++;
+    this.served.set(conn, { bytes: [], closed: false });
+    const id = Buffer.from(ident, "utf8");
+    new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), id.length).set(id);
+    this.call(() => this.exports.on_accepted(BigInt(this.now), conn, port, peer | 0, id.length));
+    return conn;
+  }
+
+  /** The client of accepted `conn` sends bytes (one on_data per piece of at most io_buffer_size). */
+  clientSend(conn: number, data: Uint8Array | string): void {
+    const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
+    const size = this.exports.io_buffer_size();
+    for (let off = 0; off < bytes.length; off += size) {
+      const piece = bytes.subarray(off, off + size);
+      new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), piece.length).set(piece);
+      this.call(() => this.exports.on_data(BigInt(this.now), conn, piece.length));
+    }
+  }
+
+  /** The client of accepted `conn` hangs up. */
+  clientClose(conn: number): void {
+    const s = this.served.get(conn);
+    if (s && !s.closed) {
+      s.closed = true;
+      this.call(() => this.exports.on_closed(BigInt(this.now), conn, Close.EOF));
+    }
+  }
+
+  /** What the core answered on accepted `conn`, as text. */
+  servedText(conn: number): string {
+    return Buffer.from(this.served.get(conn)?.bytes ?? []).toString("latin1");
+  }
+
   private imports(): WebAssembly.Imports {
     const mem = () => new Uint8Array(this.exports.memory.buffer);
     const text = (p: number, n: number) => Buffer.from(mem().subarray(p, p + n)).toString("utf8");
@@ -142,7 +228,8 @@ export class CoreHarness {
         },
       },
       picokubelet: {
-        connect: (conn: number, hp: number, hl: number, port: number, sp: number, sl: number) => {
+        connect: (conn: number, hp: number, hl: number, port: number, sp: number, sl: number, profile: number) => {
+          if (profile !== 0) throw new Error(`connect with profile ${profile}: the core only talks to its cluster`);
           this.connects.push(conn);
           void text(hp, hl);
           void text(sp, sl);
@@ -157,7 +244,25 @@ export class CoreHarness {
             this.call(() => this.exports.on_connected(BigInt(this.now), conn));
           }, true);
         },
-        send: (conn: number, p: number, n: number) => {
+        send: (conn: number, p: number, len: number): number => {
+          const served = this.served.get(conn);
+          if (served) {
+            if (served.closed) return -1;
+            const take = Math.min(len, this.sendBudget);
+            for (const b of mem().subarray(p, p + take)) served.bytes.push(b);
+            if (take < len) {
+              this.deferredSends++;
+              this.schedule(this.latencyMs, conn, () => this.call(() => this.exports.on_writable(BigInt(this.now), conn)));
+            }
+            return take;
+          }
+          const n = Math.min(len, this.sendBudget);
+          if (n < len) {
+            this.deferredSends++;
+            this.schedule(this.latencyMs, conn, () => {
+              if (this.open.has(conn)) this.call(() => this.exports.on_writable(BigInt(this.now), conn));
+            });
+          }
           const data = Uint8Array.from(mem().subarray(p, p + n));
           this.schedule(this.latencyMs, conn, () => {
             for (const out of this.server.receive(conn, data, this.now)) {
@@ -165,14 +270,32 @@ export class CoreHarness {
               else this.deliverBytes(conn, out.data);
             }
           });
+          return n;
         },
         close: (conn: number) => {
+          const served = this.served.get(conn);
+          if (served) {
+            served.closed = true;
+            this.queue = this.queue.filter((e) => e.conn !== conn);
+            return;
+          }
           this.open.delete(conn);
           this.server.close(conn);
           this.queue = this.queue.filter((e) => e.conn !== conn);
         },
         led: (p: number) => {
           this.leds.push({ at: this.now, pattern: p });
+        },
+        host_call: (req: number, op: number, arg: number, p: number, n: number): number => {
+          const bytes = Uint8Array.from(mem().subarray(p, p + n));
+          this.hostCalls.push({ req, op, arg, bytes });
+          return this.hostCall(req, op, arg, bytes, (status, data) => {
+            this.schedule(this.latencyMs, 0, () => {
+              const d = data ?? new Uint8Array(0);
+              new Uint8Array(this.exports.memory.buffer, this.exports.io_buffer(), d.length).set(d);
+              this.call(() => this.exports.on_host_result(BigInt(this.now), req, status, d.length));
+            });
+          });
         },
         log: (level: number, p: number, n: number) => {
           const line = { at: this.now, level, text: text(p, n) };

@@ -656,9 +656,10 @@ export function memoryTransport(
         conns.set(conn, new RequestFramer());
         later(() => conns.has(conn) && sink.connected(conn));
       },
-      send(conn, bytes) {
+      send(conn, view) {
         const framer = conns.get(conn);
-        if (!framer) return;
+        if (!framer) return -1;
+        const bytes = view.slice();
         for (const r of framer.feed(bytes)) {
           const now = timers.now();
           const { bytes: out, close } = flatten(api.respond({ ...r, at: now, conn }, { now, wallMs: Date.now(), mayChunk: false }));
@@ -671,8 +672,9 @@ export function memoryTransport(
               sink.closed(conn, Close.EOF);
             }
           });
-          if (close) return;
+          if (close) return bytes.length;
         }
+        return bytes.length;
       },
       close(conn) {
         conns.delete(conn);

@@ -11,15 +11,17 @@ import { RELEASE_WASM, ROOT } from "../support/core-harness.js";
 const IMPORTS = [
   "env.abort: (i32, i32, i32, i32) -> ()",
   "picokubelet.close: (i32) -> ()",
-  "picokubelet.connect: (i32, i32, i32, i32, i32, i32) -> ()",
+  "picokubelet.connect: (i32, i32, i32, i32, i32, i32, i32) -> ()",
+  "picokubelet.host_call: (i32, i32, i32, i32, i32) -> i32",
   "picokubelet.led: (i32) -> ()",
   "picokubelet.log: (i32, i32, i32) -> ()",
-  "picokubelet.send: (i32, i32, i32) -> ()",
+  "picokubelet.send: (i32, i32, i32) -> i32",
 ];
 
 const EXPORTS = [
   "abi_version", "io_buffer", "io_buffer_size", "config_write", "start", "on_link", "on_heap", "on_connected",
-  "on_data", "on_closed", "on_timer", "next_deadline", "shutdown", "stat", "__collect", "memory",
+  "on_data", "on_closed", "on_writable", "on_accepted", "on_host_result", "on_timer", "next_deadline", "shutdown", "stat",
+  "snapshot_write", "snapshot_take", "snapshot_read", "__collect", "memory",
 ];
 
 function wabt(tool: string, args: string[]): string {

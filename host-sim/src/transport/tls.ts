@@ -1,13 +1,20 @@
 // host-sim/src/transport/tls.ts
 // node:tls connections, one socket per `conn` the core asks for. The server certificate is verified
 // against the cluster CA for the server name the core passes (an IP literal must match an IP SAN);
-// client certificates come from the host's credentials. Socket callbacks become sink calls, which the
-// node queues: nothing here ever calls into the core.
+// client certificates come from the host's credentials (PROFILE_PUBLIC connections verify against the
+// system roots and present none). Each connection may hold at most SEND_BUDGET_BYTES unwritten: a send
+// beyond that takes only what fits and `writable` follows on the socket's drain (ABI v2 flow control).
+// The listener (kubelet port) accepts TLS connections with ids from CONN_ACCEPTED_MIN up and verifies a
+// client certificate, when one is presented, against the listener's client CA. Socket callbacks become
+// sink calls, which the node queues: nothing here ever calls into the core.
 import net from 'node:net';
 import tls from 'node:tls';
-import { Close, CloseReason } from '../abi.js';
+import { CONN_ACCEPTED_MIN, Close, CloseReason, Profile, ipv4ToI32 } from '../abi.js';
 import type { TimerService } from '../timers.js';
-import type { Transport, TransportFactory, TransportSink } from './transport.js';
+import type { ListenIdentity, Transport, TransportFactory, TransportSink } from './transport.js';
+
+/** Unwritten bytes one connection may hold (the firmware's net_tls has the same budget). */
+export const SEND_BUDGET_BYTES = 64 * 1024;
 
 /** What a TLS transport needs to know: trust, client identity, and whether verification is off. */
 export interface TlsSettings {
@@ -31,6 +38,8 @@ interface Conn {
   /** Black-holed: nothing in, nothing out, never reported again. */
   dead: boolean;
   done: boolean;
+  /** A send took less than offered: report `writable` on the next drain. */
+  wantWritable: boolean;
 }
 
 /** One shared SecureContext per distinct credential set keeps a rack's memory down. */
@@ -45,6 +54,14 @@ function secureContextOf(s: TlsSettings): tls.SecureContext {
   return ctx;
 }
 
+let publicContext: tls.SecureContext | null = null;
+
+/** The system roots, no client certificate (PROFILE_PUBLIC). */
+function publicSecureContext(): tls.SecureContext {
+  publicContext ??= tls.createSecureContext({ minVersion: 'TLSv1.2' });
+  return publicContext;
+}
+
 /** A TransportFactory over node:tls with the given settings and timers. */
 export function tlsTransport(settings: TlsSettings, timers: TimerService): TransportFactory {
   const secureContext = secureContextOf(settings);
@@ -55,6 +72,8 @@ class TlsTransport implements Transport {
   private conns = new Map<number, Conn>();
   private stallUntil = 0;
   private blackholeUntil = 0;
+  private servers: tls.Server[] = [];
+  private nextAccepted = CONN_ACCEPTED_MIN;
 
   constructor(
     private readonly settings: TlsSettings,
@@ -68,19 +87,20 @@ class TlsTransport implements Transport {
     return [...this.conns.keys()];
   }
 
-  connect(id: number, host: string, port: number, serverName: string): void {
-    const c: Conn = { id, socket: null, state: 'tcp', dead: false, done: false };
+  connect(id: number, host: string, port: number, serverName: string, profile: number = Profile.CLUSTER): void {
+    const c: Conn = { id, socket: null, state: 'tcp', dead: false, done: false, wantWritable: false };
     this.conns.set(id, c);
     if (this.timers.now() < this.blackholeUntil) {
       // The SYN goes nowhere: no socket, no event, until the core gives up and closes it.
       c.dead = true;
       return;
     }
-    const insecure = this.settings.insecure === true;
+    const pub = profile === Profile.PUBLIC;
+    const insecure = !pub && this.settings.insecure === true;
     const socket = tls.connect({
       host,
       port,
-      secureContext: this.secureContext,
+      secureContext: pub ? publicSecureContext() : this.secureContext,
       // SNI must not carry an IP literal (RFC 6066 §3); verification below still uses the IP.
       servername: net.isIP(serverName) ? undefined : serverName,
       rejectUnauthorized: !insecure,
@@ -88,6 +108,7 @@ class TlsTransport implements Transport {
       ALPNProtocols: ['http/1.1'],
     });
     c.socket = socket;
+    this.watchDrain(c, socket);
     socket.setNoDelay(true);
     socket.setTimeout(this.settings.connectTimeoutMs ?? 10_000);
     socket.once('connect', () => {
@@ -123,10 +144,74 @@ class TlsTransport implements Transport {
     });
   }
 
-  send(id: number, bytes: Uint8Array): void {
+  send(id: number, bytes: Uint8Array): number {
     const c = this.conns.get(id);
-    if (!c || c.done || c.dead || c.socket === null) return;
-    c.socket.write(bytes);
+    if (!c || c.done) return -1;
+    // A black-holed connection swallows everything, as a dead peer's socket buffer would.
+    if (c.dead || c.socket === null) return bytes.length;
+    const room = Math.max(0, SEND_BUDGET_BYTES - c.socket.writableLength);
+    const n = Math.min(room, bytes.length);
+    if (n > 0) c.socket.write(Buffer.from(bytes.subarray(0, n)));
+    if (n < bytes.length) c.wantWritable = true;
+    return n;
+  }
+
+  listen(host: string, port: number, identity: ListenIdentity, done: (err: string | null) => void): void {
+    const server = tls.createServer({
+      key: identity.key as tls.SecureContextOptions['key'],
+      cert: identity.cert,
+      ca: identity.clientCa,
+      requestCert: identity.clientCa !== undefined,
+      // An anonymous client is served too (ident_len 0); a certificate that does not verify is not an identity.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      ALPNProtocols: ['http/1.1'],
+    });
+    let listening = false;
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      if (!listening) done(`${err.message}${err.code ? ` (${err.code})` : ''}`);
+      else this.log('warn', `kubelet port ${host}:${port}: ${err.message}`);
+    });
+    server.on('tlsClientError', (err) => this.log('debug', `kubelet port ${host}:${port}: TLS handshake failed: ${err.message}`));
+    server.on('secureConnection', (socket) => this.accept(socket, port));
+    server.listen(port, host, () => {
+      listening = true;
+      this.servers.push(server);
+      done(null);
+    });
+  }
+
+  private accept(socket: tls.TLSSocket, port: number): void {
+    const id = this.nextAccepted;
+    this.nextAccepted = this.nextAccepted >= 0x7fff_fff0 ? CONN_ACCEPTED_MIN : this.nextAccepted + 1;
+    const c: Conn = { id, socket, state: 'open', dead: false, done: false, wantWritable: false };
+    this.conns.set(id, c);
+    this.watchDrain(c, socket);
+    socket.setNoDelay(true);
+    let ident = '';
+    if (socket.authorized) {
+      const subject = socket.getPeerCertificate().subject as unknown as Record<string, string | string[]> | undefined;
+      const cn = subject?.CN;
+      const orgs = subject?.O === undefined ? [] : Array.isArray(subject.O) ? subject.O : [subject.O];
+      ident = (cn ? `CN=${Array.isArray(cn) ? cn[0] : cn}\n` : '') + orgs.map((o) => `O=${o}\n`).join('');
+    }
+    const peer = socket.remoteAddress ?? '';
+    const v4 = net.isIPv4(peer) ? peer : peer.startsWith('::ffff:') && net.isIPv4(peer.slice(7)) ? peer.slice(7) : '0.0.0.0';
+    socket.on('data', (buf: Buffer) => {
+      if (!c.done && !c.dead) this.sink.data(id, buf);
+    });
+    socket.on('error', () => this.finish(c, Close.IO_ERROR));
+    socket.on('close', () => this.finish(c, Close.EOF));
+    if (this.timers.now() < this.stallUntil) socket.pause();
+    this.sink.accepted?.(id, port, ipv4ToI32(v4), ident);
+  }
+
+  private watchDrain(c: Conn, socket: tls.TLSSocket): void {
+    socket.on('drain', () => {
+      if (!c.wantWritable || c.done || c.dead) return;
+      c.wantWritable = false;
+      this.sink.writable?.(c.id);
+    });
   }
 
   close(id: number): void {
@@ -143,6 +228,12 @@ class TlsTransport implements Transport {
     } else {
       s.destroy();
     }
+  }
+
+  /** Stops listening (the node stops). */
+  unlisten(): void {
+    for (const s of this.servers) s.close();
+    this.servers = [];
   }
 
   dropAll(): number[] {

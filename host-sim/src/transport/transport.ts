@@ -1,6 +1,6 @@
 // host-sim/src/transport/transport.ts
-// What a node needs from a network: TLS connections by id, with their outcomes reported to a sink, plus
-// the fault knobs the simulator exposes. Implementations: tls.ts (node:tls, the real thing) and the
+// What a node needs from a network: TLS connections by id, with their outcomes reported to a sink, a
+// listener for the kubelet port (optional), plus the fault knobs the simulator exposes. Implementations: tls.ts (node:tls, the real thing) and the
 // in-memory transport the tests use (tests/host-sim/support).
 
 import type { CloseReason } from '../abi.js';
@@ -10,16 +10,34 @@ export interface TransportSink {
   connected(conn: number): void;
   data(conn: number, bytes: Uint8Array): void;
   closed(conn: number, reason: CloseReason): void;
+  /** `conn` can take bytes again after a send took less than offered (on_writable). */
+  writable?(conn: number): void;
+  /** A client connected to the listener on `port` (id from CONN_ACCEPTED_MIN up); `ident` is its verified identity lines. */
+  accepted?(conn: number, port: number, peerIpv4: number, ident: string): void;
+}
+
+/** The certificate the kubelet-port listener presents, and the CA client certificates are verified against. */
+export interface ListenIdentity {
+  key: string | Buffer | import('node:crypto').KeyObject;
+  cert: string | Buffer;
+  clientCa?: string | Buffer;
 }
 
 /** One node's connections. */
 export interface Transport {
-  /** Opens connection `conn`; reports `connected` or `closed` later. */
-  connect(conn: number, host: string, port: number, serverName: string): void;
-  /** Queues a copy of `bytes`; unknown or closed ids are ignored. */
-  send(conn: number, bytes: Uint8Array): void;
+  /** Opens connection `conn` (profile: ABI Profile); reports `connected` or `closed` later. */
+  connect(conn: number, host: string, port: number, serverName: string, profile?: number): void;
+  /**
+   * Takes a copy of as many of `bytes` as the connection's budget allows and returns how many (-1 for an
+   * unknown or closed id). When that is fewer than offered, `writable` follows once it can take more.
+   */
+  send(conn: number, bytes: Uint8Array): number;
+  /** Listens with TLS on host:port; `done(null)` once listening, `done(reason)` if it cannot. Optional. */
+  listen?(host: string, port: number, identity: ListenIdentity, done: (err: string | null) => void): void;
   /** Closes `conn` from our side; nothing more is reported for it. */
   close(conn: number): void;
+  /** Stops listening (optional; the node is going away). */
+  unlisten?(): void;
   /** Drops every connection silently (the link went down) and returns their ids. */
   dropAll(): number[];
   /** Fault: resets every open connection (each reported as closed with CLOSE_IO_ERROR). Returns how many. */
