@@ -221,8 +221,9 @@ export class SimNode extends EventEmitter {
     this.collect();
     if (rc !== ErrorCode.OK) {
       this.held = null;
+      const trapped = this.panicReason;
       this.dispose();
-      throw new StartError(this.startErrors, rc);
+      throw new StartError(trapped !== null ? [`core trapped: ${trapped}`] : this.startErrors, rc);
     }
     const held = this.held ?? [];
     this.held = null;
@@ -659,13 +660,14 @@ export class SimNode extends EventEmitter {
     const ip = this.linkSpec.ip;
     const serving = this.keys.identity(1);
     let identity;
-    if (serving) identity = { key: serving.key, cert: serving.cert, clientCa: this.clientCa };
+    const pemOf = (k: crypto.KeyObject): string => k.export({ type: 'pkcs8', format: 'pem' }) as string;
+    if (serving) identity = { key: pemOf(serving.key), cert: serving.cert, clientCa: this.clientCa };
     else {
       // No certificate installed for the serving slot yet: a short-lived self-signed one for this address.
       const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-      identity = { key, cert: selfSigned(key, { cn: this.name, orgs: [], dns: [this.name], ips: [ip] }), clientCa: this.clientCa };
+      identity = { key: pemOf(key), cert: selfSigned(key, { cn: this.name, orgs: [], dns: [this.name], ips: [ip] }), clientCa: this.clientCa };
     }
-    this.transport.listen!(ip, port, identity, (err) => {
+    const finished = (err: string | null): void => {
       if (err === null) {
         this.listening.set(port, null);
         this.hostLog('info', `kubelet port: listening on https://${ip}:${port}`);
@@ -673,7 +675,12 @@ export class SimNode extends EventEmitter {
         this.hostLog('warn', `kubelet port: cannot listen on ${ip}:${port}: ${err}`);
       }
       if (!this.disposed) done(err);
-    });
+    };
+    try {
+      this.transport.listen!(ip, port, identity, finished);
+    } catch (err) {
+      finished((err as Error).message);
+    }
   }
 
   private traceImport(name: string, args: ReadonlyArray<number | bigint | string>): void {
