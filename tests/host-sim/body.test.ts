@@ -113,7 +113,8 @@ describe('command language and scenarios', () => {
     assert.equal(nameOf(Phase, 4), 'RUNNING');
     assert.equal(nameOf(Phase, 42), '#42');
     assert.deepEqual(STAT_KEYS.slice(0, 4), [['phase', 0], ['led', 1], ['renewals', 2], ['renewFailures', 3]]);
-    assert.equal(STAT_KEYS.length, 15);
+    assert.equal(STAT_KEYS.length, 22);
+    assert.deepEqual(STAT_KEYS.at(-1), ['sendsDeferred', 21]);
   });
 });
 

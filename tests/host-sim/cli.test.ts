@@ -49,7 +49,7 @@ describe('picokubelet-sim --help and --version', () => {
   it('--version names the package version and the ABI', () => {
     const r = sim(['--version']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /^picokubelet-sim \d+\.\d+\.\d+ \(core ABI 1\)\n$/);
+    assert.match(r.stdout, /^picokubelet-sim \d+\.\d+\.\d+ \(core ABI 2\)\n$/);
   });
 
   it('no command prints the help and exits 2', () => {
