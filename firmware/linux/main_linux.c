@@ -81,18 +81,37 @@ static size_t heap_used(void)
 /* ---------------------------------------------------------------- host operations */
 
 static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
-                          const char *server_name)
+                          const char *server_name, int32_t profile)
 {
     linux_host_t *lh = ctx;
     if (!atomic_load(&lh->link_up)) {
         return KUBELET_CLOSE_LINK_DOWN; /* the wasm host delivers the close itself */
     }
+    if (profile != KUBELET_PROFILE_CLUSTER) {
+        PK_LOGW(TAG, "connection %" PRId32 ": PROFILE_PUBLIC (public CAs) is not implemented in this port yet", conn);
+        return KUBELET_CLOSE_TLS_FAILED;
+    }
     return net_tls_connect(lh->net, gen, conn, host, port, server_name);
 }
 
-static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
 {
-    net_tls_send(((linux_host_t *)ctx)->net, gen, conn, data, len);
+    return net_tls_send(((linux_host_t *)ctx)->net, gen, conn, data, len);
+}
+
+/* OP_LISTEN through net_tls; the crypto ops are not implemented in this port yet (ABI.md "Host calls"). */
+static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
+                            size_t len)
+{
+    (void)data;
+    (void)len;
+    if (op != KUBELET_OP_LISTEN) {
+        return -KUBELET_ERR_UNSUPPORTED;
+    }
+    if (arg < 1 || arg > 65535) {
+        return -KUBELET_ERR_HOST_CALL_INVALID;
+    }
+    return net_tls_listen(((linux_host_t *)ctx)->net, gen, req, (uint16_t)arg);
 }
 
 static void op_close(void *ctx, uint32_t gen, int32_t conn)
@@ -224,6 +243,9 @@ static void usage(FILE *to)
             "  --memory-limit BYTES     cap on linear memory (default none)\n"
             "  --ipv4 A.B.C.D           address reported with the link (default 127.0.0.1)\n"
             "  --summary-every SECONDS  status line period (default 30, 0: off)\n"
+            "  --kubelet-port PORT      serve the kubelet port (TLS, /healthz); needs --serving-cert/--serving-key\n"
+            "  --serving-cert FILE --serving-key FILE   the kubelet port's certificate and key (PEM)\n"
+            "  --listen-address A.B.C.D the kubelet port's address (default: --ipv4)\n"
             "  --help\n\n"
             "Every configuration key can also come from the environment: PICOKUBELET_NODE_NAME,\n"
             "PICOKUBELET_API_HOST, PICOKUBELET_API_PORT, PICOKUBELET_SERVER_NAME, PICOKUBELET_TOKEN,\n"
@@ -290,6 +312,10 @@ enum {
     OPT_MEMORY_LIMIT,
     OPT_IPV4,
     OPT_SUMMARY_EVERY,
+    OPT_KUBELET_PORT,
+    OPT_SERVING_CERT,
+    OPT_SERVING_KEY,
+    OPT_LISTEN_ADDRESS,
     OPT_HELP,
 };
 
@@ -316,6 +342,10 @@ int main(int argc, char **argv)
         {"memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT},
         {"ipv4", required_argument, NULL, OPT_IPV4},
         {"summary-every", required_argument, NULL, OPT_SUMMARY_EVERY},
+        {"kubelet-port", required_argument, NULL, OPT_KUBELET_PORT},
+        {"serving-cert", required_argument, NULL, OPT_SERVING_CERT},
+        {"serving-key", required_argument, NULL, OPT_SERVING_KEY},
+        {"listen-address", required_argument, NULL, OPT_LISTEN_ADDRESS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -330,6 +360,10 @@ int main(int argc, char **argv)
     const char *kubeconfig_path = NULL;
     uint32_t wasm_stack = DEFAULT_WASM_STACK;
     uint32_t memory_limit = 0;
+    uint16_t kubelet_port = 0;
+    char *serving_cert = NULL;
+    char *serving_key = NULL;
+    const char *listen_address = NULL;
     kubelet_config_t cfg;
     kubelet_config_init(&cfg);
     kubelet_config_t flags;
@@ -413,6 +447,33 @@ int main(int argc, char **argv)
         }
         case OPT_SUMMARY_EVERY:
             lh.summary_every_ms = (int64_t)(strtod(optarg, NULL) * 1000);
+            break;
+        case OPT_KUBELET_PORT: {
+            char *end = NULL;
+            long port = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || port < 0 || port > 65535) {
+                fprintf(stderr, "--kubelet-port: not a port: %s\n", optarg);
+                return 2;
+            }
+            kubelet_port = (uint16_t)port;
+            break;
+        }
+        case OPT_SERVING_CERT:
+        case OPT_SERVING_KEY: {
+            char *text = kubeconfig_read_file(optarg, NULL);
+            if (text == NULL) {
+                fprintf(stderr, "cannot read %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            if (opt == OPT_SERVING_CERT) {
+                serving_cert = text;
+            } else {
+                serving_key = text;
+            }
+            break;
+        }
+        case OPT_LISTEN_ADDRESS:
+            listen_address = optarg;
             break;
         case OPT_HELP:
             usage(stdout);
@@ -515,6 +576,7 @@ int main(int argc, char **argv)
     static char config_json[KUBELET_ABI_CONFIG_MAX_BYTES];
     size_t config_len = 0;
     const char *bad_key = NULL;
+    cfg.kubelet_port = kubelet_port;
     if (kubelet_config_to_json(&cfg, config_json, sizeof(config_json), &config_len, &bad_key) != KUBELET_CONFIG_OK) {
         fprintf(stderr, "configuration: %s is not valid UTF-8, or the document is over 16 KiB\n",
                 bad_key ? bad_key : "a value");
@@ -535,10 +597,16 @@ int main(int argc, char **argv)
     led_status_config_t led_cfg = {.gpio = -1, .task_priority = 0};
     led_status_start(&led_cfg);
     led_status_set(KUBELET_LED_BOOTING);
+    char ipv4_text[INET_ADDRSTRLEN];
+    struct in_addr ipv4_addr = {.s_addr = htonl(lh.ipv4)};
+    inet_ntop(AF_INET, &ipv4_addr, ipv4_text, sizeof(ipv4_text));
     net_tls_config_t net_cfg = {
         .ca_pem = cfg.ca_pem,
         .client_cert_pem = cfg.client_cert,
         .client_key_pem = cfg.client_key,
+        .serving_cert_pem = serving_cert,
+        .serving_key_pem = serving_key,
+        .listen_address = listen_address != NULL ? listen_address : ipv4_text,
         .queue = lh.queue,
     };
     char err[256];
@@ -566,6 +634,7 @@ int main(int argc, char **argv)
             {
                 .connect = op_connect,
                 .send = op_send,
+                .host_call = op_host_call,
                 .close = op_close,
                 .close_all = op_close_all,
                 .led = op_led,

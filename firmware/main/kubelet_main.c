@@ -61,8 +61,12 @@ static board_t s_board;
 /* ---------------------------------------------------------------- host operations (wasm task) */
 
 static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
-                          const char *server_name)
+                          const char *server_name, int32_t profile)
 {
+    if (profile != KUBELET_PROFILE_CLUSTER) {
+        PK_LOGW(TAG, "connection %" PRId32 ": PROFILE_PUBLIC (the certificate bundle) is not implemented yet", conn);
+        return KUBELET_CLOSE_TLS_FAILED;
+    }
     board_t *b = ctx;
     board_net_link_t link;
     board_net_get(&link);
@@ -72,9 +76,9 @@ static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *hos
     return net_tls_connect(b->net, gen, conn, host, port, server_name);
 }
 
-static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
 {
-    net_tls_send(((board_t *)ctx)->net, gen, conn, data, len);
+    return net_tls_send(((board_t *)ctx)->net, gen, conn, data, len);
 }
 
 static void op_close(void *ctx, uint32_t gen, int32_t conn)

@@ -20,6 +20,8 @@
 
 static uint8_t *s_wasm;
 static size_t s_wasm_size;
+static uint8_t *s_wasm_v1;
+static size_t s_wasm_v1_size;
 
 typedef struct {
     pk_evq_t *q;
@@ -28,6 +30,8 @@ typedef struct {
     atomic_uint last_close_all_gen;
     atomic_int connects;
     atomic_int sends;
+    /* stat(STAT_HOST_CALLS) as the fake core reports it: 2 once a refused and an answered host call went right */
+    atomic_int host_results;
     atomic_int closes;
     atomic_int leds;
     char connect_host[64];
@@ -42,8 +46,10 @@ typedef struct {
     atomic_int last_close;
 } fake_t;
 
-static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *name)
+static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *name,
+                          int32_t profile)
 {
+    (void)profile;
     fake_t *f = ctx;
     if (f->mode == 'r') {
         /* The link is down and the queue is full: the refusal must still reach the core. */
@@ -64,13 +70,27 @@ static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *hos
     return 0;
 }
 
-static void op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
 {
     fake_t *f = ctx;
     atomic_fetch_add(&f->sends, 1);
     /* answer with more bytes than io_buffer holds, to exercise chunking */
     pk_event_t ev = {.kind = PK_EV_DATA, .gen = gen, .conn = conn, .data = calloc(1, 5000), .len = 5000};
     pk_evq_post(f->q, &ev, 0);
+    return (int32_t)len;
+}
+
+/* OP_LISTEN is answered (later, through the queue); every other op is refused at once. */
+static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
+                            size_t len)
+{
+    fake_t *f = ctx;
+    if (op != KUBELET_OP_LISTEN) {
+        return -KUBELET_ERR_UNSUPPORTED;
+    }
+    pk_event_t ev = {.kind = PK_EV_HOST_RESULT, .gen = gen, .conn = req, .arg = 0};
+    pk_evq_post(f->q, &ev, 0);
+    return 0;
 }
 
 static void op_close(void *ctx, uint32_t gen, int32_t conn)
@@ -109,6 +129,11 @@ static void op_heap(void *ctx, uint32_t *free_bytes, uint32_t *total)
     *total = 300000;
 }
 
+static void op_after_turn(void *ctx, wasm_host_t *host)
+{
+    atomic_store(&((fake_t *)ctx)->host_results, (int)wasm_host_stat(host, KUBELET_STAT_HOST_CALLS));
+}
+
 static void *run_host(void *arg)
 {
     fake_t *f = arg;
@@ -135,9 +160,13 @@ static fake_t *run_mode(char mode, bool (*until)(fake_t *), wasm_host_metrics_t 
         .restart_delay_ms = 100,
         .max_wait_ms = 50,
         .queue = f->q,
-        .ops = {.connect = op_connect, .send = op_send, .close = op_close, .close_all = op_close_all,
-                .led = op_led, .link = op_link, .heap = op_heap, .ctx = f},
+        .ops = {.connect = op_connect, .send = op_send, .host_call = op_host_call, .close = op_close,
+                .close_all = op_close_all, .led = op_led, .link = op_link, .heap = op_heap, .after_turn = op_after_turn, .ctx = f},
     };
+    if (mode == 'v') {
+        cfg.wasm = s_wasm_v1;
+        cfg.wasm_size = s_wasm_v1_size;
+    }
     f->host = wasm_host_create(&cfg);
     CHECK(f->host != NULL);
     pthread_t t;
@@ -198,6 +227,7 @@ static void test_good_core(void)
     CHECK_EQ_STR(f->connect_name, "server.test");
     CHECK_EQ_INT(f->connect_port, 6443);
     CHECK_EQ_INT(f->connect_gen, 1);
+    CHECK_EQ_INT(atomic_load(&f->host_results), 2);
     CHECK_EQ_INT(atomic_load(&f->sends), 1);
     CHECK_EQ_INT(atomic_load(&f->panics), 0);
     CHECK_EQ_INT(m.traps, 0);
@@ -243,12 +273,40 @@ static void test_time_budget_traps(void)
     check_trapped('l');
 }
 
+static bool never(fake_t *f)
+{
+    (void)f;
+    return true;
+}
+
+/* A version-1 module is refused by its abi_version() before its (v1) imports are linked. */
+static void test_v1_module_refused(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('v', never, &m);
+    pk_sleep_ms(200);
+    CHECK_EQ_INT(f->result, -1);
+    CHECK_EQ_INT(atomic_load(&f->connects), 0);
+    CHECK_EQ_INT(m.restarts, 0);
+    free_fake(f);
+}
+
+
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s fake_core.wasm\n", argv[0]);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s fake_core.wasm v1_core.wasm\n", argv[0]);
         return 2;
     }
+    FILE *v1 = fopen(argv[2], "rb");
+    if (v1 == NULL) {
+        fprintf(stderr, "cannot open %s\n", argv[2]);
+        return 2;
+    }
+    s_wasm_v1 = malloc(1 << 20);
+    s_wasm_v1_size = fread(s_wasm_v1, 1, 1 << 20, v1);
+    fclose(v1);
     FILE *file = fopen(argv[1], "rb");
     if (file == NULL) {
         fprintf(stderr, "cannot open %s\n", argv[1]);
@@ -263,6 +321,7 @@ int main(int argc, char **argv)
     RUN(test_negative_length_traps);
     RUN(test_abort_traps);
     RUN(test_time_budget_traps);
+    RUN(test_v1_module_refused);
     free(s_wasm);
     return check_summary("wasm_host");
 }

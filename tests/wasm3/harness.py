@@ -102,6 +102,10 @@ class WasmSignatures:
         return f"{results or 'v'}({params})"
 
 
+class AbiVersionError(Exception):
+    """The module's abi_version() is outside what this harness runs."""
+
+
 class BoundsError(AssertionError):
     pass
 
@@ -109,12 +113,16 @@ class BoundsError(AssertionError):
 class Core:
     """One wasm3 runtime running the core, with the C host's imports mirrored in Python."""
 
-    def __init__(self, wasm_bytes, stack_bytes=32 * 1024):
+    def __init__(self, wasm_bytes, stack_bytes=32 * 1024, send_budget=None):
         self.env = wasm3.Environment()
         self.rt = self.env.new_runtime(stack_bytes)
         self.mod = self.env.parse_module(wasm_bytes)
         self.rt.load(self.mod)
+        # Bytes one send takes at most (None: all of them); fewer than offered asks for on_writable.
+        self.send_budget = send_budget
+        self.host_calls = []
         self.actions = []   # ("connect", conn, host, port, server_name) / ("send", conn, bytes) / ("close", conn)
+                            # / ("writable", conn)
         self.leds = []
         self.logs = []
         self.aborts = []
@@ -124,10 +132,24 @@ class Core:
             "close": self._close,
             "led": self._led,
             "log": self._log,
+            "host_call": self._host_call,
             "abort": self._abort,
         }
+        # Every import is tried, then the version asked, before a link failure is reported: a core of
+        # another ABI version fails to link for that reason (ABI.md "Versions"), as in wasm_host.c.
+        link_error = None
         for module, name, sig in abi.IMPORTS:
-            self.mod.link_function(module, name, sig, handlers[name])
+            try:
+                self.mod.link_function(module, name, sig, handlers[name])
+            except RuntimeError as err:
+                link_error = link_error or RuntimeError(f"linking {module}.{name}: {err}")
+        version = self.rt.find_function("abi_version")()
+        if not abi.ABI_VERSION_MIN <= version <= abi.ABI_VERSION_MAX:
+            raise AbiVersionError(
+                f"the core speaks ABI version {version}; this harness runs version {abi.ABI_VERSION_MIN}"
+                f"..{abi.ABI_VERSION_MAX}: rebuild the core from this checkout (npm run build)")
+        if link_error is not None:
+            raise link_error
         self.fn = {name: self.rt.find_function(name) for name in abi.EXPORTS}
         self.io_offset = self.call("io_buffer")
         self.io_size = self.call("io_buffer_size")
@@ -150,13 +172,24 @@ class Core:
         mem[self.io_offset:self.io_offset + len(data)] = data
 
     # -- imports (same checks as wasm_imports.c)
-    def _connect(self, conn, host, host_len, port, name, name_len):
+    def _connect(self, conn, host, host_len, port, name, name_len, profile):
+        assert 0 < conn <= abi.CONN_CORE_MAX, f"connection id {conn} outside the core's range"
+        assert profile in (abi.PROFILE_CLUSTER, abi.PROFILE_PUBLIC), f"profile {profile}"
         h = self._read(host, host_len).decode()
         n = self._read(name, name_len).decode() if name_len else h
         self.actions.append(("connect", conn, h, port, n))
 
     def _send(self, conn, ptr, length):
-        self.actions.append(("send", conn, self._read(ptr, length)))
+        take = length if self.send_budget is None else min(length, self.send_budget)
+        self.actions.append(("send", conn, self._read(ptr, take)))
+        if take < length:
+            self.actions.append(("writable", conn))
+        return take
+
+    def _host_call(self, req, op, arg, ptr, length):
+        """This harness has no listener and no key store: every op is refused at once."""
+        self.host_calls.append((req, op, arg, self._read(ptr, length)))
+        return -abi.ERR_UNSUPPORTED
 
     def _close(self, conn):
         self.actions.append(("close", conn))
@@ -362,6 +395,8 @@ class Driver:
             elif action[0] == "close":
                 self.open.discard(action[1])
                 self.server.close(action[1])
+            elif action[0] == "writable":
+                self.events.append(("writable", action[1]))
 
     def step(self):
         """Deliver one event, or fire the timer; returns False when nothing is left to do."""
@@ -377,6 +412,8 @@ class Driver:
             elif ev[0] == "closed":
                 self.open.discard(ev[1])
                 c.call("on_closed", self.clock.now, ev[1], ev[2])
+            elif ev[0] == "writable":
+                c.call("on_writable", self.clock.now, ev[1])
         else:
             deadline = c.call("next_deadline")
             if deadline < 0:

@@ -1,14 +1,34 @@
-"""The Python mirror of the picokubelet core ABI, version 1 (assembly/ABI.md).
+"""The Python mirror of the picokubelet core ABI, version 2 (assembly/ABI.md).
 
 Used by the wasm3 compatibility tests (pywasm3). The numbers and the import table here must agree
 with assembly/ABI.md and with the C host's mirror (firmware/components/wasm_host/include/kubelet_abi.h);
 test_core_wasm3.py checks both.
 """
 
-ABI_VERSION = 1
+ABI_VERSION = 2
+# The versions this harness runs (ABI.md "Versions"); a module outside is refused before linking.
+ABI_VERSION_MIN = 2
+ABI_VERSION_MAX = 2
 IMPORT_MODULE = "picokubelet"
 IO_BUFFER_SIZE = 4096
 CONFIG_MAX_BYTES = 16 * 1024
+SNAPSHOT_MAX_BYTES = 16 * 1024
+
+# connection id ranges
+CONN_CORE_MAX = 0x3FFFFFFF
+CONN_ACCEPTED_MIN = 0x40000000
+
+# connect profiles
+PROFILE_CLUSTER = 0
+PROFILE_PUBLIC = 1
+
+# host_call operations and key slots
+OP_LISTEN = 1
+OP_KEY_GENERATE = 2
+OP_CSR_CREATE = 3
+OP_CERT_INSTALL = 4
+KEY_SLOT_CLIENT = 0
+KEY_SLOT_SERVING = 1
 
 # on_link kinds
 LINK_DOWN = 0
@@ -59,6 +79,13 @@ STAT_REGISTRATIONS = 11
 STAT_LAST_ERROR = 12
 STAT_RECONNECTS = 13
 STAT_MEMORY_BYTES = 14
+STAT_ACCEPTED = 15
+STAT_SERVER_REQUESTS = 16
+STAT_SERVER_REFUSED = 17
+STAT_HOST_CALLS = 18
+STAT_LISTEN_PORT = 19
+STAT_RESUMED = 20
+STAT_SENDS_DEFERRED = 21
 
 # phases
 PHASE_CONFIGURING = 0
@@ -69,12 +96,16 @@ PHASE_RUNNING = 4
 PHASE_STOPPING = 5
 PHASE_STOPPED = 6
 PHASE_FAILED = 7
+PHASE_HANDED_OFF = 8
 
 # error codes
 OK = 0
 ERR_CONFIG_TOO_LARGE = 1
 ERR_CONFIG_INVALID = 2
 ERR_ALREADY_STARTED = 3
+ERR_SNAPSHOT_TOO_LARGE = 4
+ERR_SNAPSHOT_INVALID = 5
+ERR_NOT_RUNNING = 6
 ERR_HTTP_MALFORMED = 10
 ERR_HTTP_HEAD_TOO_LARGE = 11
 ERR_HTTP_STATUS = 12
@@ -85,14 +116,19 @@ ERR_TIMEOUT = 20
 ERR_CLOSED = 21
 ERR_CONNECT = 22
 ERR_LINK_DOWN = 23
+ERR_UNSUPPORTED = 30
+ERR_HOST_CALL_INVALID = 31
+ERR_HOST_CALL_FAILED = 32
+ERR_HOST_BUSY = 33
 
 # Every import, with its wasm3 signature string: exactly what the C host links (wasm_imports.c).
 IMPORTS = (
-    (IMPORT_MODULE, "connect", "v(iiiiii)"),
-    (IMPORT_MODULE, "send", "v(iii)"),
+    (IMPORT_MODULE, "connect", "v(iiiiiii)"),
+    (IMPORT_MODULE, "send", "i(iii)"),
     (IMPORT_MODULE, "close", "v(i)"),
     (IMPORT_MODULE, "led", "v(i)"),
     (IMPORT_MODULE, "log", "v(iii)"),
+    (IMPORT_MODULE, "host_call", "i(iiiii)"),
     ("env", "abort", "v(iiii)"),
 )
 
@@ -108,6 +144,12 @@ EXPORTS = {
     "on_connected": ("Ii", ""),
     "on_data": ("Iii", ""),
     "on_closed": ("Iii", ""),
+    "on_writable": ("Ii", ""),
+    "on_accepted": ("Iiiii", ""),
+    "on_host_result": ("Iiii", ""),
+    "snapshot_write": ("i", "i"),
+    "snapshot_take": ("I", "i"),
+    "snapshot_read": ("i", "i"),
     "on_timer": ("I", ""),
     "next_deadline": ("", "I"),
     "shutdown": ("Ii", ""),

@@ -13,7 +13,7 @@ import re
 import pytest
 
 import kubelet_abi as abi
-from harness import Clock, Core, Driver, FakeApiServer, WasmSignatures
+from harness import AbiVersionError, Clock, Core, Driver, FakeApiServer, WasmSignatures
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WASM = pathlib.Path(os.environ.get("PICOKUBELET_WASM", ROOT / "build" / "picokubelet.wasm"))
@@ -63,7 +63,7 @@ def test_python_mirror_matches_c_mirror_and_abi_document():
         key = "ABI_VERSION" if name == "ABI_VERSION" else name
         if name in ("IO_BUFFER_SIZE",):
             key = "ABI_IO_BUFFER_SIZE"
-        if name == "CONFIG_MAX_BYTES":
+        if name in ("CONFIG_MAX_BYTES", "SNAPSHOT_MAX_BYTES"):
             assert value == 16 * 1024
             continue
         assert c_values.get(key) == value, f"{name}: python {value}, C {c_values.get(key)}"
@@ -71,7 +71,7 @@ def test_python_mirror_matches_c_mirror_and_abi_document():
         assert c_sigs[name.upper()] == sig, name
     doc = ABI_DOC.read_text()
     for name, value in py.items():
-        if name.startswith(("STAT_", "PHASE_", "LED_", "CLOSE_", "ERR_")):
+        if name.startswith(("STAT_", "PHASE_", "LED_", "CLOSE_", "ERR_", "OP_")):
             assert re.search(rf"\| {value} \| `{name}` \|", doc), f"{name} = {value} not in ABI.md"
     for _, name, sig in abi.IMPORTS:
         assert f"[`{sig}`]" in doc
@@ -198,3 +198,63 @@ def test_cleanup_shutdown_deletes_lease_and_node(wasm_bytes):
     deletes = [p for _, m, p, _, _ in server.requests if m == "DELETE"]
     assert LEASE_PATH in deletes and f"/api/v1/nodes/{NODE}" in deletes
     assert f"/api/v1/nodes/{NODE}" not in server.objects
+
+
+def test_flow_control_under_wasm3(wasm_bytes):
+    """ABI v2: a host taking 5 bytes per send (and asking for on_writable) still carries whole requests."""
+    clock = Clock()
+    server = FakeApiServer(clock)
+    core = Core(wasm_bytes, send_budget=5)
+    drv = Driver(core, server, clock)
+    assert drv.boot(CONFIG) == abi.OK
+    drv.link()
+    assert drv.run_until(lambda: core.stat(abi.STAT_RENEWALS) >= 2), core.logs[-5:]
+    assert core.stat(abi.STAT_SENDS_DEFERRED) > 100
+    assert core.stat(abi.STAT_REGISTRATIONS) == 1
+    assert not core.aborts
+
+
+def test_host_call_refused_under_wasm3(wasm_bytes):
+    """kubeletPort with a host that cannot listen: OP_LISTEN refused at once, the port is not advertised."""
+    core, server, clock, drv = new_world(wasm_bytes)
+    assert drv.boot({**CONFIG, "kubeletPort": 10250}) == abi.OK
+    assert [(op, arg) for _, op, arg, _ in core.host_calls] == [(abi.OP_LISTEN, 10250)]
+    drv.link()
+    assert drv.run_until(lambda: core.stat(abi.STAT_RENEWALS) >= 1)
+    assert core.stat(abi.STAT_LISTEN_PORT) == 0
+    assert core.stat(abi.STAT_HOST_CALLS) == 1
+    assert all(b"daemonEndpoints" not in body for _, _, _, _, body in server.requests)
+    assert any("cannot listen on the kubelet port 10250" in text for _, text in core.logs)
+
+
+def _v1_module():
+    """A minimal version-1 module: v1's send import (no result) and abi_version() returning 1."""
+    def leb(n):
+        out = bytearray()
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            out.append(b | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    def sec(sid, body):
+        return bytes([sid]) + leb(len(body)) + body
+
+    def name(s):
+        return leb(len(s)) + s.encode()
+
+    types = leb(2) + b"\x60\x03\x7f\x7f\x7f\x00" + b"\x60\x00\x01\x7f"
+    imports = leb(1) + name("picokubelet") + name("send") + b"\x00" + leb(0)
+    funcs = leb(1) + leb(1)
+    memory = leb(1) + b"\x00\x01"
+    exports = leb(2) + name("abi_version") + b"\x00" + leb(1) + name("memory") + b"\x02" + leb(0)
+    body = b"\x00\x41\x01\x0b"
+    code = leb(1) + leb(len(body)) + body
+    return (b"\x00asm\x01\x00\x00\x00" + sec(1, types) + sec(2, imports) + sec(3, funcs) + sec(5, memory)
+            + sec(7, exports) + sec(10, code))
+
+
+def test_v1_module_refused_before_linking():
+    with pytest.raises(AbiVersionError, match=r"ABI version 1; this harness runs version 2\.\.2: rebuild the core"):
+        Core(_v1_module())

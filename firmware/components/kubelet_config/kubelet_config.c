@@ -309,6 +309,10 @@ kubelet_config_err_t kubelet_config_to_json(const kubelet_config_t *c, char *out
     member_string(&o, "osImage", c->os_image, bad_key);
     member_string(&o, "kernelVersion", c->kernel_version, bad_key);
     member_string(&o, "logLevel", c->log_level, bad_key);
+    if (c->kubelet_port > 0) {
+        n = snprintf(port, sizeof(port), ",\"kubeletPort\":%u", (unsigned)c->kubelet_port);
+        out_raw(&o, port, (size_t)n);
+    }
     out_raw(&o, "}", 1);
     if (o.bad_utf8) {
         return KUBELET_CONFIG_ERR_VALUE;

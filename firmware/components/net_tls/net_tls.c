@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -41,6 +42,8 @@
 #include "psa/crypto.h"
 #endif
 
+#include "mbedtls/oid.h"
+
 #include "kubelet_abi.h"
 #include "net_tls.h"
 #include "pk_os.h"
@@ -53,7 +56,7 @@ static const char *TAG = "net";
 #define NET_READS_PER_TURN 8
 /* Output one connection may have waiting for its socket. The core sends requests of a few KiB; this
  * bounds what a runaway core or a stalled peer can hold in (PSRAM) buffers. */
-#define NET_MAX_QUEUED_OUT (64 * 1024)
+#define NET_MAX_QUEUED_OUT NET_TLS_SEND_BUDGET
 /* select() timeout when nothing is pending, so deadlines are checked. */
 #define NET_IDLE_WAIT_MS 500
 
@@ -67,6 +70,7 @@ typedef enum {
     CMD_CLOSE,
     CMD_CLOSE_ALL,
     CMD_DROP_ALL,
+    CMD_LISTEN,
 } cmd_op_t;
 
 typedef struct net_cmd {
@@ -112,6 +116,10 @@ typedef struct net_conn {
     bool selected;
     /* The resolver request this connection waits for (CONN_RESOLVING). */
     uint64_t resolve_seq;
+    /* Accepted on the listener (server side of the handshake): its port and peer. */
+    bool accepted;
+    uint16_t port;
+    uint32_t peer_ipv4;
     mbedtls_ssl_context ssl;
     out_chunk_t *out_head;
     out_chunk_t *out_tail;
@@ -134,8 +142,30 @@ typedef struct resolve_req {
     char host[];
 } resolve_req_t;
 
+/* What a connection has been given but not yet written (flow control); under net_tls.lock. */
+typedef struct {
+    bool used;
+    bool want_writable;
+    uint32_t gen;
+    int32_t conn;
+    size_t queued;
+} budget_t;
+
+#define NET_MAX_BUDGETS 16
+
 struct net_tls {
     net_tls_config_t cfg;
+    budget_t budgets[NET_MAX_BUDGETS];
+    /* the kubelet-port listener (network task only) */
+    int listen_fd;
+    uint16_t listen_port;
+    uint32_t listen_gen;
+    int32_t next_accepted;
+    uint32_t accepted_count;
+    bool serving;
+    mbedtls_ssl_config server_conf;
+    mbedtls_x509_crt serving_cert;
+    mbedtls_pk_context serving_key;
     /* resolver: requests (network task -> resolver) and results (back), both under `lock` */
     resolve_req_t *resolve_todo;
     resolve_req_t *resolve_done;
@@ -219,15 +249,60 @@ static void post(net_tls_t *n, pk_event_kind_t kind, uint32_t gen, int32_t conn,
     }
 }
 
+/* ---------------------------------------------------------------- flow control (either task, under lock) */
+
+static budget_t *budget_find(net_tls_t *n, uint32_t gen, int32_t conn)
+{
+    for (int i = 0; i < NET_MAX_BUDGETS; i++) {
+        if (n->budgets[i].used && n->budgets[i].gen == gen && n->budgets[i].conn == conn) {
+            return &n->budgets[i];
+        }
+    }
+    return NULL;
+}
+
+/* A budget for a new connection; false when every slot is taken. */
+static bool budget_open(net_tls_t *n, uint32_t gen, int32_t conn)
+{
+    pk_mutex_lock(n->lock);
+    bool ok = budget_find(n, gen, conn) != NULL;
+    for (int i = 0; !ok && i < NET_MAX_BUDGETS; i++) {
+        if (!n->budgets[i].used) {
+            n->budgets[i] = (budget_t){.used = true, .gen = gen, .conn = conn};
+            ok = true;
+        }
+    }
+    pk_mutex_unlock(n->lock);
+    return ok;
+}
+
+static void budget_close(net_tls_t *n, uint32_t gen, int32_t conn)
+{
+    pk_mutex_lock(n->lock);
+    budget_t *b = budget_find(n, gen, conn);
+    if (b != NULL) {
+        b->used = false;
+    }
+    pk_mutex_unlock(n->lock);
+}
+
+/* `len` bytes of (gen, conn) were written: post PK_EV_WRITABLE once half the budget is free again. */
+static void budget_written(net_tls_t *n, uint32_t gen, int32_t conn, size_t len);
+
 int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
                         const char *server_name)
 {
+    if (!budget_open(n, gen, conn)) {
+        PK_LOGE(TAG, "connection %" PRId32 ": too many connections", conn);
+        return KUBELET_CLOSE_CONNECT_FAILED;
+    }
     net_cmd_t *c = new_cmd(CMD_CONNECT, gen, conn);
     if (c == NULL || (c->host = strdup(host)) == NULL || (c->server_name = strdup(server_name)) == NULL) {
         PK_LOGE(TAG, "out of memory for connect %" PRId32, conn);
         if (c != NULL) {
             free_cmd(c);
         }
+        budget_close(n, gen, conn);
         /* Not posted from here: the caller is the wasm task, the queue's reader (net_tls.h). */
         return KUBELET_CLOSE_CONNECT_FAILED;
     }
@@ -236,26 +311,57 @@ int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *ho
     return 0;
 }
 
-void net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
+int32_t net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
 {
+    pk_mutex_lock(n->lock);
+    budget_t *b = budget_find(n, gen, conn);
+    if (b == NULL) {
+        pk_mutex_unlock(n->lock);
+        return -1;
+    }
+    size_t room = b->queued < NET_TLS_SEND_BUDGET ? NET_TLS_SEND_BUDGET - b->queued : 0;
+    size_t take = len < room ? len : room;
+    if (take < len) {
+        b->want_writable = true;
+    }
+    b->queued += take;
+    pk_mutex_unlock(n->lock);
+    if (take == 0) {
+        return 0;
+    }
     net_cmd_t *c = new_cmd(CMD_SEND, gen, conn);
-    if (c == NULL || (c->data = malloc(len)) == NULL) {
-        PK_LOGE(TAG, "out of memory for %zu bytes to send on %" PRId32 "; closing it", len, conn);
+    if (c == NULL || (c->data = malloc(take)) == NULL) {
+        PK_LOGE(TAG, "out of memory for %zu bytes to send on %" PRId32 "; closing it", take, conn);
         free(c);
         c = new_cmd(CMD_CLOSE, gen, conn);
         if (c != NULL) {
             c->reason = KUBELET_CLOSE_IO_ERROR;
             push_cmd(n, c);
         }
-        return;
+        /* Taken and lost: the connection ends with an error, which is what the core is told. */
+        return (int32_t)take;
     }
-    memcpy(c->data, data, len);
-    c->len = len;
+    memcpy(c->data, data, take);
+    c->len = take;
     push_cmd(n, c);
+    return (int32_t)take;
+}
+
+int32_t net_tls_listen(net_tls_t *n, uint32_t gen, int32_t req, uint16_t port)
+{
+    net_cmd_t *c = new_cmd(CMD_LISTEN, gen, req);
+    if (c == NULL) {
+        return -KUBELET_ERR_HOST_CALL_FAILED;
+    }
+    c->port = port;
+    push_cmd(n, c);
+    return 0;
 }
 
 void net_tls_close(net_tls_t *n, uint32_t gen, int32_t conn)
 {
+    /* At once, so a send after the close is refused (-1) rather than queued for a connection going away. */
+    budget_close(n, gen, conn);
     net_cmd_t *c = new_cmd(CMD_CLOSE, gen, conn);
     if (c != NULL) {
         c->reason = -1;
@@ -326,8 +432,27 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
     }
 }
 
+static void budget_written(net_tls_t *n, uint32_t gen, int32_t conn, size_t len)
+{
+    pk_mutex_lock(n->lock);
+    budget_t *b = budget_find(n, gen, conn);
+    bool signal = false;
+    if (b != NULL) {
+        b->queued = len < b->queued ? b->queued - len : 0;
+        if (b->want_writable && b->queued <= NET_TLS_SEND_BUDGET / 2) {
+            b->want_writable = false;
+            signal = true;
+        }
+    }
+    pk_mutex_unlock(n->lock);
+    if (signal) {
+        post(n, PK_EV_WRITABLE, gen, conn, 0, NULL, 0);
+    }
+}
+
 static void free_conn(net_tls_t *n, net_conn_t *c)
 {
+    budget_close(n, c->gen, c->id);
     if (c->ssl_ready) {
         mbedtls_ssl_free(&c->ssl);
     }
@@ -340,7 +465,11 @@ static void free_conn(net_tls_t *n, net_conn_t *c)
         o = next;
     }
     pk_mutex_lock(n->lock);
-    n->open_count--;
+    if (c->accepted) {
+        n->accepted_count--;
+    } else {
+        n->open_count--;
+    }
     pk_mutex_unlock(n->lock);
     free(c);
 }
@@ -425,11 +554,13 @@ static void do_connect(net_tls_t *n, net_cmd_t *cmd)
     }
     if (net_tls_open_count(n) >= n->cfg.max_connections) {
         PK_LOGW(TAG, "connection %" PRId32 ": already %" PRIu32 " open", cmd->conn, n->cfg.max_connections);
+        budget_close(n, cmd->gen, cmd->conn);
         post(n, PK_EV_CLOSED, cmd->gen, cmd->conn, KUBELET_CLOSE_CONNECT_FAILED, NULL, 0);
         return;
     }
     net_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
+        budget_close(n, cmd->gen, cmd->conn);
         post(n, PK_EV_CLOSED, cmd->gen, cmd->conn, KUBELET_CLOSE_CONNECT_FAILED, NULL, 0);
         return;
     }
@@ -565,6 +696,161 @@ static bool queue_out(net_conn_t *c, const uint8_t *data, size_t len)
     return true;
 }
 
+/* Posts the result of host call `req`: 0, or `status` with the reason in words. */
+static void post_result(net_tls_t *n, uint32_t gen, int32_t req, int32_t status, const char *why)
+{
+    uint8_t *data = NULL;
+    uint32_t len = 0;
+    if (why != NULL && (data = (uint8_t *)strdup(why)) != NULL) {
+        len = (uint32_t)strlen(why);
+    }
+    post(n, PK_EV_HOST_RESULT, gen, req, status, data, len);
+}
+
+/* CMD_LISTEN: a non-blocking listening socket on the configured address. */
+static void do_listen(net_tls_t *n, net_cmd_t *cmd)
+{
+    char why[160];
+    if (!n->serving) {
+        post_result(n, cmd->gen, cmd->conn, KUBELET_ERR_HOST_CALL_FAILED,
+                    "no serving certificate is configured for the kubelet port");
+        return;
+    }
+    if (n->listen_fd >= 0) {
+        if (n->listen_port == cmd->port) {
+            n->listen_gen = cmd->gen;
+            post_result(n, cmd->gen, cmd->conn, 0, NULL);
+        } else {
+            snprintf(why, sizeof(why), "already listening on port %u", (unsigned)n->listen_port);
+            post_result(n, cmd->gen, cmd->conn, KUBELET_ERR_HOST_CALL_FAILED, why);
+        }
+        return;
+    }
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(cmd->port);
+    const char *host = n->cfg.listen_address != NULL ? n->cfg.listen_address : "0.0.0.0";
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(why, sizeof(why), "listen address %s is not an IPv4 address", host);
+        post_result(n, cmd->gen, cmd->conn, KUBELET_ERR_HOST_CALL_FAILED, why);
+        return;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(fd, 4) != 0) {
+        snprintf(why, sizeof(why), "cannot listen on %s:%u: %s", host, (unsigned)cmd->port, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        PK_LOGW(TAG, "%s", why);
+        post_result(n, cmd->gen, cmd->conn, KUBELET_ERR_HOST_CALL_FAILED, why);
+        return;
+    }
+    int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    n->listen_fd = fd;
+    n->listen_port = cmd->port;
+    n->listen_gen = cmd->gen;
+    PK_LOGI(TAG, "kubelet port: listening on %s:%u", host, (unsigned)cmd->port);
+    post_result(n, cmd->gen, cmd->conn, 0, NULL);
+}
+
+static bool setup_tls(net_tls_t *n, net_conn_t *c);
+
+/* A client connected to the listener: the server side of a handshake, as a connection of its own. */
+static void do_accept(net_tls_t *n)
+{
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    int fd = accept(n->listen_fd, (struct sockaddr *)&peer, &plen);
+    if (fd < 0) {
+        return;
+    }
+    pk_mutex_lock(n->lock);
+    bool full = n->accepted_count >= NET_TLS_MAX_ACCEPTED;
+    pk_mutex_unlock(n->lock);
+    int32_t id = n->next_accepted;
+    net_conn_t *c = full ? NULL : calloc(1, sizeof(*c));
+    if (c == NULL || !budget_open(n, n->listen_gen, id)) {
+        PK_LOGW(TAG, "kubelet port: refusing a connection (%s)", full ? "too many at once" : "out of memory");
+        free(c);
+        close(fd);
+        return;
+    }
+    n->next_accepted = id >= 0x7ffffff0 ? KUBELET_CONN_ACCEPTED_MIN : id + 1;
+    int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->gen = n->listen_gen;
+    c->id = id;
+    c->fd = fd;
+    c->accepted = true;
+    c->port = n->listen_port;
+    c->peer_ipv4 = peer.sin_family == AF_INET ? ntohl(peer.sin_addr.s_addr) : 0;
+    c->deadline = pk_now_ms() + n->cfg.connect_timeout_ms;
+    pk_mutex_lock(n->lock);
+    n->accepted_count++;
+    pk_mutex_unlock(n->lock);
+    c->next = n->conns;
+    n->conns = c;
+    if (!setup_tls(n, c)) {
+        end_conn(n, c, -1);
+        return;
+    }
+    c->state = CONN_HANDSHAKING;
+    c->want_read = true;
+}
+
+/* The verified client identity of an accepted connection as "CN=..\nO=..\n" lines (heap), or NULL. */
+static uint8_t *client_identity(net_conn_t *c, uint32_t *len)
+{
+    *len = 0;
+    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+    if (peer == NULL || mbedtls_ssl_get_verify_result(&c->ssl) != 0) {
+        return NULL;
+    }
+    char buf[512];
+    size_t o = 0;
+    for (const mbedtls_x509_name *a = &peer->subject; a != NULL; a = a->next) {
+        const char *key = NULL;
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &a->oid) == 0) {
+            key = "CN=";
+        } else if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORGANIZATION, &a->oid) == 0) {
+            key = "O=";
+        }
+        if (key == NULL || a->val.len == 0 || o + strlen(key) + a->val.len + 2 > sizeof(buf) ||
+            memchr(a->val.p, '\n', a->val.len) != NULL) {
+            continue;
+        }
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%.*s\n", key, (int)a->val.len, (const char *)a->val.p);
+    }
+    /* CN first, then the organisations, whatever order the subject had. */
+    char sorted[512];
+    size_t s = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < o;) {
+            const char *eol = memchr(buf + i, '\n', o - i);
+            size_t line = (size_t)(eol - (buf + i)) + 1;
+            if ((pass == 0) == (buf[i] == 'C')) {
+                memcpy(sorted + s, buf + i, line);
+                s += line;
+            }
+            i += line;
+        }
+    }
+    uint8_t *out = s > 0 ? malloc(s) : NULL;
+    if (out != NULL) {
+        memcpy(out, sorted, s);
+        *len = (uint32_t)s;
+    }
+    return out;
+}
+
 static void run_commands(net_tls_t *n)
 {
     pk_mutex_lock(n->lock);
@@ -579,6 +865,9 @@ static void run_commands(net_tls_t *n)
         switch (cmd->op) {
         case CMD_CONNECT:
             do_connect(n, cmd);
+            break;
+        case CMD_LISTEN:
+            do_listen(n, cmd);
             break;
         case CMD_SEND:
             c = find_conn(n, cmd->gen, cmd->conn);
@@ -617,8 +906,8 @@ static bool setup_tls(net_tls_t *n, net_conn_t *c)
 {
     mbedtls_ssl_init(&c->ssl);
     c->ssl_ready = true;
-    int rc = mbedtls_ssl_setup(&c->ssl, &n->conf);
-    if (rc == 0) {
+    int rc = mbedtls_ssl_setup(&c->ssl, c->accepted ? &n->server_conf : &n->conf);
+    if (rc == 0 && !c->accepted) {
         rc = mbedtls_ssl_set_hostname(&c->ssl, c->server_name);
     }
     if (rc != 0) {
@@ -662,6 +951,16 @@ static void step_handshake(net_tls_t *n, net_conn_t *c)
     c->state = CONN_OPEN;
     PK_LOGD(TAG, "connection %" PRId32 ": TLS up (%s, %s)", c->id, mbedtls_ssl_get_version(&c->ssl),
             mbedtls_ssl_get_ciphersuite(&c->ssl));
+    if (c->accepted) {
+        uint32_t len = 0;
+        uint8_t *ident = client_identity(c, &len);
+        pk_event_t ev = {.kind = PK_EV_ACCEPTED, .gen = c->gen, .conn = c->id, .arg = c->port,
+                         .arg2 = (int32_t)c->peer_ipv4, .data = ident, .len = len};
+        if (!pk_evq_post(n->cfg.queue, &ev, PK_WAIT_FOREVER)) {
+            free(ident);
+        }
+        return;
+    }
     post(n, PK_EV_CONNECTED, c->gen, c->id, 0, NULL, 0);
 }
 
@@ -684,6 +983,7 @@ static bool flush_out(net_tls_t *n, net_conn_t *c)
         }
         o->off += (size_t)rc;
         c->out_bytes -= (size_t)rc;
+        budget_written(n, c->gen, c->id, (size_t)rc);
         if (o->off == o->len) {
             c->out_head = o->next;
             if (c->out_head == NULL) {
@@ -794,6 +1094,10 @@ static void net_task(void *arg)
         FD_ZERO(&wr);
         FD_SET(n->wake_fd, &rd);
         int max_fd = n->wake_fd;
+        if (n->listen_fd >= 0) {
+            FD_SET(n->listen_fd, &rd);
+            max_fd = n->listen_fd > max_fd ? n->listen_fd : max_fd;
+        }
         int64_t now = pk_now_ms();
         int64_t wait_ms = NET_IDLE_WAIT_MS;
         for (net_conn_t *c = n->conns; c != NULL; c = c->next) {
@@ -839,6 +1143,9 @@ static void net_task(void *arg)
         /* Commands first: a close or send queued meanwhile applies before we touch the connection. */
         run_commands(n);
         take_resolved(n);
+        if (ready > 0 && n->listen_fd >= 0 && FD_ISSET(n->listen_fd, &rd)) {
+            do_accept(n);
+        }
         now = pk_now_ms();
         for (net_conn_t *c = n->conns; c != NULL;) {
             net_conn_t *next = c->next;
@@ -858,14 +1165,20 @@ static int parse_pem_cert(mbedtls_x509_crt *crt, const char *pem)
     return mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1);
 }
 
-static int parse_pem_key(net_tls_t *n, const char *pem)
+static int parse_key_into(mbedtls_pk_context *key, net_tls_t *n, const char *pem)
 {
 #if MBEDTLS_VERSION_MAJOR >= 3
-    return mbedtls_pk_parse_key(&n->own_key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
-                                mbedtls_ctr_drbg_random, &n->drbg);
+    return mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0, mbedtls_ctr_drbg_random,
+                                &n->drbg);
 #else
-    return mbedtls_pk_parse_key(&n->own_key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+    (void)n;
+    return mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
 #endif
+}
+
+static int parse_pem_key(net_tls_t *n, const char *pem)
+{
+    return parse_key_into(&n->own_key, n, pem);
 }
 
 static int open_wake_fd(void)
@@ -912,6 +1225,11 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
         n->cfg.max_connections = 4;
     }
     n->wake_fd = -1;
+    n->listen_fd = -1;
+    n->next_accepted = KUBELET_CONN_ACCEPTED_MIN;
+    mbedtls_ssl_config_init(&n->server_conf);
+    mbedtls_x509_crt_init(&n->serving_cert);
+    mbedtls_pk_init(&n->serving_key);
     mbedtls_entropy_init(&n->entropy);
     mbedtls_ctr_drbg_init(&n->drbg);
     mbedtls_ssl_config_init(&n->conf);
@@ -965,6 +1283,33 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
             goto fail;
         }
     }
+    if ((config->serving_cert_pem == NULL) != (config->serving_key_pem == NULL)) {
+        snprintf(err, err_size, "serving certificate and key must be given together");
+        goto fail;
+    }
+    if (config->serving_cert_pem != NULL) {
+        rc = parse_pem_cert(&n->serving_cert, config->serving_cert_pem);
+        if (rc == 0) {
+            rc = parse_key_into(&n->serving_key, n, config->serving_key_pem);
+        }
+        if (rc == 0) {
+            rc = mbedtls_ssl_config_defaults(&n->server_conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                             MBEDTLS_SSL_PRESET_DEFAULT);
+        }
+        if (rc == 0) {
+            /* A client certificate is optional; one that verifies against the cluster CA is an identity. */
+            mbedtls_ssl_conf_authmode(&n->server_conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+            mbedtls_ssl_conf_ca_chain(&n->server_conf, &n->ca, NULL);
+            mbedtls_ssl_conf_rng(&n->server_conf, mbedtls_ctr_drbg_random, &n->drbg);
+            rc = mbedtls_ssl_conf_own_cert(&n->server_conf, &n->serving_cert, &n->serving_key);
+        }
+        if (rc != 0) {
+            describe_mbedtls_error(rc, text, sizeof(text));
+            snprintf(err, err_size, "the serving certificate and key: %s", text);
+            goto fail;
+        }
+        n->serving = true;
+    }
     n->read_buf = malloc(NET_CHUNK);
     n->lock = pk_mutex_create();
     n->wake_fd = open_wake_fd();
@@ -998,6 +1343,9 @@ fail:
     mbedtls_x509_crt_free(&n->own_cert);
     mbedtls_x509_crt_free(&n->ca);
     mbedtls_ssl_config_free(&n->conf);
+    mbedtls_ssl_config_free(&n->server_conf);
+    mbedtls_x509_crt_free(&n->serving_cert);
+    mbedtls_pk_free(&n->serving_key);
     mbedtls_ctr_drbg_free(&n->drbg);
     mbedtls_entropy_free(&n->entropy);
     free(n);

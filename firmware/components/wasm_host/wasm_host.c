@@ -199,6 +199,9 @@ static M3Result find_exports(wasm_host_t *h)
         {"on_connected", offsetof(wasm_exports_t, on_connected)},
         {"on_data", offsetof(wasm_exports_t, on_data)},
         {"on_closed", offsetof(wasm_exports_t, on_closed)},
+        {"on_writable", offsetof(wasm_exports_t, on_writable)},
+        {"on_accepted", offsetof(wasm_exports_t, on_accepted)},
+        {"on_host_result", offsetof(wasm_exports_t, on_host_result)},
         {"on_timer", offsetof(wasm_exports_t, on_timer)},
         {"next_deadline", offsetof(wasm_exports_t, next_deadline)},
         {"shutdown", offsetof(wasm_exports_t, shutdown)},
@@ -260,6 +263,29 @@ static void settle(wasm_host_t *h)
     }
 }
 
+/* Asks abi_version() and refuses a module outside KUBELET_ABI_VERSION_MIN..MAX. */
+static boot_result_t check_version(wasm_host_t *h)
+{
+    M3Result r = m3_FindFunction(&h->fn.abi_version, h->runtime, "abi_version");
+    if (r != m3Err_none) {
+        pk_log(PK_LOG_ERROR, TAG, "the module does not export abi_version(): %s", r);
+        return BOOT_FATAL;
+    }
+    if (!call(h, h->fn.abi_version)) {
+        return BOOT_FATAL;
+    }
+    int32_t version = result_i32(h->fn.abi_version);
+    if (version < KUBELET_ABI_VERSION_MIN || version > KUBELET_ABI_VERSION_MAX) {
+        pk_log(PK_LOG_ERROR, TAG,
+               "the core speaks ABI version %" PRId32 "; this firmware runs version%s %d..%d: rebuild the core "
+               "from the same checkout (npm run build) and flash both together",
+               version, KUBELET_ABI_VERSION_MIN == KUBELET_ABI_VERSION_MAX ? "" : "s", KUBELET_ABI_VERSION_MIN,
+               KUBELET_ABI_VERSION_MAX);
+        return BOOT_FATAL;
+    }
+    return BOOT_OK;
+}
+
 static boot_result_t boot(wasm_host_t *h)
 {
     int64_t t0 = pk_now_us();
@@ -290,8 +316,16 @@ static boot_result_t boot(wasm_host_t *h)
         pk_log(PK_LOG_ERROR, TAG, "the module does not load: %s", r);
         return r == m3Err_mallocFailed ? BOOT_TRAP : BOOT_FATAL;
     }
+    /* The version before any link failure is reported: a module of another version has other import
+     * signatures, and a link error would name neither version (ABI.md "Versions"). abi_version() calls
+     * no import, and the imports that did link are enough to run the module's start function. */
     r = wasm_host_link_imports(h, module);
+    boot_result_t v = check_version(h);
+    if (v != BOOT_OK) {
+        return v;
+    }
     if (r != m3Err_none) {
+        pk_log(PK_LOG_ERROR, TAG, "linking the import %s: %s", h->link_error_name ? h->link_error_name : "?", r);
         return BOOT_FATAL;
     }
     int64_t t1 = pk_now_us();
@@ -309,15 +343,6 @@ static boot_result_t boot(wasm_host_t *h)
     h->metrics.compile_us = t2 - t1;
     h->metrics.runtime_heap_bytes = (uint32_t)pk_m3_heap_bytes();
     if (find_exports(h) != m3Err_none) {
-        return BOOT_FATAL;
-    }
-    if (!call(h, h->fn.abi_version)) {
-        return BOOT_TRAP;
-    }
-    int32_t version = result_i32(h->fn.abi_version);
-    if (version != KUBELET_ABI_VERSION) {
-        pk_log(PK_LOG_ERROR, TAG, "the core speaks ABI version %" PRId32 "; this host knows only version %d", version,
-               KUBELET_ABI_VERSION);
         return BOOT_FATAL;
     }
     if (!call(h, h->fn.io_buffer)) {
@@ -398,6 +423,25 @@ static void deliver(wasm_host_t *h, pk_event_t *ev)
             call(h, h->fn.on_closed, now, ev->conn, ev->arg);
         }
         break;
+    case PK_EV_WRITABLE:
+        if (current) {
+            call(h, h->fn.on_writable, now, ev->conn);
+        }
+        break;
+    case PK_EV_ACCEPTED:
+    case PK_EV_HOST_RESULT: {
+        /* Both carry bytes for io_buffer (identity lines, a result), at most one buffer's worth. */
+        uint32_t n = ev->len < h->io_size ? ev->len : h->io_size;
+        if (!current || (n > 0 && !write_io(h, ev->data, n))) {
+            break;
+        }
+        if (ev->kind == PK_EV_ACCEPTED) {
+            call(h, h->fn.on_accepted, now, ev->conn, ev->arg, ev->arg2, (int32_t)n);
+        } else {
+            call(h, h->fn.on_host_result, now, ev->conn, ev->arg, (int32_t)n);
+        }
+        break;
+    }
     case PK_EV_SHUTDOWN:
         if (!h->stopping) {
             pk_log(PK_LOG_INFO, TAG, "shutting down (%s)", ev->arg == KUBELET_SHUTDOWN_CLEANUP ? "cleanup" : "stop");

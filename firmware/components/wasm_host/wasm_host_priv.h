@@ -25,6 +25,9 @@ typedef struct {
     IM3Function on_connected;
     IM3Function on_data;
     IM3Function on_closed;
+    IM3Function on_writable;
+    IM3Function on_accepted;
+    IM3Function on_host_result;
     IM3Function on_timer;
     IM3Function next_deadline;
     IM3Function shutdown;
@@ -61,6 +64,8 @@ struct wasm_host {
     int64_t call_started_us;
     uint32_t yield_count;
     uint32_t consecutive_traps;
+    /** The first import that did not link (for the log line), set by wasm_host_link_imports. */
+    const char *link_error_name;
     wasm_host_metrics_t metrics;
     /**
      * Closes raised on the wasm task itself (a connect refused at once), delivered in order before the

@@ -70,6 +70,7 @@ static m3ApiRawFunction(imp_connect)
     m3ApiGetArg(int32_t, port);
     m3ApiGetArg(uint32_t, name_off);
     m3ApiGetArg(int32_t, name_len);
+    m3ApiGetArg(int32_t, profile);
     wasm_host_t *h = host_of(_ctx);
     CHECK_GUEST(h, "connect(host)", host_off, host_len);
     CHECK_GUEST(h, "connect(server_name)", name_off, name_len);
@@ -84,15 +85,17 @@ static m3ApiRawFunction(imp_connect)
     } else if (ok) {
         ok = copy_name(name_src, name_len, server_name, sizeof(server_name));
     }
-    if (!ok || port < 1 || port > 65535 || conn <= 0) {
-        pk_log(PK_LOG_ERROR, TAG, "connect(%" PRId32 "): refusing host/server name/port (port %" PRId32 ")", conn,
-               port);
+    if (!ok || port < 1 || port > 65535 || conn <= 0 || conn > KUBELET_CONN_CORE_MAX ||
+        (profile != KUBELET_PROFILE_CLUSTER && profile != KUBELET_PROFILE_PUBLIC)) {
+        pk_log(PK_LOG_ERROR, TAG,
+               "connect(%" PRId32 "): refusing host/server name/port/profile (port %" PRId32 ", profile %" PRId32 ")",
+               conn, port, profile);
         if (!wasm_host_queue_closed(h, conn, KUBELET_CLOSE_CONNECT_FAILED)) {
             m3ApiTrap(m3Err_mallocFailed);
         }
         m3ApiSuccess();
     }
-    int32_t refused = h->cfg.ops.connect(h->cfg.ops.ctx, h->gen, conn, host, (uint16_t)port, server_name);
+    int32_t refused = h->cfg.ops.connect(h->cfg.ops.ctx, h->gen, conn, host, (uint16_t)port, server_name, profile);
     if (refused != 0) {
         if (!wasm_host_queue_closed(h, conn, refused)) {
             m3ApiTrap(m3Err_mallocFailed);
@@ -103,15 +106,38 @@ static m3ApiRawFunction(imp_connect)
 
 static m3ApiRawFunction(imp_send)
 {
+    m3ApiReturnType(int32_t);
     m3ApiGetArg(int32_t, conn);
     m3ApiGetArg(uint32_t, off);
     m3ApiGetArg(int32_t, len);
     wasm_host_t *h = host_of(_ctx);
     CHECK_GUEST(h, "send", off, len);
+    int32_t took = 0;
     if (len > 0) {
-        h->cfg.ops.send(h->cfg.ops.ctx, h->gen, conn, (const uint8_t *)m3ApiOffsetToPtr(off), (size_t)len);
+        took = h->cfg.ops.send(h->cfg.ops.ctx, h->gen, conn, (const uint8_t *)m3ApiOffsetToPtr(off), (size_t)len);
+        if (took > len) {
+            took = len;
+        }
     }
-    m3ApiSuccess();
+    m3ApiReturn(took);
+}
+
+static m3ApiRawFunction(imp_host_call)
+{
+    m3ApiReturnType(int32_t);
+    m3ApiGetArg(int32_t, req);
+    m3ApiGetArg(int32_t, op);
+    m3ApiGetArg(int32_t, arg);
+    m3ApiGetArg(uint32_t, off);
+    m3ApiGetArg(int32_t, len);
+    wasm_host_t *h = host_of(_ctx);
+    CHECK_GUEST(h, "host_call", off, len);
+    if (h->cfg.ops.host_call == NULL) {
+        m3ApiReturn(-KUBELET_ERR_UNSUPPORTED);
+    }
+    int32_t rc = h->cfg.ops.host_call(h->cfg.ops.ctx, h->gen, req, op, arg, (const uint8_t *)m3ApiOffsetToPtr(off),
+                                      (size_t)len);
+    m3ApiReturn(rc);
 }
 
 static m3ApiRawFunction(imp_close)
@@ -245,14 +271,18 @@ M3Result wasm_host_link_imports(wasm_host_t *host, IM3Module module)
         {KUBELET_ABI_IMPORT_MODULE, "close", KUBELET_SIG_CLOSE, imp_close},
         {KUBELET_ABI_IMPORT_MODULE, "led", KUBELET_SIG_LED, imp_led},
         {KUBELET_ABI_IMPORT_MODULE, "log", KUBELET_SIG_LOG, imp_log},
+        {KUBELET_ABI_IMPORT_MODULE, "host_call", KUBELET_SIG_HOST_CALL, imp_host_call},
         {"env", "abort", KUBELET_SIG_ABORT, imp_abort},
     };
+    /* Every import is tried, and the first failure returned: the caller asks abi_version() before it
+     * reports a failure, because a core of another ABI version fails here for that reason. */
+    M3Result first = m3Err_none;
     for (size_t i = 0; i < sizeof(imports) / sizeof(imports[0]); i++) {
         M3Result r = link_one(module, imports[i].module, imports[i].name, imports[i].sig, imports[i].fn, host);
-        if (r != m3Err_none) {
-            pk_log(PK_LOG_ERROR, "wasm", "linking %s.%s: %s", imports[i].module, imports[i].name, r);
-            return r;
+        if (r != m3Err_none && first == m3Err_none) {
+            host->link_error_name = imports[i].name;
+            first = r;
         }
     }
-    return m3Err_none;
+    return first;
 }

@@ -34,6 +34,12 @@ typedef enum {
     PK_EV_SHUTDOWN = 5,
     /** Wake the receiver without an event of its own (heap reading, watchdog). */
     PK_EV_WAKE = 6,
+    /** `conn` can take bytes again after a send that took fewer than offered (on_writable). */
+    PK_EV_WRITABLE = 7,
+    /** Connection `conn` was accepted on port `arg` from `arg2` (IPv4); `data` holds the client identity lines. */
+    PK_EV_ACCEPTED = 8,
+    /** Host call `conn` (the request id) finished with status `arg`; `data` holds its result. */
+    PK_EV_HOST_RESULT = 9,
 } pk_event_kind_t;
 
 /** One event. */
@@ -43,6 +49,8 @@ typedef struct {
     uint32_t gen;
     int32_t conn;
     int32_t arg;
+    /** A second argument (PK_EV_ACCEPTED: the peer's IPv4 address as on_link gives it). */
+    int32_t arg2;
     uint8_t *data;
     uint32_t len;
 } pk_event_t;

@@ -68,6 +68,8 @@ typedef struct {
     char *kernel_version;
     /** "error", "warn", "info" or "debug"; NULL: the core's default. */
     char *log_level;
+    /** Host-described: the kubelet port the host can serve (0: none), as the document's kubeletPort. */
+    uint16_t kubelet_port;
 } kubelet_config_t;
 
 /** Result of kubelet_config_set and kubelet_config_to_json. */

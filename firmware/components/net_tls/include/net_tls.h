@@ -14,6 +14,16 @@
  *
  * Connections are identified by (generation, id): the generation of the wasm runtime that opened them,
  * so a rebuilt runtime never receives events of its predecessor's connections.
+ *
+ * Flow control (ABI.md "Flow control"): each connection may hold NET_TLS_SEND_BUDGET bytes taken but not
+ * yet written. net_tls_send takes what fits and returns the count; when it took fewer than offered, a
+ * PK_EV_WRITABLE follows once the connection's waiting bytes fell to half the budget. Nothing is ever
+ * closed for being offered too much.
+ *
+ * The kubelet port: net_tls_listen starts an mbedTLS server on a port with the configured serving
+ * certificate; accepted connections get ids from KUBELET_CONN_ACCEPTED_MIN up and arrive as
+ * PK_EV_ACCEPTED (a client certificate that verifies against the cluster CA gives the identity lines);
+ * from then on they are connections like the others.
  */
 #pragma once
 
@@ -42,6 +52,11 @@ typedef struct {
     uint32_t connect_timeout_ms;
     /** Connections open at once (0: 4); further connects fail with CLOSE_CONNECT_FAILED. */
     uint32_t max_connections;
+    /** Serving certificate and key (PEM) for the kubelet port, both or neither (neither: no listening). */
+    const char *serving_cert_pem;
+    const char *serving_key_pem;
+    /** Address the listener binds (NULL: 0.0.0.0). */
+    const char *listen_address;
     /** Task stack (bytes) and priority on FreeRTOS. */
     uint32_t task_stack_bytes;
     int task_priority;
@@ -62,8 +77,24 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
 int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
                         const char *server_name);
 
-/** Queues a copy of `data` for (gen, conn); dropped if the connection is unknown or closed. */
-void net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);
+/** Bytes one connection may hold taken but not yet written. */
+#define NET_TLS_SEND_BUDGET (64 * 1024)
+/** Accepted connections open at once; more are closed as they arrive. */
+#define NET_TLS_MAX_ACCEPTED 4
+
+/**
+ * Takes a copy of as many of `data` as (gen, conn)'s budget allows and returns how many; -1 for an
+ * unknown or closed connection. Fewer than `len`: PK_EV_WRITABLE follows when there is room again.
+ */
+int32_t net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);
+
+/**
+ * OP_LISTEN for generation `gen` as request `req`: listen on `port`. The outcome arrives as
+ * PK_EV_HOST_RESULT (conn = req, arg = 0 or KUBELET_ERR_HOST_CALL_FAILED with the reason in data). A port
+ * already listened on succeeds again (for the newer generation). Returns 0, or a negative KUBELET_ERR_*
+ * when it could not even be queued.
+ */
+int32_t net_tls_listen(net_tls_t *n, uint32_t gen, int32_t req, uint16_t port);
 
 /** Closes (gen, conn) without an event. */
 void net_tls_close(net_tls_t *n, uint32_t gen, int32_t conn);

@@ -1,7 +1,7 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * The C mirror of the core's ABI, version 1 (assembly/ABI.md). Every number here appears in that
+ * The C mirror of the core's ABI, version 2 (assembly/ABI.md). Every number here appears in that
  * document; tests/firmware/test_abi_mirror.c reads ABI.md and fails when they drift apart.
  */
 #pragma once
@@ -10,16 +10,36 @@
 extern "C" {
 #endif
 
-/** The only ABI version this host speaks. */
-#define KUBELET_ABI_VERSION 1
+/** The ABI version this mirror describes, and the range of versions this host runs (ABI.md "Versions"). */
+#define KUBELET_ABI_VERSION 2
+#define KUBELET_ABI_VERSION_MIN 2
+#define KUBELET_ABI_VERSION_MAX 2
 
 /** The import module name of every host function except env.abort. */
 #define KUBELET_ABI_IMPORT_MODULE "picokubelet"
 
-/** Size of io_buffer() in version 1. */
+/** Size of io_buffer() in version 2. */
 #define KUBELET_ABI_IO_BUFFER_SIZE 4096
 /** Largest configuration document config_write accepts. */
 #define KUBELET_ABI_CONFIG_MAX_BYTES (16 * 1024)
+/** Largest snapshot snapshot_write accepts. */
+#define KUBELET_SNAPSHOT_MAX_BYTES (16 * 1024)
+
+/** Connection ids: the core's own are 1..CONN_CORE_MAX, accepted ones (host-chosen) CONN_ACCEPTED_MIN.. */
+#define KUBELET_CONN_CORE_MAX 1073741823
+#define KUBELET_CONN_ACCEPTED_MIN 1073741824
+
+/** connect profiles. */
+#define KUBELET_PROFILE_CLUSTER 0
+#define KUBELET_PROFILE_PUBLIC 1
+
+/** host_call operations and key slots. */
+#define KUBELET_OP_LISTEN 1
+#define KUBELET_OP_KEY_GENERATE 2
+#define KUBELET_OP_CSR_CREATE 3
+#define KUBELET_OP_CERT_INSTALL 4
+#define KUBELET_KEY_SLOT_CLIENT 0
+#define KUBELET_KEY_SLOT_SERVING 1
 
 /** on_link kinds. */
 #define KUBELET_LINK_DOWN 0
@@ -70,6 +90,13 @@ extern "C" {
 #define KUBELET_STAT_LAST_ERROR 12
 #define KUBELET_STAT_RECONNECTS 13
 #define KUBELET_STAT_MEMORY_BYTES 14
+#define KUBELET_STAT_ACCEPTED 15
+#define KUBELET_STAT_SERVER_REQUESTS 16
+#define KUBELET_STAT_SERVER_REFUSED 17
+#define KUBELET_STAT_HOST_CALLS 18
+#define KUBELET_STAT_LISTEN_PORT 19
+#define KUBELET_STAT_RESUMED 20
+#define KUBELET_STAT_SENDS_DEFERRED 21
 
 /** Phases (stat KUBELET_STAT_PHASE). */
 #define KUBELET_PHASE_CONFIGURING 0
@@ -80,12 +107,16 @@ extern "C" {
 #define KUBELET_PHASE_STOPPING 5
 #define KUBELET_PHASE_STOPPED 6
 #define KUBELET_PHASE_FAILED 7
+#define KUBELET_PHASE_HANDED_OFF 8
 
 /** Error codes (config_write, start, stat KUBELET_STAT_LAST_ERROR). */
 #define KUBELET_OK 0
 #define KUBELET_ERR_CONFIG_TOO_LARGE 1
 #define KUBELET_ERR_CONFIG_INVALID 2
 #define KUBELET_ERR_ALREADY_STARTED 3
+#define KUBELET_ERR_SNAPSHOT_TOO_LARGE 4
+#define KUBELET_ERR_SNAPSHOT_INVALID 5
+#define KUBELET_ERR_NOT_RUNNING 6
 #define KUBELET_ERR_HTTP_MALFORMED 10
 #define KUBELET_ERR_HTTP_HEAD_TOO_LARGE 11
 #define KUBELET_ERR_HTTP_STATUS 12
@@ -96,13 +127,18 @@ extern "C" {
 #define KUBELET_ERR_CLOSED 21
 #define KUBELET_ERR_CONNECT 22
 #define KUBELET_ERR_LINK_DOWN 23
+#define KUBELET_ERR_UNSUPPORTED 30
+#define KUBELET_ERR_HOST_CALL_INVALID 31
+#define KUBELET_ERR_HOST_CALL_FAILED 32
+#define KUBELET_ERR_HOST_BUSY 33
 
 /*
  * Import signatures as wasm3 signature strings, one per import (ABI.md "Imports"). The wasm host
  * links exactly these; tests/wasm3/kubelet_abi.py links the same names and signatures.
  */
-#define KUBELET_SIG_CONNECT "v(iiiiii)"
-#define KUBELET_SIG_SEND "v(iii)"
+#define KUBELET_SIG_CONNECT "v(iiiiiii)"
+#define KUBELET_SIG_SEND "i(iii)"
+#define KUBELET_SIG_HOST_CALL "i(iiiii)"
 #define KUBELET_SIG_CLOSE "v(i)"
 #define KUBELET_SIG_LED "v(i)"
 #define KUBELET_SIG_LOG "v(iii)"

@@ -57,9 +57,20 @@ typedef struct {
      * dropped on a full queue would leave the core waiting for a connection that does not exist.
      */
     int32_t (*connect)(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
-                       const char *server_name);
-    /** Queue bytes for `conn` (copied before returning). */
-    void (*send)(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);
+                       const char *server_name, int32_t profile);
+    /**
+     * Take as many of the bytes for `conn` as its budget allows (copied before returning) and return how
+     * many (-1 for an unknown connection). When fewer than offered, post PK_EV_WRITABLE once it can take
+     * more (ABI.md "Flow control").
+     */
+    int32_t (*send)(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len);
+    /**
+     * Optional: start host operation `op` (KUBELET_OP_*) as request `req` of generation `gen`. Returns 0
+     * when a PK_EV_HOST_RESULT will follow, or a negative KUBELET_ERR_* when refused at once. NULL: every
+     * op is refused with -KUBELET_ERR_UNSUPPORTED.
+     */
+    int32_t (*host_call)(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
+                         size_t len);
     /** Close `conn` without an event. */
     void (*close)(void *ctx, uint32_t gen, int32_t conn);
     /** Drop every connection of generation `gen` without events (the instance is going away). */
