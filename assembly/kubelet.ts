@@ -82,7 +82,7 @@ export function start(now: i64, seed: i64): i32 {
   if (doc !== null) {
     const snap = readSnapshot(doc.ptr, doc.length, cfg.nodeName);
     if (snap.error.length > 0) {
-      logError("snapshot refused: " + snap.error + "; start without one to register afresh");
+      logError("snapshot refused: " + snap.error);
       kubelet.failConfig();
       return ErrorCode.SnapshotInvalid;
     }
@@ -102,7 +102,11 @@ export function start(now: i64, seed: i64): i32 {
 /** Asks the host to listen on the kubelet port; it is advertised only once that succeeded. */
 function listen(port: i32): void {
   const req = hostCalls.call(HostOp.Listen, port, null);
-  if (req < 0) logWarn("the host cannot listen on the kubelet port " + port.toString() + " (" + errorText(<ErrorCode>-req) + "); it is not advertised");
+  if (req < 0) listenFailed(port, errorText(<ErrorCode>-req));
+}
+
+function listenFailed(port: i32, why: string): void {
+  logWarn("cannot listen on the kubelet port " + port.toString() + " (" + why + "); not advertised");
 }
 
 /** Appends io_buffer[0..len) to the snapshot a brain swap hands over (before start). */
@@ -199,8 +203,7 @@ export function on_writable(now: i64, conn: i32): void {
 export function on_accepted(now: i64, conn: i32, port: i32, peer_ipv4: i32, ident_len: i32): void {
   now = coreNow(now);
   if (handedOff()) return;
-  const ident = ident_len > 0 && ident_len <= IO_BUFFER_SIZE ? String.UTF8.decodeUnsafe(changetype<usize>(io), <usize>ident_len) : "";
-  server.onAccepted(now, conn, port, <u32>peer_ipv4, ident);
+  server.onAccepted(now, conn, port, <u32>peer_ipv4, ident_len > 0);
   flushServer(now);
 }
 
@@ -218,10 +221,8 @@ export function on_host_result(now: i64, req: i32, status: i32, len: i32): void 
       logServing(port);
     } else if (status != 0) {
       const why = len > 0 && len <= IO_BUFFER_SIZE ? ": " + String.UTF8.decodeUnsafe(changetype<usize>(io), <usize>min(len, 200)) : "";
-      logWarn("the host could not listen on the kubelet port " + port.toString() + " (" + errorText(<ErrorCode>status) + why + "); it is not advertised");
+      listenFailed(port, errorText(<ErrorCode>status) + why);
     }
-  } else if (op > 0) {
-    logInfo("host call " + req.toString() + " (op " + op.toString() + ") finished with status " + status.toString());
   }
 }
 

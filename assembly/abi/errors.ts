@@ -39,7 +39,7 @@ export function errorText(code: ErrorCode): string {
     case ErrorCode.ConfigInvalid: return "configuration invalid";
     case ErrorCode.AlreadyStarted: return "already started";
     case ErrorCode.SnapshotTooLarge: return "snapshot too large";
-    case ErrorCode.SnapshotInvalid: return "snapshot invalid";
+    case ErrorCode.SnapshotInvalid: return "bad snapshot";
     case ErrorCode.NotRunning: return "not running";
     case ErrorCode.HttpMalformed: return "malformed HTTP response";
     case ErrorCode.HttpHeadTooLarge: return "HTTP response head too large";
@@ -51,10 +51,10 @@ export function errorText(code: ErrorCode): string {
     case ErrorCode.Closed: return "connection closed before the response was complete";
     case ErrorCode.Connect: return "connect or TLS handshake failed";
     case ErrorCode.LinkDown: return "link down";
-    case ErrorCode.Unsupported: return "the host does not support this operation";
-    case ErrorCode.HostCallInvalid: return "the host refused the operation's arguments";
-    case ErrorCode.HostCallFailed: return "the host operation failed";
-    case ErrorCode.HostBusy: return "the host has too many operations in flight";
+    case ErrorCode.Unsupported: return "unsupported by the host";
+    case ErrorCode.HostCallInvalid: return "invalid arguments";
+    case ErrorCode.HostCallFailed: return "failed";
+    case ErrorCode.HostBusy: return "host busy";
     default: return "error";
   }
 }

@@ -14,10 +14,9 @@
  */
 import { CONN_ACCEPTED_MIN } from "../abi/codes";
 import { ByteBuffer } from "../util/bytes";
-import { logDebug, logInfo } from "../util/log";
+import { logInfo } from "../util/log";
 import { Incoming, IncomingRequest, writeResponse } from "../http/incoming";
 import { Outbox } from "../http/outbox";
-import { ipText } from "../node/context";
 
 /** A started request head must be complete within this. */
 export const REQUEST_HEAD_MS: i64 = 10_000;
@@ -33,7 +32,7 @@ class ServerConn {
   deadline: i64 = 0;
   /** The answer that ends the connection was recorded; input is ignored from now on. */
   ending: bool = false;
-  constructor(public conn: i32, public port: i32, public peer: u32, public cn: string) {}
+  constructor(public conn: i32, public identified: bool) {}
 }
 
 export class KubeletServer {
@@ -47,17 +46,19 @@ export class KubeletServer {
 
   constructor(private outbox: Outbox) {}
 
-  /** A connection was accepted on `port`; `ident` holds the verified client identity lines (or is empty). */
-  onAccepted(now: i64, conn: i32, port: i32, peer: u32, ident: string): void {
+  /**
+   * A connection was accepted on `port`. `identified`: the client presented a certificate that verified
+   * (its identity lines are in io_buffer; nothing served here needs them yet, the real server will).
+   */
+  onAccepted(now: i64, conn: i32, port: i32, peer: u32, identified: bool): void {
     if (conn < CONN_ACCEPTED_MIN || this.find(conn) !== null) return;
     if (this.port == 0 || port != this.port || this.conns.length >= this.max) {
       this.refused++;
-      logDebug("closing accepted connection " + conn.toString() + (this.port == 0 ? ": not serving" : ": at the limit of " + this.max.toString()));
       this.outbox.close(conn);
       return;
     }
     this.accepted++;
-    const c = new ServerConn(conn, port, peer, commonName(ident));
+    const c = new ServerConn(conn, identified);
     c.deadline = now + REQUEST_HEAD_MS;
     this.conns.push(c);
   }
@@ -108,7 +109,7 @@ export class KubeletServer {
     for (let i = this.conns.length - 1; i >= 0; i--) {
       const c = unchecked(this.conns[i]);
       if (c.ending || now < c.deadline) continue;
-      if (c.req.started && !this.outbox.busy(c.conn)) this.respond(c, 408, "request timeout\n", true);
+      if (c.req.started && !this.outbox.busy(c.conn)) this.respond(c, 408, "timeout\n", true);
       else this.end(c, false);
     }
   }
@@ -145,7 +146,6 @@ export class KubeletServer {
       if (req.state == Incoming.Ready) {
         this.answer(now, c);
       } else if (req.state == Incoming.Bad) {
-        logDebug("kubelet port: bad request from " + ipText(c.peer) + " (" + req.answer.toString() + ")");
         this.respond(c, req.answer, "bad request\n", true);
       }
     }
@@ -202,12 +202,6 @@ export class KubeletServer {
   }
 }
 
-/** The CN line of a verified client identity ("" without one). */
-function commonName(ident: string): string {
-  const lines = ident.split("\n");
-  for (let i = 0; i < lines.length; i++) if (lines[i].startsWith("CN=")) return lines[i].substring(3);
-  return "";
-}
 
 
 /** Logs the kubelet port being served. */

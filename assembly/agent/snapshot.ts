@@ -5,10 +5,11 @@
  *
  * Format: one JSON object (at most SNAPSHOT_MAX_BYTES), written with the streaming writer and read with the
  * streaming scanner. `picokubeletSnapshot` is the format version; every other member is one component's
- * section. A component adds its state by adding a Section (and a row to SECTIONS): a name, the fields it
- * reads (relative to its section), how it writes them and how it checks and applies what it read. Unknown
- * members are ignored, so a section a later core adds does not break an older reader; a missing or
- * malformed required field refuses the whole snapshot with one line that says which.
+ * section (node, clock, lease, status). A component adds its state as a section of its own: its block in
+ * `writeSnapshot`, its paths in FIELDS, its cases in `value`, its checks in `problem` and its lines in
+ * `apply`. Unknown members are ignored, so a section a later core adds does not break an older reader; a
+ * missing or malformed field refuses the whole snapshot, naming the field. (One flat reader rather than a
+ * class per section: the module's size budget pays for every virtual method.)
  */
 import { ByteBuffer } from "../util/bytes";
 import { JsonWriter } from "../json/writer";
@@ -21,166 +22,110 @@ import { Kubelet } from "./agent";
 /** The format version written; readers refuse any other. */
 export const SNAPSHOT_FORMAT: i64 = 1;
 
-/** One component's part of the snapshot. */
-export abstract class Section {
-  /** The member name of the section. */
-  abstract get name(): string;
-  /** Field paths inside the section (scanner syntax, without the section name). */
-  abstract get fields(): string[];
-  /** Writes the section's members (the writer is inside the section's object). */
-  abstract write(w: JsonWriter, k: Kubelet, now: i64): void;
-  /** A field of the section; `field` indexes `fields`. */
-  abstract value(field: i32, kind: ValueKind, v: ByteBuffer): void;
-  /** A container field ended (array elements of object type). */
-  end(field: i32): void {}
-  /** After reading: "" when usable, else why not. */
-  abstract check(nodeName: string): string;
-  /** Applies what was read to a started, not yet running core. */
-  abstract apply(k: Kubelet, now: i64): void;
-}
+// Field indices of FIELDS, by section.
+const F_FORMAT = 0;
+const F_NODE_NAME = 1;
+const F_NODE_UID = 2;
+const F_BOOT_ID = 3;
+const F_KUBELET_VERSION = 4;
+const F_REGISTRATIONS = 5;
+const F_WALL_MS = 6;
+const F_RENEW_TIME = 7;
+const F_RENEWALS = 8;
+const F_RENEW_FAILURES = 9;
+const F_PUSHES = 10;
+const F_MEMORY_PRESSURE = 11;
+const F_CONDITION = 12;
+const F_CONDITION_TYPE = 13;
+const F_CONDITION_STATUS = 14;
+const F_CONDITION_SINCE = 15;
 
-function num(kind: ValueKind, v: ByteBuffer): i64 {
-  if (kind != ValueKind.Number) return -1;
-  let n: i64 = 0;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.at(i);
-    if (c < 0x30 || c > 0x39 || i >= 18) return -1;
-    n = n * 10 + <i64>(c - 0x30);
+const FIELDS: string[] = [
+  "picokubeletSnapshot",
+  "node.name", "node.uid", "node.bootId", "node.kubeletVersion", "node.registrations",
+  "clock.wallMs",
+  "lease.renewTimeMs", "lease.renewals", "lease.renewFailures",
+  "status.pushes", "status.memoryPressure", "status.conditions[]", "status.conditions[].type",
+  "status.conditions[].status", "status.conditions[].since",
+];
+
+/** Serialises a running core's state into `out` (cleared first); false when it does not fit. */
+export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
+  const ctx = k.ctx;
+  out.clear();
+  const w = new JsonWriter(out);
+  w.beginObject().fieldInt("picokubeletSnapshot", SNAPSHOT_FORMAT);
+  w.key("node").beginObject().field("name", ctx.cfg.nodeName).field("uid", ctx.nodeUid).field("bootId", ctx.identity.bootId);
+  w.field("kubeletVersion", ctx.identity.kubeletVersion).fieldInt("registrations", ctx.registrations).endObject();
+  w.key("clock").beginObject().fieldInt("wallMs", ctx.clock.wallMs(now)).endObject();
+  w.key("lease").beginObject().fieldInt("renewTimeMs", k.lease.renewTimeMs).fieldInt("renewals", ctx.renewals);
+  w.fieldInt("renewFailures", ctx.renewFailures).endObject();
+  w.key("status").beginObject().fieldInt("pushes", ctx.statusPushes).key("memoryPressure").bool(k.status.memoryPressure);
+  w.key("conditions").beginArray();
+  const items = k.status.conds.items;
+  for (let i = 0; i < CONDITION_COUNT; i++) {
+    const c = items[i];
+    w.beginObject().field("type", conditionType(i)).fieldInt("status", <i64>c.status).fieldInt("since", c.transitionMs).endObject();
   }
-  return v.length > 0 ? n : -1;
+  w.endArray().endObject();
+  w.endObject();
+  return !out.overflow && out.length <= SNAPSHOT_MAX_BYTES;
 }
 
-function text(kind: ValueKind, v: ByteBuffer): string {
-  return kind == ValueKind.String ? v.toString() : "";
-}
-
-/** Node identity: name (must match the configuration), uid, boot ID, kubeletVersion, registrations. */
-class NodeSection extends Section {
-  get name(): string { return "node"; }
-  get fields(): string[] { return ["name", "uid", "bootId", "kubeletVersion", "registrations"]; }
+/** The parsed snapshot; `error` names what makes it unusable ("" when it can be applied). */
+export class Snapshot extends ScanHandler {
+  error: string = "";
+  version: i64 = -1;
   nodeName: string = "";
   uid: string = "";
   bootId: string = "";
   kubeletVersion: string = "";
   registrations: i64 = -1;
-
-  write(w: JsonWriter, k: Kubelet, now: i64): void {
-    const ctx = k.ctx;
-    w.field("name", ctx.cfg.nodeName).field("uid", ctx.nodeUid).field("bootId", ctx.identity.bootId);
-    w.field("kubeletVersion", ctx.identity.kubeletVersion).fieldInt("registrations", ctx.registrations);
-  }
-  value(field: i32, kind: ValueKind, v: ByteBuffer): void {
-    if (field == 0) this.nodeName = text(kind, v);
-    else if (field == 1) this.uid = text(kind, v);
-    else if (field == 2) this.bootId = text(kind, v);
-    else if (field == 3) this.kubeletVersion = text(kind, v);
-    else this.registrations = num(kind, v);
-  }
-  check(nodeName: string): string {
-    if (this.nodeName != nodeName) return "node.name is not this node's name (" + nodeName + ")";
-    if (this.uid.length == 0 || this.uid.length > 64) return "node.uid missing";
-    if (this.bootId.length != 36) return "node.bootId is not a UUID";
-    if (this.kubeletVersion.length == 0 || this.kubeletVersion.length > 128) return "node.kubeletVersion missing";
-    if (this.registrations < 1) return "node.registrations missing";
-    return "";
-  }
-  apply(k: Kubelet, now: i64): void {
-    const ctx = k.ctx;
-    ctx.nodeUid = this.uid;
-    ctx.identity.bootId = this.bootId;
-    ctx.identity.kubeletVersion = this.kubeletVersion;
-    ctx.registrations = this.registrations;
-  }
-}
-
-/** The wall clock at the moment of the snapshot (the next Date header refines it). */
-class ClockSection extends Section {
-  get name(): string { return "clock"; }
-  get fields(): string[] { return ["wallMs"]; }
   wallMs: i64 = -1;
-
-  write(w: JsonWriter, k: Kubelet, now: i64): void {
-    w.fieldInt("wallMs", k.ctx.clock.wallMs(now));
-  }
-  value(field: i32, kind: ValueKind, v: ByteBuffer): void {
-    this.wallMs = num(kind, v);
-  }
-  check(nodeName: string): string {
-    return this.wallMs < MIN_DATE_SECS * 1000 || this.wallMs >= MAX_DATE_SECS * 1000 ? "clock.wallMs missing or absurd" : "";
-  }
-  apply(k: Kubelet, now: i64): void {
-    k.ctx.clock.resume(now, this.wallMs);
-  }
-}
-
-/** The Lease: the last renewTime written (it must never go backwards) and the counters. */
-class LeaseSection extends Section {
-  get name(): string { return "lease"; }
-  get fields(): string[] { return ["renewTimeMs", "renewals", "renewFailures"]; }
   renewTimeMs: i64 = -1;
   renewals: i64 = -1;
   renewFailures: i64 = -1;
-
-  write(w: JsonWriter, k: Kubelet, now: i64): void {
-    w.fieldInt("renewTimeMs", k.lease.renewTimeMs).fieldInt("renewals", k.ctx.renewals).fieldInt("renewFailures", k.ctx.renewFailures);
-  }
-  value(field: i32, kind: ValueKind, v: ByteBuffer): void {
-    const n = num(kind, v);
-    if (field == 0) this.renewTimeMs = n;
-    else if (field == 1) this.renewals = n;
-    else this.renewFailures = n;
-  }
-  check(nodeName: string): string {
-    if (this.renewTimeMs < 0) return "lease.renewTimeMs missing";
-    if (this.renewals < 0 || this.renewFailures < 0) return "lease counters missing";
-    return "";
-  }
-  apply(k: Kubelet, now: i64): void {
-    k.ctx.renewals = this.renewals;
-    k.ctx.renewFailures = this.renewFailures;
-    k.lease.resume(now, this.renewTimeMs);
-  }
-}
-
-/** Conditions (status and transition time, by type), MemoryPressure's hysteresis state, the push count. */
-class StatusSection extends Section {
-  get name(): string { return "status"; }
-  get fields(): string[] { return ["pushes", "memoryPressure", "conditions[]", "conditions[].type", "conditions[].status", "conditions[].since"]; }
   pushes: i64 = -1;
   memoryPressure: i32 = -1;
   statuses: StaticArray<i32> = new StaticArray<i32>(CONDITION_COUNT);
   since: StaticArray<i64> = new StaticArray<i64>(CONDITION_COUNT);
+  /** Bit per condition seen; a malformed entry sets `badCondition`. */
   seen: i32 = 0;
-  bad: string = "";
+  badCondition: bool = false;
   private type: i32 = -1;
   private status: i32 = -1;
   private at: i64 = -1;
 
-  write(w: JsonWriter, k: Kubelet, now: i64): void {
-    w.fieldInt("pushes", k.ctx.statusPushes).key("memoryPressure").bool(k.status.memoryPressure);
-    w.key("conditions").beginArray();
-    const items = k.status.conds.items;
-    for (let i = 0; i < CONDITION_COUNT; i++) {
-      const c = items[i];
-      w.beginObject().field("type", conditionType(i)).fieldInt("status", <i64>c.status).fieldInt("since", c.transitionMs).endObject();
+  value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
+    const s = kind == ValueKind.String ? v.toString() : "";
+    const n = num(kind, v);
+    switch (field) {
+      case F_FORMAT: this.version = n; break;
+      case F_NODE_NAME: this.nodeName = s; break;
+      case F_NODE_UID: this.uid = s; break;
+      case F_BOOT_ID: this.bootId = s; break;
+      case F_KUBELET_VERSION: this.kubeletVersion = s; break;
+      case F_REGISTRATIONS: this.registrations = n; break;
+      case F_WALL_MS: this.wallMs = n; break;
+      case F_RENEW_TIME: this.renewTimeMs = n; break;
+      case F_RENEWALS: this.renewals = n; break;
+      case F_RENEW_FAILURES: this.renewFailures = n; break;
+      case F_PUSHES: this.pushes = n; break;
+      case F_MEMORY_PRESSURE: this.memoryPressure = kind == ValueKind.True ? 1 : kind == ValueKind.False ? 0 : -1; break;
+      case F_CONDITION_TYPE: {
+        this.type = -1;
+        for (let i = 0; i < CONDITION_COUNT; i++) if (conditionType(i) == s) this.type = i;
+        break;
+      }
+      case F_CONDITION_STATUS: this.status = <i32>n; break;
+      case F_CONDITION_SINCE: this.at = n; break;
     }
-    w.endArray();
   }
-  value(field: i32, kind: ValueKind, v: ByteBuffer): void {
-    if (field == 0) this.pushes = num(kind, v);
-    else if (field == 1) this.memoryPressure = kind == ValueKind.True ? 1 : kind == ValueKind.False ? 0 : -1;
-    else if (field == 3) {
-      const t = text(kind, v);
-      this.type = -1;
-      for (let i = 0; i < CONDITION_COUNT; i++) if (conditionType(i) == t) this.type = i;
-    } else if (field == 4) this.status = <i32>num(kind, v);
-    else if (field == 5) this.at = num(kind, v);
-  }
+
   end(field: i32): void {
-    if (field != 2) return;
-    if (this.type < 0 || this.status < CStatus.True || this.status > CStatus.Unknown || this.at < 0) {
-      this.bad = "status.conditions has a malformed entry";
-    } else if ((this.seen & (1 << this.type)) == 0) {
+    if (field != F_CONDITION) return;
+    if (this.type < 0 || this.status < CStatus.True || this.status > CStatus.Unknown || this.at < 0) this.badCondition = true;
+    else if ((this.seen & (1 << this.type)) == 0) {
       this.seen |= 1 << this.type;
       this.statuses[this.type] = this.status;
       this.since[this.type] = this.at;
@@ -189,14 +134,34 @@ class StatusSection extends Section {
     this.status = -1;
     this.at = -1;
   }
-  check(nodeName: string): string {
-    if (this.bad.length > 0) return this.bad;
-    if (this.pushes < 0 || this.memoryPressure < 0) return "status.pushes or status.memoryPressure missing";
-    if (this.seen != (1 << CONDITION_COUNT) - 1) return "status.conditions does not list every condition";
+
+  /** The first field that is missing or wrong for node `nodeName`, or "". */
+  problem(nodeName: string): string {
+    if (this.version != SNAPSHOT_FORMAT) return "format " + this.version.toString();
+    if (this.nodeName != nodeName) return "node.name (another node's)";
+    if (this.uid.length == 0 || this.uid.length > 64) return "node.uid";
+    if (this.bootId.length != 36) return "node.bootId";
+    if (this.kubeletVersion.length == 0 || this.kubeletVersion.length > 128) return "node.kubeletVersion";
+    if (this.registrations < 1) return "node.registrations";
+    if (this.wallMs < MIN_DATE_SECS * 1000 || this.wallMs >= MAX_DATE_SECS * 1000) return "clock.wallMs";
+    if (this.renewTimeMs < 0 || this.renewals < 0 || this.renewFailures < 0) return "lease";
+    if (this.pushes < 0 || this.memoryPressure < 0) return "status";
+    if (this.badCondition || this.seen != (1 << CONDITION_COUNT) - 1) return "status.conditions";
     return "";
   }
+
+  /** Applies every section to a started core, before agent.ts `resume`. */
   apply(k: Kubelet, now: i64): void {
-    k.ctx.statusPushes = this.pushes;
+    const ctx = k.ctx;
+    ctx.nodeUid = this.uid;
+    ctx.identity.bootId = this.bootId;
+    ctx.identity.kubeletVersion = this.kubeletVersion;
+    ctx.registrations = this.registrations;
+    ctx.clock.resume(now, this.wallMs);
+    ctx.renewals = this.renewals;
+    ctx.renewFailures = this.renewFailures;
+    k.lease.resume(now, this.renewTimeMs);
+    ctx.statusPushes = this.pushes;
     k.status.memoryPressure = this.memoryPressure == 1;
     const items = k.status.conds.items;
     for (let i = 0; i < CONDITION_COUNT; i++) {
@@ -208,89 +173,27 @@ class StatusSection extends Section {
   }
 }
 
-/** The sections, in the order they are written. Add a component's section here. */
-function sections(): Section[] {
-  return [new NodeSection(), new ClockSection(), new LeaseSection(), new StatusSection()];
-}
-
-/** Serialises a running core's state into `out` (cleared first); false when it does not fit. */
-export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
-  out.clear();
-  const w = new JsonWriter(out);
-  w.beginObject().fieldInt("picokubeletSnapshot", SNAPSHOT_FORMAT);
-  const list = sections();
-  for (let i = 0; i < list.length; i++) {
-    const s = list[i];
-    w.key(s.name).beginObject();
-    s.write(w, k, now);
-    w.endObject();
+/** A non-negative JSON integer, or -1. */
+function num(kind: ValueKind, v: ByteBuffer): i64 {
+  if (kind != ValueKind.Number || v.length == 0 || v.length > 18) return -1;
+  let n: i64 = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.at(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + <i64>(c - 0x30);
   }
-  w.endObject();
-  return !out.overflow && out.length <= SNAPSHOT_MAX_BYTES;
-}
-
-/** Routes scanner fields to their sections. */
-class SnapshotReader extends ScanHandler {
-  version: i64 = -1;
-  owner: i32[] = [];
-  local: i32[] = [];
-  constructor(public list: Section[]) {
-    super();
-  }
-  value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
-    if (field == 0) {
-      this.version = num(kind, v);
-      return;
-    }
-    this.list[this.owner[field]].value(this.local[field], kind, v);
-  }
-  end(field: i32): void {
-    if (field > 0) this.list[this.owner[field]].end(this.local[field]);
-  }
-}
-
-/** The parsed snapshot, ready to apply; `error` says why it cannot be used ("" when it can). */
-export class Snapshot {
-  error: string = "";
-  constructor(private list: Section[]) {}
-
-  /** Applies every section to a started core, before agent.ts `resume`. */
-  apply(k: Kubelet, now: i64): void {
-    for (let i = 0; i < this.list.length; i++) this.list[i].apply(k, now);
-  }
+  return n;
 }
 
 /** Reads and checks a snapshot document for node `nodeName`. */
 export function readSnapshot(p: usize, n: i32, nodeName: string): Snapshot {
-  const list = sections();
-  const snap = new Snapshot(list);
-  const paths: string[] = ["picokubeletSnapshot"];
-  const reader = new SnapshotReader(list);
-  reader.owner.push(-1);
-  reader.local.push(-1);
-  for (let i = 0; i < list.length; i++) {
-    const f = list[i].fields;
-    for (let j = 0; j < f.length; j++) {
-      paths.push(list[i].name + "." + f[j]);
-      reader.owner.push(i);
-      reader.local.push(j);
-    }
-  }
-  const scanner = new JsonScanner(paths, reader);
+  const snap = new Snapshot();
+  const scanner = new JsonScanner(FIELDS, snap);
   if (!scanner.feed(p, n) || !scanner.finish()) {
     snap.error = "not JSON (" + scanner.error + ")";
     return snap;
   }
-  if (reader.version != SNAPSHOT_FORMAT) {
-    snap.error = "picokubeletSnapshot format " + reader.version.toString() + " is not " + SNAPSHOT_FORMAT.toString();
-    return snap;
-  }
-  for (let i = 0; i < list.length; i++) {
-    const why = list[i].check(nodeName);
-    if (why.length > 0) {
-      snap.error = why;
-      return snap;
-    }
-  }
+  const why = snap.problem(nodeName);
+  if (why.length > 0) snap.error = why.startsWith("format") ? why : "bad or missing " + why;
   return snap;
 }

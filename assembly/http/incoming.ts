@@ -36,6 +36,8 @@ const S_VALUE_LF = 8;
 const S_END_LF = 9;
 const S_BODY = 10;
 
+const VERSION_TEXT = "HTTP/1.x";
+
 const H_OTHER = 0;
 const H_CONNECTION = 1;
 const H_CONTENT_LENGTH = 2;
@@ -66,7 +68,9 @@ export class IncomingRequest {
   headBytes: i32 = 0;
 
   private s: i32 = S_LINE_START;
-  private version: ByteBuffer = new ByteBuffer(8, 8);
+  /** Bytes of the version read so far (it must be "HTTP/1.0" or "HTTP/1.1"). */
+  private versionAt: i32 = 0;
+  private versionOther: bool = false;
   private name: ByteBuffer = new ByteBuffer(32, 32);
   private nameLong: bool = false;
   private header: i32 = H_OTHER;
@@ -88,7 +92,8 @@ export class IncomingRequest {
     this.keepAlive10 = false;
     this.headBytes = 0;
     this.s = S_LINE_START;
-    this.version.clear();
+    this.versionAt = 0;
+    this.versionOther = false;
     this.contentLength = -1;
     this.bodyLeft = 0;
     this.hasHost = false;
@@ -186,15 +191,13 @@ export class IncomingRequest {
         return;
       case S_VERSION:
         if (c == 0x0d || c == 0x0a) {
-          this.endVersion();
-          if (this.state == Incoming.Reading) this.s = c == 0x0d ? S_LINE_LF : S_FIELD_START;
+          // Only 1.0 and 1.1 are ours; another HTTP/x.y is well-formed but 505 (the minor digit was checked).
+          if (this.versionAt != 8) this.bad(400);
+          else if (this.versionOther) this.bad(505);
+          else this.s = c == 0x0d ? S_LINE_LF : S_FIELD_START;
           return;
         }
-        if (this.version.length >= 8) {
-          this.bad(400);
-          return;
-        }
-        this.version.byte(c);
+        this.versionByte(c);
         return;
       case S_LINE_LF:
       case S_VALUE_LF:
@@ -287,16 +290,21 @@ export class IncomingRequest {
     return H_OTHER;
   }
 
-  private endVersion(): void {
-    const v = this.version;
-    if (v.length != 8 || !nameIs(v, "HTTP/1.0") && !nameIs(v, "HTTP/1.1")) {
-      // HTTP/2.0 and friends are well-formed but not ours; anything else is garbage.
-      const http = v.length == 8 && v.at(0) == 0x48 && v.at(1) == 0x54 && v.at(2) == 0x54 && v.at(3) == 0x50 &&
-        v.at(4) == 0x2f && isDigit(v.at(5)) && v.at(6) == 0x2e && isDigit(v.at(7));
-      this.bad(http ? 505 : 400);
+  /** One byte of "HTTP/1.x": versionAt counts bytes; versionOther marks another digit version, -2 garbage. */
+  private versionByte(c: i32): void {
+    const at = this.versionAt;
+    if (at < 0 || at >= 8) {
+      this.versionAt = -2;
       return;
     }
-    this.minor = v.at(7) - 0x30;
+    this.versionAt = at + 1;
+    if (at == 5 || at == 7) {
+      if (!isDigit(c)) this.versionAt = -2;
+      else if ((at == 5 && c != 0x31) || (at == 7 && c > 0x31)) this.versionOther = true;
+      else if (at == 7) this.minor = c - 0x30;
+    } else if (c != VERSION_TEXT.charCodeAt(at)) {
+      this.versionAt = -2;
+    }
   }
 
   private endField(): void {
@@ -397,7 +405,7 @@ export function writeResponse(out: ByteBuffer, status: i32, body: string, close:
   out.int(status);
   out.byte(0x20);
   out.str(reasonPhrase(status));
-  out.str("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+  out.str("\r\nContent-Type: text/plain\r\nContent-Length: ");
   out.int(body.length);
   out.str("\r\n");
   if (close) out.str("Connection: close\r\n");

@@ -109,7 +109,7 @@ describe('the kubelet port over TLS', () => {
     const { creds } = credentialsFor({ server: `https://127.0.0.1:${srv.port}`, caPEM: pki.ca.cert, token: 'tok-kport-1' });
     const other = await startNode({ name: 'kport-2', credentials: creds, nodeIp: ip, kubeletPort: port, logger: silentLogger() });
     try {
-      await until(() => other.logs.some((l) => /could not listen on the kubelet port/.test(l)), 10_000, 'the listen failure');
+      await until(() => other.logs.some((l) => /cannot listen on the kubelet port/.test(l)), 10_000, 'the listen failure');
       assert.equal(other.stat(Stat.LISTEN_PORT), 0);
     } finally {
       await other.stop();

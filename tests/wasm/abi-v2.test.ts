@@ -59,7 +59,7 @@ test("the kubelet port: HEAD, Connection: close, HTTP/1.0, a body, and a byte-at
   const h = await serving();
   let c = h.accept(PORT);
   h.clientSend(c, "HEAD /healthz HTTP/1.1\r\nHost: n\r\n\r\n");
-  assert.equal(h.servedText(c), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\n");
+  assert.equal(h.servedText(c), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n");
   c = h.accept(PORT);
   h.clientSend(c, "GET /healthz?verbose HTTP/1.1\r\nHost: n\r\nConnection: keep-alive, close\r\n\r\nGET /healthz HTTP/1.1\r\n");
   assert.match(h.servedText(c), /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n\r\nok$/);
@@ -161,7 +161,7 @@ test("daemonEndpoints is advertised only after the listen succeeded", async () =
 test("host_call unsupported: a host that cannot listen refuses at once; nothing is advertised, nothing accepted", async () => {
   const h = await CoreHarness.running({ config: { kubeletPort: PORT }, hostCall: () => -ErrorCode.UNSUPPORTED });
   assert.equal(h.stat(Stat.LISTEN_PORT), 0);
-  assert.ok(h.logged("cannot listen on the kubelet port 10250 (the host does not support this operation)").length === 1);
+  assert.ok(h.logged("cannot listen on the kubelet port 10250 (unsupported by the host); not advertised").length === 1);
   const bodies = h.server.requests.map((r) => r.body).join("\n");
   assert.ok(!bodies.includes("daemonEndpoints"));
   const c = h.accept(PORT);
@@ -226,10 +226,10 @@ test("snapshots: refused when garbage, for another node, or taken before running
   const snap = Buffer.from(a.takeSnapshot()).toString("utf8");
   const cases: [string, RegExp][] = [
     ["{not json", /snapshot refused: not JSON/],
-    [snap.replace('"picokubeletSnapshot":1', '"picokubeletSnapshot":7'), /format 7 is not 1/],
-    [snap.replace('"name":"pico-test"', '"name":"someone-else"'), /node.name is not this node's name/],
-    [snap.replace(/"wallMs":\d+/, '"wallMs":5'), /clock.wallMs missing or absurd/],
-    [snap.replace(/\{"type":"Haunted"[^}]*\}/, '{"type":"Haunted"}'), /malformed entry/],
+    [snap.replace('"picokubeletSnapshot":1', '"picokubeletSnapshot":7'), /snapshot refused: format 7$/],
+    [snap.replace('"name":"pico-test"', '"name":"someone-else"'), /bad or missing node.name \(another node's\)/],
+    [snap.replace(/"wallMs":\d+/, '"wallMs":5'), /bad or missing clock.wallMs/],
+    [snap.replace(/\{"type":"Haunted"[^}]*\}/, '{"type":"Haunted"}'), /bad or missing status.conditions/],
   ];
   for (const [text, why] of cases) {
     const b = await CoreHarness.create({ snapshot: Buffer.from(text), link: false });
