@@ -101,7 +101,7 @@ export function start(now: i64, seed: i64): i32 {
 
 /** Asks the host to listen on the kubelet port; it is advertised only once that succeeded. */
 function listen(port: i32): void {
-  const req = hostCalls.call(HostOp.Listen, port, null);
+  const req = hostCalls.call(HostOp.Listen, port);
   if (req < 0) listenFailed(port, errorText(<ErrorCode>-req));
 }
 
@@ -145,14 +145,6 @@ export function snapshot_read(offset: i32): i32 {
   return n;
 }
 
-/** After the server recorded actions: flush them, and answer requests held behind an answer that went out. */
-function flushServer(now: i64): void {
-  const outbox = kubelet.ctx.outbox;
-  for (let i = 0; i < 64; i++) {
-    outbox.flush();
-    if (!server.resume(now)) break;
-  }
-}
 
 /** True after a hand-off: the instance ignores every event. */
 @inline function handedOff(): bool {
@@ -185,7 +177,7 @@ export function on_data(now: i64, conn: i32, len: i32): void {
   if (len <= 0 || len > IO_BUFFER_SIZE || handedOff()) return;
   if (conn >= CONN_ACCEPTED_MIN) {
     server.onData(now, conn, changetype<usize>(io), len);
-    flushServer(now);
+    kubelet.ctx.outbox.flush();
     return;
   }
   kubelet.onData(now, conn, changetype<usize>(io), len);
@@ -196,15 +188,14 @@ export function on_writable(now: i64, conn: i32): void {
   now = coreNow(now);
   if (handedOff()) return;
   kubelet.ctx.outbox.writable(conn);
-  if (conn >= CONN_ACCEPTED_MIN) flushServer(now);
 }
 
 /** The host accepted connection `conn` on its listening `port`; io_buffer[0..ident_len) holds the client's verified identity. */
 export function on_accepted(now: i64, conn: i32, port: i32, peer_ipv4: i32, ident_len: i32): void {
   now = coreNow(now);
   if (handedOff()) return;
-  server.onAccepted(now, conn, port, <u32>peer_ipv4, ident_len > 0);
-  flushServer(now);
+  server.onAccepted(now, conn, port, ident_len > 0);
+  kubelet.ctx.outbox.flush();
 }
 
 /** The result of host_call `req`: status 0 or an error code, result bytes in io_buffer[0..len). */
@@ -243,7 +234,7 @@ export function on_timer(now: i64): void {
   now = coreNow(now);
   if (handedOff()) return;
   server.onTimer(now);
-  flushServer(now);
+  kubelet.ctx.outbox.flush();
   kubelet.onTimer(now);
 }
 
@@ -261,7 +252,7 @@ export function shutdown(now: i64, mode: i32): void {
   now = coreNow(now);
   if (handedOff()) return;
   server.closeAll();
-  flushServer(now);
+  kubelet.ctx.outbox.flush();
   kubelet.shutdown(now, mode);
 }
 

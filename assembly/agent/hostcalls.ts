@@ -5,7 +5,6 @@
  */
 import { hostCall } from "../abi/imports";
 import { ErrorCode } from "../abi/errors";
-import { ByteBuffer } from "../util/bytes";
 
 const MAX_IN_FLIGHT = 8;
 
@@ -13,35 +12,38 @@ export class HostCalls {
   /** Calls made since start (stat STAT_HOST_CALLS). */
   calls: i64 = 0;
   private next: i32 = 1;
-  private reqs: i32[] = [];
-  private ops: i32[] = [];
+  /** Per slot: the request id in flight (0: free) and its operation. */
+  private reqs: StaticArray<i32> = new StaticArray<i32>(MAX_IN_FLIGHT);
+  private ops: StaticArray<i32> = new StaticArray<i32>(MAX_IN_FLIGHT);
 
-  /** Starts `op`; returns its request id, or a negative ErrorCode when it was refused at once. */
-  call(op: i32, arg: i32, bytes: ByteBuffer | null): i32 {
-    if (this.reqs.length >= MAX_IN_FLIGHT) return -ErrorCode.HostBusy;
+  /** Starts `op` with `arg` (no bytes); returns its request id, or a negative ErrorCode when it was refused at once. */
+  call(op: i32, arg: i32): i32 {
+    let slot = -1;
+    for (let i = 0; i < MAX_IN_FLIGHT; i++) if (this.reqs[i] == 0) slot = i;
+    if (slot < 0) return -ErrorCode.HostBusy;
     const req = this.next;
     this.next = this.next < 0x7ffffff0 ? this.next + 1 : 1;
     this.calls++;
-    const rc = bytes !== null ? hostCall(req, op, arg, bytes.ptr, bytes.length) : hostCall(req, op, arg, 0, 0);
+    const rc = hostCall(req, op, arg, 0, 0);
     if (rc < 0) return rc;
-    this.reqs.push(req);
-    this.ops.push(op);
+    this.reqs[slot] = req;
+    this.ops[slot] = op;
     return req;
   }
 
   /** The operation request `req` was for (and forgets it), or -1 for an id we are not waiting for. */
   finish(req: i32): i32 {
-    const i = this.reqs.indexOf(req);
-    if (i < 0) return -1;
-    const op = unchecked(this.ops[i]);
-    this.reqs.splice(i, 1);
-    this.ops.splice(i, 1);
-    return op;
+    for (let i = 0; i < MAX_IN_FLIGHT; i++) {
+      if (req != 0 && this.reqs[i] == req) {
+        this.reqs[i] = 0;
+        return this.ops[i];
+      }
+    }
+    return -1;
   }
 
-  /** Forget every call in flight (hand-off, shutdown): late results are ignored. */
+  /** Forget every call in flight (hand-off): late results are ignored. */
   clear(): void {
-    this.reqs.length = 0;
-    this.ops.length = 0;
+    for (let i = 0; i < MAX_IN_FLIGHT; i++) this.reqs[i] = 0;
   }
 }

@@ -16,7 +16,7 @@ import { JsonWriter } from "../json/writer";
 import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
 import { MIN_DATE_SECS, MAX_DATE_SECS } from "../util/clock";
 import { SNAPSHOT_MAX_BYTES } from "../abi/codes";
-import { CONDITION_COUNT, CStatus, conditionType } from "../node/conditions";
+import { CONDITION_COUNT, CStatus } from "../node/conditions";
 import { Kubelet } from "./agent";
 
 /** The format version written; readers refuse any other. */
@@ -35,18 +35,15 @@ const F_RENEWALS = 8;
 const F_RENEW_FAILURES = 9;
 const F_PUSHES = 10;
 const F_MEMORY_PRESSURE = 11;
-const F_CONDITION = 12;
-const F_CONDITION_TYPE = 13;
-const F_CONDITION_STATUS = 14;
-const F_CONDITION_SINCE = 15;
+const F_STATUSES = 12;
+const F_SINCE = 13;
 
 const FIELDS: string[] = [
   "picokubeletSnapshot",
   "node.name", "node.uid", "node.bootId", "node.kubeletVersion", "node.registrations",
   "clock.wallMs",
   "lease.renewTimeMs", "lease.renewals", "lease.renewFailures",
-  "status.pushes", "status.memoryPressure", "status.conditions[]", "status.conditions[].type",
-  "status.conditions[].status", "status.conditions[].since",
+  "status.pushes", "status.memoryPressure", "status.conditions[]", "status.since[]",
 ];
 
 /** Serialises a running core's state into `out` (cleared first); false when it does not fit. */
@@ -61,12 +58,12 @@ export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
   w.key("lease").beginObject().fieldInt("renewTimeMs", k.lease.renewTimeMs).fieldInt("renewals", ctx.renewals);
   w.fieldInt("renewFailures", ctx.renewFailures).endObject();
   w.key("status").beginObject().fieldInt("pushes", ctx.statusPushes).key("memoryPressure").bool(k.status.memoryPressure);
-  w.key("conditions").beginArray();
+  // Condition statuses and transition times, in the order of node/conditions.ts Cond.
   const items = k.status.conds.items;
-  for (let i = 0; i < CONDITION_COUNT; i++) {
-    const c = items[i];
-    w.beginObject().field("type", conditionType(i)).fieldInt("status", <i64>c.status).fieldInt("since", c.transitionMs).endObject();
-  }
+  w.key("conditions").beginArray();
+  for (let i = 0; i < CONDITION_COUNT; i++) w.int(<i64>items[i].status);
+  w.endArray().key("since").beginArray();
+  for (let i = 0; i < CONDITION_COUNT; i++) w.int(items[i].transitionMs);
   w.endArray().endObject();
   w.endObject();
   return !out.overflow && out.length <= SNAPSHOT_MAX_BYTES;
@@ -87,14 +84,12 @@ export class Snapshot extends ScanHandler {
   renewFailures: i64 = -1;
   pushes: i64 = -1;
   memoryPressure: i32 = -1;
-  statuses: StaticArray<i32> = new StaticArray<i32>(CONDITION_COUNT);
+  statuses: StaticArray<i64> = new StaticArray<i64>(CONDITION_COUNT);
   since: StaticArray<i64> = new StaticArray<i64>(CONDITION_COUNT);
-  /** Bit per condition seen; a malformed entry sets `badCondition`. */
-  seen: i32 = 0;
+  /** Entries read of each array; a value out of range or one too many sets `badCondition`. */
+  statusCount: i32 = 0;
+  sinceCount: i32 = 0;
   badCondition: bool = false;
-  private type: i32 = -1;
-  private status: i32 = -1;
-  private at: i64 = -1;
 
   value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
     const s = kind == ValueKind.String ? v.toString() : "";
@@ -112,27 +107,15 @@ export class Snapshot extends ScanHandler {
       case F_RENEW_FAILURES: this.renewFailures = n; break;
       case F_PUSHES: this.pushes = n; break;
       case F_MEMORY_PRESSURE: this.memoryPressure = kind == ValueKind.True ? 1 : kind == ValueKind.False ? 0 : -1; break;
-      case F_CONDITION_TYPE: {
-        this.type = -1;
-        for (let i = 0; i < CONDITION_COUNT; i++) if (conditionType(i) == s) this.type = i;
+      case F_STATUSES:
+        if (this.statusCount >= CONDITION_COUNT || n < CStatus.True || n > CStatus.Unknown) this.badCondition = true;
+        else this.statuses[this.statusCount++] = n;
         break;
-      }
-      case F_CONDITION_STATUS: this.status = <i32>n; break;
-      case F_CONDITION_SINCE: this.at = n; break;
+      case F_SINCE:
+        if (this.sinceCount >= CONDITION_COUNT || n < 0) this.badCondition = true;
+        else this.since[this.sinceCount++] = n;
+        break;
     }
-  }
-
-  end(field: i32): void {
-    if (field != F_CONDITION) return;
-    if (this.type < 0 || this.status < CStatus.True || this.status > CStatus.Unknown || this.at < 0) this.badCondition = true;
-    else if ((this.seen & (1 << this.type)) == 0) {
-      this.seen |= 1 << this.type;
-      this.statuses[this.type] = this.status;
-      this.since[this.type] = this.at;
-    }
-    this.type = -1;
-    this.status = -1;
-    this.at = -1;
   }
 
   /** The first field that is missing or wrong for node `nodeName`, or "". */
@@ -146,7 +129,7 @@ export class Snapshot extends ScanHandler {
     if (this.wallMs < MIN_DATE_SECS * 1000 || this.wallMs >= MAX_DATE_SECS * 1000) return "clock.wallMs";
     if (this.renewTimeMs < 0 || this.renewals < 0 || this.renewFailures < 0) return "lease";
     if (this.pushes < 0 || this.memoryPressure < 0) return "status";
-    if (this.badCondition || this.seen != (1 << CONDITION_COUNT) - 1) return "status.conditions";
+    if (this.badCondition || this.statusCount != CONDITION_COUNT || this.sinceCount != CONDITION_COUNT) return "status.conditions";
     return "";
   }
 

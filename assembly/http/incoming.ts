@@ -1,18 +1,16 @@
 /**
  * An incoming HTTP/1.1 request (RFC 9112), read byte by byte so that any split of the bytes gives the
- * same result, with nothing buffered but the method, a prefix of the target and the values of the few
- * headers that decide framing and persistence. The head may be at most HEAD_LIMIT bytes; a body
- * (Content-Length) is skipped, up to BODY_LIMIT. Anything else that is not a well-formed request sets
- * `answer` to the status to reply with before closing: 400 for garbage, 431 for a head over the limit,
- * 413 for a body over its limit, 501 for a Transfer-Encoding (we read no chunked bodies), 505 for an
- * HTTP version other than 1.0 and 1.1.
+ * same result. Nothing is buffered: the method and the path are matched as they arrive against the one
+ * route there is, header names and Connection tokens are hashed (FNV-1a, lower-cased), Content-Length is
+ * summed digit by digit. The head may be at most HEAD_LIMIT bytes; a body (Content-Length) is skipped, up
+ * to BODY_LIMIT. Anything else that is not a well-formed request sets `answer` to the status to reply with
+ * before closing: 400 for garbage, 431 for a head over the limit, 413 for a body over its limit, 501 for a
+ * Transfer-Encoding (we read no chunked bodies), 505 for an HTTP version other than 1.0 and 1.1.
  */
 import { ByteBuffer, isDigit, lowerAscii } from "../util/bytes";
 
 export const HEAD_LIMIT: i32 = 8 * 1024;
 export const BODY_LIMIT: i64 = 64 * 1024;
-/** Bytes of the target kept (longer targets are flagged `targetTooLong`; nothing we route is that long). */
-const TARGET_KEEP: i32 = 256;
 
 /** Where the parser stands. */
 export enum Incoming {
@@ -28,53 +26,60 @@ const S_LINE_START = 0;
 const S_METHOD = 1;
 const S_TARGET = 2;
 const S_VERSION = 3;
-const S_LINE_LF = 4;
+const S_LF = 4;
 const S_FIELD_START = 5;
 const S_NAME = 6;
 const S_VALUE = 7;
-const S_VALUE_LF = 8;
-const S_END_LF = 9;
-const S_BODY = 10;
+const S_END_LF = 8;
+const S_BODY = 9;
 
+const FNV_SEED: u32 = 0x811c9dc5;
+
+@inline function fnv(h: u32, c: i32): u32 {
+  return (h ^ <u32>lowerAscii(c)) * 0x01000193;
+}
+
+// FNV-1a of the lower-cased names (tests/wasm/abi-v2.test.ts recomputes them).
+const H_CONNECTION: u32 = 0x38b99ed9; // "connection"
+const H_CONTENT_LENGTH: u32 = 0x4df9451d; // "content-length"
+const H_TRANSFER_ENCODING: u32 = 0xddb4744c; // "transfer-encoding"
+const H_HOST: u32 = 0xaffea56f; // "host"
+const H_CLOSE: u32 = 0x27cb3b23; // "close"
+const H_KEEP_ALIVE: u32 = 0xe18edb80; // "keep-alive"
+const HEALTHZ = "/healthz";
 const VERSION_TEXT = "HTTP/1.x";
 
-const H_OTHER = 0;
-const H_CONNECTION = 1;
-const H_CONTENT_LENGTH = 2;
-const H_TRANSFER_ENCODING = 3;
-const H_HOST = 4;
-
-/** RFC 9110 tchar. */
+/** RFC 9110 tchar: visible ASCII but the delimiters `"(),/:;<=>?@[\]{}` (a bit mask per half). */
 function isTchar(c: i32): bool {
-  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
-  return c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b ||
-    c == 0x2d || c == 0x2e || c == 0x5e || c == 0x5f || c == 0x60 || c == 0x7c || c == 0x7e;
+  if (c <= 0x20 || c >= 0x7f) return false;
+  const mask: u64 = c < 64 ? 0xfc00930400000000 : 0x2800000038000001;
+  return ((mask >> <u64>(c & 63)) & 1) == 0;
 }
 
 export class IncomingRequest {
   state: Incoming = Incoming.Reading;
   /** The status to answer a Bad request with. */
   answer: i32 = 0;
-  method: ByteBuffer = new ByteBuffer(16, 16);
-  target: ByteBuffer = new ByteBuffer(32, TARGET_KEEP);
-  targetTooLong: bool = false;
+  /** The method was GET or HEAD (1, 2; 0 for any other). */
+  method: i32 = 0;
+  /** The path (before any query) was /healthz. */
+  healthz: bool = false;
   /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
   minor: i32 = 1;
-  /** The client asked for the connection to end (or, on 1.0, did not ask to keep it). */
+  /** The client asked for the connection to end. */
   close: bool = false;
   /** An HTTP/1.0 client asked to keep the connection alive. */
   keepAlive10: bool = false;
-  /** Bytes of the head read so far (0: the request has not started). */
+  /** Bytes of the head read so far. */
   headBytes: i32 = 0;
 
   private s: i32 = S_LINE_START;
-  /** Bytes of the version read so far (it must be "HTTP/1.0" or "HTTP/1.1"). */
-  private versionAt: i32 = 0;
+  /** Bytes of the current element (method, target, version) read so far; -1 once it cannot match. */
+  private at: i32 = 0;
   private versionOther: bool = false;
-  private name: ByteBuffer = new ByteBuffer(32, 32);
-  private nameLong: bool = false;
-  private header: i32 = H_OTHER;
-  private value: ByteBuffer = new ByteBuffer(64, 128);
+  private hash: u32 = FNV_SEED;
+  private header: u32 = 0;
+  private value: i64 = -1;
   private contentLength: i64 = -1;
   private bodyLeft: i64 = 0;
   private hasHost: bool = false;
@@ -84,18 +89,16 @@ export class IncomingRequest {
   reset(): void {
     this.state = Incoming.Reading;
     this.answer = 0;
-    this.method.clear();
-    this.target.clear();
-    this.targetTooLong = false;
+    this.method = 0;
+    this.healthz = false;
     this.minor = 1;
     this.close = false;
     this.keepAlive10 = false;
     this.headBytes = 0;
     this.s = S_LINE_START;
-    this.versionAt = 0;
+    this.at = 0;
     this.versionOther = false;
     this.contentLength = -1;
-    this.bodyLeft = 0;
     this.hasHost = false;
     this.chunked = false;
   }
@@ -109,28 +112,6 @@ export class IncomingRequest {
   get persistent(): bool {
     if (this.state == Incoming.Bad || this.close) return false;
     return this.minor == 1 || this.keepAlive10;
-  }
-
-  /** The path of the target (without a query), for routing. */
-  pathIs(path: string): bool {
-    const t = this.target;
-    let end = t.length;
-    for (let i = 0; i < t.length; i++) {
-      if (t.at(i) == 0x3f) {
-        end = i;
-        break;
-      }
-    }
-    if (this.targetTooLong || end != path.length) return false;
-    for (let i = 0; i < end; i++) if (t.at(i) != path.charCodeAt(i)) return false;
-    return true;
-  }
-
-  methodIs(m: string): bool {
-    const b = this.method;
-    if (b.length != m.length) return false;
-    for (let i = 0; i < b.length; i++) if (b.at(i) != m.charCodeAt(i)) return false;
-    return true;
   }
 
   /** Reads bytes [p, p+n) and returns how many it consumed: it stops after a whole request or a Bad one. */
@@ -147,12 +128,9 @@ export class IncomingRequest {
       }
       const c = <i32>load<u8>(p + <usize>i);
       i++;
-      if (this.s != S_LINE_START) {
-        this.headBytes++;
-        if (this.headBytes > HEAD_LIMIT) {
-          this.bad(431);
-          break;
-        }
+      if (this.s != S_LINE_START && ++this.headBytes > HEAD_LIMIT) {
+        this.bad(431);
+        break;
       }
       this.step(c);
     }
@@ -165,206 +143,160 @@ export class IncomingRequest {
   }
 
   private step(c: i32): void {
-    switch (this.s) {
-      case S_LINE_START:
-        // A server ignores empty lines before the request line (RFC 9112 §2.2).
-        if (c == 0x0d || c == 0x0a) return;
-        this.s = S_METHOD;
-        this.headBytes = 1;
-        this.methodByte(c);
-        return;
-      case S_METHOD:
-        this.methodByte(c);
-        return;
-      case S_TARGET:
-        if (c == 0x20) {
-          if (this.target.length == 0) this.bad(400);
-          else this.s = S_VERSION;
-          return;
-        }
-        if (c <= 0x20 || c >= 0x7f) {
-          this.bad(400);
-          return;
-        }
-        if (this.target.length < TARGET_KEEP) this.target.byte(c);
-        else this.targetTooLong = true;
-        return;
-      case S_VERSION:
-        if (c == 0x0d || c == 0x0a) {
-          // Only 1.0 and 1.1 are ours; another HTTP/x.y is well-formed but 505 (the minor digit was checked).
-          if (this.versionAt != 8) this.bad(400);
-          else if (this.versionOther) this.bad(505);
-          else this.s = c == 0x0d ? S_LINE_LF : S_FIELD_START;
-          return;
-        }
-        this.versionByte(c);
-        return;
-      case S_LINE_LF:
-      case S_VALUE_LF:
-        if (c != 0x0a) this.bad(400);
-        else this.s = S_FIELD_START;
-        return;
-      case S_FIELD_START:
-        if (c == 0x0d) {
-          this.s = S_END_LF;
-          return;
-        }
-        if (c == 0x0a) {
-          this.endHead();
-          return;
-        }
-        // Obsolete line folding and empty names are refused (RFC 9112 §5.2).
-        if (!isTchar(c)) {
-          this.bad(400);
-          return;
-        }
-        this.name.clear();
-        this.nameLong = false;
-        this.nameByte(c);
-        this.s = S_NAME;
-        return;
-      case S_NAME:
-        if (c == 0x3a) {
-          this.header = this.headerKind();
-          this.value.clear();
-          this.s = S_VALUE;
-          return;
-        }
-        if (!isTchar(c)) {
-          this.bad(400);
-          return;
-        }
-        this.nameByte(c);
-        return;
-      case S_VALUE:
-        if (c == 0x0d || c == 0x0a) {
-          this.endField();
-          if (this.state == Incoming.Reading) this.s = c == 0x0d ? S_VALUE_LF : S_FIELD_START;
-          return;
-        }
-        if ((c < 0x20 && c != 0x09) || c == 0x7f) {
-          this.bad(400);
-          return;
-        }
-        if (this.header != H_OTHER) {
-          if (this.value.length == 0 && (c == 0x20 || c == 0x09)) return;
-          if (this.value.length >= 128) {
-            this.bad(400);
-            return;
-          }
-          this.value.byte(lowerAscii(c));
-        }
-        return;
-      case S_END_LF:
-        if (c != 0x0a) this.bad(400);
-        else this.endHead();
-        return;
+    const s = this.s;
+    const at = this.at;
+    if (s == S_LINE_START) {
+      // A server ignores empty lines before the request line (RFC 9112 §2.2).
+      if (c == 0x0d || c == 0x0a) return;
+      this.s = S_METHOD;
+      this.headBytes = 1;
     }
-  }
-
-  private methodByte(c: i32): void {
-    if (c == 0x20) {
-      if (this.method.length == 0) this.bad(400);
-      else this.s = S_TARGET;
+    if (this.s == S_METHOD) {
+      if (c == 0x20) {
+        if (at <= 0) return this.bad(400);
+        this.method = at == 3 && this.method == 1 ? 1 : at == 4 && this.method == 2 ? 2 : 0;
+        this.s = S_TARGET;
+        this.at = 0;
+        return;
+      }
+      if (!isTchar(c) || at >= 16) return this.bad(400);
+      // Matched as it comes: "GET" is 1, "HEAD" is 2, anything else 0.
+      if (at == 0) this.method = c == 0x47 ? 1 : c == 0x48 ? 2 : 0;
+      else if (this.method != 0 && c != (this.method == 1 ? "GET" : "HEAD").charCodeAt(at)) this.method = 0;
+      this.at = at + 1;
       return;
     }
-    if (!isTchar(c) || this.method.length >= 16) {
-      this.bad(400);
+    if (s == S_TARGET) {
+      if (c == 0x20) {
+        if (at == 0) return this.bad(400);
+        this.healthz = at == HEALTHZ.length || at < 0 && this.healthz;
+        this.s = S_VERSION;
+        this.at = 0;
+        return;
+      }
+      if (c <= 0x20 || c >= 0x7f) return this.bad(400);
+      // `at` counts the bytes matched against /healthz; -1 after a mismatch, and a query ends the path.
+      if (at < 0) return;
+      if (c == 0x3f && at == HEALTHZ.length) {
+        this.healthz = true;
+        this.at = -1;
+      } else if (at < HEALTHZ.length && c == HEALTHZ.charCodeAt(at)) {
+        this.at = at + 1;
+      } else {
+        this.healthz = false;
+        this.at = -1;
+        // A target that starts with a query or a mismatch still counts as started.
+        if (at == 0) this.at = -2;
+      }
       return;
     }
-    this.method.byte(c);
-  }
-
-  private nameByte(c: i32): void {
-    if (this.name.length < 32) this.name.byte(lowerAscii(c));
-    else this.nameLong = true;
-  }
-
-  private headerKind(): i32 {
-    if (this.nameLong) return H_OTHER;
-    const n = this.name;
-    if (nameIs(n, "connection")) return H_CONNECTION;
-    if (nameIs(n, "content-length")) return H_CONTENT_LENGTH;
-    if (nameIs(n, "transfer-encoding")) return H_TRANSFER_ENCODING;
-    if (nameIs(n, "host")) return H_HOST;
-    return H_OTHER;
-  }
-
-  /** One byte of "HTTP/1.x": versionAt counts bytes; versionOther marks another digit version, -2 garbage. */
-  private versionByte(c: i32): void {
-    const at = this.versionAt;
-    if (at < 0 || at >= 8) {
-      this.versionAt = -2;
+    if (s == S_VERSION) {
+      if (c == 0x0d || c == 0x0a) {
+        // Only 1.0 and 1.1 are ours; another HTTP/x.y is well-formed but 505.
+        if (at != 8) return this.bad(400);
+        if (this.versionOther) return this.bad(505);
+        this.s = c == 0x0d ? S_LF : S_FIELD_START;
+        return;
+      }
+      if (at < 0 || at >= 8) return this.bad(400);
+      this.at = at + 1;
+      if (at == 5 || at == 7) {
+        if (!isDigit(c)) return this.bad(400);
+        if ((at == 5 && c != 0x31) || (at == 7 && c > 0x31)) this.versionOther = true;
+        else if (at == 7) this.minor = c - 0x30;
+      } else if (c != VERSION_TEXT.charCodeAt(at)) {
+        this.bad(400);
+      }
       return;
     }
-    this.versionAt = at + 1;
-    if (at == 5 || at == 7) {
-      if (!isDigit(c)) this.versionAt = -2;
-      else if ((at == 5 && c != 0x31) || (at == 7 && c > 0x31)) this.versionOther = true;
-      else if (at == 7) this.minor = c - 0x30;
-    } else if (c != VERSION_TEXT.charCodeAt(at)) {
-      this.versionAt = -2;
+    if (s == S_LF) {
+      if (c != 0x0a) this.bad(400);
+      else this.s = S_FIELD_START;
+      return;
     }
+    if (s == S_FIELD_START) {
+      if (c == 0x0d) {
+        this.s = S_END_LF;
+        return;
+      }
+      if (c == 0x0a) return this.endHead();
+      // Obsolete line folding and empty names are refused (RFC 9112 §5.2).
+      if (!isTchar(c)) return this.bad(400);
+      this.hash = fnv(FNV_SEED, c);
+      this.s = S_NAME;
+      return;
+    }
+    if (s == S_NAME) {
+      if (c == 0x3a) {
+        this.header = this.hash;
+        this.hash = FNV_SEED;
+        this.value = -1;
+        this.at = 0;
+        this.s = S_VALUE;
+        return;
+      }
+      if (!isTchar(c)) return this.bad(400);
+      this.hash = fnv(this.hash, c);
+      return;
+    }
+    if (s == S_VALUE) {
+      if (c == 0x0d || c == 0x0a) {
+        this.endField();
+        if (this.state == Incoming.Reading) this.s = c == 0x0d ? S_LF : S_FIELD_START;
+        return;
+      }
+      if ((c < 0x20 && c != 0x09) || c == 0x7f) return this.bad(400);
+      this.valueByte(c);
+      return;
+    }
+    // S_END_LF
+    if (c != 0x0a) this.bad(400);
+    else this.endHead();
+  }
+
+  /** One byte of a header value: Content-Length digits are summed, Connection tokens hashed. */
+  private valueByte(c: i32): void {
+    const ows = c == 0x20 || c == 0x09;
+    if (this.header == H_CONTENT_LENGTH) {
+      if (ows) {
+        // Whitespace only around the digits.
+        if (this.value >= 0) this.at = 1;
+        return;
+      }
+      if (!isDigit(c) || this.at == 1 || this.value > 0xffffffff) return this.bad(400);
+      this.value = (this.value < 0 ? 0 : this.value * 10) + <i64>(c - 0x30);
+    } else if (this.header == H_CONNECTION) {
+      if (c == 0x2c) this.token();
+      else if (!ows) this.hash = fnv(this.hash, c);
+    }
+  }
+
+  /** The end of one Connection token. */
+  private token(): void {
+    if (this.hash == H_CLOSE) this.close = true;
+    else if (this.hash == H_KEEP_ALIVE) this.keepAlive10 = true;
+    this.hash = FNV_SEED;
   }
 
   private endField(): void {
-    // Trailing whitespace is not part of the value.
-    const v = this.value;
-    while (v.length > 0 && (v.at(v.length - 1) == 0x20 || v.at(v.length - 1) == 0x09)) v.length--;
-    if (this.header == H_HOST) {
+    const h = this.header;
+    if (h == H_HOST) {
       if (this.hasHost) this.bad(400);
       this.hasHost = true;
-    } else if (this.header == H_TRANSFER_ENCODING) {
+    } else if (h == H_TRANSFER_ENCODING) {
       this.chunked = true;
-    } else if (this.header == H_CONTENT_LENGTH) {
-      if (v.length == 0 || v.length > 12) {
-        this.bad(400);
-        return;
-      }
-      let len: i64 = 0;
-      for (let i = 0; i < v.length; i++) {
-        if (!isDigit(v.at(i))) {
-          this.bad(400);
-          return;
-        }
-        len = len * 10 + <i64>(v.at(i) - 0x30);
-      }
-      if (this.contentLength >= 0 && this.contentLength != len) this.bad(400);
-      this.contentLength = len;
-    } else if (this.header == H_CONNECTION) {
-      this.connectionTokens();
-    }
-  }
-
-  /** Connection: a comma-separated list of tokens; `close` and `keep-alive` matter. */
-  private connectionTokens(): void {
-    const v = this.value;
-    let start = 0;
-    for (let i = 0; i <= v.length; i++) {
-      if (i < v.length && v.at(i) != 0x2c) continue;
-      let a = start;
-      let b = i;
-      while (a < b && (v.at(a) == 0x20 || v.at(a) == 0x09)) a++;
-      while (b > a && (v.at(b - 1) == 0x20 || v.at(b - 1) == 0x09)) b--;
-      if (rangeIs(v, a, b, "close")) this.close = true;
-      else if (rangeIs(v, a, b, "keep-alive")) this.keepAlive10 = true;
-      start = i + 1;
+    } else if (h == H_CONTENT_LENGTH) {
+      if (this.value < 0 || (this.contentLength >= 0 && this.contentLength != this.value)) this.bad(400);
+      this.contentLength = this.value;
+    } else if (h == H_CONNECTION) {
+      this.token();
     }
   }
 
   private endHead(): void {
-    if (this.minor == 1 && !this.hasHost) {
-      this.bad(400);
-      return;
-    }
-    if (this.chunked) {
-      this.bad(501);
-      return;
-    }
-    if (this.contentLength > BODY_LIMIT) {
-      this.bad(413);
-      return;
-    }
+    if (this.minor == 1 && !this.hasHost) return this.bad(400);
+    if (this.chunked) return this.bad(501);
+    if (this.contentLength > BODY_LIMIT) return this.bad(413);
     if (this.contentLength > 0) {
       this.bodyLeft = this.contentLength;
       this.s = S_BODY;
@@ -374,42 +306,15 @@ export class IncomingRequest {
   }
 }
 
-function nameIs(b: ByteBuffer, s: string): bool {
-  return rangeIs(b, 0, b.length, s);
-}
-
-function rangeIs(b: ByteBuffer, a: i32, e: i32, s: string): bool {
-  if (e - a != s.length) return false;
-  for (let i = 0; i < s.length; i++) if (b.at(a + i) != s.charCodeAt(i)) return false;
-  return true;
-}
-
-/** Reason phrases of the statuses the server answers with. */
-export function reasonPhrase(status: i32): string {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
 /** A whole small response: status line, Content-Type, Content-Length, Connection, then `body` unless `head`. */
 export function writeResponse(out: ByteBuffer, status: i32, body: string, close: bool, keepAlive10: bool, head: bool): void {
   out.str("HTTP/1.1 ");
   out.int(status);
-  out.byte(0x20);
-  out.str(reasonPhrase(status));
+  out.str(status == 200 ? " OK" : status == 404 ? " Not Found" : status == 400 ? " Bad Request" : status == 408 ? " Request Timeout" :
+    status == 413 ? " Content Too Large" : status == 431 ? " Request Header Fields Too Large" : status == 501 ? " Not Implemented" :
+    " HTTP Version Not Supported");
   out.str("\r\nContent-Type: text/plain\r\nContent-Length: ");
   out.int(body.length);
-  out.str("\r\n");
-  if (close) out.str("Connection: close\r\n");
-  else if (keepAlive10) out.str("Connection: keep-alive\r\n");
-  out.str("\r\n");
+  out.str(close ? "\r\nConnection: close\r\n\r\n" : keepAlive10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
   if (!head) out.str(body);
 }

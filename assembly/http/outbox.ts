@@ -26,9 +26,9 @@ class Entry {
   constructor(public action: Action, public conn: i32, public bytes: ByteBuffer | null, public port: i32) {}
 }
 
-/** Bytes of one send the host has not taken yet. */
+/** Bytes of one send the host has not taken yet (`bytes` null: a close waiting for the sends before it). */
 class Waiting {
-  constructor(public conn: i32, public bytes: ByteBuffer, public offset: i32) {}
+  constructor(public conn: i32, public bytes: ByteBuffer | null, public offset: i32) {}
 }
 
 export class Outbox {
@@ -36,10 +36,8 @@ export class Outbox {
   /** Host and server name of pending connects, back to back. */
   private names: ByteBuffer = new ByteBuffer(64, 1024);
   private nameAt: i32[] = [];
-  /** Sends the host took only in part, oldest first. */
+  /** Sends the host took only in part, and closes behind them, oldest first. */
   private waiting: Waiting[] = [];
-  /** Connections to close once their waiting bytes are out (a response that ends the connection). */
-  private closeWhenSent: i32[] = [];
   /** Times the host took less than it was offered (stat STAT_SENDS_DEFERRED). */
   deferred: i64 = 0;
 
@@ -74,7 +72,6 @@ export class Outbox {
     this.nameAt.length = 0;
     this.names.clear();
     this.waiting.length = 0;
-    this.closeWhenSent.length = 0;
   }
 
   /** True while bytes for `conn` are recorded or waiting (its owner must not rewrite them). */
@@ -95,28 +92,23 @@ export class Outbox {
       if (x.conn != conn) w[j++] = x;
     }
     w.length = j;
-    const c = this.closeWhenSent.indexOf(conn);
-    if (c >= 0) this.closeWhenSent.splice(c, 1);
   }
 
   /** The host can take more for `conn` (on_writable): offers the waiting bytes again, in order. */
   writable(conn: i32): void {
     const w = this.waiting;
-    let i = 0;
-    while (i < w.length) {
+    for (let i = 0; i < w.length; i++) {
       const x = unchecked(w[i]);
-      if (x.conn != conn) {
-        i++;
-        continue;
+      if (x.conn != conn) continue;
+      if (x.bytes === null) {
+        this.forget(conn);
+        hostClose(conn);
+        return;
       }
-      if (!this.offer(x)) return;
-      w.splice(i, 1);
+      if (!this.offer(x)) break;
+      x.offset = -1;
     }
-    const c = this.closeWhenSent.indexOf(conn);
-    if (c >= 0) {
-      this.closeWhenSent.splice(c, 1);
-      hostClose(conn);
-    }
+    this.forgetSent();
   }
 
   /** Hands every recorded action to the host, in order. */
@@ -140,7 +132,7 @@ export class Outbox {
         const x = new Waiting(e.conn, b, 0);
         if (this.waitingFor(e.conn) || !this.offer(x)) this.waiting.push(x);
       } else if (e.port == 1 && this.waitingFor(e.conn)) {
-        if (!this.closeWhenSent.includes(e.conn)) this.closeWhenSent.push(e.conn);
+        this.waiting.push(new Waiting(e.conn, null, 0));
       } else {
         this.forget(e.conn);
         hostClose(e.conn);
@@ -151,6 +143,17 @@ export class Outbox {
     this.names.clear();
   }
 
+  /** Drops the entries `writable` sent in full (offset -1). */
+  private forgetSent(): void {
+    let j = 0;
+    const w = this.waiting;
+    for (let i = 0; i < w.length; i++) {
+      const x = unchecked(w[i]);
+      if (x.offset >= 0) w[j++] = x;
+    }
+    w.length = j;
+  }
+
   private waitingFor(conn: i32): bool {
     for (let i = 0; i < this.waiting.length; i++) if (unchecked(this.waiting[i]).conn == conn) return true;
     return false;
@@ -158,9 +161,10 @@ export class Outbox {
 
   /** Offers the rest of `x`; true once the host took all of it (or refused the connection outright). */
   private offer(x: Waiting): bool {
-    const left = x.bytes.length - x.offset;
+    const b = x.bytes!;
+    const left = b.length - x.offset;
     if (left <= 0) return true;
-    const took = hostSend(x.conn, x.bytes.ptr + <usize>x.offset, left);
+    const took = hostSend(x.conn, b.ptr + <usize>x.offset, left);
     // -1: the host does not know the connection; its close is on the way, nothing can wait for it.
     if (took < 0 || took >= left) return true;
     x.offset += took;

@@ -229,7 +229,8 @@ test("snapshots: refused when garbage, for another node, or taken before running
     [snap.replace('"picokubeletSnapshot":1', '"picokubeletSnapshot":7'), /snapshot refused: format 7$/],
     [snap.replace('"name":"pico-test"', '"name":"someone-else"'), /bad or missing node.name \(another node's\)/],
     [snap.replace(/"wallMs":\d+/, '"wallMs":5'), /bad or missing clock.wallMs/],
-    [snap.replace(/\{"type":"Haunted"[^}]*\}/, '{"type":"Haunted"}'), /bad or missing status.conditions/],
+    [snap.replace('"conditions":[', '"conditions":[7,'), /bad or missing status.conditions/],
+    [snap.replace(/"since":\[\d+,/, '"since":['), /bad or missing status.conditions/],
   ];
   for (const [text, why] of cases) {
     const b = await CoreHarness.create({ snapshot: Buffer.from(text), link: false });
@@ -250,4 +251,18 @@ test("a v1 module is refused before linking, naming both versions and the fix", 
     () => new CoreInstance(v1, {} as never),
     (e: unknown) => e instanceof ModuleError && /ABI version 1; this host-sim runs version 2: rebuild the core .*npm run build/.test(e.message),
   );
+});
+
+test("the header hashes in http/incoming.ts are FNV-1a of the lower-cased names", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { ROOT } = await import("../support/core-harness.js");
+  const text = readFileSync(ROOT + "assembly/http/incoming.ts", "utf8");
+  const fnv = (s: string): number => {
+    let h = 0x811c9dc5;
+    for (const c of s.toLowerCase()) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+    return h;
+  };
+  const rows = [...text.matchAll(/: u32 = (0x[0-9a-f]+); \/\/ "([^"]+)"/g)];
+  assert.equal(rows.length, 6);
+  for (const [, hex, name] of rows) assert.equal(Number(hex), fnv(name), name);
 });
