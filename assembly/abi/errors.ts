@@ -38,9 +38,6 @@ export function errorText(code: ErrorCode): string {
     case ErrorCode.ConfigTooLarge: return "configuration document too large";
     case ErrorCode.ConfigInvalid: return "configuration invalid";
     case ErrorCode.AlreadyStarted: return "already started";
-    case ErrorCode.SnapshotTooLarge: return "snapshot too large";
-    case ErrorCode.SnapshotInvalid: return "bad snapshot";
-    case ErrorCode.NotRunning: return "not running";
     case ErrorCode.HttpMalformed: return "malformed HTTP response";
     case ErrorCode.HttpHeadTooLarge: return "HTTP response head too large";
     case ErrorCode.HttpStatus: return "unexpected HTTP status";
@@ -52,9 +49,6 @@ export function errorText(code: ErrorCode): string {
     case ErrorCode.Connect: return "connect or TLS handshake failed";
     case ErrorCode.LinkDown: return "link down";
     case ErrorCode.Unsupported: return "unsupported by the host";
-    case ErrorCode.HostCallInvalid: return "invalid arguments";
-    case ErrorCode.HostCallFailed: return "failed";
-    case ErrorCode.HostBusy: return "host busy";
     default: return "error";
   }
 }

@@ -122,10 +122,8 @@ export class Snapshot extends ScanHandler {
   problem(nodeName: string): string {
     if (this.version != SNAPSHOT_FORMAT) return "format " + this.version.toString();
     if (this.nodeName != nodeName) return "node.name (another node's)";
-    if (this.uid.length == 0 || this.uid.length > 64) return "node.uid";
-    if (this.bootId.length != 36) return "node.bootId";
-    if (this.kubeletVersion.length == 0 || this.kubeletVersion.length > 128) return "node.kubeletVersion";
-    if (this.registrations < 1) return "node.registrations";
+    if (this.uid.length == 0 || this.uid.length > 64 || this.bootId.length != 36 || this.kubeletVersion.length == 0 ||
+      this.kubeletVersion.length > 128 || this.registrations < 1) return "node";
     if (this.wallMs < MIN_DATE_SECS * 1000 || this.wallMs >= MAX_DATE_SECS * 1000) return "clock.wallMs";
     if (this.renewTimeMs < 0 || this.renewals < 0 || this.renewFailures < 0) return "lease";
     if (this.pushes < 0 || this.memoryPressure < 0) return "status";

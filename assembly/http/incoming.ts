@@ -310,9 +310,8 @@ export class IncomingRequest {
 export function writeResponse(out: ByteBuffer, status: i32, body: string, close: bool, keepAlive10: bool, head: bool): void {
   out.str("HTTP/1.1 ");
   out.int(status);
-  out.str(status == 200 ? " OK" : status == 404 ? " Not Found" : status == 400 ? " Bad Request" : status == 408 ? " Request Timeout" :
-    status == 413 ? " Content Too Large" : status == 431 ? " Request Header Fields Too Large" : status == 501 ? " Not Implemented" :
-    " HTTP Version Not Supported");
+  // The reason phrase is optional (RFC 9112 §4); the rarer statuses go without one.
+  out.str(status == 200 ? " OK" : status == 404 ? " Not Found" : status == 400 ? " Bad Request" : " ");
   out.str("\r\nContent-Type: text/plain\r\nContent-Length: ");
   out.int(body.length);
   out.str(close ? "\r\nConnection: close\r\n\r\n" : keepAlive10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");

@@ -63,10 +63,11 @@ test("imports and exports are exactly the documented ABI", async () => {
  * the module would be about 11 KB larger.
  *
  * ABI v2 (flow control, accepted connections with the minimal /healthz server, host_call, the snapshot)
- * adds about 10.7 KB (95.7 KB -> 106.4 KB with the node watch), over the 96 KiB target: this test holds a
- * 108 KiB ceiling until the owner decides where the bytes come back from, so nothing grows it unnoticed.
+ * adds about 10 KB (100,040 B with the node watch and 12-character UTF-8 literals), over the 96 KiB
+ * target: this test holds a 104 KiB ceiling until the owner decides where the bytes come back from, so
+ * nothing grows it unnoticed.
  */
-test("the release module stays within its 108 KiB ceiling (96 KiB is the target)", () => {
+test("the release module stays within its 104 KiB ceiling (96 KiB is the target)", () => {
   const size = statSync(RELEASE_WASM).size;
-  assert.ok(size <= 108 * 1024, `release module is ${size} bytes`);
+  assert.ok(size <= 104 * 1024, `release module is ${size} bytes`);
 });
