@@ -3,10 +3,10 @@
 
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { requestJson } from './https.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLUSTER_DIR = path.resolve(process.env.PICOKUBELET_CLUSTER_DIR || path.join(REPO_ROOT, '.cluster'));
@@ -72,39 +72,7 @@ export async function api(method, urlPath, opts = {}) {
 }
 
 function apiOnce(method, urlPath, { body, auth = { token: cluster.adminToken }, contentType, ca = cluster.caPEM, timeoutMs = 10_000 } = {}) {
-  const url = new URL(urlPath, cluster.server);
-  const headers = { Accept: 'application/json' };
-  if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
-  let payload;
-  if (body !== undefined) {
-    payload = typeof body === 'string' ? body : JSON.stringify(body);
-    headers['Content-Type'] = contentType || 'application/json';
-    headers['Content-Length'] = Buffer.byteLength(payload);
-  }
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      url,
-      { method, headers, ca, cert: auth.cert, key: auth.key, timeout: timeoutMs, agent: false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let json = null;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode, text, json });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: timeout`)));
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+  return requestJson(cluster.server, ca, method, urlPath, { body, auth, contentType, timeoutMs });
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { requestJson } from './https.mjs';
 import { listeningSockets } from './proc.mjs';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'cluster.mjs');
@@ -25,30 +26,7 @@ function cli(args, timeoutMs = 120_000) {
 }
 
 function request(method, urlPath, body) {
-  const url = new URL(urlPath, info.server);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers = { Authorization: `Bearer ${info.adminToken}`, Accept: 'application/json' };
-  if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, headers, ca: info.caPEM, agent: false, timeout: 15_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode, text, json });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: timeout`)));
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
+  return requestJson(info.server, info.caPEM, method, urlPath, { body, auth: { token: info.adminToken } });
 }
 
 before(() => {

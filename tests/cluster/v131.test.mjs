@@ -10,11 +10,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { requestJson } from './https.mjs';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'cluster.mjs');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-v131-test-'));
@@ -27,31 +27,7 @@ function cli(args, timeoutMs = 120_000) {
 }
 
 function request(method, urlPath, { body, auth = { token: info.adminToken }, contentType = 'application/json' } = {}) {
-  const url = new URL(urlPath, info.server);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers = { Accept: 'application/json' };
-  if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
-  if (payload) Object.assign(headers, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) });
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, headers, ca: info.caPEM, cert: auth.cert, key: auth.key, agent: false, timeout: 15_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode, text, json });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: timeout`)));
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
+  return requestJson(info.server, info.caPEM, method, urlPath, { body, auth, contentType });
 }
 
 before(() => {
