@@ -208,6 +208,11 @@ export class FakeApiServer {
     for (const conn of this.watches.keys()) this.onPush?.(conn, [chunk(line + "\n")]);
   }
 
+  /** Sends text on every pod watch as separate chunks, one per part (a line split wherever the test likes). */
+  pushParts(parts: string[]): void {
+    for (const conn of this.watches.keys()) this.onPush?.(conn, parts.map((p) => chunk(p)));
+  }
+
   private removePod(pod: Json): void {
     this.pods.delete(`${pod.metadata.namespace}/${pod.metadata.name}`);
     pod.metadata.resourceVersion = String(++this.rv);

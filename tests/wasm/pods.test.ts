@@ -288,3 +288,19 @@ test("a scheduled pod's start costs a handful of status patches, not a burst (ra
   assert.ok(patches >= 2 && patches <= 4, `status patches for one pod's start: ${patches}`);
   assert.equal(cond(p, "PodScheduled").lastTransitionTime, "2026-05-02T15:47:17Z", "the scheduler's time is kept");
 });
+
+test("a watch event split at every byte through the ABI is read the same (each split point its own pod)", async () => {
+  const h = await CoreHarness.running({ randomSplits: false, config: { capacity: { pods: "400" } } });
+  const line = (name: string) => JSON.stringify({ type: "ADDED", object: { apiVersion: "v1", kind: "Pod",
+    metadata: { name, namespace: "s", uid: `uid-${name}`, resourceVersion: "5" },
+    spec: { nodeName: "pico-test", restartPolicy: "Always", containers: [{ name: "c", image: "i" }] }, status: { phase: "Pending" } } }) + "\n";
+  const n = line("p-000").length;
+  for (let k = 1; k < n; k++) {
+    const text = line(`p-${String(k).padStart(3, "0")}`);
+    h.server.pushParts([text.slice(0, k), text.slice(k)]);
+  }
+  h.run(1_000);
+  const admitted = h.logged("admitted").map((l) => /pod s\/(p-\d+) admitted/.exec(l.text)?.[1]).filter(Boolean);
+  assert.equal(new Set(admitted).size, n - 1, `pods admitted from ${n - 1} split points: ${admitted.length}`);
+  assert.equal(h.phase, Phase.RUNNING);
+});
