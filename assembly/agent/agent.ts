@@ -16,7 +16,7 @@ import { Led, Link, Phase, Shutdown } from "../abi/codes";
 import { Context, ipText } from "../node/context";
 import { logInfo, logWarn, logError, logDebug, seconds } from "../util/log";
 import { HttpResult } from "../http/lane";
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, fnv1a64 } from "../util/bytes";
 import { Config } from "../node/config";
 import { Anchor } from "../node/anchor";
 import { Cleanup } from "../node/cleanup";
@@ -252,11 +252,7 @@ export class Kubelet {
     const pressure = this.status.memoryPressure;
     if (pressure != this.pods.memoryPressure) {
       this.pods.memoryPressure = pressure;
-      if (this.announced) {
-        const mem = pressure ? "NodeHasInsufficientMemory" : "NodeHasSufficientMemory";
-        this.events.now = now;
-        this.events.nodeEvent(false, mem, "Node " + ctx.cfg.nodeName + " status is now: " + mem);
-      }
+      if (this.announced) this.events.nodeStatusEvent(now, memoryEvent(pressure));
     }
     this.pump(now);
     ctx.outbox.flush();
@@ -383,13 +379,10 @@ export class Kubelet {
   private announce(now: i64): void {
     if (this.announced) return;
     this.announced = true;
-    const node = this.ctx.cfg.nodeName;
     const ev = this.events;
-    ev.now = now;
-    ev.nodeEvent(false, "Starting", "Starting kubelet.");
-    const mem = this.status.memoryPressure ? "NodeHasInsufficientMemory" : "NodeHasSufficientMemory";
-    ev.nodeEvent(false, mem, "Node " + node + " status is now: " + mem);
-    ev.nodeEvent(false, "NodeReady", "Node " + node + " status is now: NodeReady");
+    ev.nodeEvent(now, false, "Starting", "Starting kubelet.");
+    ev.nodeStatusEvent(now, memoryEvent(this.status.memoryPressure));
+    ev.nodeStatusEvent(now, "NodeReady");
   }
 
   /** Picks the steady LED pattern from the state; shows an Activity blip on each renewal. */
@@ -433,6 +426,11 @@ export class Kubelet {
   }
 }
 
+/** The node event that reports the memory condition. */
+function memoryEvent(pressure: bool): string {
+  return pressure ? "NodeHasInsufficientMemory" : "NodeHasSufficientMemory";
+}
+
 function earliest(a: i64, b: i64): i64 {
   if (b < 0) return a;
   if (a < 0) return b;
@@ -456,12 +454,7 @@ function makeIdentity(ctx: Context): void {
     }
   } else {
     // No MAC from the host: a stable value derived from the name (FNV-1a), marked locally administered.
-    let h: u64 = 0xcbf29ce484222325;
-    for (let i = 0; i < c.nodeName.length; i++) {
-      h ^= <u64>c.nodeName.charCodeAt(i);
-      h *= 0x100000001b3;
-    }
-    mac = (h & 0xfeffffffffff) | 0x020000000000;
+    mac = (fnv1a64(c.nodeName) & 0xfeffffffffff) | 0x020000000000;
   }
   const u = new ByteBuffer(40, 40);
   u.str("00000000-0000-0000-0000-");

@@ -6,6 +6,7 @@
  * come out in the order they are written, which makes request bodies byte-exact and testable.
  */
 import { ByteBuffer } from "../util/bytes";
+import { writeRfc3339 } from "../util/time";
 
 const MAX_DEPTH = 32;
 
@@ -86,6 +87,15 @@ export class JsonWriter {
   rawValue(): ByteBuffer {
     this.valueStart();
     return this.out;
+  }
+
+  /** A timestamp string: RFC 3339 UTC, whole seconds (metav1.Time) or, with `micro`, microseconds (MicroTime). */
+  timestamp(unixMs: i64, micro: bool = false): JsonWriter {
+    const out = this.rawValue();
+    out.byte(0x22);
+    writeRfc3339(out, unixMs, micro);
+    out.byte(0x22);
+    return this;
   }
 
   /** Shorthand for key + string. */

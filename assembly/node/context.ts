@@ -9,7 +9,7 @@ import { Endpoint, HttpResult, Lane, NetStats } from "../http/lane";
 import { Outbox } from "../http/outbox";
 import { Outcome } from "../http/outcome";
 import { HttpRequest, JSON_TYPE } from "../http/request";
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, oneLine } from "../util/bytes";
 import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
 import { Link, Phase } from "../abi/codes";
 import { ErrorCode, errorText } from "../abi/errors";
@@ -136,21 +136,12 @@ function serverMessage(b: ByteBuffer): string {
   const m = new StatusMessage();
   const s = new JsonScanner(MESSAGE_FIELD, m);
   s.feed(b.ptr, b.length);
-  if (m.text.length > 0) return clip(sanitize(m.text), 300);
-  return clip(sanitize(b.slice(0, 200)), 200);
+  if (m.text.length > 0) return clip(oneLine(m.text), 300);
+  return clip(oneLine(b.slice(0, 200)), 200);
 }
 
 function clip(s: string, n: i32): string {
   return s.length <= n ? s : s.substring(0, n) + "...";
-}
-
-function sanitize(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += c < 0x20 || c == 0x7f ? " " : String.fromCharCode(c);
-  }
-  return out;
 }
 
 /** Dotted quad of a big-endian IPv4 address. */

@@ -8,7 +8,6 @@
  * conditions and real-precision MicroTime for the Lease.
  */
 import { ByteBuffer } from "../util/bytes";
-import { writeRfc3339 } from "../util/time";
 import { JsonWriter } from "../json/writer";
 import { Config, Pair } from "./config";
 import { ConditionTracker, CONDITION_COUNT, conditionType, statusText } from "./conditions";
@@ -126,20 +125,12 @@ function conditions(w: JsonWriter, conds: ConditionTracker, nowMs: i64): void {
     w.field("reason", c.reason);
     w.field("message", c.message);
     w.key("lastHeartbeatTime");
-    time(w, nowMs);
+    w.timestamp(nowMs);
     w.key("lastTransitionTime");
-    time(w, c.transitionMs);
+    w.timestamp(c.transitionMs);
     w.endObject();
   }
   w.endArray();
-}
-
-/** A quoted RFC 3339 timestamp; `micro` for MicroTime (the Lease), whole seconds for metav1.Time. */
-function time(w: JsonWriter, ms: i64, micro: bool = false): void {
-  const out = w.rawValue();
-  out.byte(0x22);
-  writeRfc3339(out, ms, micro);
-  out.byte(0x22);
 }
 
 /** What a status PATCH carries besides conditions. */
@@ -223,6 +214,6 @@ function leaseSpec(w: JsonWriter, c: Config, renewMs: i64): void {
   w.field("holderIdentity", c.nodeName);
   w.fieldInt("leaseDurationSeconds", c.leaseDurationSeconds);
   w.key("renewTime");
-  time(w, renewMs, true);
+  w.timestamp(renewMs, true);
   w.endObject();
 }

@@ -35,7 +35,7 @@ export function admit(d: PodDraft, cfg: Config, used: Usage, memoryPressure: boo
     return refuse(v, "PodOSNotSupported", "Failed to admit pod as the OS field doesn't match node OS");
   }
   // Resources: pods first, then cpu and memory, in the kubelet's order.
-  const pods = allocatable(cfg.capacity, "pods", 110);
+  const pods = allocatable(cfg.capacity, "pods", DEFAULT_PODS);
   if (<i64>used.pods + 1 > pods) return insufficient(v, "pods", 1, <i64>used.pods, pods);
   const cpu = allocatable(cfg.capacity, "cpu", -1);
   if (cpu >= 0 && d.cpuMilli > 0 && used.cpuMilli + d.cpuMilli > cpu) return insufficient(v, "cpu", d.cpuMilli, used.cpuMilli, cpu);
@@ -71,8 +71,11 @@ function insufficient(v: Verdict, resource: string, requested: i64, used: i64, c
     ", used: " + used.toString() + ", capacity: " + capacity.toString());
 }
 
+/** The kubelet's default `pods` capacity, for a configuration that does not say. */
+export const DEFAULT_PODS: i64 = 110;
+
 /** The allocatable amount of `name` (cpu in millicores, others in units), or `fallback` when not configured. */
-function allocatable(capacity: Pair[], name: string, fallback: i64): i64 {
+export function allocatable(capacity: Pair[], name: string, fallback: i64): i64 {
   for (let i = 0; i < capacity.length; i++) {
     if (capacity[i].key != name) continue;
     const q = name == "cpu" ? parseCpuMilli(capacity[i].value) : parseUnits(capacity[i].value);

@@ -12,7 +12,6 @@
  * transport failure or 5xx is retried with backoff.
  */
 import { ByteBuffer } from "../util/bytes";
-import { writeRfc3339 } from "../util/time";
 import { logDebug, logWarn } from "../util/log";
 import { JsonWriter } from "../json/writer";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
@@ -69,15 +68,13 @@ export class EventRecorder extends Worker {
   private droppedLogged: i64 = 0;
   /** Events the server accepted. */
   posted: i64 = 0;
-  /** Monotonic time of the event being recorded (set by the caller before a lifecycle step). */
-  now: i64 = 0;
 
   constructor(private ctx: Context) {
     super();
   }
 
-  /** A pod (or one of its containers) event. */
-  podEvent(pod: Pod, container: string, init: bool, warning: bool, reason: string, message: string): void {
+  /** A pod (or one of its containers) event at monotonic `now`. */
+  podEvent(now: i64, pod: Pod, container: string, init: bool, warning: bool, reason: string, message: string): void {
     const e = new PendingEvent();
     e.namespace = pod.namespace;
     e.kind = "Pod";
@@ -87,11 +84,11 @@ export class EventRecorder extends Worker {
     e.warning = warning;
     e.reason = reason;
     e.message = message;
-    this.add(e);
+    this.add(now, e);
   }
 
   /** A node event (Starting, NodeReady, ...): the kubelet's node reference uses the name as uid. */
-  nodeEvent(warning: bool, reason: string, message: string): void {
+  nodeEvent(now: i64, warning: bool, reason: string, message: string): void {
     const e = new PendingEvent();
     e.namespace = "default";
     e.kind = "Node";
@@ -100,7 +97,12 @@ export class EventRecorder extends Worker {
     e.warning = warning;
     e.reason = reason;
     e.message = message;
-    this.add(e);
+    this.add(now, e);
+  }
+
+  /** The kubelet's "Node <name> status is now: <what>" event (NodeReady, NodeHasSufficientMemory, ...). */
+  nodeStatusEvent(now: i64, what: string): void {
+    this.nodeEvent(now, false, what, "Node " + this.ctx.cfg.nodeName + " status is now: " + what);
   }
 
   /** Forgets what is queued (shutdown). */
@@ -109,8 +111,7 @@ export class EventRecorder extends Worker {
     this.task.idle();
   }
 
-  private add(e: PendingEvent): void {
-    const now = this.now;
+  private add(now: i64, e: PendingEvent): void {
     this.refill(now);
     if (this.queue.length >= QUEUE_MAX || this.tokens <= 0) {
       this.dropped++;
@@ -168,7 +169,7 @@ export class EventRecorder extends Worker {
     if (e.repeat) {
       const w = new JsonWriter(body);
       w.beginObject().fieldInt("count", e.count).key("lastTimestamp");
-      stamp(w, e.wallMs);
+      w.timestamp(e.wallMs);
       w.endObject();
       return ctx.request(Work.Event, "PATCH", path + "/" + e.eventName, MERGE_PATCH, true, false);
     }
@@ -213,17 +214,10 @@ function eventBody(out: ByteBuffer, e: PendingEvent, node: string): void {
   w.field("reason", e.reason).field("message", e.message);
   w.key("source").beginObject().field("component", "kubelet").field("host", node).endObject();
   w.key("firstTimestamp");
-  stamp(w, e.wallMs);
+  w.timestamp(e.wallMs);
   w.key("lastTimestamp");
-  stamp(w, e.wallMs);
+  w.timestamp(e.wallMs);
   w.fieldInt("count", 1).field("type", e.warning ? "Warning" : "Normal");
   w.field("reportingComponent", "kubelet").field("reportingInstance", node);
   w.endObject();
-}
-
-function stamp(w: JsonWriter, ms: i64): void {
-  const out = w.rawValue();
-  out.byte(0x22);
-  writeRfc3339(out, ms, false);
-  out.byte(0x22);
 }

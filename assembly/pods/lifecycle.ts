@@ -81,7 +81,7 @@ export function kill(pod: Pod, now: i64, ev: EventSink): void {
   if (pod.killing || pod.stage == Stage.Done) return;
   pod.killing = true;
   if (pod.stage == Stage.Running) {
-    for (let i = 0; i < pod.containers.length; i++) ev.podEvent(pod, pod.containers[i], false, false, "Killing", "Stopping container " + pod.containers[i]);
+    for (let i = 0; i < pod.containers.length; i++) ev.podEvent(now, pod, pod.containers[i], false, false, "Killing", "Stopping container " + pod.containers[i]);
   }
   const grace = pod.graceSeconds * 1000;
   pod.nextStepAt = now + (grace < STOP_MS ? (grace > 0 ? grace : 0) : STOP_MS);
@@ -92,12 +92,12 @@ function pull(pod: Pod, now: i64, ev: EventSink): void {
   if (pod.initializedMs == 0) {
     pod.stage = Stage.Initializing;
     const i = pod.initIndex;
-    ev.podEvent(pod, pod.initContainers[i], true, false, "Pulling", "Pulling image \"" + pod.initImages[i] + "\"");
+    ev.podEvent(now, pod, pod.initContainers[i], true, false, "Pulling", "Pulling image \"" + pod.initImages[i] + "\"");
     // initIndex < 0 marks "pulling, not yet started" for the init container initIndex ^ -1.
     pod.initIndex = ~i;
   } else {
     for (let i = 0; i < pod.containers.length; i++) {
-      ev.podEvent(pod, pod.containers[i], false, false, "Pulling", "Pulling image \"" + pod.images[i] + "\"");
+      ev.podEvent(now, pod, pod.containers[i], false, false, "Pulling", "Pulling image \"" + pod.images[i] + "\"");
     }
   }
   pod.nextStepAt = now + pod.script.pullMs;
@@ -111,13 +111,13 @@ function start(pod: Pod, now: i64, wall: i64, ev: EventSink): void {
     const i = ~pod.initIndex;
     pod.initIndex = i;
     const c = pod.initContainers[i];
-    ev.podEvent(pod, c, true, false, "Pulled", took + pod.initImages[i] + "\"" + secs);
-    ev.podEvent(pod, c, true, false, "Created", "Container created");
-    ev.podEvent(pod, c, true, false, "Started", "Container started");
+    ev.podEvent(now, pod, c, true, false, "Pulled", took + pod.initImages[i] + "\"" + secs);
+    ev.podEvent(now, pod, c, true, false, "Created", "Container created");
+    ev.podEvent(now, pod, c, true, false, "Started", "Container started");
     pod.nextStepAt = now + pod.script.initMs;
     return;
   }
-  for (let i = 0; i < pod.containers.length; i++) ev.podEvent(pod, pod.containers[i], false, false, "Pulled", took + pod.images[i] + "\"" + secs);
+  for (let i = 0; i < pod.containers.length; i++) ev.podEvent(now, pod, pod.containers[i], false, false, "Pulled", took + pod.images[i] + "\"" + secs);
   run(pod, now, wall, ev, false);
 }
 
@@ -125,9 +125,9 @@ function start(pod: Pod, now: i64, wall: i64, ev: EventSink): void {
 function run(pod: Pod, now: i64, wall: i64, ev: EventSink, again: bool): void {
   for (let i = 0; i < pod.containers.length; i++) {
     const c = pod.containers[i];
-    if (again) ev.podEvent(pod, c, false, false, "Pulled", "Container image \"" + pod.images[i] + "\" already present on machine");
-    ev.podEvent(pod, c, false, false, "Created", "Container created");
-    ev.podEvent(pod, c, false, false, "Started", "Container started");
+    if (again) ev.podEvent(now, pod, c, false, false, "Pulled", "Container image \"" + pod.images[i] + "\" already present on machine");
+    ev.podEvent(now, pod, c, false, false, "Created", "Container created");
+    ev.podEvent(now, pod, c, false, false, "Started", "Container started");
   }
   pod.stage = Stage.Running;
   if (again) pod.prevStartedMs = pod.lastStartedMs;
@@ -160,7 +160,7 @@ function exited(pod: Pod, now: i64, wall: i64, ev: EventSink): void {
   pod.nextBackoffMs = delay;
   if (delay > 0) {
     for (let i = 0; i < pod.containers.length; i++) {
-      ev.podEvent(pod, pod.containers[i], false, true, "BackOff", "Back-off restarting failed container " + pod.containers[i] + " in pod " +
+      ev.podEvent(now, pod, pod.containers[i], false, true, "BackOff", "Back-off restarting failed container " + pod.containers[i] + " in pod " +
         pod.name + "_" + pod.namespace + "(" + pod.uid + ")");
     }
   }

@@ -9,7 +9,7 @@
  * `sinceSeconds` (as a wall time), `limitBytes`, `timestamps`, `previous`; `follow` is the server's loop
  * around `writeLogs`, which reports the time of the last line it wrote.
  */
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, oneLine } from "../util/bytes";
 import { writeRfc3339 } from "../util/time";
 import { Pod, Stage } from "./pod";
 
@@ -148,15 +148,8 @@ function lineTick(out: ByteBuffer, pod: Pod, i: i64): void {
   }
   let to = text.indexOf("\n", from);
   if (to < 0) to = text.length;
-  let line = text.substring(from, to);
   // A log line is one line: a carriage return or tab from the annotation becomes a space.
-  for (let j = 0; j < line.length; j++) {
-    const c = line.charCodeAt(j);
-    if (c < 0x20 || c == 0x7f) {
-      line = line.replaceAll(String.fromCharCode(c), " ");
-    }
-  }
-  out.str(line);
+  out.str(oneLine(text.substring(from, to)));
 }
 
 function lineExit(out: ByteBuffer, code: i32): void {

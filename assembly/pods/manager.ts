@@ -17,14 +17,13 @@ import { Outcome } from "../http/outcome";
 import { Context } from "../node/context";
 import { Signal, Worker } from "../node/worker";
 import { Work } from "../node/work";
-import { admit, Usage } from "./admission";
+import { admit, allocatable, DEFAULT_PODS, Usage } from "./admission";
 import { PodDraft } from "./draft";
 import { EventRecorder } from "./events";
 import { begin, kill, step } from "./lifecycle";
 import { Pod, Role, Script, Stage } from "./pod";
 import { podDeleteBody, podStatusPatch } from "./podstatus";
 import { parseScript } from "./script";
-import { parseUnits } from "./quantity";
 
 /** Pods held beyond the capacity: refusals and deletions in flight. */
 export const EXTRA_SLOTS = 8;
@@ -89,8 +88,7 @@ export class PodManager extends Worker {
       if (p !== null) {
         this.rejected++;
         logWarn("pod " + p.key + " rejected: " + verdict.reason + ": " + verdict.message);
-        this.events.now = now;
-        this.events.podEvent(p, "", false, true, verdict.reason, verdict.message);
+        this.events.podEvent(now, p, "", false, true, verdict.reason, verdict.message);
       }
       return;
     }
@@ -104,7 +102,6 @@ export class PodManager extends Worker {
     if (d.startTime.length > 0) p.startTimeText = d.startTime;
     logInfo("pod " + p.key + " admitted (" + p.containers.length.toString() + " container" + (p.containers.length == 1 ? "" : "s") +
       ", restartPolicy " + p.restartPolicy + ", " + p.qosClass + ")");
-    this.events.now = now;
     begin(p, now, this.ctx.clock.wallMs(now), this.events);
     // hold() already cached a status hash; begin() changed the pod after it.
     p.dirty = true;
@@ -136,7 +133,6 @@ export class PodManager extends Worker {
   tick(now: i64): bool {
     let any = false;
     const wall = this.ctx.clock.wallMs(now);
-    this.events.now = now;
     for (let i = 0; i < this.pods.length; i++) {
       const p = this.pods[i];
       if (p.role == Role.Playing && step(p, now, wall, this.events)) {
@@ -245,7 +241,6 @@ export class PodManager extends Worker {
       pod.graceSeconds = d.graceSeconds >= 0 ? d.graceSeconds : d.terminationGraceSeconds;
       if (pod.role == Role.Playing && !pod.terminal) {
         logInfo("pod " + pod.key + " is being deleted (grace " + pod.graceSeconds.toString() + " s): stopping it");
-        this.events.now = now;
         kill(pod, now, this.events);
       }
     }
@@ -349,13 +344,8 @@ export class PodManager extends Worker {
   }
 
   private capacity(): i32 {
-    const c = this.ctx.cfg.capacity;
-    for (let i = 0; i < c.length; i++) {
-      if (c[i].key != "pods") continue;
-      const n = parseUnits(c[i].value);
-      return n >= 0 && n < 100_000 ? <i32>n : 110;
-    }
-    return 110;
+    const n = allocatable(this.ctx.cfg.capacity, "pods", DEFAULT_PODS);
+    return <i32>(n < 100_000 ? n : DEFAULT_PODS);
   }
 
   private find(uid: string): Pod | null {

@@ -7,14 +7,13 @@
  * podIP: the node has no pod network, so only a hostNetwork pod gets an IP (the node's), as the kubelet
  * does for hostNetwork pods; every other pod honestly has none.
  */
-import { ByteBuffer } from "../util/bytes";
-import { writeRfc3339 } from "../util/time";
+import { ByteBuffer, fnv1a64 } from "../util/bytes";
 import { JsonWriter } from "../json/writer";
-import { Pod, Stage } from "./pod";
+import { Pod, Role, Stage } from "./pod";
 
 /** The phase the status reports. */
 export function phaseOf(pod: Pod): string {
-  if (pod.role != 0) return "Failed";
+  if (pod.role != Role.Playing) return "Failed";
   if (pod.stage == Stage.Done) return pod.succeeded ? "Succeeded" : "Failed";
   if (pod.stage == Stage.Running || pod.stage == Stage.BackOff) return "Running";
   return "Pending";
@@ -28,7 +27,7 @@ export function podStatusPatch(out: ByteBuffer, pod: Pod, hostIp: string): void 
   w.key("status").beginObject();
   if (pod.generation >= 0) w.fieldInt("observedGeneration", pod.generation);
   w.field("phase", phaseOf(pod));
-  if (pod.role != 0) {
+  if (pod.role != Role.Playing) {
     // A refused pod: reason and message, as rejectPod writes them.
     w.field("reason", pod.reason);
     w.field("message", "Pod was rejected: " + pod.message);
@@ -47,7 +46,7 @@ export function podStatusPatch(out: ByteBuffer, pod: Pod, hostIp: string): void 
   }
   w.key("startTime");
   if (pod.startTimeText.length > 0) w.string(pod.startTimeText);
-  else time(w, pod.startTimeMs);
+  else w.timestamp(pod.startTimeMs);
   if (pod.initContainers.length > 0) {
     w.key("initContainerStatuses").beginArray();
     for (let i = 0; i < pod.initContainers.length; i++) initStatus(w, pod, i);
@@ -91,7 +90,7 @@ function condition(w: JsonWriter, pod: Pod, type: string, status: bool, atMs: i6
   w.field("status", status ? "True" : "False");
   w.key("lastProbeTime").rawValue().str("null");
   w.key("lastTransitionTime");
-  time(w, atMs);
+  w.timestamp(atMs);
   if (reason.length > 0) w.field("reason", reason);
   if (message.length > 0) w.field("message", message);
   w.endObject();
@@ -115,13 +114,13 @@ function initStatus(w: JsonWriter, pod: Pod, i: i32): void {
   if (completed) {
     w.key("terminated").beginObject().fieldInt("exitCode", 0).field("reason", "Completed");
     w.key("startedAt");
-    time(w, pod.startTimeMs);
+    w.timestamp(pod.startTimeMs);
     w.key("finishedAt");
-    time(w, pod.initializedMs != 0 ? pod.initializedMs : pod.startTimeMs);
+    w.timestamp(pod.initializedMs != 0 ? pod.initializedMs : pod.startTimeMs);
     w.field("containerID", containerId(pod, pod.initContainers[i], 0)).endObject();
   } else if (running) {
     w.key("running").beginObject().key("startedAt");
-    time(w, pod.startTimeMs);
+    w.timestamp(pod.startTimeMs);
     w.endObject();
   } else {
     w.key("waiting").beginObject().field("reason", "PodInitializing").endObject();
@@ -145,7 +144,7 @@ function containerStatus(w: JsonWriter, pod: Pod, i: i32): void {
   w.key("state").beginObject();
   if (stage == Stage.Running) {
     w.key("running").beginObject().key("startedAt");
-    time(w, pod.lastStartedMs);
+    w.timestamp(pod.lastStartedMs);
     w.endObject();
   } else if (stage == Stage.Done && pod.exited) {
     w.key("terminated");
@@ -180,9 +179,9 @@ function terminated(w: JsonWriter, pod: Pod, name: string, run: i32): void {
   const code = pod.lastExitCode;
   w.beginObject().fieldInt("exitCode", code).field("reason", code == 0 ? "Completed" : "Error");
   w.key("startedAt");
-  time(w, pod.lastStartedMs);
+  w.timestamp(pod.lastStartedMs);
   w.key("finishedAt");
-  time(w, pod.lastFinishedMs);
+  w.timestamp(pod.lastFinishedMs);
   w.field("containerID", containerId(pod, name, run));
   w.endObject();
 }
@@ -190,30 +189,14 @@ function terminated(w: JsonWriter, pod: Pod, name: string, run: i32): void {
 /** A made-up but stable container ID: the runtime scheme says what it is. */
 function containerId(pod: Pod, name: string, run: i32): string {
   const b = new ByteBuffer(32, 32);
-  b.hex(fnv(pod.uid + "/" + name + "/" + run.toString()), 16);
+  b.hex(fnv1a64(pod.uid + "/" + name + "/" + run.toString()), 16);
   return "lies://" + b.toString();
 }
 
 /** A made-up image digest, the same for the same image everywhere. */
 export function imageId(image: string): string {
   const b = new ByteBuffer(40, 40);
-  b.hex(fnv(image), 16);
-  b.hex(fnv(image + "#"), 16);
+  b.hex(fnv1a64(image), 16);
+  b.hex(fnv1a64(image + "#"), 16);
   return "lies://sha256:" + b.toString();
-}
-
-function fnv(s: string): u64 {
-  let h: u64 = 0xcbf29ce484222325;
-  for (let i = 0; i < s.length; i++) {
-    h ^= <u64>s.charCodeAt(i);
-    h *= 0x100000001b3;
-  }
-  return h;
-}
-
-function time(w: JsonWriter, ms: i64): void {
-  const out = w.rawValue();
-  out.byte(0x22);
-  writeRfc3339(out, ms, false);
-  out.byte(0x22);
 }

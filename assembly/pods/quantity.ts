@@ -76,8 +76,7 @@ export function parseMilli(s: string): i64 {
 
 /** cpu in millicores ("250m" -> 250, "2" -> 2000), or -1. */
 export function parseCpuMilli(s: string): i64 {
-  const v = parseMilli(s);
-  return v < 0 ? -1 : v;
+  return parseMilli(s);
 }
 
 /** A quantity in whole units, rounded up ("1Ki" -> 1024, "1500m" -> 2), or -1. */

@@ -243,3 +243,23 @@ export function bytesEqual(b: ByteBuffer, s: string): bool {
   }
   return j == len;
 }
+
+/** 64-bit FNV-1a over a string's UTF-16 code units: a stable, well-spread hash for derived identifiers. */
+export function fnv1a64(s: string): u64 {
+  let h: u64 = 0xcbf29ce484222325;
+  for (let i = 0; i < s.length; i++) {
+    h ^= <u64>s.charCodeAt(i);
+    h *= 0x100000001b3;
+  }
+  return h;
+}
+
+/** `s` as one printable line: control characters (newlines, tabs, DEL) become spaces. */
+export function oneLine(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 0x20 || c == 0x7f ? " " : String.fromCharCode(c);
+  }
+  return out;
+}

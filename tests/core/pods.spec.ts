@@ -5,7 +5,7 @@ import { POD_FIELD_COUNT, POD_FIELDS, PodDraft } from "../../assembly/pods/draft
 import { LineHandler, LineSink } from "../../assembly/http/lines";
 import { hasRun, LogQuery, nextLineAt, RING_LINES, writeLogs } from "../../assembly/pods/logs";
 import { admit, Usage } from "../../assembly/pods/admission";
-import { Pod, Stage } from "../../assembly/pods/pod";
+import { Pod, Role, Stage } from "../../assembly/pods/pod";
 import { begin, kill, restartDelay, step } from "../../assembly/pods/lifecycle";
 import { EventRecorder } from "../../assembly/pods/events";
 import { phaseOf, podDeleteBody, podStatusPatch } from "../../assembly/pods/podstatus";
@@ -292,7 +292,7 @@ describe("golden bodies", () => {
   });
   it("a refused pod: Failed with the kubelet's reason and message", () => {
     const p = playing("Always", "");
-    p.role = 1;
+    p.role = Role.Rejected;
     p.reason = "OutOfpods";
     p.message = "Node didn't have enough resource: pods, requested: 1, used: 1, capacity: 1";
     p.generation = 1;

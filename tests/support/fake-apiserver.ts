@@ -354,19 +354,8 @@ export class FakeApiServer {
       return [200, pod];
     }
     if (req.method === "PATCH" && status) {
-      const st = body.status ?? {};
-      pod.status ??= {};
-      for (const [k, v] of Object.entries(st)) {
-        if (k === "conditions") {
-          const list: any[] = pod.status.conditions ?? [];
-          for (const item of v as any[]) {
-            const i = list.findIndex((x) => x.type === item.type);
-            if (i >= 0) list[i] = { ...list[i], ...item };
-            else list.push(item);
-          }
-          pod.status.conditions = list;
-        } else pod.status[k] = v;
-      }
+      // Pod status conditions merge by type like a Node's (a pod has no addresses list to merge).
+      strategicStatus(pod, body);
       pod.metadata.resourceVersion = String(++this.rv);
       this.tell("MODIFIED", pod);
       return [200, pod];
@@ -496,21 +485,21 @@ export function mergePatch(target: any, patch: any): void {
   }
 }
 
-/** The strategic merge the API server applies to node status: conditions and addresses merge by type. */
-function strategicStatus(node: any, patch: any): void {
+/** The strategic merge the API server applies to node and pod status: conditions and addresses merge by type. */
+function strategicStatus(obj: any, patch: any): void {
   const st = patch.status ?? {};
-  node.status ??= {};
+  obj.status ??= {};
   for (const [k, v] of Object.entries(st)) {
     if (k === "conditions" || k === "addresses") {
-      const list: any[] = node.status[k] ?? [];
+      const list: any[] = obj.status[k] ?? [];
       for (const item of v as any[]) {
         const i = list.findIndex((x) => x.type === item.type);
         if (i >= 0) list[i] = { ...list[i], ...item };
         else list.push(item);
       }
-      node.status[k] = list;
+      obj.status[k] = list;
     } else {
-      node.status[k] = v;
+      obj.status[k] = v;
     }
   }
 }
