@@ -42,13 +42,12 @@ count() { # suite passed failed
   failed=$((failed + $3))
 }
 KINE_DIR="$ROOT/build/kine-cluster"
-started_kine=0
 V131_DIR="$ROOT/build/v131-cluster"
-started_v131=0
+# The second control plane an end-to-end rerun has up (see e2e_on), for the cleanup.
+second_dir=""
 cleanup() {
-  if [ "$started_v131" = 1 ]; then node tools/cluster.mjs down --purge --dir "$V131_DIR" >/dev/null 2>&1 || true; fi
+  if [ -n "$second_dir" ]; then node tools/cluster.mjs down --purge --dir "$second_dir" >/dev/null 2>&1 || true; fi
   if [ "$started_cluster" = 1 ]; then node tools/cluster.mjs down --dir "$PICOKUBELET_CLUSTER_DIR" >/dev/null 2>&1 || true; fi
-  if [ "$started_kine" = 1 ]; then node tools/cluster.mjs down --purge --dir "$KINE_DIR" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -110,32 +109,32 @@ if want node; then
   node_suite node build/ts/tests/
 fi
 
+# e2e_on SUITE DIR WHAT UP-FLAG...: the end-to-end suites once more, on a second control plane in DIR
+# started with `up UP-FLAG...`, purged afterwards. A control plane that does not start is one failure.
+e2e_on() {
+  local suite=$1 dir=$2 what=$3
+  shift 3
+  if node tools/cluster.mjs up "$@" --dir "$dir" >"$LOGS/$suite-up.log" 2>&1; then
+    second_dir=$dir
+    PICOKUBELET_CLUSTER_DIR="$dir" node_suite "$suite" build/ts/tests/e2e/
+    node tools/cluster.mjs down --purge --dir "$dir" >/dev/null 2>&1 || true
+    second_dir=""
+  else
+    echo "    the $what control plane did not start (see $LOGS/$suite-up.log)"
+    count "$suite" 0 1
+  fi
+}
+
 if want kine; then
   # The end-to-end suites once more, on a control plane whose API server stores in kine (SQLite), as k3s does.
   say "end-to-end suites on kine"
-  if node tools/cluster.mjs up --datastore kine --dir "$KINE_DIR" >"$LOGS/kine-up.log" 2>&1; then
-    started_kine=1
-    PICOKUBELET_CLUSTER_DIR="$KINE_DIR" node_suite kine build/ts/tests/e2e/
-    node tools/cluster.mjs down --purge --dir "$KINE_DIR" >/dev/null 2>&1 || true
-    started_kine=0
-  else
-    echo "    the kine control plane did not start (see $LOGS/kine-up.log)"
-    count kine 0 1
-  fi
+  e2e_on kine "$KINE_DIR" kine --datastore kine
 fi
 
 if want v131; then
   # The end-to-end suites once more, on Kubernetes v1.31 (the API line of the original project's k3s).
   say "end-to-end suites on Kubernetes v1.31"
-  if node tools/cluster.mjs up --k8s-version v1.31 --dir "$V131_DIR" >"$LOGS/v131-up.log" 2>&1; then
-    started_v131=1
-    PICOKUBELET_CLUSTER_DIR="$V131_DIR" node_suite v131 build/ts/tests/e2e/
-    node tools/cluster.mjs down --purge --dir "$V131_DIR" >/dev/null 2>&1 || true
-    started_v131=0
-  else
-    echo "    the v1.31 control plane did not start (see $LOGS/v131-up.log)"
-    count v131 0 1
-  fi
+  e2e_on v131 "$V131_DIR" v1.31 --k8s-version v1.31
   say "v1.31 control-plane test"
   node_suite v131-cluster tests/cluster/v131.test.mjs
 fi
