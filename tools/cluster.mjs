@@ -7,6 +7,7 @@
 //   node tools/cluster.mjs status | down [--purge] | restart-apiserver [--kill]
 //   node tools/cluster.mjs kubeconfig-for-node NAME [--out FILE|-] [--token]
 //   node tools/cluster.mjs kubeconfig-for-node --prefix rack- --count 1000 --out-dir DIR [--start 0]
+//   node tools/cluster.mjs kubeconfig-for-user USER [--group G]... [--out FILE|-] [--validity 24h]
 //   node tools/cluster.mjs kubectl ARGS...
 //   node tools/cluster.mjs oras ARGS...         (logged in to the cluster's registry, trusting the cluster CA)
 //   node tools/cluster.mjs COMMAND --help      (prints, does nothing else)
@@ -75,7 +76,7 @@ const START_MANIFESTS = [path.join(REPO_ROOT, 'deploy', 'bootstrap-rbac.yaml')];
 // named) instead of silently ignored, and `--help` can only ever print.
 // kind: 'bool' takes no value; 'int' a non-negative integer; 'duration' a Go
 // duration (passed on to testenv/kube-controller-manager, which parse them);
-// 'string' anything.
+// 'string' anything. multiple: repeatable, collected in an array.
 const K8S_VERSION_FLAG = {
   kind: 'string',
   arg: 'VERSION',
@@ -146,6 +147,18 @@ const COMMANDS = {
       count: { kind: 'int', arg: 'N', help: 'batch form: how many' },
       start: { kind: 'int', arg: 'N', help: 'batch form: first index (default 0)' },
       'out-dir': { kind: 'string', arg: 'DIR', help: 'batch form: output directory (one NAME.kubeconfig each)' },
+    },
+  },
+  'kubeconfig-for-user': {
+    summary: 'mint a client certificate (cluster CA) for USER in groups --group as a kubeconfig; the user has no RBAC unless bound',
+    usage: 'kubeconfig-for-user USER [--group G]... [--out FILE|-] [--validity 24h]',
+    positional: { max: 1, name: 'USER' },
+    flags: {
+      ...DIR_FLAG,
+      group: { kind: 'string', multiple: true, arg: 'G', help: 'a group of the user, the certificate\'s O (repeatable; system:masters is refused)' },
+      out: { kind: 'string', arg: 'FILE|-', help: 'where to write it (default <dir>/users/USER.kubeconfig; - for stdout)' },
+      validity: { kind: 'duration', help: 'certificate lifetime (default 24h)' },
+      server: { kind: 'string', arg: 'URL', help: 'server URL written into the kubeconfig (default the cluster\'s)' },
     },
   },
   'bootstrap-token': {
@@ -219,7 +232,8 @@ function parseArgs(cmd, argv) {
     if (f.kind === 'int' && !/^\d+$/.test(value)) throw new UsageError(`--${name} wants a non-negative integer, got ${JSON.stringify(value)}`);
     if (f.kind === 'duration' && !DURATION.test(value)) throw new UsageError(`--${name} wants a duration such as 20s or 1m30s, got ${JSON.stringify(value)}`);
     if (f.choices && !f.choices.includes(value)) throw new UsageError(`--${name} is one of ${f.choices.join(', ')}, got ${JSON.stringify(value)}`);
-    flags[name] = value;
+    if (f.multiple) (flags[name] ??= []).push(value);
+    else flags[name] = value;
   }
   const max = COMMANDS[cmd].positional?.max ?? 0;
   if (positional.length > max) {
@@ -1116,6 +1130,22 @@ async function cmdKubeconfigForNode(flags, positional) {
   return r.status ?? 1;
 }
 
+async function cmdKubeconfigForUser(flags, positional) {
+  const dir = clusterDir(flags);
+  const user = positional[0];
+  if (!user) die('usage: kubeconfig-for-user USER [--group G]... [--out FILE|-]', 2);
+  const server = flags.server || serverOf(dir);
+  const running = readJSON(path.join(dir, 'cluster.json'));
+  const binDir =
+    running?.binDir && fs.existsSync(path.join(running.binDir, 'testenv')) ? running.binDir : await ensureBinaries();
+  const out = flags.out ?? path.join(dir, 'users', `${user.replace(/[^A-Za-z0-9._-]/g, '_')}.kubeconfig`);
+  const args = ['mint-user-cert', '--dir', dir, '--server', server, '--user', user, '--out', out === '-' ? '-' : path.resolve(out)];
+  for (const g of flags.group ?? []) args.push('--group', g);
+  if (flags.validity) args.push('--validity', flags.validity);
+  const r = spawnSync(path.join(binDir, 'testenv'), args, { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
 async function cmdBootstrapToken(flags) {
   const ttlMs = parseGoDuration(flags.ttl ?? '24h');
   if (ttlMs === null) die(`--ttl wants a duration such as 24h or 30m (or 0: never expires), got ${JSON.stringify(flags.ttl)}`, 2);
@@ -1270,6 +1300,8 @@ async function main() {
       return cmdRestartAPIServer(flags);
     case 'kubeconfig-for-node':
       return cmdKubeconfigForNode(flags, positional);
+    case 'kubeconfig-for-user':
+      return cmdKubeconfigForUser(flags, positional);
     case 'bootstrap-token':
       return cmdBootstrapToken(flags);
   }

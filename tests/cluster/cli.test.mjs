@@ -27,7 +27,7 @@ function cli(args) {
   return r;
 }
 
-const COMMANDS = ['build', 'up', 'status', 'down', 'restart-apiserver', 'kubeconfig-for-node', 'bootstrap-token', 'kubectl', 'oras'];
+const COMMANDS = ['build', 'up', 'status', 'down', 'restart-apiserver', 'kubeconfig-for-node', 'kubeconfig-for-user', 'bootstrap-token', 'kubectl', 'oras'];
 
 /** A dir that looks like a cluster dir, with the files `down` deletes. */
 function fakeClusterDir(name) {
@@ -166,6 +166,9 @@ test('malformed values and stray arguments are refused with exit 2', () => {
     [['kubeconfig-for-node', '--token'], /--token needs a node name/],
     [['kubeconfig-for-node', '--prefix', 'rack-'], /batch form needs --prefix P --count N --out-dir DIR/],
     [['kubeconfig-for-node', 'n1', '--prefix', 'rack-', '--count', '2', '--out-dir', tmp], /either NAME or --prefix/],
+    [['kubeconfig-for-user'], /usage: kubeconfig-for-user USER/],
+    [['kubeconfig-for-user', 'a', 'b'], /too many arguments/],
+    [['kubeconfig-for-user', 'a', '--validity', '1d'], /--validity wants a duration/],
     // Unknown Kubernetes versions are refused naming the pinned ones (tools/k8s-testenv/go.mod and v1.*/go.mod).
     [['up', '--k8s-version', 'v1.30.1'], /--k8s-version is one of v1\.36\.3 \(default\), v1\.31\.14; or the line alone: v1\.36, v1\.31; got "v1\.30\.1"/],
     [['build', '--k8s-version', '1.31'], /--k8s-version is one of v1\.36\.3 \(default\), v1\.31\.14/],

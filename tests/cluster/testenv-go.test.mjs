@@ -1,7 +1,7 @@
 // The harness's own Go tests (tools/k8s-testenv/cmd/testenv/*_test.go): the
 // kubelet-serving approval policy in the cases a running cluster cannot reach
 // (NodeRestriction refuses a node's CSR with another CN before the approver
-// sees it). Needs `go` (1.26) on PATH, as building the control plane does; it
+// sees it), and the API server's kubelet client identity in both profiles. Needs `go` (1.26) on PATH, as building the control plane does; it
 // fails without it. `go test` caches results, so an unchanged tree costs ~1 s,
 // a changed one ~30 s on 2 cores.
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const MODULE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'k8s-testenv');
 
-test('go test ./cmd/testenv passes (the kubelet-serving policy)', () => {
+test('go test ./cmd/testenv passes (the kubelet-serving policy, the kubelet client identity)', () => {
   // The flags of tools/cluster.mjs's build, so the packages come from the same build cache.
   const r = spawnSync('go', ['test', '-trimpath', '-v', './cmd/testenv'], {
     cwd: MODULE_DIR,
@@ -26,6 +26,9 @@ test('go test ./cmd/testenv passes (the kubelet-serving policy)', () => {
   assert.match(r.stdout, /^ok\s+picokubelet\.dev\/tools\/k8s-testenv\/cmd\/testenv\b/m);
   if (!/\(cached\)/.test(r.stdout)) {
     assert.match(r.stdout, /--- PASS: TestReviewKubeletServing\/CN_of_another_node/);
+    for (const t of ['TestKubeletClientCertificate', 'TestAPIServerKubeletFlagsInEveryProfile/k3s', 'TestAPIServerKubeletFlagsInEveryProfile/upstream', 'TestKubeletClientBinding', 'TestMintUserCertRefusals']) {
+      assert.match(r.stdout, new RegExp(`--- PASS: ${t}\\b`));
+    }
     assert.doesNotMatch(r.stdout, /--- FAIL/);
   }
 });

@@ -4,6 +4,7 @@
 //
 //	testenv up --dir .cluster [flags]          run until SIGTERM (SIGUSR1 restarts kube-apiserver)
 //	testenv mint-node-cert --dir .cluster ...  sign node client certificates, write kubeconfigs
+//	testenv mint-user-cert --dir .cluster --user U [--group G]...  the same for any user (no RBAC of its own)
 //	testenv pki --dir DIR                     only generate the key material (CA, certs, tokens)
 //	testenv kubelet-serving-approver --kubeconfig FILE   approve/deny kubelet-serving CSRs (approver.go)
 //	testenv version
@@ -24,7 +25,7 @@ func logf(format string, args ...any) {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: testenv up|mint-node-cert|pki|kubelet-serving-approver|version [flags]\n")
+	fmt.Fprintf(os.Stderr, "usage: testenv up|mint-node-cert|mint-user-cert|pki|kubelet-serving-approver|version [flags]\n")
 }
 
 func main() {
@@ -37,6 +38,8 @@ func main() {
 		os.Exit(cmdUp(os.Args[2:]))
 	case "mint-node-cert":
 		os.Exit(cmdMintNodeCert(os.Args[2:]))
+	case "mint-user-cert":
+		os.Exit(cmdMintUserCert(os.Args[2:]))
 	case "pki":
 		os.Exit(cmdPKI(os.Args[2:]))
 	case "kubelet-serving-approver":

@@ -121,6 +121,7 @@ type clusterInfo struct {
 	NodeMonitor       map[string]string `json:"nodeMonitor"`
 	Controllers       []string          `json:"controllers"`
 	Addons            addonsInfo        `json:"addons"`
+	KubeletClient     kubeletClientInfo `json:"kubeletClient"`
 	Profile           string            `json:"profile"`
 }
 
@@ -536,6 +537,7 @@ func (e *env) apiserverArgs() []string {
 		fmt.Sprintf("--v=%d", e.opts.apiserverVerbosity),
 	}
 	args = append(args, aggregationArgs(p)...)
+	args = append(args, kubeletClientArgs(p)...)
 	args = append(args, e.profileAPIServerArgs()...)
 	return append(args, e.opts.extraAPIServerArgs...)
 }
@@ -799,6 +801,9 @@ func cmdUp(args []string) int {
 	if err := ensureFrontProxyPKI(e.pki); err != nil {
 		return fail(err)
 	}
+	if err := ensureKubeletClientPKI(e.pki); err != nil {
+		return fail(err)
+	}
 	if e.admin, err = adminToken(e.pki); err != nil {
 		return fail(err)
 	}
@@ -870,6 +875,8 @@ func cmdUp(args []string) int {
 			"startupGracePeriod": o.nodeStartupGracePeriod},
 		Controllers: strings.Split(o.controllers, ","),
 		Profile:     o.profile,
+		KubeletClient: kubeletClientInfo{User: kubeletClientUser, CertFile: e.pki.kubeletClient().crt,
+			KeyFile: e.pki.kubeletClient().key, ClusterRole: kubeletClientRole},
 	}
 	if o.datastore == "etcd" {
 		e.info.EtcdDir = filepath.Join(dir, "etcd")
@@ -887,6 +894,9 @@ func cmdUp(args []string) int {
 		return fail(err)
 	}
 	if err := e.applyManifests(); err != nil {
+		return fail(err)
+	}
+	if err := e.applyKubeletClientRBAC(); err != nil {
 		return fail(err)
 	}
 	if err := e.kcm.start(); err != nil {
