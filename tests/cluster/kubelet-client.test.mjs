@@ -219,12 +219,31 @@ describe("the API server's requests to a kubelet port", () => {
   });
   after(() => server?.close());
 
-  test('`kubectl get --raw .../proxy/healthz` reaches it with the kubelet client certificate', async () => {
-    const { stdout } = await kubectl(['get', '--raw', `/api/v1/nodes/${node.name}/proxy/healthz`]);
+  test('`kubectl logs` reaches it with the kubelet client certificate, the serving certificate verified', async () => {
+    const pod = uniqueName('pk-logs');
+    const r = await api('POST', '/api/v1/namespaces/default/pods', {
+      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: pod }, spec: { nodeName: node.name, containers: [{ name: 'c', image: 'registry.invalid/none' }] } },
+    });
+    assert.equal(r.status, 201, r.text);
+    // No kubelet confirms a graceful deletion.
+    toDelete.unshift(`/api/v1/namespaces/default/pods/${pod}?gracePeriodSeconds=0`);
+    const { stdout } = await kubectl(['logs', '-n', 'default', pod, '-c', 'c']);
     assert.equal(stdout, 'ok');
-    const hit = seen.find((s) => s.path === '/healthz');
+    const hit = seen.find((s) => s.path.startsWith(`/containerLogs/default/${pod}/c`));
     assert.ok(hit, JSON.stringify(seen));
     assert.equal(hit.cn, kc.user);
     assert.equal(hit.o, undefined);
+  });
+
+  // The node proxy subresource refuses any node address that is not global unicast (kube-apiserver
+  // pkg/registry/core/node/strategy.go, isProxyableHostname), so on this loopback-only control plane
+  // `kubectl get --raw /api/v1/nodes/<n>/proxy/...` never reaches a node; its routes are requested
+  // straight at the kubelet port with this identity instead (tests/e2e/kubelet-port.test.ts).
+  test('`kubectl get --raw /api/v1/nodes/<n>/proxy/healthz` is refused for a loopback address (400 address not allowed)', async () => {
+    const before = seen.length;
+    const r = await api('GET', `/api/v1/nodes/${node.name}/proxy/healthz`);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.text, /address not allowed/);
+    assert.equal(seen.length, before, 'the API server reached the node anyway');
   });
 });
