@@ -1,6 +1,7 @@
 // host-sim/src/cli.ts
 // The command line: an argument schema per command (node:util parseArgs), --help and --version, and one
 // call into run.ts / nvs.ts / control.ts. Bad flags and bad kubeconfigs print one line and give exit 2.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -52,6 +53,7 @@ const NODE: Schema = {
   'stop-timeout': { type: 'string', arg: 'SECONDS', help: 'how long a shutdown may take (default 15)' },
   wasm: { type: 'string', arg: 'FILE', help: 'the core (default: $PICOKUBELET_WASM, then build/picokubelet.wasm)' },
   'kubelet-port': { type: 'string', arg: 'PORT', help: 'serve the kubelet port (TLS, /healthz) on the node\'s address (default 10250; 0: off)' },
+  'client-ca-file': { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) the kubelet port verifies client certificates against (default: the kubeconfig\'s CA; k3s: its client CA, server/tls/client-ca.crt)' },
 };
 
 const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema }> = {
@@ -372,14 +374,36 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   const durationSeconds = number(values.duration, 'duration');
   const stop = number(values['stop-timeout'], 'stop-timeout') ?? 15;
   const kubeletPort = integer(values['kubelet-port'], 'kubelet-port', 0, 65535) ?? 10250;
+  const clientCaFile = str(values['client-ca-file']);
+  const clientCa = clientCaFile !== undefined ? readClientCa(clientCaFile) : undefined;
   return {
-    kubeletPort,
+    kubeletPort, clientCa,
     logger, logLevel, credentialOptions, labels, heap, link, scenario, at,
     coreConfig: coreConfigText !== undefined ? readCoreConfig(coreConfigText) : undefined,
     wasmPath: str(values.wasm), cleanup: values.cleanup === true, controlSocket: str(values['control-socket']),
     durationSeconds, led: oneOf(values.led, 'led', ['auto', 'tty', 'plain', 'off'], 'auto') as CommonRunOptions['led'],
     stopTimeoutMs: stop * 1000,
   };
+}
+
+/** --client-ca-file: readable, and every PEM certificate in it parses (exit 2 otherwise). */
+function readClientCa(file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`--client-ca-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!blocks) throw new UsageError(`--client-ca-file ${file} holds no PEM certificate`);
+  for (const b of blocks) {
+    try {
+      new crypto.X509Certificate(b);
+    } catch (err) {
+      throw new UsageError(`--client-ca-file ${file} has a certificate that does not parse: ${(err as Error).message}`);
+    }
+  }
+  return pem;
 }
 
 /**

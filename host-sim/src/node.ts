@@ -61,6 +61,12 @@ export interface NodeOptions {
    * default of this API; the CLI's is 10250) serves nothing.
    */
   kubeletPort?: number;
+  /**
+   * CA bundle (PEM) the kubelet port verifies client certificates against, as the kubelet's
+   * --client-ca-file; default the CA the credentials trust for the API server (one cluster CA). A client
+   * certificate it does not verify is no identity (the core then sees an anonymous connection).
+   */
+  clientCa?: string | Buffer;
 }
 
 /** One call across the boundary. */
@@ -161,6 +167,8 @@ export class SimNode extends EventEmitter {
   /** Key slots of the host crypto calls; the serving slot's certificate is what the listener presents. */
   readonly keys = new KeySlots();
   private readonly clientCa?: string | Buffer;
+  /** Where clientCa came from, for the listen line. */
+  private readonly clientCaNote: string;
 
   constructor(opts: NodeOptions) {
     super();
@@ -201,7 +209,10 @@ export class SimNode extends EventEmitter {
 
     // ABI.md "Start-up sequence": configuration, a first heap reading, start, then the link.
     this.setLed(Led.BOOTING);
-    this.clientCa = opts.credentials.tls.ca;
+    this.clientCa = opts.clientCa ?? opts.credentials.tls.ca;
+    this.clientCaNote = opts.clientCa !== undefined ? 'client certificates verified against the client CA given (--client-ca-file)'
+      : this.clientCa !== undefined ? 'client certificates verified against the kubeconfig\'s CA'
+      : 'no client CA (the kubeconfig names none): client certificates are no identity, bearer tokens only';
     const kubeletPort = opts.kubeletPort ?? 0;
     const doc = coreConfigBytes({
       name: opts.name, credentials: opts.credentials, labels: opts.labels, logLevel: opts.logLevel,
@@ -670,7 +681,7 @@ export class SimNode extends EventEmitter {
     const finished = (err: string | null): void => {
       if (err === null) {
         this.listening.set(port, null);
-        this.hostLog('info', `kubelet port: listening on https://${ip}:${port}`);
+        this.hostLog('info', `kubelet port: listening on https://${ip}:${port}; ${this.clientCaNote}`);
       } else {
         this.hostLog('warn', `kubelet port: cannot listen on ${ip}:${port}: ${err}`);
       }

@@ -36,6 +36,8 @@ export interface CommonRunOptions {
   stopTimeoutMs: number;
   /** The kubelet port each node serves on its own address (0: none). */
   kubeletPort?: number;
+  /** --client-ca-file: the CA bundle kubelet-port client certificates are verified against (default the kubeconfig's CA). */
+  clientCa?: Buffer;
 }
 
 export interface RunOptions extends CommonRunOptions {
@@ -64,7 +66,7 @@ export async function runOne(o: RunOptions): Promise<number> {
     node = await startNode({
       name, credentials: creds, nodeIp: o.nodeIp, labels: o.labels, heap: o.heap ?? o.scenario?.heap,
       link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig, logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath,
-      kubeletPort: o.kubeletPort,
+      kubeletPort: o.kubeletPort, clientCa: o.clientCa,
     });
   } catch (err) {
     term?.close();
@@ -96,7 +98,7 @@ export async function runRack(o: RackRunOptions): Promise<number> {
     prefix: o.prefix, count: o.count, start: o.start, firstIp: o.firstIp, rampPerSecond: o.rampPerSecond,
     credentialsFor: (n) => creds.get(n)!,
     labels: o.labels, heap: o.heap ?? o.scenario?.heap, link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig,
-    kubeletPort: o.kubeletPort,
+    kubeletPort: o.kubeletPort, clientCa: o.clientCa,
     logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath, keepLogs: 0,
     onNode: (n) => term?.add(n),
   });

@@ -30,8 +30,8 @@ describe('picokubelet-sim --help and --version', () => {
   });
 
   const flags: Record<string, string[]> = {
-    run: ['--name', '--node-ip', '--labels', '--heap-scenario', '--link', '--scenario', '--at', '--kubeconfig', '--context', '--token', '--ca', '--cleanup', '--control-socket', '--core-config', '--log-level', '--log-format'],
-    rack: ['--count', '--prefix', '--kubeconfig-dir', '--kubeconfig', '--ramp', '--first-ip', '--cleanup', '--control-socket'],
+    run: ['--name', '--node-ip', '--labels', '--heap-scenario', '--link', '--scenario', '--at', '--kubeconfig', '--context', '--token', '--ca', '--cleanup', '--control-socket', '--core-config', '--log-level', '--log-format', '--kubelet-port', '--client-ca-file'],
+    rack: ['--count', '--prefix', '--kubeconfig-dir', '--kubeconfig', '--ramp', '--first-ip', '--cleanup', '--control-socket', '--kubelet-port', '--client-ca-file'],
     'nvs-csv': ['--name', '--kubeconfig', '--wifi-ssid', '--wifi-psk', '--out-dir', '--api-host', '--server-name', '--count', '--prefix', '--dir', '--allow-token'],
     check: ['--kubeconfig', '--context', '--token', '--ca', '--timeout'],
     ctl: ['--control-socket', '--timeout'],
@@ -104,6 +104,8 @@ describe('picokubelet-sim errors: one line, exit 2', () => {
       args: ['run', '--name', 'x', '--kubeconfig', writeKubeconfig(path.join(dir, 'anon'), { server: 'https://127.0.0.1:1', caPEM: pki.ca.cert })],
       error: /neither a bearer token nor a client certificate/,
     },
+    { desc: '--client-ca-file missing', args: ['run', '--name', 'x', '--client-ca-file', path.join(dir, 'no-ca.crt')], error: /--client-ca-file \S+no-ca\.crt: cannot read it \(ENOENT\)$/ },
+    { desc: '--client-ca-file without a certificate', args: ['rack', '--count', '1', '--client-ca-file', garbage], error: /--client-ca-file \S+garbage\.kubeconfig holds no PEM certificate$/ },
     { desc: 'scenario file missing', args: ['run', '--scenario', path.join(dir, 'none.json')], error: /cannot read scenario/ },
     { desc: 'nvs-csv without --out-dir', args: ['nvs-csv', '--name', 'x'], error: /--out-dir/ },
     { desc: 'ctl without a socket', args: ['ctl', 'stats'], error: /--control-socket/ },

@@ -1,7 +1,7 @@
 // tests/host-sim/kubelet-port.test.ts
 // The kubelet port through real TLS: host-sim listens on the node's own loopback address (OP_LISTEN), curl
 // and node's https reach /healthz and get 404 elsewhere, a client certificate signed by the cluster CA is
-// passed to the core as an identity, and the host crypto ops (OP_KEY_GENERATE, OP_CSR_CREATE,
+// passed to the core as an identity (one of another CA only with --client-ca-file naming it), and the host crypto ops (OP_KEY_GENERATE, OP_CSR_CREATE,
 // OP_CERT_INSTALL) produce a CSR whose subject and SANs parse back with openssl and a certificate that
 // must match its key.
 import assert from 'node:assert/strict';
@@ -52,6 +52,7 @@ describe('the kubelet port over TLS', () => {
   const ip = '127.0.0.23';
   let port = 0;
   const trace = new TraceRecorder();
+  let listenLine: string | undefined;
 
   before(async () => {
     const pki = testPki();
@@ -63,6 +64,7 @@ describe('the kubelet port over TLS', () => {
       coreConfig: { renewIntervalMs: 500, evaluateIntervalMs: 500 },
     });
     await node.waitFor((s) => s.listenPort === port && s.phaseName === 'RUNNING', 20_000, 'listening and running');
+    listenLine = node.logs.find((l) => l.includes('kubelet port: listening'));
   });
   after(async () => {
     await node.stop();
@@ -100,6 +102,10 @@ describe('the kubelet port over TLS', () => {
     assert.equal(Number(trace.exports('on_accepted').at(-1)!.args[4]), 0);
   });
 
+  it("by default client certificates are verified against the kubeconfig's CA, and the listen line says so", () => {
+    assert.match(listenLine ?? '', /kubelet port: listening on https:\/\/127\.0\.0\.23:\d+; client certificates verified against the kubeconfig's CA$/);
+  });
+
   it('the Node advertises the port only because the listen succeeded', async () => {
     await until(() => api.requests.some((q) => q.body.includes(`"daemonEndpoints":{"kubeletEndpoint":{"Port":${port}}}`)), 10_000, 'daemonEndpoints');
   });
@@ -114,6 +120,53 @@ describe('the kubelet port over TLS', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+describe('the kubelet port with a client CA of its own (--client-ca-file)', () => {
+  // k3s signs client certificates with a client CA other than its server CA: the node then verifies
+  // kubelet-port clients against that one, not against the CA it trusts for the API server.
+  const api = new FakeApi({ token: 'tok-kport-3' });
+  let srv: FakeTlsServer;
+  let node: SimNode;
+  const ip = '127.0.0.24';
+  let port = 0;
+  const trace = new TraceRecorder();
+  let listenLine: string | undefined;
+
+  before(async () => {
+    const pki = testPki();
+    srv = await listenTls(api, { cert: pki.server.cert, key: pki.server.key });
+    const { creds } = credentialsFor({ server: `https://127.0.0.1:${srv.port}`, caPEM: pki.ca.cert, token: 'tok-kport-3' });
+    port = await freePort(ip);
+    node = await startNode({
+      name: 'kport-3', credentials: creds, nodeIp: ip, kubeletPort: port, clientCa: pki.otherCa.cert, logger: silentLogger(), trace: trace.fn,
+      coreConfig: { renewIntervalMs: 500, evaluateIntervalMs: 500 },
+    });
+    await node.waitFor((s) => s.listenPort === port && s.phaseName === 'RUNNING', 20_000, 'listening and running');
+    listenLine = node.logs.find((l) => l.includes('kubelet port: listening'));
+  });
+  after(async () => {
+    await node.stop();
+    await srv.close();
+  });
+
+  const identLen = (): number => Number(trace.exports('on_accepted').at(-1)!.args[4]);
+
+  it('a certificate of that CA is an identity; one of the API server\'s CA is not', async () => {
+    const pki = testPki();
+    const apiserver = pki.otherClient('picokubelet:kube-apiserver-kubelet-client');
+    const before = trace.exports('on_accepted').length;
+    assert.equal((await get(ip, port, '/healthz', { cert: apiserver.cert, key: apiserver.key })).status, 200);
+    assert.equal(trace.exports('on_accepted').length, before + 1);
+    assert.equal(identLen(), 'CN=picokubelet:kube-apiserver-kubelet-client\n'.length);
+    const wrongCa = pki.client('kport-3-reader');
+    await get(ip, port, '/healthz', { cert: wrongCa.cert, key: wrongCa.key });
+    assert.equal(identLen(), 0, 'a certificate the client CA did not sign became an identity');
+  });
+
+  it('the listen line names where the client CA came from', () => {
+    assert.match(listenLine ?? '', /kubelet port: listening on https:\/\/127\.0\.0\.24:\d+; client certificates verified against the client CA given \(--client-ca-file\)$/);
   });
 });
 

@@ -24,6 +24,8 @@ export interface TestPki {
   otherServer: KeyPair;
   /** A node client certificate signed by `ca`. */
   client(name: string): KeyPair;
+  /** A client certificate for user `cn` signed by `otherCa` (a client CA other than the API server's). */
+  otherClient(cn: string): KeyPair;
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -71,6 +73,14 @@ export function makePki(): TestPki {
       if (!kp) {
         kp = issue(dir, 'ca', `client-${name}`, `/O=system:nodes/CN=system:node:${name}`, 'extendedKeyUsage=clientAuth\n');
         clients.set(name, kp);
+      }
+      return kp;
+    },
+    otherClient(cn: string): KeyPair {
+      let kp = clients.get(`other:${cn}`);
+      if (!kp) {
+        kp = issue(dir, 'other-ca', `other-client-${cn.replace(/[^A-Za-z0-9.-]/g, '_')}`, `/CN=${cn}`, 'extendedKeyUsage=clientAuth\n');
+        clients.set(`other:${cn}`, kp);
       }
       return kp;
     },
