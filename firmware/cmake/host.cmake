@@ -1,8 +1,8 @@
 # The host (Linux) build of the firmware's portable components: see the root CMakeLists.txt.
 #
 # Always built: kubelet_common (OS seam, event queue), kubelet_config (configuration document),
-# led_pattern (LED renderer), net_tls (mbedTLS client and network task, needs libmbedtls-dev) and their
-# unit tests. With wasm3: the wasm host and the picokubelet-linux binary.
+# led_pattern (LED renderer), net_tls (mbedTLS client and network task, needs libmbedtls-dev), host_crypto
+# (key slots, CSRs, certificates; mbedTLS) and their unit tests. With wasm3: the wasm host and the picokubelet-linux binary.
 
 set(CMAKE_C_STANDARD 11)
 set(CMAKE_C_STANDARD_REQUIRED ON)
@@ -57,6 +57,8 @@ elseif(MBEDTLS_INCLUDE_DIR AND MBEDTLS_LIBRARY AND MBEDX509_LIBRARY AND MBEDCRYP
     set(PICOKUBELET_HAVE_MBEDTLS ON)
     add_subdirectory("${PICOKUBELET_ROOT}/firmware/components/net_tls" components/net_tls)
     target_compile_options(net_tls PRIVATE ${PICOKUBELET_WARNINGS})
+    add_subdirectory("${PICOKUBELET_ROOT}/firmware/components/host_crypto" components/host_crypto)
+    target_compile_options(host_crypto PRIVATE ${PICOKUBELET_WARNINGS})
 else()
     message(FATAL_ERROR "mbedTLS not found: install the Debian package libmbedtls-dev")
 endif()

@@ -27,6 +27,8 @@
 #include "mbedtls/version.h"
 #include "wasm3.h"
 
+#include "cred_store.h"
+#include "host_crypto.h"
 #include "kubeconfig.h"
 #include "kubelet_abi.h"
 #include "kubelet_config.h"
@@ -45,6 +47,7 @@ static const char *TAG = "linux";
 
 typedef struct {
     net_tls_t *net;
+    host_crypto_t *crypto;
     pk_evq_t *queue;
     wasm_host_t *host;
     atomic_int link_up;
@@ -99,19 +102,30 @@ static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *dat
     return net_tls_send(((linux_host_t *)ctx)->net, gen, conn, data, len);
 }
 
-/* OP_LISTEN through net_tls; the crypto ops are not implemented in this port yet (ABI.md "Host calls"). */
+/* OP_LISTEN through net_tls, the crypto ops through host_crypto (ABI.md "Host calls"). */
 static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
                             size_t len)
 {
-    (void)data;
-    (void)len;
+    linux_host_t *lh = ctx;
+    if (host_crypto_serves(op)) {
+        return host_crypto_call(lh->crypto, gen, req, op, arg, data, len);
+    }
     if (op != KUBELET_OP_LISTEN) {
         return -KUBELET_ERR_UNSUPPORTED;
     }
     if (arg < 1 || arg > 65535) {
         return -KUBELET_ERR_HOST_CALL_INVALID;
     }
-    return net_tls_listen(((linux_host_t *)ctx)->net, gen, req, (uint16_t)arg);
+    return net_tls_listen(lh->net, gen, req, (uint16_t)arg);
+}
+
+/* An installed (or stored) slot certificate: new TLS connections of that side present it. */
+static void on_identity(void *ctx, int32_t slot, const char *chain_pem, const char *key_pem)
+{
+    linux_host_t *lh = ctx;
+    if (net_tls_set_identity(lh->net, slot, chain_pem, key_pem) != 0) {
+        PK_LOGE(TAG, "cannot hand the %s certificate to the network task", slot ? "serving" : "client");
+    }
 }
 
 static void op_close(void *ctx, uint32_t gen, int32_t conn)
@@ -231,6 +245,8 @@ static void usage(FILE *to)
             "                           with mbedTLS 2.x an IP literal cannot be verified: use a DNS SAN,\n"
             "                           e.g. localhost)\n"
             "  --ca FILE                cluster CA bundle (PEM)\n"
+            "  --client-ca FILE         CA bundle the kubelet port verifies client certificates against\n"
+            "                           (default: the cluster CA)\n"
             "  --cert FILE --key FILE   client certificate and key (PEM)\n"
             "  --token TOKEN            bearer token (or --token-file FILE)\n"
             "  --wasm FILE              the core (default build/picokubelet.wasm)\n"
@@ -243,13 +259,16 @@ static void usage(FILE *to)
             "  --memory-limit BYTES     cap on linear memory (default none)\n"
             "  --ipv4 A.B.C.D           address reported with the link (default 127.0.0.1)\n"
             "  --summary-every SECONDS  status line period (default 30, 0: off)\n"
-            "  --kubelet-port PORT      serve the kubelet port (TLS, /healthz); needs --serving-cert/--serving-key\n"
-            "  --serving-cert FILE --serving-key FILE   the kubelet port's certificate and key (PEM)\n"
+            "  --kubelet-port PORT      the kubelet port (TLS; default 10250, 0: off); its certificate is the\n"
+            "                           serving slot's (a CSR the core makes), else --serving-cert/--serving-key\n"
+            "  --serving-cert FILE --serving-key FILE   a serving certificate and key (PEM) to start with\n"
             "  --listen-address A.B.C.D the kubelet port's address (default: --ipv4)\n"
+            "  --cert-dir DIR           keep the key slots' keys and certificates here (client.key/.crt,\n"
+            "                           serving.key/.crt; keys mode 0600); default: in memory only\n"
             "  --help\n\n"
             "Every configuration key can also come from the environment: PICOKUBELET_NODE_NAME,\n"
             "PICOKUBELET_API_HOST, PICOKUBELET_API_PORT, PICOKUBELET_SERVER_NAME, PICOKUBELET_TOKEN,\n"
-            "PICOKUBELET_CA_PEM, PICOKUBELET_CLIENT_CERT, PICOKUBELET_CLIENT_KEY (PEM text).\n"
+            "PICOKUBELET_CA_PEM, PICOKUBELET_CLIENT_CA, PICOKUBELET_CLIENT_CERT, PICOKUBELET_CLIENT_KEY (PEM text).\n"
             "Precedence: kubeconfig < environment < flags.\n",
             DEFAULT_HEAP_TOTAL, DEFAULT_WASM_STACK);
 }
@@ -316,6 +335,8 @@ enum {
     OPT_SERVING_CERT,
     OPT_SERVING_KEY,
     OPT_LISTEN_ADDRESS,
+    OPT_CLIENT_CA,
+    OPT_CERT_DIR,
     OPT_HELP,
 };
 
@@ -346,6 +367,8 @@ int main(int argc, char **argv)
         {"serving-cert", required_argument, NULL, OPT_SERVING_CERT},
         {"serving-key", required_argument, NULL, OPT_SERVING_KEY},
         {"listen-address", required_argument, NULL, OPT_LISTEN_ADDRESS},
+        {"client-ca", required_argument, NULL, OPT_CLIENT_CA},
+        {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -360,10 +383,11 @@ int main(int argc, char **argv)
     const char *kubeconfig_path = NULL;
     uint32_t wasm_stack = DEFAULT_WASM_STACK;
     uint32_t memory_limit = 0;
-    uint16_t kubelet_port = 0;
+    uint16_t kubelet_port = 10250;
     char *serving_cert = NULL;
     char *serving_key = NULL;
     const char *listen_address = NULL;
+    const char *cert_dir = NULL;
     kubelet_config_t cfg;
     kubelet_config_init(&cfg);
     kubelet_config_t flags;
@@ -475,6 +499,14 @@ int main(int argc, char **argv)
         case OPT_LISTEN_ADDRESS:
             listen_address = optarg;
             break;
+        case OPT_CLIENT_CA:
+            if (set_from_file(&flags, "client_ca", optarg) != 0) {
+                return 2;
+            }
+            break;
+        case OPT_CERT_DIR:
+            cert_dir = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -509,7 +541,7 @@ int main(int argc, char **argv)
         kubeconfig_free(&kc);
     }
     set_from_env(&cfg);
-    const char *flag_keys[] = {"node_name", "api_host", "server_name", "token", "ca_pem",
+    const char *flag_keys[] = {"node_name", "api_host", "server_name", "token", "ca_pem", "client_ca",
                                "client_cert", "client_key", "log_level"};
     kubelet_config_t *src = &flags;
     for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++) {
@@ -519,6 +551,7 @@ int main(int argc, char **argv)
                         : strcmp(k, "server_name") == 0 ? src->server_name
                         : strcmp(k, "token") == 0       ? src->token
                         : strcmp(k, "ca_pem") == 0      ? src->ca_pem
+                        : strcmp(k, "client_ca") == 0   ? src->client_ca
                         : strcmp(k, "client_cert") == 0 ? src->client_cert
                         : strcmp(k, "client_key") == 0  ? src->client_key
                                                         : src->log_level;
@@ -602,6 +635,7 @@ int main(int argc, char **argv)
     inet_ntop(AF_INET, &ipv4_addr, ipv4_text, sizeof(ipv4_text));
     net_tls_config_t net_cfg = {
         .ca_pem = cfg.ca_pem,
+        .client_ca_pem = cfg.client_ca,
         .client_cert_pem = cfg.client_cert,
         .client_key_pem = cfg.client_key,
         .serving_cert_pem = serving_cert,
@@ -613,6 +647,17 @@ int main(int argc, char **argv)
     lh.net = net_tls_start(&net_cfg, err, sizeof(err));
     if (lh.net == NULL) {
         fprintf(stderr, "network: %s\n", err);
+        return 1;
+    }
+    cred_store_t *store = NULL;
+    if (cert_dir != NULL && (store = cred_store_open(cert_dir, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "--cert-dir: %s\n", err);
+        return 2;
+    }
+    host_crypto_config_t crypto_cfg = {.queue = lh.queue, .store = store, .on_identity = on_identity, .ctx = &lh};
+    lh.crypto = host_crypto_start(&crypto_cfg, err, sizeof(err));
+    if (lh.crypto == NULL) {
+        fprintf(stderr, "host crypto: %s\n", err);
         return 1;
     }
     PK_LOGI(TAG, "node %s, API server %s:%u (server name %s, %s), core %s (%zu bytes), %s", cfg.node_name,

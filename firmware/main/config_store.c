@@ -47,6 +47,7 @@ esp_err_t config_store_load(kubelet_config_t *c)
     set_kconfig(c, "server_name", CONFIG_PICOKUBELET_SERVER_NAME);
     set_kconfig(c, "token", CONFIG_PICOKUBELET_TOKEN);
     set_kconfig(c, "ca_pem", CONFIG_PICOKUBELET_CA_PEM);
+    set_kconfig(c, "client_ca", CONFIG_PICOKUBELET_CLIENT_CA);
     set_kconfig(c, "client_cert", CONFIG_PICOKUBELET_CLIENT_CERT);
     set_kconfig(c, "client_key", CONFIG_PICOKUBELET_CLIENT_KEY);
     set_kconfig(c, "wifi_ssid", CONFIG_PICOKUBELET_WIFI_SSID);

@@ -28,6 +28,8 @@
 
 #include "board_net.h"
 #include "config_store.h"
+#include "cred_store.h"
+#include "host_crypto.h"
 #include "kubelet_abi.h"
 #include "kubelet_config.h"
 #include "led_status.h"
@@ -45,11 +47,16 @@ extern const uint8_t k_core_end[] asm("_binary_picokubelet_wasm_end");
 #define EVENT_QUEUE_LEN 16
 #define NET_TASK_PRIORITY 6
 #define LED_TASK_PRIORITY 2
+/* Below the network task: a key generation never holds up the sockets. */
+#define CRYPTO_TASK_PRIORITY 4
+/* mbedTLS ECDSA key generation and signing, CSR and certificate parsing: an estimate, not measured. */
+#define CRYPTO_TASK_STACK (8 * 1024)
 #define STATUS_LOG_MS (60 * 1000)
 
 typedef struct {
     pk_evq_t *queue;
     net_tls_t *net;
+    host_crypto_t *crypto;
     char *config_json;
     size_t config_len;
     int64_t next_status_log;
@@ -79,6 +86,32 @@ static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *hos
 static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
 {
     return net_tls_send(((board_t *)ctx)->net, gen, conn, data, len);
+}
+
+/* OP_LISTEN through net_tls, the crypto ops through host_crypto (keys and certificates in NVS). */
+static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
+                            size_t len)
+{
+    board_t *b = ctx;
+    if (host_crypto_serves(op)) {
+        return b->crypto != NULL ? host_crypto_call(b->crypto, gen, req, op, arg, data, len) : -KUBELET_ERR_UNSUPPORTED;
+    }
+    if (op != KUBELET_OP_LISTEN) {
+        return -KUBELET_ERR_UNSUPPORTED;
+    }
+    if (arg < 1 || arg > 65535) {
+        return -KUBELET_ERR_HOST_CALL_INVALID;
+    }
+    return net_tls_listen(b->net, gen, req, (uint16_t)arg);
+}
+
+/* Crypto task (or start-up): an installed or stored slot certificate goes to the network task. */
+static void on_identity(void *ctx, int32_t slot, const char *chain_pem, const char *key_pem)
+{
+    board_t *b = ctx;
+    if (net_tls_set_identity(b->net, slot, chain_pem, key_pem) != 0) {
+        ESP_LOGE(TAG, "cannot hand the %s certificate to the network task", slot ? "serving" : "client");
+    }
 }
 
 static void op_close(void *ctx, uint32_t gen, int32_t conn)
@@ -177,6 +210,7 @@ static void wasm_task(void *arg)
             {
                 .connect = op_connect,
                 .send = op_send,
+                .host_call = op_host_call,
                 .close = op_close,
                 .close_all = op_close_all,
                 .led = op_led,
@@ -241,6 +275,7 @@ void app_main(void)
     kubelet_config_t cfg;
     config_store_load(&cfg);
     describe_host(&cfg);
+    cfg.kubelet_port = CONFIG_PICOKUBELET_KUBELET_PORT;
     char problems[256];
     if (kubelet_config_check(&cfg, problems, sizeof(problems)) > 0) {
         ESP_LOGE(TAG, "configuration incomplete: %s (firmware/README.md \"Provisioning\")", problems);
@@ -270,6 +305,7 @@ void app_main(void)
     ESP_ERROR_CHECK(esp_event_loop_create_default());
     net_tls_config_t net_cfg = {
         .ca_pem = cfg.ca_pem,
+        .client_ca_pem = cfg.client_ca,
         .client_cert_pem = cfg.client_cert,
         .client_key_pem = cfg.client_key,
         .queue = b->queue,
@@ -283,6 +319,16 @@ void app_main(void)
         ESP_LOGE(TAG, "TLS: %s", err);
         led_status_set(KUBELET_LED_WARNING);
         return;
+    }
+
+    /* Keys and certificates of the key slots, kept in NVS (namespace "pk_certs"); without the store the
+     * crypto ops still work, in RAM only. */
+    cred_store_t *store = cred_store_open(NULL, err, sizeof(err));
+    host_crypto_config_t crypto_cfg = {.queue = b->queue, .store = store, .on_identity = on_identity, .ctx = b,
+                                       .task_stack_bytes = CRYPTO_TASK_STACK, .task_priority = CRYPTO_TASK_PRIORITY};
+    b->crypto = host_crypto_start(&crypto_cfg, err, sizeof(err));
+    if (b->crypto == NULL) {
+        ESP_LOGE(TAG, "host crypto: %s (the core runs without key slots)", err);
     }
 
     board_net_config_t net = {

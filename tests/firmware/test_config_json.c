@@ -110,9 +110,9 @@ static void test_unknown_key(void)
 
 static void test_key_table_matches_nvs_contract(void)
 {
-    /* The NVS keys the host-sim CLI writes into the provisioning CSV, in order. */
+    /* The NVS keys, in order (the host-sim CLI writes those a node needs into the provisioning CSV). */
     static const char *expected[] = {"node_name", "api_host", "api_port", "server_name", "token",
-                                     "ca_pem",    "client_cert", "client_key", "wifi_ssid", "wifi_psk"};
+                                     "ca_pem",    "client_ca", "client_cert", "client_key", "wifi_ssid", "wifi_psk"};
     CHECK_EQ_INT(kubelet_config_key_count, sizeof(expected) / sizeof(expected[0]));
     for (size_t i = 0; i < kubelet_config_key_count && i < sizeof(expected) / sizeof(expected[0]); i++) {
         CHECK_EQ_STR(kubelet_config_keys[i].key, expected[i]);

@@ -5,7 +5,9 @@
  * good handshake and echo, a server that closes, a wrong server name, an untrusted server certificate,
  * a refused port, a required client certificate, a large response split into io_buffer-sized chunks,
  * a dropped link and a silent close, send back-pressure (flow control), and the kubelet-port listener
- * (accepted connections, a client identity, a listen repeated, a listen without a serving certificate).
+ * (accepted connections, a client identity, a listen repeated, a listen without a serving certificate,
+ * client certificates verified against a client CA of their own: the right one accepted with its identity,
+ * one from another CA refused).
  * argv[1] is the directory of the test certificates.
  */
 #define _GNU_SOURCE /* memmem */
@@ -25,6 +27,7 @@
 #include "mbedtls/x509_crt.h"
 
 #include "check.h"
+#include "test_pki.h"
 #include "kubelet_abi.h"
 #include "net_tls.h"
 #include "pk_evq.h"
@@ -418,14 +421,128 @@ static void test_listener_accepts(void)
     pk_event_release(&ev);
 }
 
-/* Without a serving certificate OP_LISTEN fails with the reason. */
+/* A net_tls client presenting cert/key (NULL: none), trusting the cluster CA. */
+static client_t client_with(const char *cert_pem, const char *key_pem)
+{
+    client_t c;
+    c.q = pk_evq_create(32);
+    net_tls_config_t cfg = {
+        .ca_pem = read_text("ca.crt"),
+        .client_cert_pem = cert_pem,
+        .client_key_pem = key_pem,
+        .queue = c.q,
+        .connect_timeout_ms = 5000,
+    };
+    char err[256];
+    c.net = net_tls_start(&cfg, err, sizeof(err));
+    if (c.net == NULL) {
+        fprintf(stderr, "net_tls_start: %s\n", err);
+        exit(2);
+    }
+    return c;
+}
+
+/* The kubelet port with a client CA other than the cluster CA (the API server's kubelet client
+ * certificates come from the cluster's client CA): a client certificate from it is accepted with its CN and
+ * every O; one from another CA (here the cluster CA's own client.crt, and one from a stranger CA) fails
+ * the handshake and the core never hears of it; no certificate at all is accepted without an identity. */
+static void test_listener_client_ca(void)
+{
+    pki_ca_t client_ca;
+    pki_ca(&client_ca, "test client CA");
+    pki_ca_t stranger;
+    pki_ca(&stranger, "stranger CA");
+    pk_evq_t *q = pk_evq_create(32);
+    net_tls_config_t cfg = {
+        .ca_pem = read_text("ca.crt"),
+        .client_ca_pem = client_ca.pem,
+        .serving_cert_pem = read_text("server.crt"),
+        .serving_key_pem = read_text("server.key"),
+        .listen_address = "127.0.0.1",
+        .queue = q,
+        .connect_timeout_ms = 5000,
+    };
+    char err[256];
+    net_tls_t *net = net_tls_start(&cfg, err, sizeof(err));
+    CHECK(net != NULL);
+    if (net == NULL) {
+        fprintf(stderr, "net_tls_start: %s\n", err);
+        return;
+    }
+    client_t server = {.q = q, .net = net};
+    uint16_t port = free_port();
+    net_tls_listen(net, 1, 5, port);
+    pk_event_t ev = next_event(&server, 5000);
+    CHECK(ev.kind == PK_EV_HOST_RESULT && ev.arg == 0);
+    pk_event_release(&ev);
+
+    char *cert;
+    char *key;
+    pki_leaf(&client_ca, "CN=kube-apiserver-kubelet-client,O=system:masters,O=kubeadm:cluster-admins", NULL, 0, &cert,
+             &key);
+    client_t good = client_with(cert, key);
+    net_tls_connect(good.net, 1, 1, "127.0.0.1", port, "localhost");
+    CHECK_EQ_INT(next_event(&good, 10000).kind, PK_EV_CONNECTED);
+    ev = next_event(&server, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_ACCEPTED);
+    const char *want = "CN=kube-apiserver-kubelet-client\nO=system:masters\nO=kubeadm:cluster-admins\n";
+    CHECK(ev.len == strlen(want) && memcmp(ev.data, want, ev.len) == 0);
+    if (ev.len != strlen(want) || memcmp(ev.data, want, ev.len) != 0) {
+        fprintf(stderr, "identity: %.*s\n", (int)ev.len, (const char *)ev.data);
+    }
+    pk_event_release(&ev);
+
+    client_t cluster_signed = client_new(true); /* client.crt: signed by the cluster CA, not the client CA */
+    net_tls_connect(cluster_signed.net, 1, 2, "127.0.0.1", port, "localhost");
+    ev = next_event(&cluster_signed, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_TLS_FAILED);
+    char *stranger_cert;
+    char *stranger_key;
+    pki_leaf(&stranger, "CN=system:node:intruder,O=system:nodes", NULL, 0, &stranger_cert, &stranger_key);
+    client_t strange = client_with(stranger_cert, stranger_key);
+    net_tls_connect(strange.net, 1, 3, "127.0.0.1", port, "localhost");
+    ev = next_event(&strange, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_TLS_FAILED);
+
+    client_t anon = client_with(NULL, NULL);
+    net_tls_connect(anon.net, 1, 4, "127.0.0.1", port, "localhost");
+    CHECK_EQ_INT(next_event(&anon, 10000).kind, PK_EV_CONNECTED);
+    ev = next_event(&server, 10000);
+    CHECK(ev.kind == PK_EV_ACCEPTED && ev.len == 0); /* the refused ones produced no event before this */
+    pk_event_release(&ev);
+    CHECK_EQ_INT(next_event(&server, 300).kind, PK_EV_NONE);
+    /* The PEM texts given to net_tls_start stay with its configuration; the CA keys are ours. */
+    mbedtls_pk_free(&client_ca.key);
+    pki_ca_free(&stranger);
+}
+
+/* Without a serving certificate the port is listened on, and connections are refused until one is set
+ * (net_tls_set_identity, as host_crypto does when the serving slot's certificate is installed). */
 static void test_listen_without_certificate(void)
 {
     client_t c = client_new(false);
-    net_tls_listen(c.net, 1, 9, free_port());
+    uint16_t port = free_port();
+    net_tls_listen(c.net, 1, 9, port);
     pk_event_t ev = next_event(&c, 5000);
-    CHECK(ev.kind == PK_EV_HOST_RESULT && ev.conn == 9 && ev.arg == KUBELET_ERR_HOST_CALL_FAILED);
-    CHECK(ev.len > 0 && memmem(ev.data, ev.len, "no serving certificate", 22) != NULL);
+    CHECK(ev.kind == PK_EV_HOST_RESULT && ev.conn == 9 && ev.arg == 0);
+    pk_event_release(&ev);
+    client_t peer = client_new(false);
+    net_tls_connect(peer.net, 1, 1, "127.0.0.1", port, "localhost");
+    ev = next_event(&peer, 10000);
+    CHECK(ev.kind == PK_EV_CLOSED && ev.conn == 1 && ev.arg == KUBELET_CLOSE_TLS_FAILED);
+    CHECK_EQ_INT(next_event(&c, 300).kind, PK_EV_NONE); /* the core hears nothing of it */
+    char *cert = read_text("server.crt");
+    char *key = read_text("server.key");
+    CHECK_EQ_INT(net_tls_set_identity(c.net, 2, cert, key), -KUBELET_ERR_HOST_CALL_INVALID);
+    CHECK_EQ_INT(net_tls_set_identity(c.net, KUBELET_KEY_SLOT_SERVING, cert, key), 0);
+    free(cert); /* copied */
+    free(key);
+    net_tls_connect(peer.net, 1, 2, "127.0.0.1", port, "localhost");
+    CHECK_EQ_INT(next_event(&peer, 10000).kind, PK_EV_CONNECTED);
+    ev = next_event(&c, 10000);
+    CHECK(ev.kind == PK_EV_ACCEPTED && ev.len == 0);
     pk_event_release(&ev);
 }
 
@@ -586,6 +703,7 @@ int main(int argc, char **argv)
     RUN(test_send_out_of_memory_closes);
     RUN(test_send_back_pressure);
     RUN(test_listener_accepts);
+    RUN(test_listener_client_ca);
     RUN(test_listen_without_certificate);
     RUN(test_lookup_does_not_block_others);
     RUN(test_server_closes);

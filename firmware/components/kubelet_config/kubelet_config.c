@@ -17,6 +17,7 @@ const kubelet_config_key_t kubelet_config_keys[] = {
     {"server_name", KUBELET_CONFIG_STR, false},
     {"token", KUBELET_CONFIG_STR, true},
     {"ca_pem", KUBELET_CONFIG_STR, false},
+    {"client_ca", KUBELET_CONFIG_STR, false},
     {"client_cert", KUBELET_CONFIG_STR, false},
     {"client_key", KUBELET_CONFIG_STR, true},
     {"wifi_ssid", KUBELET_CONFIG_STR, false},
@@ -44,6 +45,7 @@ static char **field_for(kubelet_config_t *c, const char *key)
         {"server_name", offsetof(kubelet_config_t, server_name)},
         {"token", offsetof(kubelet_config_t, token)},
         {"ca_pem", offsetof(kubelet_config_t, ca_pem)},
+        {"client_ca", offsetof(kubelet_config_t, client_ca)},
         {"client_cert", offsetof(kubelet_config_t, client_cert)},
         {"client_key", offsetof(kubelet_config_t, client_key)},
         {"wifi_ssid", offsetof(kubelet_config_t, wifi_ssid)},
@@ -69,7 +71,7 @@ void kubelet_config_init(kubelet_config_t *c)
 
 void kubelet_config_free(kubelet_config_t *c)
 {
-    char **strings[] = {&c->node_name, &c->api_host,  &c->server_name, &c->token,   &c->ca_pem,
+    char **strings[] = {&c->node_name, &c->api_host,  &c->server_name, &c->token,   &c->ca_pem, &c->client_ca,
                         &c->client_cert, &c->client_key, &c->wifi_ssid, &c->wifi_psk, &c->mac,
                         &c->os_image,  &c->kernel_version, &c->log_level};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {

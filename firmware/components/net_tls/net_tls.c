@@ -35,6 +35,7 @@
 #include "mbedtls/error.h"
 #include "mbedtls/net_sockets.h"
 #include "mbedtls/pk.h"
+#include "mbedtls/platform_util.h"
 #include "mbedtls/ssl.h"
 #include "mbedtls/version.h"
 #include "mbedtls/x509_crt.h"
@@ -71,6 +72,7 @@ typedef enum {
     CMD_CLOSE_ALL,
     CMD_DROP_ALL,
     CMD_LISTEN,
+    CMD_IDENTITY,
 } cmd_op_t;
 
 typedef struct net_cmd {
@@ -84,6 +86,8 @@ typedef struct net_cmd {
     char *server_name;
     uint8_t *data;
     size_t len;
+    /* CMD_IDENTITY: the slot (conn), its certificate chain (data) and private key (key_pem, wiped on free) */
+    char *key_pem;
 } net_cmd_t;
 
 typedef struct out_chunk {
@@ -92,6 +96,20 @@ typedef struct out_chunk {
     size_t off;
     uint8_t data[];
 } out_chunk_t;
+
+/*
+ * One side's TLS settings: an mbedTLS configuration with the certificate and key it presents. A
+ * connection keeps the profile it started with (mbedTLS reads the configuration for as long as the
+ * connection lives), so a new identity (net_tls_set_identity) becomes a new profile for new connections
+ * while the old one lives on until its last connection is gone. Network task only.
+ */
+typedef struct tls_profile {
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt cert;
+    mbedtls_pk_context key;
+    /* net_tls's current pointer plus one per connection using it */
+    uint32_t refs;
+} tls_profile_t;
 
 typedef enum {
     /* Waiting for the resolver thread (name lookup and the start of the TCP connect). */
@@ -120,7 +138,11 @@ typedef struct net_conn {
     bool accepted;
     uint16_t port;
     uint32_t peer_ipv4;
+    /* what verify_client found wrong with the client's certificate chain (accepted connections) */
+    uint32_t peer_flags;
     mbedtls_ssl_context ssl;
+    /* the settings ssl was set up with (a reference), NULL before setup_tls */
+    tls_profile_t *profile;
     out_chunk_t *out_head;
     out_chunk_t *out_tail;
     /* bytes in out_head..out_tail not yet written */
@@ -162,10 +184,10 @@ struct net_tls {
     uint32_t listen_gen;
     int32_t next_accepted;
     uint32_t accepted_count;
-    bool serving;
-    mbedtls_ssl_config server_conf;
-    mbedtls_x509_crt serving_cert;
-    mbedtls_pk_context serving_key;
+    /* TLS settings for new connections: the node's own (client side, always) and the kubelet port's
+     * (server side; NULL without a serving certificate). Network task only after start. */
+    tls_profile_t *client;
+    tls_profile_t *server;
     /* resolver: requests (network task -> resolver) and results (back), both under `lock` */
     resolve_req_t *resolve_todo;
     resolve_req_t *resolve_done;
@@ -179,10 +201,9 @@ struct net_tls {
     uint32_t open_count;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    mbedtls_ssl_config conf;
+    /* the cluster CA (servers we connect to) and the client CA (clients of the kubelet port) */
     mbedtls_x509_crt ca;
-    mbedtls_x509_crt own_cert;
-    mbedtls_pk_context own_key;
+    mbedtls_x509_crt client_ca;
     uint8_t *read_buf;
 };
 
@@ -233,6 +254,10 @@ static net_cmd_t *new_cmd(cmd_op_t op, uint32_t gen, int32_t conn)
 
 static void free_cmd(net_cmd_t *c)
 {
+    if (c->key_pem != NULL) {
+        mbedtls_platform_zeroize(c->key_pem, strlen(c->key_pem));
+        free(c->key_pem);
+    }
     free(c->host);
     free(c->server_name);
     free(c->data);
@@ -450,12 +475,24 @@ static void budget_written(net_tls_t *n, uint32_t gen, int32_t conn, size_t len)
     }
 }
 
+static void profile_release(tls_profile_t *p)
+{
+    if (p == NULL || --p->refs > 0) {
+        return;
+    }
+    mbedtls_ssl_config_free(&p->conf);
+    mbedtls_x509_crt_free(&p->cert);
+    mbedtls_pk_free(&p->key);
+    free(p);
+}
+
 static void free_conn(net_tls_t *n, net_conn_t *c)
 {
     budget_close(n, c->gen, c->id);
     if (c->ssl_ready) {
         mbedtls_ssl_free(&c->ssl);
     }
+    profile_release(c->profile);
     if (c->fd >= 0) {
         close(c->fd);
     }
@@ -488,6 +525,10 @@ static void end_conn(net_tls_t *n, net_conn_t *c, int32_t reason)
     }
     uint32_t gen = c->gen;
     int32_t id = c->id;
+    /* An accepted connection the core never heard of (its handshake failed or timed out) ends quietly. */
+    if (c->accepted && c->state != CONN_OPEN) {
+        reason = -1;
+    }
     free_conn(n, c);
     if (reason >= 0) {
         post(n, PK_EV_CLOSED, gen, id, reason, NULL, 0);
@@ -711,11 +752,8 @@ static void post_result(net_tls_t *n, uint32_t gen, int32_t req, int32_t status,
 static void do_listen(net_tls_t *n, net_cmd_t *cmd)
 {
     char why[160];
-    if (!n->serving) {
-        post_result(n, cmd->gen, cmd->conn, KUBELET_ERR_HOST_CALL_FAILED,
-                    "no serving certificate is configured for the kubelet port");
-        return;
-    }
+    /* Without a serving certificate yet (first boot: the core's CSR for one is still pending) the port is
+     * listened on all the same, and connections are refused until the serving slot's arrives. */
     if (n->listen_fd >= 0) {
         if (n->listen_port == cmd->port) {
             n->listen_gen = cmd->gen;
@@ -768,6 +806,12 @@ static void do_accept(net_tls_t *n)
     socklen_t plen = sizeof(peer);
     int fd = accept(n->listen_fd, (struct sockaddr *)&peer, &plen);
     if (fd < 0) {
+        return;
+    }
+    if (n->server == NULL) {
+        PK_LOGW(TAG, "kubelet port: refusing a connection: no serving certificate yet (the serving CSR may be "
+                     "waiting for approval: kubectl get csr)");
+        close(fd);
         return;
     }
     pk_mutex_lock(n->lock);
@@ -851,6 +895,26 @@ static uint8_t *client_identity(net_conn_t *c, uint32_t *len)
     return out;
 }
 
+static tls_profile_t *profile_new(net_tls_t *n, bool server, const char *cert_pem, const char *key_pem, char *err,
+                                  size_t err_size);
+
+/* CMD_IDENTITY: new connections of that side present the slot's certificate from now on. */
+static void do_identity(net_tls_t *n, net_cmd_t *cmd)
+{
+    bool server = cmd->conn == KUBELET_KEY_SLOT_SERVING;
+    char err[256];
+    tls_profile_t *p = profile_new(n, server, (const char *)cmd->data, cmd->key_pem, err, sizeof(err));
+    if (p == NULL) {
+        PK_LOGE(TAG, "%s certificate not taken into use: %s", server ? "serving" : "client", err);
+        return;
+    }
+    tls_profile_t **slot = server ? &n->server : &n->client;
+    profile_release(*slot);
+    *slot = p;
+    PK_LOGI(TAG, "%s", server ? "kubelet port: new connections get the installed serving certificate"
+                              : "new API connections present the installed client certificate");
+}
+
 static void run_commands(net_tls_t *n)
 {
     pk_mutex_lock(n->lock);
@@ -868,6 +932,9 @@ static void run_commands(net_tls_t *n)
             break;
         case CMD_LISTEN:
             do_listen(n, cmd);
+            break;
+        case CMD_IDENTITY:
+            do_identity(n, cmd);
             break;
         case CMD_SEND:
             c = find_conn(n, cmd->gen, cmd->conn);
@@ -902,11 +969,15 @@ static void run_commands(net_tls_t *n)
     }
 }
 
+static int verify_client(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
+
 static bool setup_tls(net_tls_t *n, net_conn_t *c)
 {
     mbedtls_ssl_init(&c->ssl);
     c->ssl_ready = true;
-    int rc = mbedtls_ssl_setup(&c->ssl, c->accepted ? &n->server_conf : &n->conf);
+    c->profile = c->accepted ? n->server : n->client;
+    c->profile->refs++;
+    int rc = mbedtls_ssl_setup(&c->ssl, &c->profile->conf);
     if (rc == 0 && !c->accepted) {
         rc = mbedtls_ssl_set_hostname(&c->ssl, c->server_name);
     }
@@ -917,6 +988,9 @@ static bool setup_tls(net_tls_t *n, net_conn_t *c)
         return false;
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    if (c->accepted) {
+        mbedtls_ssl_set_verify(&c->ssl, verify_client, c); /* per connection, to keep what was wrong */
+    }
     return true;
 }
 
@@ -931,7 +1005,7 @@ static void step_handshake(net_tls_t *n, net_conn_t *c)
     if (rc != 0) {
         char text[128];
         describe_mbedtls_error(rc, text, sizeof(text));
-        uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+        uint32_t flags = c->peer_flags != 0 ? c->peer_flags : mbedtls_ssl_get_verify_result(&c->ssl);
         char why[256] = "";
 #if !defined(MBEDTLS_X509_REMOVE_INFO)
         if (flags != 0 && flags != (uint32_t)-1) {
@@ -943,9 +1017,28 @@ static void step_handshake(net_tls_t *n, net_conn_t *c)
             }
         }
 #endif
-        PK_LOGW(TAG, "connection %" PRId32 ": TLS handshake with %s failed: %s%s%s", c->id, c->server_name, text,
-                why[0] ? "; certificate: " : "", why);
+        if (c->accepted) {
+            if (c->peer_flags != 0) {
+                PK_LOGW(TAG, "kubelet port: connection %" PRId32 " refused: its client certificate does not verify "
+                        "against the client CA: %s", c->id, why[0] ? why : "(no details)");
+            } else {
+                PK_LOGW(TAG, "kubelet port: connection %" PRId32 " refused: TLS handshake failed: %s", c->id, text);
+            }
+        } else {
+            PK_LOGW(TAG, "connection %" PRId32 ": TLS handshake with %s failed: %s%s%s", c->id, c->server_name, text,
+                    why[0] ? "; certificate: " : "", why);
+        }
         end_conn(n, c, KUBELET_CLOSE_TLS_FAILED);
+        return;
+    }
+    if (c->accepted && mbedtls_ssl_get_peer_cert(&c->ssl) != NULL && mbedtls_ssl_get_verify_result(&c->ssl) != 0) {
+        /* A client certificate that does not verify against the client CA (or is not for client use): the
+         * client is refused, not served as anonymous. verify_client usually stops it during the handshake
+         * already; the key-usage checks mbedTLS does afterwards end up here. */
+        PK_LOGW(TAG, "kubelet port: connection %" PRId32 " refused: its client certificate does not verify (flags 0x%x)",
+                c->id, (unsigned)mbedtls_ssl_get_verify_result(&c->ssl));
+        mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+        end_conn(n, c, -1);
         return;
     }
     c->state = CONN_OPEN;
@@ -1176,9 +1269,87 @@ static int parse_key_into(mbedtls_pk_context *key, net_tls_t *n, const char *pem
 #endif
 }
 
-static int parse_pem_key(net_tls_t *n, const char *pem)
+/* Client CA check on the kubelet port: a client that presents a certificate the client CA does not vouch
+ * for fails the handshake (VERIFY_OPTIONAL alone would let it in as anonymous). No certificate at all
+ * never gets here: that client is served unauthenticated and the core decides (401 without a token). */
+static int verify_client(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
-    return parse_key_into(&n->own_key, n, pem);
+    (void)crt;
+    (void)depth;
+    if (*flags == 0) {
+        return 0;
+    }
+    if (ctx != NULL) {
+        ((net_conn_t *)ctx)->peer_flags |= *flags;
+    }
+    return MBEDTLS_ERR_X509_FATAL_ERROR;
+}
+
+/* A profile (one reference, the caller's) for the client side (verify the server against the cluster CA,
+ * present cert/key if given) or the server side (present cert/key, verify optional client certificates
+ * against the client CA). NULL with the reason in `err`. */
+static tls_profile_t *profile_new(net_tls_t *n, bool server, const char *cert_pem, const char *key_pem, char *err,
+                                  size_t err_size)
+{
+    char text[128];
+    tls_profile_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    p->refs = 1;
+    mbedtls_ssl_config_init(&p->conf);
+    mbedtls_x509_crt_init(&p->cert);
+    mbedtls_pk_init(&p->key);
+    const char *what = "TLS defaults";
+    int rc = mbedtls_ssl_config_defaults(&p->conf, server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+                                         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc == 0) {
+        mbedtls_ssl_conf_rng(&p->conf, mbedtls_ctr_drbg_random, &n->drbg);
+        if (server) {
+            mbedtls_ssl_conf_authmode(&p->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+            mbedtls_ssl_conf_ca_chain(&p->conf, &n->client_ca, NULL);
+            mbedtls_ssl_conf_verify(&p->conf, verify_client, NULL);
+        } else {
+            mbedtls_ssl_conf_authmode(&p->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+            mbedtls_ssl_conf_ca_chain(&p->conf, &n->ca, NULL);
+        }
+    }
+    if (rc == 0 && cert_pem != NULL) {
+        what = server ? "the serving certificate" : "the client certificate";
+        rc = parse_pem_cert(&p->cert, cert_pem);
+        if (rc == 0) {
+            what = server ? "the serving key" : "the client key";
+            rc = parse_key_into(&p->key, n, key_pem);
+        }
+        if (rc == 0) {
+            what = server ? "the serving certificate and key" : "the client certificate and key";
+            rc = mbedtls_ssl_conf_own_cert(&p->conf, &p->cert, &p->key);
+        }
+    }
+    if (rc != 0) {
+        describe_mbedtls_error(rc, text, sizeof(text));
+        snprintf(err, err_size, "%s: %s", what, text);
+        profile_release(p);
+        return NULL;
+    }
+    return p;
+}
+
+int32_t net_tls_set_identity(net_tls_t *n, int32_t slot, const char *cert_pem, const char *key_pem)
+{
+    if ((slot != KUBELET_KEY_SLOT_CLIENT && slot != KUBELET_KEY_SLOT_SERVING) || cert_pem == NULL || key_pem == NULL) {
+        return -KUBELET_ERR_HOST_CALL_INVALID;
+    }
+    net_cmd_t *c = new_cmd(CMD_IDENTITY, 0, slot);
+    if (c == NULL || (c->data = (uint8_t *)strdup(cert_pem)) == NULL || (c->key_pem = strdup(key_pem)) == NULL) {
+        if (c != NULL) {
+            free_cmd(c);
+        }
+        return -KUBELET_ERR_HOST_CALL_FAILED;
+    }
+    push_cmd(n, c);
+    return 0;
 }
 
 static int open_wake_fd(void)
@@ -1227,15 +1398,10 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
     n->wake_fd = -1;
     n->listen_fd = -1;
     n->next_accepted = KUBELET_CONN_ACCEPTED_MIN;
-    mbedtls_ssl_config_init(&n->server_conf);
-    mbedtls_x509_crt_init(&n->serving_cert);
-    mbedtls_pk_init(&n->serving_key);
     mbedtls_entropy_init(&n->entropy);
     mbedtls_ctr_drbg_init(&n->drbg);
-    mbedtls_ssl_config_init(&n->conf);
     mbedtls_x509_crt_init(&n->ca);
-    mbedtls_x509_crt_init(&n->own_cert);
-    mbedtls_pk_init(&n->own_key);
+    mbedtls_x509_crt_init(&n->client_ca);
 #if defined(MBEDTLS_PSA_CRYPTO_C)
     psa_crypto_init();
 #endif
@@ -1253,62 +1419,28 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
         snprintf(err, err_size, "the cluster CA (ca_pem) does not parse: %s", text);
         goto fail;
     }
-    rc = mbedtls_ssl_config_defaults(&n->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                     MBEDTLS_SSL_PRESET_DEFAULT);
+    rc = parse_pem_cert(&n->client_ca, config->client_ca_pem != NULL ? config->client_ca_pem : config->ca_pem);
     if (rc != 0) {
         describe_mbedtls_error(rc, text, sizeof(text));
-        snprintf(err, err_size, "TLS defaults: %s", text);
+        snprintf(err, err_size, "the client CA (client_ca) does not parse: %s", text);
         goto fail;
     }
-    mbedtls_ssl_conf_authmode(&n->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_ca_chain(&n->conf, &n->ca, NULL);
-    mbedtls_ssl_conf_rng(&n->conf, mbedtls_ctr_drbg_random, &n->drbg);
-    if (config->client_cert_pem != NULL) {
-        rc = parse_pem_cert(&n->own_cert, config->client_cert_pem);
-        if (rc != 0) {
-            describe_mbedtls_error(rc, text, sizeof(text));
-            snprintf(err, err_size, "the client certificate does not parse: %s", text);
-            goto fail;
-        }
-        rc = parse_pem_key(n, config->client_key_pem);
-        if (rc != 0) {
-            describe_mbedtls_error(rc, text, sizeof(text));
-            snprintf(err, err_size, "the client key does not parse: %s", text);
-            goto fail;
-        }
-        rc = mbedtls_ssl_conf_own_cert(&n->conf, &n->own_cert, &n->own_key);
-        if (rc != 0) {
-            describe_mbedtls_error(rc, text, sizeof(text));
-            snprintf(err, err_size, "client certificate and key: %s", text);
-            goto fail;
-        }
+    char why[256];
+    n->client = profile_new(n, false, config->client_cert_pem, config->client_key_pem, why, sizeof(why));
+    if (n->client == NULL) {
+        snprintf(err, err_size, "%s", why);
+        goto fail;
     }
     if ((config->serving_cert_pem == NULL) != (config->serving_key_pem == NULL)) {
         snprintf(err, err_size, "serving certificate and key must be given together");
         goto fail;
     }
     if (config->serving_cert_pem != NULL) {
-        rc = parse_pem_cert(&n->serving_cert, config->serving_cert_pem);
-        if (rc == 0) {
-            rc = parse_key_into(&n->serving_key, n, config->serving_key_pem);
-        }
-        if (rc == 0) {
-            rc = mbedtls_ssl_config_defaults(&n->server_conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                             MBEDTLS_SSL_PRESET_DEFAULT);
-        }
-        if (rc == 0) {
-            /* A client certificate is optional; one that verifies against the cluster CA is an identity. */
-            mbedtls_ssl_conf_authmode(&n->server_conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
-            mbedtls_ssl_conf_ca_chain(&n->server_conf, &n->ca, NULL);
-            mbedtls_ssl_conf_rng(&n->server_conf, mbedtls_ctr_drbg_random, &n->drbg);
-            rc = mbedtls_ssl_conf_own_cert(&n->server_conf, &n->serving_cert, &n->serving_key);
-        }
-        if (rc != 0) {
-            describe_mbedtls_error(rc, text, sizeof(text));
-            snprintf(err, err_size, "the serving certificate and key: %s", text);
+        n->server = profile_new(n, true, config->serving_cert_pem, config->serving_key_pem, why, sizeof(why));
+        if (n->server == NULL) {
+            snprintf(err, err_size, "%s", why);
             goto fail;
         }
-        n->serving = true;
     }
     n->read_buf = malloc(NET_CHUNK);
     n->lock = pk_mutex_create();
@@ -1339,13 +1471,10 @@ fail:
     }
     pk_mutex_destroy(n->lock);
     free(n->read_buf);
-    mbedtls_pk_free(&n->own_key);
-    mbedtls_x509_crt_free(&n->own_cert);
+    profile_release(n->client);
+    profile_release(n->server);
     mbedtls_x509_crt_free(&n->ca);
-    mbedtls_ssl_config_free(&n->conf);
-    mbedtls_ssl_config_free(&n->server_conf);
-    mbedtls_x509_crt_free(&n->serving_cert);
-    mbedtls_pk_free(&n->serving_key);
+    mbedtls_x509_crt_free(&n->client_ca);
     mbedtls_ctr_drbg_free(&n->drbg);
     mbedtls_entropy_free(&n->entropy);
     free(n);

@@ -57,6 +57,8 @@ typedef struct {
     char *token;
     /** Cluster CA bundle, PEM. */
     char *ca_pem;
+    /** CA bundle (PEM) client certificates on the kubelet port are verified against; NULL: ca_pem. */
+    char *client_ca;
     /** Client certificate and key, PEM; both or neither. */
     char *client_cert;
     char *client_key;

@@ -22,8 +22,14 @@
  *
  * The kubelet port: net_tls_listen starts an mbedTLS server on a port with the configured serving
  * certificate; accepted connections get ids from KUBELET_CONN_ACCEPTED_MIN up and arrive as
- * PK_EV_ACCEPTED (a client certificate that verifies against the cluster CA gives the identity lines);
- * from then on they are connections like the others.
+ * PK_EV_ACCEPTED; from then on they are connections like the others. A client certificate is optional:
+ * one that verifies against the client CA (client_ca_pem, default the cluster CA) gives the identity
+ * lines, a client without one is accepted without an identity, and one whose certificate does not verify
+ * is refused during the handshake (no event at all).
+ *
+ * Identities: net_tls_set_identity replaces the certificate and key a side presents (the client slot for
+ * the core's PROFILE_CLUSTER connections, the serving slot for the listener) for connections made from
+ * then on; open connections keep theirs until they close.
  */
 #pragma once
 
@@ -43,6 +49,8 @@ typedef struct net_tls net_tls_t;
 typedef struct {
     /** Cluster CA bundle (PEM); required: every server certificate is verified against it. */
     const char *ca_pem;
+    /** CA bundle (PEM) client certificates on the kubelet port must verify against (NULL: ca_pem). */
+    const char *client_ca_pem;
     /** Client certificate and key (PEM), both or neither. */
     const char *client_cert_pem;
     const char *client_key_pem;
@@ -95,6 +103,16 @@ int32_t net_tls_send(net_tls_t *n, uint32_t gen, int32_t conn, const uint8_t *da
  * when it could not even be queued.
  */
 int32_t net_tls_listen(net_tls_t *n, uint32_t gen, int32_t req, uint16_t port);
+
+/**
+ * From now on, connections of slot `slot`'s side (KUBELET_KEY_SLOT_CLIENT: the core's own connections;
+ * KUBELET_KEY_SLOT_SERVING: the kubelet port, which can then listen) present `cert_pem` (a PEM chain, leaf
+ * first) with `key_pem`. Both are copied (the key copy is wiped once parsed). Applied by the network task
+ * in order with the other commands, so a connect issued after this call uses the new identity. Returns 0,
+ * -KUBELET_ERR_HOST_CALL_INVALID for a bad slot, -KUBELET_ERR_HOST_CALL_FAILED when out of memory. A pair
+ * that does not parse is logged and leaves the old identity in use.
+ */
+int32_t net_tls_set_identity(net_tls_t *n, int32_t slot, const char *cert_pem, const char *key_pem);
 
 /** Closes (gen, conn) without an event. */
 void net_tls_close(net_tls_t *n, uint32_t gen, int32_t conn);
