@@ -245,7 +245,7 @@ static void usage(FILE *to)
             "                           with mbedTLS 2.x an IP literal cannot be verified: use a DNS SAN,\n"
             "                           e.g. localhost)\n"
             "  --ca FILE                cluster CA bundle (PEM)\n"
-            "  --client-ca FILE         CA bundle the kubelet port verifies client certificates against\n"
+            "  --client-ca-file FILE    CA bundle the kubelet port verifies client certificates against\n"
             "                           (default: the cluster CA)\n"
             "  --cert FILE --key FILE   client certificate and key (PEM)\n"
             "  --token TOKEN            bearer token (or --token-file FILE)\n"
@@ -367,7 +367,7 @@ int main(int argc, char **argv)
         {"serving-cert", required_argument, NULL, OPT_SERVING_CERT},
         {"serving-key", required_argument, NULL, OPT_SERVING_KEY},
         {"listen-address", required_argument, NULL, OPT_LISTEN_ADDRESS},
-        {"client-ca", required_argument, NULL, OPT_CLIENT_CA},
+        {"client-ca-file", required_argument, NULL, OPT_CLIENT_CA},
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
