@@ -1,5 +1,6 @@
 // deploy/picokubelet-rbac.yaml: applies, and its ServiceAccount token can do
-// what the kubelet needs and nothing else.
+// what the kubelet needs and nothing else, the kubelet port's reviews and
+// serving CSR included.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import {
   readyStatusPatch,
   uniqueName,
 } from './helpers.mjs';
+import { CSR_PATH, certificateRequest, postCSR } from './csr.mjs';
 
 const MANIFEST = path.join(REPO_ROOT, 'deploy', 'picokubelet-rbac.yaml');
 const SA = 'system:serviceaccount:kube-system:picokubelet';
@@ -67,6 +69,11 @@ describe('picokubelet RBAC manifest', () => {
       ['create', 'leases.coordination.k8s.io', 'kube-node-lease'],
       ['patch', 'leases.coordination.k8s.io', 'kube-node-lease'],
       ['update', 'leases.coordination.k8s.io', 'kube-node-lease'],
+      // The kubelet port: authenticate and authorize its clients, and its serving CSR.
+      ['create', 'tokenreviews.authentication.k8s.io'],
+      ['create', 'subjectaccessreviews.authorization.k8s.io'],
+      ['create', 'certificatesigningrequests.certificates.k8s.io'],
+      ['get', 'certificatesigningrequests.certificates.k8s.io'],
     ];
     const expectNo = [
       ['list', 'nodes'],
@@ -86,6 +93,14 @@ describe('picokubelet RBAC manifest', () => {
       ['delete', 'namespaces'],
       ['create', 'pods', 'default'],
       ['create', 'serviceaccounts/token', 'kube-system'],
+      ['list', 'certificatesigningrequests.certificates.k8s.io'],
+      ['watch', 'certificatesigningrequests.certificates.k8s.io'],
+      ['delete', 'certificatesigningrequests.certificates.k8s.io'],
+      ['update', 'certificatesigningrequests.certificates.k8s.io/approval'],
+      ['update', 'certificatesigningrequests.certificates.k8s.io/status'],
+      ['create', 'localsubjectaccessreviews.authorization.k8s.io', 'default'],
+      ['get', 'nodes/log'],
+      ['get', 'nodes/metrics'],
       ['*', '*'],
     ];
     const [yes, no] = await Promise.all([
@@ -115,11 +130,15 @@ describe('picokubelet RBAC manifest', () => {
         })
         .sort();
     };
-    assert.deepEqual(await rows('default'), [...defaults, 'nodes [get create patch update]', 'nodes/status [patch update]'].sort());
-    assert.deepEqual(
-      await rows('kube-node-lease'),
-      [...defaults, 'nodes [get create patch update]', 'nodes/status [patch update]', 'leases.coordination.k8s.io [get create patch update]'].sort(),
-    );
+    const kubelet = [
+      'nodes [get create patch update]',
+      'nodes/status [patch update]',
+      'tokenreviews.authentication.k8s.io [create]',
+      'subjectaccessreviews.authorization.k8s.io [create]',
+      'certificatesigningrequests.certificates.k8s.io [create get]',
+    ];
+    assert.deepEqual(await rows('default'), [...defaults, ...kubelet].sort());
+    assert.deepEqual(await rows('kube-node-lease'), [...defaults, ...kubelet, 'leases.coordination.k8s.io [get create patch update]'].sort());
   });
 
   test('the token registers a Node, patches it and its status', async () => {
@@ -147,6 +166,32 @@ describe('picokubelet RBAC manifest', () => {
     assert.equal(p.status, 200, p.text);
     const u = await api('PUT', `${LEASES}/${name}`, { auth, body: { ...p.json, spec: { ...p.json.spec, renewTime: microTime() } } });
     assert.equal(u.status, 200, u.text);
+  });
+
+  test('the token reviews tokens and access for its kubelet port, creates its serving CSR and gets it, lists no CSRs', async () => {
+    const tr = await api('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      auth,
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: auth.token } },
+    });
+    assert.equal(tr.status, 201, tr.text);
+    assert.equal(tr.json.status.user.username, SA);
+    const sar = await api('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      auth,
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: { user: 'someone', resourceAttributes: { verb: 'get', resource: 'nodes', subresource: 'log', name } },
+      },
+    });
+    assert.equal(sar.status, 201, sar.text);
+    assert.equal(sar.json.status.allowed, false);
+    const req = certificateRequest({ cn: `system:node:${name}`, san: 'IP:127.0.0.1' });
+    const csrName = await postCSR(auth, req.requestPEM);
+    toDelete.push(`${CSR_PATH}/${csrName}`);
+    const g = await api('GET', `${CSR_PATH}/${csrName}`, { auth });
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.spec.username, SA);
+    assert.equal((await api('GET', CSR_PATH, { auth })).status, 403);
   });
 
   test('the token cannot list secrets, delete namespaces, delete nodes or write Leases elsewhere', async () => {
