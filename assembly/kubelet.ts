@@ -9,7 +9,6 @@ import { ABI_VERSION, CONFIG_MAX_BYTES, CONN_ACCEPTED_MIN, HostOp, IO_BUFFER_SIZ
 import { ErrorCode, errorText } from "./abi/errors";
 import { Kubelet } from "./agent/agent";
 import { KubeletServer, logServing } from "./agent/server";
-import { HostCalls } from "./agent/hostcalls";
 import { readSnapshot, writeSnapshot } from "./agent/snapshot";
 import { linesEmitted, logError, logInfo, logWarn, setLogLevel } from "./util/log";
 import { Monotonic } from "./util/monotonic";
@@ -23,7 +22,7 @@ const configDoc = new ByteBuffer(1024, CONFIG_MAX_BYTES);
 const kubelet = new Kubelet();
 /** The kubelet port (accepted connections) and the host_call requests in flight. */
 const server = new KubeletServer(kubelet.ctx.outbox);
-const hostCalls = new HostCalls();
+const hostCalls = kubelet.ctx.hostCalls;
 /** A snapshot written before start (snapshot_write), and the one snapshot_take produced. */
 let snapIn: ByteBuffer | null = null;
 let snapOut: ByteBuffer | null = null;
@@ -214,6 +213,8 @@ export function on_host_result(now: i64, req: i32, status: i32, len: i32): void 
       const why = len > 0 && len <= IO_BUFFER_SIZE ? ": " + String.UTF8.decodeUnsafe(changetype<usize>(io), <usize>min(len, 200)) : "";
       listenFailed(port, errorText(<ErrorCode>status) + why);
     }
+  } else if (op > 0) {
+    kubelet.onHostResult(now, req, status, changetype<usize>(io), min(max(len, 0), IO_BUFFER_SIZE));
   }
 }
 

@@ -32,8 +32,10 @@ export enum HostOp {
   KeyGenerate = 2,
   /** arg = slot, bytes = spec lines (CN=, O=, DNS=, IP=): the result is a PEM CSR. */
   CsrCreate = 3,
-  /** arg = slot, bytes = PEM chain: use it with the slot's key from now on. */
+  /** arg = slot, bytes = PEM chain: use it with the slot's key from now on; the result is its validity lines. */
   CertInstall = 4,
+  /** arg = slot: the validity lines (notBefore=, notAfter=) of the certificate the slot holds. */
+  CertInfo = 5,
 }
 
 /** Key slots of OP_KEY_GENERATE, OP_CSR_CREATE and OP_CERT_INSTALL. */

@@ -33,6 +33,8 @@ import { EventRecorder } from "../pods/events";
 import { PodManager } from "../pods/manager";
 import { PodSource } from "../pods/source";
 import { NodeInformer } from "../node/informer";
+import { CertificateManager } from "../node/certificate";
+import { KeySlot } from "../abi/codes";
 import { acting, transition } from "./phases";
 
 export class Kubelet {
@@ -46,13 +48,16 @@ export class Kubelet {
   readonly pods: PodManager = new PodManager(this.ctx, this.events);
   readonly source: PodSource = new PodSource(this.ctx, this.pods);
   readonly informer: NodeInformer = new NodeInformer(this.ctx, this.status);
+  /** The kubelet-port serving certificate, from the cluster (node/certificate.ts). */
+  readonly serving: CertificateManager = new CertificateManager(this.ctx, "serving", KeySlot.Serving,
+    "kubernetes.io/kubelet-serving", SERVING_USAGES, true);
   /**
    * The work table, in priority order; a request's `owner` is its row. Each worker sends on its lane:
    * the control lane carries every ordinary request (the lease first); the pod source and the node
    * informer each have a stream lane.
    */
   readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup,
-    this.pods, this.events, this.source, this.informer];
+    this.pods, this.events, this.serving, this.source, this.informer];
   /** Lane i carries the requests of workers whose `lane` is i. */
   readonly lanes: Lane[] = [this.ctx.control, this.source.stream, this.informer.stream];
   /** The node events of the first start were queued. */
@@ -142,6 +147,7 @@ export class Kubelet {
       if (!first) {
         logInfo("new IP address " + ctx.identity.ip + "; updating status.addresses");
         this.status.addressesChanged(now);
+        this.serving.addressesChanged(now);
       }
     }
     this.settle(now);
@@ -191,7 +197,14 @@ export class Kubelet {
     if (this.ctx.phase == Phase.Running) {
       if (this.status.onTimer(now)) this.work++;
       if (this.pods.tick(now)) this.work++;
+      if (this.serving.tick(now)) this.work++;
     }
+    this.settle(now);
+  }
+
+  /** A host call's result (kubelet.ts routes those that are not the listener's). */
+  onHostResult(now: i64, req: i32, status: i32, p: usize, n: i32): void {
+    if (this.serving.onHostResult(now, req, status, p, n)) this.work++;
     this.settle(now);
   }
 
@@ -232,6 +245,7 @@ export class Kubelet {
     if (ctx.phase == Phase.Running) {
       d = earliest(d, this.status.nextEvaluation);
       d = earliest(d, this.pods.nextStep());
+      d = earliest(d, this.serving.nextStep());
     }
     // The LED must turn Warning once renewals have failed for a whole lease duration.
     const failing = this.lease.failingSince;
@@ -333,6 +347,8 @@ export class Kubelet {
       if (!this.source.synced) this.source.begin(now);
       // Our own Node is watched too, so a change someone else makes to it is answered at once.
       if (!this.informer.synced) this.informer.begin(now);
+      // The serving certificate is asked for once the Node (and its addresses) exist, and only when serving.
+      if (ctx.cfg.kubeletPort > 0) this.serving.begin(now);
       this.announce(now);
     } else if (phase == Phase.Stopping) {
       this.cleanup.begin(now);
@@ -425,6 +441,9 @@ export class Kubelet {
     this.enter(0, Phase.Failed);
   }
 }
+
+/** Key usages of a kubelet serving certificate (ECDSA keys need no key encipherment). */
+const SERVING_USAGES: string[] = ["digital signature", "server auth"];
 
 /** The node event that reports the memory condition. */
 function memoryEvent(pressure: bool): string {

@@ -18,6 +18,7 @@ import { MIN_DATE_SECS, MAX_DATE_SECS } from "../util/clock";
 import { SNAPSHOT_MAX_BYTES } from "../abi/codes";
 import { CONDITION_COUNT, CStatus } from "../node/conditions";
 import { Kubelet } from "./agent";
+import { objectName } from "../node/csr";
 
 /** The format version written; readers refuse any other. */
 export const SNAPSHOT_FORMAT: i64 = 1;
@@ -37,6 +38,7 @@ const F_PUSHES = 10;
 const F_MEMORY_PRESSURE = 11;
 const F_STATUSES = 12;
 const F_SINCE = 13;
+const F_SERVING_CSR = 14;
 
 const FIELDS: string[] = [
   "picokubeletSnapshot",
@@ -44,6 +46,7 @@ const FIELDS: string[] = [
   "clock.wallMs",
   "lease.renewTimeMs", "lease.renewals", "lease.renewFailures",
   "status.pushes", "status.memoryPressure", "status.conditions[]", "status.since[]",
+  "certificates.serving",
 ];
 
 /** Serialises a running core's state into `out` (cleared first); false when it does not fit. */
@@ -65,6 +68,8 @@ export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
   w.endArray().key("since").beginArray();
   for (let i = 0; i < CONDITION_COUNT; i++) w.int(items[i].transitionMs);
   w.endArray().endObject();
+  // The CSR the serving certificate manager polls, so the next instance waits for it instead of asking anew.
+  w.key("certificates").beginObject().field("serving", k.serving.pendingCsr).endObject();
   w.endObject();
   return !out.overflow && out.length <= SNAPSHOT_MAX_BYTES;
 }
@@ -90,6 +95,8 @@ export class Snapshot extends ScanHandler {
   statusCount: i32 = 0;
   sinceCount: i32 = 0;
   badCondition: bool = false;
+  /** certificates.serving: optional (a snapshot of an older core has no such section). */
+  servingCsr: string = "";
 
   value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
     const s = kind == ValueKind.String ? v.toString() : "";
@@ -111,6 +118,7 @@ export class Snapshot extends ScanHandler {
         if (this.statusCount >= CONDITION_COUNT || n < CStatus.True || n > CStatus.Unknown) this.badCondition = true;
         else this.statuses[this.statusCount++] = n;
         break;
+      case F_SERVING_CSR: if (objectName(v)) this.servingCsr = s; break;
       case F_SINCE:
         if (this.sinceCount >= CONDITION_COUNT || n < 0) this.badCondition = true;
         else this.since[this.sinceCount++] = n;
@@ -145,6 +153,7 @@ export class Snapshot extends ScanHandler {
     ctx.statusPushes = this.pushes;
     k.status.memoryPressure = this.memoryPressure == 1;
     const items = k.status.conds.items;
+    k.serving.resumeCsr = this.servingCsr;
     for (let i = 0; i < CONDITION_COUNT; i++) {
       const c = items[i];
       c.status = <CStatus>this.statuses[i];

@@ -129,10 +129,12 @@ export class JsonScanner {
   private highSurrogate: i32 = 0;
   private atomKind: ValueKind = ValueKind.Number;
   readonly key: ByteBuffer = new ByteBuffer(32, MAX_KEY);
-  readonly value: ByteBuffer = new ByteBuffer(32, MAX_VALUE);
+  readonly value: ByteBuffer;
 
-  constructor(paths: string[], handler: ScanHandler) {
+  /** `maxValue`: the longest value kept whole (a certificate is longer than the default). */
+  constructor(paths: string[], handler: ScanHandler, maxValue: i32 = MAX_VALUE) {
     this.handler = handler;
+    this.value = new ByteBuffer(32, maxValue);
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i];
       if (p == "*" || p.endsWith(".*")) {

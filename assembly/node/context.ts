@@ -16,6 +16,7 @@ import { ErrorCode, errorText } from "../abi/errors";
 import { WallClock } from "../util/clock";
 import { Random } from "../util/random";
 import { NODE_BODY_BUDGET, SMALL_BODY_BUDGET } from "./defaults";
+import { HostCalls } from "./hostcalls";
 
 export class Context {
   cfg: Config = new Config();
@@ -26,6 +27,8 @@ export class Context {
   net: NetStats = new NetStats();
   /** The API server: address, server name, bearer token. */
   api: Endpoint = new Endpoint();
+  /** Host calls in flight (the listener's, the certificate managers'). */
+  hostCalls: HostCalls = new HostCalls();
   /** The lane for ordinary API requests (the lease renewal first, always). */
   control: Lane = new Lane(this.api, this.outbox, this.net, NODE_BODY_BUDGET);
   identity: Identity = new Identity();

@@ -37,4 +37,8 @@ export enum Work {
   NodeList = 17,
   /** WATCH it. */
   NodeWatch = 18,
+  /** POST a CertificateSigningRequest. */
+  CsrCreate = 19,
+  /** GET it until it is issued or denied. */
+  CsrGet = 20,
 }

@@ -30,6 +30,7 @@ export const HostOp = {
   KEY_GENERATE: 2,
   CSR_CREATE: 3,
   CERT_INSTALL: 4,
+  CERT_INFO: 5,
 } as const;
 
 /** Key slots of the crypto host calls. */

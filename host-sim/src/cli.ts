@@ -54,6 +54,7 @@ const NODE: Schema = {
   wasm: { type: 'string', arg: 'FILE', help: 'the core (default: $PICOKUBELET_WASM, then build/picokubelet.wasm)' },
   'kubelet-port': { type: 'string', arg: 'PORT', help: 'serve the kubelet port (TLS, /healthz) on the node\'s address (default 10250; 0: off)' },
   'client-ca-file': { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) the kubelet port verifies client certificates against (default: the kubeconfig\'s CA; k3s: its client CA, server/tls/client-ca.crt)' },
+  'cert-dir': { type: 'string', arg: 'DIR', help: 'keep the node\'s keys and issued certificates in DIR (mode 0600 files; a rack: DIR/<name>/); default: memory' },
 };
 
 const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema }> = {
@@ -377,7 +378,7 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   const clientCaFile = str(values['client-ca-file']);
   const clientCa = clientCaFile !== undefined ? readClientCa(clientCaFile) : undefined;
   return {
-    kubeletPort, clientCa,
+    kubeletPort, clientCa, certDir: str(values['cert-dir']),
     logger, logLevel, credentialOptions, labels, heap, link, scenario, at,
     coreConfig: coreConfigText !== undefined ? readCoreConfig(coreConfigText) : undefined,
     wasmPath: str(values.wasm), cleanup: values.cleanup === true, controlSocket: str(values['control-socket']),

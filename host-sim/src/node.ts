@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
-  CONN_ACCEPTED_MIN, Close, CloseReason, ErrorCode, HostFunctions, HostOp, Led, LogLevel, Phase, STAT_KEYS, Shutdown, Stat, nameOf,
+  CONN_ACCEPTED_MIN, Close, CloseReason, ErrorCode, HostFunctions, HostOp, KeySlot, Led, LogLevel, Phase, STAT_KEYS, Shutdown, Stat, nameOf,
 } from './abi.js';
 import { KeySlots, SpecError, selfSigned } from './hostcrypto/keys.js';
 import { DEFAULT_HEAP, HeapSpec, describeHeap, heapFree, parseHeapSpec } from './body/heap.js';
@@ -67,6 +67,11 @@ export interface NodeOptions {
    * certificate it does not verify is no identity (the core then sees an anonymous connection).
    */
   clientCa?: string | Buffer;
+  /**
+   * Where the host keeps its key slots' keys and certificates across restarts (the kubelet's --cert-dir:
+   * kubelet-server-current.pem, mode 0600); default: memory only.
+   */
+  certDir?: string;
 }
 
 /** One call across the boundary. */
@@ -165,7 +170,7 @@ export class SimNode extends EventEmitter {
   private held: LogRecord[] | null = [];
   private readonly keepLogs: number;
   /** Key slots of the host crypto calls; the serving slot's certificate is what the listener presents. */
-  readonly keys = new KeySlots();
+  readonly keys: KeySlots;
   private readonly clientCa?: string | Buffer;
   /** Where clientCa came from, for the listen line. */
   private readonly clientCaNote: string;
@@ -186,6 +191,7 @@ export class SimNode extends EventEmitter {
     this.linkSpec = link.spec;
     this.linkUp = link.up;
     this.led = { steady: Led.SELF_TEST, since: this.bootAt, blipAt: -Infinity };
+    this.keys = new KeySlots(opts.certDir, (line) => this.hostLog('warn', line));
 
     const module = opts.module ?? compileCore(resolveWasmPath(opts.wasmPath));
     this.core = new CoreInstance(module, this.hostFunctions());
@@ -656,7 +662,14 @@ export class SimNode extends EventEmitter {
         attempt(() => this.keys.csr(arg, text));
         return 0;
       case HostOp.CERT_INSTALL:
-        attempt(() => this.keys.install(arg, text));
+        attempt(() => {
+          const lines = this.keys.install(arg, text);
+          if (arg === KeySlot.SERVING) this.serveInstalled();
+          return lines;
+        });
+        return 0;
+      case HostOp.CERT_INFO:
+        attempt(() => this.keys.info(arg));
         return 0;
       default:
         return -ErrorCode.UNSUPPORTED;
@@ -664,6 +677,15 @@ export class SimNode extends EventEmitter {
   }
 
   private listening = new Map<number, string | null>();
+
+  /** The serving slot has a new certificate: the listener presents it to every new connection. */
+  private serveInstalled(): void {
+    const serving = this.keys.identity(KeySlot.SERVING);
+    if (!serving || this.listening.size === 0 || !this.transport.setListenIdentity) return;
+    const key = serving.key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    this.transport.setListenIdentity({ key, cert: serving.cert, clientCa: this.clientCa });
+    this.hostLog('info', 'kubelet port: serving the certificate the cluster issued');
+  }
 
   /** Listens on the kubelet port at the node's address (once per port: a resumed core asks again). */
   private listen(port: number, done: (err: string | null) => void): void {

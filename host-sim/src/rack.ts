@@ -2,6 +2,7 @@
 // A rack: N nodes in one process, each its own WebAssembly.Instance of one compiled module, each with its
 // own TLS socket, all timers coalesced in one SystemTimers. Nodes start at a bounded rate so a thousand
 // TLS handshakes do not land on the API server in the same millisecond.
+import path from 'node:path';
 import { ipv4ToI32 } from './abi.js';
 import type { Controllable } from './control.js';
 import type { Credentials } from './credentials.js';
@@ -69,7 +70,7 @@ export function ipPlus(base: string, offset: number): string {
  * `rampPerSecond` (await `started` for all of them).
  */
 export function startRack(opts: RackOptions): { rack: Rack; started: Promise<void> } {
-  const { prefix, count, start = 0, credentialsFor, firstIp = '127.0.1.1', rampPerSecond = 100, onNode, ...nodeOpts } = opts;
+  const { prefix, count, start = 0, credentialsFor, firstIp = '127.0.1.1', rampPerSecond = 100, onNode, certDir, ...nodeOpts } = opts;
   const rack = new Rack();
   const module = nodeOpts.module ?? compileCore(resolveWasmPath(nodeOpts.wasmPath));
   const timers = nodeOpts.timers ?? systemTimers();
@@ -82,7 +83,10 @@ export function startRack(opts: RackOptions): { rack: Rack; started: Promise<voi
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       if (rack.isStopping) break;
       const name = `${prefix}${index}`;
-      const node = await startNode({ ...nodeOpts, module, timers, name, credentials: credentialsFor(name, index), nodeIp: ipPlus(firstIp, i) });
+      const node = await startNode({
+        ...nodeOpts, module, timers, name, credentials: credentialsFor(name, index), nodeIp: ipPlus(firstIp, i),
+        certDir: certDir === undefined ? undefined : path.join(certDir, name),
+      });
       rack.add(node);
       onNode?.(node, index);
     }

@@ -38,6 +38,8 @@ export interface CommonRunOptions {
   kubeletPort?: number;
   /** --client-ca-file: the CA bundle kubelet-port client certificates are verified against (default the kubeconfig's CA). */
   clientCa?: Buffer;
+  /** --cert-dir: where the host keeps key slots (a rack: one subdirectory per node). */
+  certDir?: string;
 }
 
 export interface RunOptions extends CommonRunOptions {
@@ -66,7 +68,7 @@ export async function runOne(o: RunOptions): Promise<number> {
     node = await startNode({
       name, credentials: creds, nodeIp: o.nodeIp, labels: o.labels, heap: o.heap ?? o.scenario?.heap,
       link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig, logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath,
-      kubeletPort: o.kubeletPort, clientCa: o.clientCa,
+      kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir: o.certDir,
     });
   } catch (err) {
     term?.close();
@@ -98,7 +100,7 @@ export async function runRack(o: RackRunOptions): Promise<number> {
     prefix: o.prefix, count: o.count, start: o.start, firstIp: o.firstIp, rampPerSecond: o.rampPerSecond,
     credentialsFor: (n) => creds.get(n)!,
     labels: o.labels, heap: o.heap ?? o.scenario?.heap, link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig,
-    kubeletPort: o.kubeletPort, clientCa: o.clientCa,
+    kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir: o.certDir,
     logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath, keepLogs: 0,
     onNode: (n) => term?.add(n),
   });

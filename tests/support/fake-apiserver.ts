@@ -89,6 +89,13 @@ export class FakeApiServer {
   onPush: ((conn: number, out: ServerOutput[]) => void) | null = null;
   requests: ApiRequest[] = [];
   faults: Fault[] = [];
+  /** CertificateSigningRequests by name (certificates.k8s.io/v1). */
+  csrs = new Map<string, Json>();
+  /** Called when a CSR is created: the test's approver and signer (edit `csr.status`; default: it stays pending). */
+  onCsr: ((csr: Json) => void) | null = null;
+  /** Answers a CSR GET instead of the stored object (garbage tests); null: the normal answer. */
+  csrAnswer: ((csr: Json | undefined, req: ApiRequest) => [number, string] | null) | null = null;
+  private csrSeq = 0;
   /** Offset of the virtual wall clock from the harness's monotonic clock, in ms. */
   wallOffsetMs = Date.UTC(2026, 4, 2, 15, 47, 17);
   /** Alternate framing of responses: chunked on odd responses. */
@@ -308,7 +315,8 @@ export class FakeApiServer {
     const listed = this.query(req, ctx);
     if (listed) return listed;
     const [status, body] = this.handle(req);
-    return [this.encode(status, body === undefined ? "" : JSON.stringify(body), ctx)];
+    const text = body instanceof RawJson ? body.text : body === undefined ? "" : JSON.stringify(body);
+    return [this.encode(status, text, ctx)];
   }
 
   private encode(status: number, body: string, ctx: ResponseContext, forceChunked = false, withDate = true): ServerOutput {
@@ -363,6 +371,28 @@ export class FakeApiServer {
     return [405, statusBody(405, "method not allowed", true)];
   }
 
+  private csrRequest(req: ApiRequest, name: string | undefined): [number, Json] {
+    if (req.method === "POST" && name === undefined) {
+      const c = JSON.parse(req.body);
+      const n = `${c.metadata.generateName ?? ""}${(++this.csrSeq).toString(36).padStart(5, "0")}`;
+      c.metadata = { ...c.metadata, name: n, uid: this.uid(), resourceVersion: String(++this.rv) };
+      delete c.metadata.generateName;
+      c.spec = { ...c.spec, username: "system:node:fake", groups: ["system:nodes", "system:authenticated"] };
+      c.status = {};
+      this.csrs.set(n, c);
+      this.onCsr?.(c);
+      return [201, c];
+    }
+    if (req.method === "GET" && name !== undefined) {
+      const c = this.csrs.get(name);
+      const custom = this.csrAnswer?.(c, req);
+      if (custom) return [custom[0], new RawJson(custom[1])];
+      if (!c) return [404, statusBody(404, `certificatesigningrequests.certificates.k8s.io "${name}" not found`, true)];
+      return [200, c];
+    }
+    return [405, statusBody(405, "method not allowed", true)];
+  }
+
   private uid(): string {
     this.uidCounter++;
     return `00000000-0000-4000-8000-${this.uidCounter.toString().padStart(12, "0")}`;
@@ -395,6 +425,8 @@ export class FakeApiServer {
       return [200, e];
     }
     if (podM) return this.podRequest(req, decodeURIComponent(podM[1]), decodeURIComponent(podM[2]), !!podM[3]);
+    const csrM = /^\/apis\/certificates\.k8s\.io\/v1\/certificatesigningrequests(?:\/([^/]+))?$/.exec(path);
+    if (csrM) return this.csrRequest(req, csrM[1] === undefined ? undefined : decodeURIComponent(csrM[1]));
     if (req.method === "GET" && path === "/version") {
       return [200, { major: "1", minor: "36", gitVersion: "v1.36.3-fake" }];
     }
@@ -454,6 +486,11 @@ export class FakeApiServer {
     }
     return [404, statusBody(404, "not found", true)];
   }
+}
+
+/** A body sent as it is (not JSON-encoded): garbage on purpose. */
+class RawJson {
+  constructor(readonly text: string) {}
 }
 
 /** One chunk of a chunked body. */

@@ -2,10 +2,17 @@
 // The host's key slots (ABI.md "Host calls"): OP_KEY_GENERATE makes an ECDSA P-256 key in a slot (the
 // private key stays in this process: only the public key and signatures ever leave), OP_CSR_CREATE signs
 // a PKCS #10 request for a slot's key from a small spec, OP_CERT_INSTALL takes a PEM chain whose leaf
-// must carry the slot's public key. The serving slot's certificate is what the kubelet-port listener
-// presents; without one, the listener makes a short-lived self-signed certificate for the node's address.
+// must carry the slot's public key, OP_CERT_INFO tells the validity of what a slot holds. A new key is
+// pending until a certificate for it is installed: the slot's current key and certificate stay in use
+// meanwhile (a rotation never leaves the slot empty). The serving slot's certificate is what the
+// kubelet-port listener presents; without one, the listener makes a short-lived self-signed certificate
+// for the node's address. With a directory (host-sim's --cert-dir, the kubelet's flag) each slot's
+// installed key and certificate are kept in one file of mode 0600, as the kubelet's certificate store
+// keeps them (kubelet-server-current.pem, kubelet-client-current.pem), and read back at the next start.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { OID, bitString, explicit, extension, integer, name, oid, pem, seq, subjectAltName, tlv, time } from './der.js';
 
 /** A CSR or certificate subject: CN, organisations, DNS and IP subject alternative names. */
@@ -18,6 +25,15 @@ export interface Subject {
 
 /** Refused spec or certificate: the host_call answers ERR_HOST_CALL_INVALID with this message. */
 export class SpecError extends Error {}
+
+/** The validity lines of OP_CERT_INSTALL and OP_CERT_INFO: `notBefore=<unix s>\nnotAfter=<unix s>\n`. */
+export function validityLines(cert: crypto.X509Certificate): string {
+  const secs = (t: string): number => Math.floor(Date.parse(t) / 1000);
+  return `notBefore=${secs(cert.validFrom)}\nnotAfter=${secs(cert.validTo)}\n`;
+}
+
+/** The files of the slots in a cert directory (the kubelet's names). */
+export const SLOT_FILES = ['kubelet-client-current.pem', 'kubelet-server-current.pem'];
 
 /** Parses spec lines `CN=..`, `O=..`, `DNS=..`, `IP=..` (one value per line; at most 32 lines). */
 export function parseSpec(text: string): Subject {
@@ -90,30 +106,57 @@ export function selfSigned(key: crypto.KeyObject, s: Subject, days = 7): string 
 export class KeySlots {
   private keys: (crypto.KeyObject | null)[] = [null, null];
   private certs: (string | null)[] = [null, null];
+  /** A key made by OP_KEY_GENERATE that no installed certificate carries yet. */
+  private pending: (crypto.KeyObject | null)[] = [null, null];
+
+  /** `dir`: where installed slots are kept (created 0700 when missing); `warn` hears about unusable files. */
+  constructor(private readonly dir?: string, warn: (line: string) => void = () => {}) {
+    if (!dir) return;
+    for (let i = 0; i < SLOT_FILES.length; i++) {
+      const file = path.join(dir, SLOT_FILES[i]);
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      try {
+        const key = crypto.createPrivateKey(text);
+        const chain = text.split(/(?=-----BEGIN )/).filter((b) => b.startsWith('-----BEGIN CERTIFICATE-----')).join('');
+        if (!new crypto.X509Certificate(chain).checkPrivateKey(key)) throw new Error('the certificate does not match the key');
+        this.keys[i] = key;
+        this.certs[i] = chain;
+      } catch (err) {
+        warn(`${file}: not a usable key and certificate (${(err as Error).message}); ignored`);
+      }
+    }
+  }
 
   private slot(n: number): number {
     if (n !== 0 && n !== 1) throw new SpecError(`no key slot ${n} (0 client, 1 serving)`);
     return n;
   }
 
-  /** OP_KEY_GENERATE: a fresh P-256 key; an installed certificate of the slot no longer matches and is dropped. */
+  /** OP_KEY_GENERATE: a fresh P-256 key, pending until a certificate for it is installed. */
   generate(n: number): void {
-    const i = this.slot(n);
-    this.keys[i] = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    this.certs[i] = null;
+    this.pending[this.slot(n)] = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   }
 
-  /** OP_CSR_CREATE. */
+  /** OP_CSR_CREATE: signed with the pending key (else the current one). */
   csr(n: number, spec: string): string {
-    const key = this.keys[this.slot(n)];
+    const i = this.slot(n);
+    const key = this.pending[i] ?? this.keys[i];
     if (!key) throw new SpecError(`key slot ${n} has no key (OP_KEY_GENERATE first)`);
     return createCsr(key, parseSpec(spec));
   }
 
-  /** OP_CERT_INSTALL: the leaf (first PEM block) must carry the slot's public key. */
-  install(n: number, chainPem: string): void {
+  /**
+   * OP_CERT_INSTALL: the leaf (first PEM block) must carry the pending key (else the current one); it
+   * becomes the slot's key and certificate. Returns the validity lines.
+   */
+  install(n: number, chainPem: string): string {
     const i = this.slot(n);
-    const key = this.keys[i];
+    const key = this.pending[i] ?? this.keys[i];
     if (!key) throw new SpecError(`key slot ${n} has no key (OP_KEY_GENERATE first)`);
     let leaf: crypto.X509Certificate;
     try {
@@ -122,7 +165,19 @@ export class KeySlots {
       throw new SpecError(`not a PEM certificate: ${(err as Error).message}`);
     }
     if (!leaf.checkPrivateKey(key)) throw new SpecError(`the certificate does not match key slot ${n}`);
+    if (this.dir) this.store(i, key, chainPem);
+    this.keys[i] = key;
     this.certs[i] = chainPem;
+    this.pending[i] = null;
+    return validityLines(leaf);
+  }
+
+  /** OP_CERT_INFO: the validity lines of the slot's certificate; an Error ("no certificate") when it has none. */
+  info(n: number): string {
+    const i = this.slot(n);
+    const cert = this.certs[i];
+    if (!cert || !this.keys[i]) throw new Error(`no certificate in key slot ${n}`);
+    return validityLines(new crypto.X509Certificate(cert));
   }
 
   /** The slot's key and installed chain, if both exist. */
@@ -130,5 +185,17 @@ export class KeySlots {
     const key = this.keys[n];
     const cert = this.certs[n];
     return key && cert ? { key, cert } : null;
+  }
+
+  /** Writes a slot's file (certificate chain, then the PKCS #8 key), mode 0600, replacing the old one at once. */
+  private store(i: number, key: crypto.KeyObject, chainPem: string): void {
+    const dir = this.dir!;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, SLOT_FILES[i]);
+    const tmp = `${file}.tmp-${process.pid}`;
+    const keyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    fs.writeFileSync(tmp, (chainPem.endsWith('\n') ? chainPem : chainPem + '\n') + keyPem, { mode: 0o600 });
+    fs.chmodSync(tmp, 0o600);
+    fs.renameSync(tmp, file);
   }
 }

@@ -181,6 +181,12 @@ class TlsTransport implements Transport {
     });
   }
 
+  setListenIdentity(identity: ListenIdentity): void {
+    for (const server of this.servers) {
+      server.setSecureContext({ key: identity.key as tls.SecureContextOptions['key'], cert: identity.cert, ca: identity.clientCa, minVersion: 'TLSv1.2' });
+    }
+  }
+
   private accept(socket: tls.TLSSocket, port: number): void {
     const id = this.nextAccepted;
     this.nextAccepted = this.nextAccepted >= 0x7fff_fff0 ? CONN_ACCEPTED_MIN : this.nextAccepted + 1;

@@ -34,6 +34,8 @@ export interface Transport {
   send(conn: number, bytes: Uint8Array): number;
   /** Listens with TLS on host:port; `done(null)` once listening, `done(reason)` if it cannot. Optional. */
   listen?(host: string, port: number, identity: ListenIdentity, done: (err: string | null) => void): void;
+  /** The listener presents `identity` to connections accepted from now on (optional). */
+  setListenIdentity?(identity: ListenIdentity): void;
   /** Closes `conn` from our side; nothing more is reported for it. */
   close(conn: number): void;
   /** Stops listening (optional; the node is going away). */
