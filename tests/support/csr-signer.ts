@@ -1,8 +1,8 @@
 /**
  * A test signer for PKCS #10 requests: reads the subject and public key out of a CSR's DER and issues an
- * X.509 certificate for them from a throw-away ECDSA CA, with the validity a test asks for (the fake API
- * server's virtual wall clock is not the machine's). Enough for the ABI suites, where the host only checks
- * that the leaf carries the slot's key; the end-to-end suites use the cluster's real signer.
+ * X.509 certificate for them (and the request's extensions: its SANs) from a throw-away ECDSA key or a
+ * given ECDSA CA, with the validity a test asks for (the fake API server's virtual wall clock is not the
+ * machine's). The end-to-end suites use the cluster's real signer.
  */
 import crypto from "node:crypto";
 import { OID, bitString, explicit, extension, integer, name, oid, pem, seq, time } from "../../host-sim/src/hostcrypto/der.js";
@@ -34,8 +34,20 @@ function bounds(der: Buffer, off: number): [number, number] {
 }
 
 export class TestSigner {
-  readonly key = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  readonly key: crypto.KeyObject;
+  private readonly issuer: Buffer;
   private serial = 1;
+
+  /** `ca`: an ECDSA CA (PEM) to sign as; default a throw-away key with a made-up issuer name. */
+  constructor(ca?: { cert: string; key: string }) {
+    if (ca) {
+      this.key = crypto.createPrivateKey(ca.key);
+      this.issuer = children(children(new crypto.X509Certificate(ca.cert).raw)[0])[5];
+    } else {
+      this.key = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+      this.issuer = name("picokubelet test signer", []);
+    }
+  }
 
   /** A PEM certificate for the request's subject and key, valid over [notBeforeMs, notAfterMs] (Unix ms). */
   sign(csrPem: string, notBeforeMs: number, notAfterMs: number): string {
@@ -43,16 +55,22 @@ export class TestSigner {
     const info = children(children(der)[0]);
     const subject = info[1];
     const spki = info[2];
+    // The request's own extensions (extensionRequest attributes): its subjectAltName.
+    const copied: Buffer[] = [];
+    for (const attr of info[3] ? children(info[3]) : []) {
+      const [type, values] = children(attr);
+      if (type.equals(oid(OID.extensionRequest))) copied.push(...children(children(values)[0]));
+    }
     const alg = seq(oid(OID.ecdsaWithSha256));
     const tbs = seq(
       explicit(0, integer(Buffer.from([2]))),
       integer(Buffer.from([0, this.serial++])),
       alg,
-      name("picokubelet test signer", []),
+      this.issuer,
       seq(time(new Date(notBeforeMs)), time(new Date(notAfterMs))),
       subject,
       spki,
-      explicit(3, seq(extension(OID.keyUsage, bitString(Buffer.from([0x80])), true), extension(OID.extKeyUsage, seq(oid(OID.serverAuth))))),
+      explicit(3, seq(extension(OID.keyUsage, bitString(Buffer.from([0x80])), true), extension(OID.extKeyUsage, seq(oid(OID.serverAuth))), ...copied)),
     );
     return pem("CERTIFICATE", seq(tbs, alg, bitString(crypto.sign("sha256", tbs, this.key))));
   }

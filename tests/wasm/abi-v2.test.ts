@@ -166,13 +166,16 @@ test("host_call unsupported: a host that cannot listen refuses at once; nothing 
   assert.ok(!bodies.includes("daemonEndpoints"));
   const c = h.accept(PORT);
   assert.equal(h.served.get(c)!.closed, true);
-  assert.equal(h.stat(Stat.HOST_CALLS), 1);
+  // OP_LISTEN, and the serving certificate manager's OP_CERT_INFO (refused too: no CSR follows).
+  assert.equal(h.stat(Stat.HOST_CALLS), 2);
+  assert.deepEqual(h.hostCalls.map((c) => c.op), [HostOp.LISTEN, HostOp.CERT_INFO]);
 });
 
 test("host_call failing later: the listen error is logged with the host's words; the node runs on", async () => {
   const h = await CoreHarness.running({
     config: { kubeletPort: PORT },
-    hostCall: (_r, _op, _a, _b, result) => {
+    hostCall: (_r, op, _a, _b, result) => {
+      if (op !== HostOp.LISTEN) return -ErrorCode.UNSUPPORTED;
       result(ErrorCode.HOST_CALL_FAILED, new TextEncoder().encode("address in use"));
       return 0;
     },
