@@ -40,6 +40,7 @@ typedef enum {
     SERVE_BYE,        /* send "bye", then close cleanly */
     SERVE_BIG,        /* send 20000 bytes, then wait for the client to go away */
     SERVE_HANDSHAKE,  /* handshake only, then wait */
+    SERVE_PUSH,       /* wait for `push`, send "push" (then `pushed`), then wait for the client to go away */
 } serve_mode_t;
 
 typedef struct {
@@ -48,6 +49,8 @@ typedef struct {
     serve_mode_t mode;
     bool rogue;
     bool require_client_cert;
+    pk_sem_t *push;
+    volatile bool pushed;
     /* results */
     bool handshake_ok;
     char peer_cn[128];
@@ -146,6 +149,10 @@ static void *serve(void *arg)
         if (s->mode == SERVE_BYE) {
             mbedtls_ssl_write(&ssl, (const unsigned char *)"bye", 3);
             mbedtls_ssl_close_notify(&ssl);
+        } else if (s->mode == SERVE_PUSH) {
+            pk_sem_take(s->push, PK_WAIT_FOREVER);
+            mbedtls_ssl_write(&ssl, (const unsigned char *)"push", 4);
+            __atomic_store_n(&s->pushed, true, __ATOMIC_SEQ_CST);
         } else if (s->mode == SERVE_BIG) {
             static unsigned char big[20000];
             for (size_t i = 0; i < sizeof(big); i++) {
@@ -546,6 +553,138 @@ static void test_listen_without_certificate(void)
     pk_event_release(&ev);
 }
 
+/* A blocking mbedTLS client handshake on `fd` (server verified for "localhost" against ca.crt). */
+static bool blocking_client_handshake(int fd)
+{
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config conf;
+    mbedtls_ssl_context ssl;
+    mbedtls_x509_crt ca;
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    mbedtls_ssl_config_init(&conf);
+    mbedtls_ssl_init(&ssl);
+    mbedtls_x509_crt_init(&ca);
+    char *ca_pem = read_text("ca.crt");
+    int rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
+    if (rc == 0) {
+        rc = mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1);
+    }
+    if (rc == 0) {
+        rc = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                         MBEDTLS_SSL_PRESET_DEFAULT);
+    }
+    if (rc == 0) {
+        mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
+        mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
+        mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+        rc = mbedtls_ssl_setup(&ssl, &conf);
+    }
+    if (rc == 0) {
+        rc = mbedtls_ssl_set_hostname(&ssl, "localhost");
+    }
+    if (rc == 0) {
+        mbedtls_ssl_set_bio(&ssl, &fd, sock_send, sock_recv, NULL);
+        rc = mbedtls_ssl_handshake(&ssl);
+    }
+    free(ca_pem);
+    mbedtls_ssl_free(&ssl);
+    mbedtls_ssl_config_free(&conf);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
+    return rc == 0;
+}
+
+/*
+ * Socket number reuse (issue 13): in one turn the network task closes a connection (a command that
+ * arrived during select()) and then accepts a new one, which gets the freed socket number and so would
+ * find that number's readiness in the select() result. The guard keeps the new connection from acting
+ * on it; the connection then completes its handshake normally. The turn is staged with the task held
+ * before select(): bytes waiting on the old connection, a client waiting in the listen backlog, the
+ * close queued, and every lower socket number taken so that accept() must reuse the closed one.
+ */
+static void test_socket_number_reuse(void)
+{
+    server_t s = {.push = pk_sem_create(0, 1)};
+    server_start(&s, SERVE_PUSH);
+    pk_evq_t *q = pk_evq_create(32);
+    net_tls_config_t cfg = {
+        .ca_pem = read_text("ca.crt"),
+        .serving_cert_pem = read_text("server.crt"),
+        .serving_key_pem = read_text("server.key"),
+        .listen_address = "127.0.0.1",
+        .queue = q,
+        .connect_timeout_ms = 5000,
+    };
+    char err[256];
+    net_tls_t *net = net_tls_start(&cfg, err, sizeof(err));
+    CHECK(net != NULL);
+    if (net == NULL) {
+        return;
+    }
+    client_t x = {.q = q, .net = net};
+    uint16_t port = free_port();
+    net_tls_listen(net, 1, 1, port);
+    pk_event_t ev = next_event(&x, 5000);
+    CHECK(ev.kind == PK_EV_HOST_RESULT && ev.arg == 0);
+    pk_event_release(&ev);
+    net_tls_connect(net, 1, 7, "127.0.0.1", s.port, "localhost");
+    CHECK_EQ_INT(next_event(&x, 10000).kind, PK_EV_CONNECTED);
+
+    /* The server's bytes arrive while the task is held: connection 7's socket is readable. */
+    net_tls_test_hold(net, true);
+    int64_t deadline = pk_now_ms() + 5000;
+    while (!net_tls_test_parked(net) && pk_now_ms() < deadline) {
+        pk_sleep_ms(1);
+    }
+    CHECK(net_tls_test_parked(net));
+    int old_fd = net_tls_test_socket(net, 1, 7);
+    CHECK(old_fd > 2);
+    /* Every free socket number below the old one is taken, so accept() must reuse it. */
+    int fillers[64];
+    int nfill = 0;
+    for (;;) {
+        int f = dup(0);
+        if (f < 0 || f > old_fd || nfill == 64) {
+            if (f >= 0) {
+                close(f);
+            }
+            break;
+        }
+        fillers[nfill++] = f;
+    }
+    int raw = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(raw > old_fd);
+    CHECK_EQ_INT(connect(raw, (struct sockaddr *)&a, sizeof(a)), 0); /* in the listen backlog now */
+    pk_sem_give(s.push);
+    deadline = pk_now_ms() + 5000;
+    while (!__atomic_load_n(&s.pushed, __ATOMIC_SEQ_CST) && pk_now_ms() < deadline) {
+        pk_sleep_ms(1); /* on loopback the bytes are in our receive queue once the server's write returned */
+    }
+    CHECK(s.pushed);
+    net_tls_close(net, 1, 7);
+    uint32_t before = net_tls_test_stale_readiness(net);
+    net_tls_test_hold(net, false);
+
+    CHECK(blocking_client_handshake(raw));
+    ev = next_event(&x, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_ACCEPTED);
+    int32_t accepted = ev.conn;
+    pk_event_release(&ev);
+    CHECK(net_tls_test_stale_readiness(net) > before);
+    CHECK_EQ_INT(next_event(&x, 300).kind, PK_EV_NONE); /* no data or close for 7 (the core closed it) */
+    net_tls_close(net, 1, accepted);
+    close(raw);
+    for (int i = 0; i < nfill; i++) {
+        close(fillers[i]);
+    }
+    server_stop(&s);
+    pk_sem_destroy(s.push);
+}
+
 /* A name lookup in progress (held, as a slow DNS server would) does not stall an open connection. */
 static void test_lookup_does_not_block_others(void)
 {
@@ -699,6 +838,7 @@ int main(int argc, char **argv)
     }
     s_cert_dir = argv[1];
     pk_log_set_level(PK_LOG_WARN);
+    RUN(test_socket_number_reuse);
     RUN(test_handshake_echo_and_silent_close);
     RUN(test_send_out_of_memory_closes);
     RUN(test_send_back_pressure);

@@ -205,6 +205,13 @@ struct net_tls {
     mbedtls_x509_crt ca;
     mbedtls_x509_crt client_ca;
     uint8_t *read_buf;
+#ifndef ESP_PLATFORM
+    /* tests (net_tls.h): hold the task at the top of a turn; connections the reuse guard kept from a
+     * readiness that was their socket number's predecessor's */
+    atomic_bool test_hold;
+    atomic_bool test_parked;
+    atomic_uint test_stale;
+#endif
 };
 
 static void describe_mbedtls_error(int rc, char *out, size_t out_size)
@@ -646,6 +653,30 @@ static atomic_bool s_hold_resolver;
 void net_tls_test_hold_resolver(bool hold)
 {
     atomic_store(&s_hold_resolver, hold);
+}
+
+void net_tls_test_hold(net_tls_t *n, bool hold)
+{
+    atomic_store(&n->test_hold, hold);
+    if (hold) {
+        wake(n);
+    }
+}
+
+bool net_tls_test_parked(net_tls_t *n)
+{
+    return atomic_load(&n->test_parked);
+}
+
+int net_tls_test_socket(net_tls_t *n, uint32_t gen, int32_t conn)
+{
+    net_conn_t *c = atomic_load(&n->test_parked) ? find_conn(n, gen, conn) : NULL;
+    return c != NULL ? c->fd : -1;
+}
+
+uint32_t net_tls_test_stale_readiness(net_tls_t *n)
+{
+    return atomic_load(&n->test_stale);
 }
 #endif
 
@@ -1181,6 +1212,13 @@ static void net_task(void *arg)
     net_tls_t *n = arg;
     for (;;) {
         run_commands(n);
+#ifndef ESP_PLATFORM
+        while (atomic_load(&n->test_hold)) {
+            atomic_store(&n->test_parked, true);
+            pk_sleep_ms(2);
+        }
+        atomic_store(&n->test_parked, false);
+#endif
         fd_set rd;
         fd_set wr;
         FD_ZERO(&rd);
@@ -1244,6 +1282,11 @@ static void net_task(void *arg)
             net_conn_t *next = c->next;
             bool readable = ready > 0 && c->selected && FD_ISSET(c->fd, &rd);
             bool writable = ready > 0 && c->selected && FD_ISSET(c->fd, &wr);
+#ifndef ESP_PLATFORM
+            if (ready > 0 && !c->selected && c->fd >= 0 && (FD_ISSET(c->fd, &rd) || FD_ISSET(c->fd, &wr))) {
+                atomic_fetch_add(&n->test_stale, 1);
+            }
+#endif
             step_conn(n, c, readable, writable, now);
             c = next;
         }

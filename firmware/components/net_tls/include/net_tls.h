@@ -129,6 +129,15 @@ uint32_t net_tls_open_count(net_tls_t *n);
 #ifndef ESP_PLATFORM
 /** Tests only (POSIX): while held, the resolver thread does not start the next name lookup. */
 void net_tls_test_hold_resolver(bool hold);
+/** Tests only (POSIX): while held, `n`'s network task waits at the top of its next turn (after running the
+ * commands queued so far, before select()); net_tls_test_parked says it is waiting there. */
+void net_tls_test_hold(net_tls_t *n, bool hold);
+bool net_tls_test_parked(net_tls_t *n);
+/** Tests only: the socket of (gen, conn), or -1; only while the task is parked. */
+int net_tls_test_socket(net_tls_t *n, uint32_t gen, int32_t conn);
+/** Tests only: connections whose socket was in a turn's select() result although they were created after
+ * it (a reused socket number): the guard kept them from acting on that readiness. */
+uint32_t net_tls_test_stale_readiness(net_tls_t *n);
 #endif
 
 #ifdef __cplusplus
