@@ -31,7 +31,7 @@ import { rfc3339 } from "../util/time";
 import { CERT_PEM_MAX, CSR_PATH, csrBody, looksLikePem, readCsr, readValidity } from "./csr";
 
 export enum CertStep {
-  /** Not started, or the host has no certificate operations. */
+  /** Not started. */
   Off = 0,
   /** OP_CERT_INFO in flight. */
   Info = 1,
@@ -44,6 +44,8 @@ export enum CertStep {
   /** The CSR is posted: GET it until it is issued. */
   Poll = 6,
   Install = 7,
+  /** The host has no certificate operations: nothing more to do, even after a re-registration. */
+  Unsupported = 8,
 }
 
 /** First poll after the POST, doubling up to the cap. */
@@ -302,7 +304,7 @@ export class CertificateManager extends Worker {
   }
 
   private unsupported(): void {
-    this.step = CertStep.Off;
+    this.step = CertStep.Unsupported;
     this.hostAt = -1;
     this.task.idle();
     logInfo(this.what + " certificate: the host has no certificate operations; it keeps its own certificate");

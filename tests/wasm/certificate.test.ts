@@ -274,3 +274,14 @@ test("a CSR the API server refuses to create (RBAC) is a warning and a slow retr
   r.h.runUntil(() => installs(r) === 1, HOUR);
   assert.equal(crypto.createHash("sha256").update(r.slots.identity(1)!.cert).digest("hex").length, 64);
 });
+
+test("a new IPv4 address: a new serving certificate for it at once", async () => {
+  const r = await rig();
+  r.h.runUntil(() => installs(r) === 1, 60_000);
+  r.h.run(30_000);
+  r.h.linkUp(0x0a2a0009);
+  r.h.runUntil(() => installs(r) === 2, 60_000);
+  const specs = r.calls.filter((c) => c.op === HostOp.CSR_CREATE).map((c) => c.text);
+  assert.deepEqual(specs.map((s) => /IP=(.*)\n/.exec(s)![1]), ["10.42.0.7", "10.42.0.9"]);
+  assert.equal(r.h.logged("serving certificate: the node's address changed; requesting one for 10.42.0.9").length, 1);
+});
