@@ -114,6 +114,8 @@ test("the serving certificate: CERT_INFO, a key, a CSR, approval, install; renew
   assert.ok(renewalGap(h) <= 10_500, `renewal gap ${renewalGap(h)} ms`);
   assert.equal(h.stat(Stat.RENEW_FAILURES), 0);
   assert.equal(h.phase, Phase.RUNNING);
+  // Two issued certificates and their CSR objects cost no lasting memory: the day's budget holds.
+  assert.ok(h.peakMemory <= 256 * 1024, `peak linear memory ${h.peakMemory} B`);
 });
 
 test("a CSR nobody approves: polled with backoff, the approval hint once, installed when approved later", async () => {
@@ -193,6 +195,7 @@ test("garbage, truncated, huge and hostile CSR objects from the server never tra
   h.server.csrAnswer = (csr) => (csr && n < answers.length ? answers[n++]() : null);
   h.runUntil(() => n >= answers.length, 6 * HOUR, 1000);
   assert.equal(h.phase, Phase.RUNNING, "still running");
+  assert.ok(h.peakMemory <= 256 * 1024, `peak linear memory ${h.peakMemory} B`);
   assert.ok(h.stat(Stat.RENEWALS) > 100);
   assert.ok(renewalGap(h) <= 10_500, `renewal gap ${renewalGap(h)} ms`);
   // Then a sane answer: the current CSR is issued and installed.
