@@ -78,6 +78,8 @@ export class CertificateManager extends Worker {
   /** Subject: CN and O (default: the node's identity, system:node:<name> in system:nodes). */
   cn: string = "";
   org: string = "system:nodes";
+  /** The lifetime asked for in the CSR (0: the signer's default, a year for kube-controller-manager). */
+  expirationSeconds: i64 = 0;
   private req: i32 = 0;
   private requestB64: ByteBuffer = new ByteBuffer(1024, 8 * 1024);
   private poll: Backoff = new Backoff(POLL_BASE_MS, POLL_CAP_MS);
@@ -186,7 +188,7 @@ export class CertificateManager extends Worker {
     const ctx = this.ctx;
     if (this.step == CertStep.Post) {
       ctx.body.clear();
-      csrBody(ctx.body, this.requestB64, this.signer, this.usages);
+      csrBody(ctx.body, this.requestB64, this.signer, this.usages, this.expirationSeconds);
       return ctx.request(Work.CsrCreate, "POST", CSR_PATH, "", true, true);
     }
     return ctx.request(Work.CsrGet, "GET", CSR_PATH + "/" + this.csrName, "", false, true);

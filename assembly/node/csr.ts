@@ -15,8 +15,11 @@ export const CERT_B64_MAX = 16 * 1024;
 /** Longest PEM chain once decoded. */
 export const CERT_PEM_MAX = (CERT_B64_MAX / 4) * 3;
 
-/** `POST …/certificatesigningrequests` body: a generated name, the PEM request as base64, signer and usages. */
-export function csrBody(out: ByteBuffer, requestB64: ByteBuffer, signer: string, usages: string[]): void {
+/**
+ * `POST …/certificatesigningrequests` body: a generated name, the PEM request as base64, signer and usages,
+ * and, when above 0, the lifetime asked for (`expirationSeconds`; the signer honours at least 600).
+ */
+export function csrBody(out: ByteBuffer, requestB64: ByteBuffer, signer: string, usages: string[], expirationSeconds: i64 = 0): void {
   const w = new JsonWriter(out);
   w.beginObject().field("apiVersion", "certificates.k8s.io/v1").field("kind", "CertificateSigningRequest");
   w.key("metadata").beginObject().field("generateName", "csr-").endObject();
@@ -26,7 +29,9 @@ export function csrBody(out: ByteBuffer, requestB64: ByteBuffer, signer: string,
   raw.byte(0x22);
   raw.append(requestB64);
   raw.byte(0x22);
-  w.field("signerName", signer).key("usages").beginArray();
+  w.field("signerName", signer);
+  if (expirationSeconds > 0) w.fieldInt("expirationSeconds", expirationSeconds);
+  w.key("usages").beginArray();
   for (let i = 0; i < usages.length; i++) w.string(usages[i]);
   w.endArray().endObject().endObject();
 }

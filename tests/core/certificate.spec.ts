@@ -68,6 +68,11 @@ describe("CSR object", () => {
     expect(b.toString()).toBe('{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest",' +
       '"metadata":{"generateName":"csr-"},"spec":{"request":"UEVN","signerName":"kubernetes.io/kubelet-serving",' +
       '"usages":["digital signature","server auth"]}}');
+    b.clear();
+    csrBody(b, utf8("UEVN"), "kubernetes.io/kube-apiserver-client-kubelet", ["digital signature", "client auth"], 3600);
+    expect(b.toString()).toBe('{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest",' +
+      '"metadata":{"generateName":"csr-"},"spec":{"request":"UEVN","signerName":"kubernetes.io/kube-apiserver-client-kubelet",' +
+      '"expirationSeconds":3600,"usages":["digital signature","client auth"]}}');
   });
   it("reads the name and a pending status", () => {
     const s = csr('{"kind":"CertificateSigningRequest","metadata":{"name":"csr-abc12","uid":"u"},"spec":{"request":"eA=="},"status":{}}');

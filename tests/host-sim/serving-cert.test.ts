@@ -172,3 +172,47 @@ describe('a node gets its serving certificate from the (fake) cluster and keeps 
     assert.equal(api.seen('POST', CSRS).length, before);
   });
 });
+
+describe('rotation: a short-lived serving certificate is replaced before it expires', () => {
+  const pki = testPki();
+  const api = new FakeApiServer({ token: 'tok-serving-2' });
+  const signer = new TestSigner(pki.ca);
+  const ip = '127.0.0.31';
+  let srv: FakeTlsServer;
+  let node: SimNode | null = null;
+
+  before(async () => {
+    srv = await listenTls(api, { cert: pki.server.cert, key: pki.server.key });
+    // Twelve seconds of life from one second ago: renewal due 7.4..9.8 s from the issue.
+    api.onCsr = (csr) => {
+      const request = Buffer.from(csr.spec.request, 'base64').toString('utf8');
+      const cert = signer.sign(request, Date.now() - 1000, Date.now() + 11_000);
+      csr.status = { conditions: [{ type: 'Approved', status: 'True' }], certificate: Buffer.from(cert).toString('base64') };
+    };
+  });
+  after(async () => {
+    await node?.stop();
+    await srv.close();
+  });
+
+  it('a new key and CSR at 70-90 % of the lifetime; new connections get the new certificate; renewals go on', async () => {
+    const port = await freePort(ip);
+    const { creds } = credentialsFor({ server: `https://127.0.0.1:${srv.port}`, caPEM: pki.ca.cert, token: 'tok-serving-2' });
+    node = await startNode({
+      name: 'serving-2', credentials: creds, nodeIp: ip, kubeletPort: port, logger: silentLogger(), keepLogs: 200,
+      coreConfig: { renewIntervalMs: 1000 },
+    });
+    const installed = (): string[] => node!.logs.filter((l) => /serving certificate from CSR csr-\w+: valid until/.test(l));
+    await until(() => installed().length === 1, 20_000, 'the first certificate');
+    const first = await presented(ip, port, pki.ca.cert);
+    const firstAt = Date.now();
+    await until(() => installed().length === 2, 20_000, 'the second certificate');
+    const renewedAfter = Date.now() - firstAt;
+    assert.ok(renewedAfter < 11_000, `replaced ${renewedAfter} ms after the first, before it expired`);
+    const second = await presented(ip, port, pki.ca.cert);
+    assert.notEqual(second.fingerprint256, first.fingerprint256);
+    assert.equal(api.seen('POST', CSRS).length, 2);
+    const renewals = api.seen('PATCH', /leases\/serving-2$/).map((r) => r.at);
+    for (let i = 1; i < renewals.length; i++) assert.ok(renewals[i] - renewals[i - 1] < 2_000, `lease renewal gap ${renewals[i] - renewals[i - 1]} ms`);
+  });
+});
