@@ -49,11 +49,18 @@ static result_t call(host_crypto_t *hc, pk_evq_t *q, int32_t op, int32_t slot, c
         return r;
     }
     pk_event_t ev;
-    if (!pk_evq_wait(q, &ev, 20000)) {
-        r.status = -2000;
-        return r;
+    for (;;) {
+        if (!pk_evq_wait(q, &ev, 20000)) {
+            r.status = -2000;
+            return r;
+        }
+        if (ev.kind == PK_EV_HOST_RESULT) {
+            break;
+        }
+        /* net_tls shares the queue in the last test: a connection's close may still come in */
+        CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+        pk_event_release(&ev);
     }
-    CHECK_EQ_INT(ev.kind, PK_EV_HOST_RESULT);
     CHECK_EQ_INT(ev.conn, req);
     CHECK_EQ_INT(ev.gen, 3);
     r.status = ev.arg;

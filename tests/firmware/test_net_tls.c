@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ typedef enum {
     SERVE_BYE,        /* send "bye", then close cleanly */
     SERVE_BIG,        /* send 20000 bytes, then wait for the client to go away */
     SERVE_HANDSHAKE,  /* handshake only, then wait */
-    SERVE_PUSH,       /* wait for `push`, send "push" (then `pushed`), then wait for the client to go away */
+    SERVE_PUSH,       /* wait for `push`, send "push" (then `pushed`), wait for `push` again, then for the client to go */
 } serve_mode_t;
 
 typedef struct {
@@ -153,6 +154,9 @@ static void *serve(void *arg)
             pk_sem_take(s->push, PK_WAIT_FOREVER);
             mbedtls_ssl_write(&ssl, (const unsigned char *)"push", 4);
             __atomic_store_n(&s->pushed, true, __ATOMIC_SEQ_CST);
+            /* Keep this end (and its socket number) open until told: a close here, right when the client
+             * closes, would free a number below the client's. */
+            pk_sem_take(s->push, PK_WAIT_FOREVER);
         } else if (s->mode == SERVE_BIG) {
             static unsigned char big[20000];
             for (size_t i = 0; i < sizeof(big); i++) {
@@ -660,11 +664,16 @@ static void test_socket_number_reuse(void)
     CHECK(raw > old_fd);
     CHECK_EQ_INT(connect(raw, (struct sockaddr *)&a, sizeof(a)), 0); /* in the listen backlog now */
     pk_sem_give(s.push);
+    /* Both sockets must be readable before the task's select(): poll them from here (only polled, never
+     * read; loopback delivery can lag the sender's write on a busy machine). */
+    struct pollfd ready[2] = {{.fd = old_fd, .events = POLLIN}, {.fd = net_tls_test_listen_socket(net), .events = POLLIN}};
+    CHECK(ready[1].fd >= 0);
     deadline = pk_now_ms() + 5000;
-    while (!__atomic_load_n(&s.pushed, __ATOMIC_SEQ_CST) && pk_now_ms() < deadline) {
-        pk_sleep_ms(1); /* on loopback the bytes are in our receive queue once the server's write returned */
+    bool both = false;
+    while (!both && pk_now_ms() < deadline) {
+        both = poll(ready, 2, 100) >= 0 && (ready[0].revents & POLLIN) && (ready[1].revents & POLLIN);
     }
-    CHECK(s.pushed);
+    CHECK(both);
     net_tls_close(net, 1, 7);
     uint32_t before = net_tls_test_stale_readiness(net);
     net_tls_test_hold(net, false);
@@ -681,6 +690,7 @@ static void test_socket_number_reuse(void)
     for (int i = 0; i < nfill; i++) {
         close(fillers[i]);
     }
+    pk_sem_give(s.push);
     server_stop(&s);
     pk_sem_destroy(s.push);
 }

@@ -674,6 +674,11 @@ int net_tls_test_socket(net_tls_t *n, uint32_t gen, int32_t conn)
     return c != NULL ? c->fd : -1;
 }
 
+int net_tls_test_listen_socket(net_tls_t *n)
+{
+    return atomic_load(&n->test_parked) ? n->listen_fd : -1;
+}
+
 uint32_t net_tls_test_stale_readiness(net_tls_t *n)
 {
     return atomic_load(&n->test_stale);

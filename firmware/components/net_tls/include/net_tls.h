@@ -135,6 +135,8 @@ void net_tls_test_hold(net_tls_t *n, bool hold);
 bool net_tls_test_parked(net_tls_t *n);
 /** Tests only: the socket of (gen, conn), or -1; only while the task is parked. */
 int net_tls_test_socket(net_tls_t *n, uint32_t gen, int32_t conn);
+/** Tests only: the listening socket, or -1; only while the task is parked. */
+int net_tls_test_listen_socket(net_tls_t *n);
 /** Tests only: connections whose socket was in a turn's select() result although they were created after
  * it (a reused socket number): the guard kept them from acting on that readiness. */
 uint32_t net_tls_test_stale_readiness(net_tls_t *n);
