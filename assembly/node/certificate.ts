@@ -334,11 +334,10 @@ export function renewalAt(notBefore: i64, notAfter: i64, rng: Random): i64 {
   return notBefore * 1000 + (lifeMs / 1000) * (700 + rng.below(201));
 }
 
-/** The host's words after a failed call, bounded. */
+/** The host's words after a failed call (bounded), else the error's name. */
 function hostWords(status: i32, p: usize, n: i32): string {
-  const s = errorText(<ErrorCode>status);
-  if (n <= 0) return s;
-  return s + ": " + oneLine(String.UTF8.decodeUnsafe(p, <usize>min(n, 200)));
+  if (n <= 0) return errorText(<ErrorCode>status);
+  return oneLine(String.UTF8.decodeUnsafe(p, <usize>min(n, 200)));
 }
 
 /** A host that answered an install without validity lines: treated as valid for a day from now. */
