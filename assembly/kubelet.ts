@@ -8,7 +8,8 @@
 import { ABI_VERSION, CONFIG_MAX_BYTES, CONN_ACCEPTED_MIN, HostOp, IO_BUFFER_SIZE, Phase, SNAPSHOT_MAX_BYTES, Stat } from "./abi/codes";
 import { ErrorCode, errorText } from "./abi/errors";
 import { Kubelet } from "./agent/agent";
-import { KubeletServer, logServing } from "./agent/server";
+import { KubeletServer } from "./server/server";
+import { Reviewer } from "./server/reviews";
 import { readSnapshot, writeSnapshot } from "./agent/snapshot";
 import { linesEmitted, logError, logInfo, logWarn, setLogLevel } from "./util/log";
 import { Monotonic } from "./util/monotonic";
@@ -21,7 +22,9 @@ const io = new StaticArray<u8>(IO_BUFFER_SIZE);
 const configDoc = new ByteBuffer(1024, CONFIG_MAX_BYTES);
 const kubelet = new Kubelet();
 /** The kubelet port (accepted connections) and the host_call requests in flight. */
-const server = new KubeletServer(kubelet.ctx.outbox);
+const reviewer = new Reviewer(kubelet.ctx);
+kubelet.addWorker(reviewer, kubelet.pods);
+const server = new KubeletServer(kubelet, reviewer);
 const hostCalls = kubelet.ctx.hostCalls;
 /** A snapshot written before start (snapshot_write), and the one snapshot_take produced. */
 let snapIn: ByteBuffer | null = null;
@@ -176,7 +179,8 @@ export function on_data(now: i64, conn: i32, len: i32): void {
   if (len <= 0 || len > IO_BUFFER_SIZE || handedOff()) return;
   if (conn >= CONN_ACCEPTED_MIN) {
     server.onData(now, conn, changetype<usize>(io), len);
-    kubelet.ctx.outbox.flush();
+    // A request may have queued a review for the control lane.
+    kubelet.poke(now);
     return;
   }
   kubelet.onData(now, conn, changetype<usize>(io), len);
@@ -187,13 +191,16 @@ export function on_writable(now: i64, conn: i32): void {
   now = coreNow(now);
   if (handedOff()) return;
   kubelet.ctx.outbox.writable(conn);
+  if (conn >= CONN_ACCEPTED_MIN) server.onWritable(now, conn);
+  kubelet.ctx.outbox.flush();
 }
 
 /** The host accepted connection `conn` on its listening `port`; io_buffer[0..ident_len) holds the client's verified identity. */
 export function on_accepted(now: i64, conn: i32, port: i32, peer_ipv4: i32, ident_len: i32): void {
   now = coreNow(now);
   if (handedOff()) return;
-  server.onAccepted(now, conn, port, ident_len > 0);
+  const n = ident_len > 0 && ident_len <= IO_BUFFER_SIZE ? ident_len : 0;
+  server.onAccepted(now, conn, port, changetype<usize>(io), n);
   kubelet.ctx.outbox.flush();
 }
 
@@ -208,7 +215,7 @@ export function on_host_result(now: i64, req: i32, status: i32, len: i32): void 
       server.port = port;
       kubelet.ctx.identity.kubeletPort = port;
       kubelet.status.endpointsChanged(now);
-      logServing(port);
+      logInfo("serving the kubelet port " + port.toString() + " (healthz, pods, metrics, metrics/resource, containerLogs; authorized by the API server)");
     } else if (status != 0) {
       const why = len > 0 && len <= IO_BUFFER_SIZE ? ": " + String.UTF8.decodeUnsafe(changetype<usize>(io), <usize>min(len, 200)) : "";
       listenFailed(port, errorText(<ErrorCode>status) + why);
@@ -228,6 +235,13 @@ export function on_closed(now: i64, conn: i32, reason: i32): void {
     return;
   }
   kubelet.onClosed(now, conn, reason);
+}
+
+/** The host's measure of the CPU time the core has used so far, in µs (cumulative; /metrics/resource). */
+export function on_cpu(now: i64, busy_us: i64): void {
+  now = coreNow(now);
+  if (handedOff()) return;
+  kubelet.onCpu(now, busy_us);
 }
 
 /** A deadline passed. */
@@ -276,9 +290,9 @@ export function stat(id: i32): i64 {
     case Stat.LastError: return <i64>ctx.lastError;
     case Stat.Reconnects: return <i64>ctx.reconnects.count(time.last, RECONNECT_WINDOW_MS);
     case Stat.MemoryBytes: return <i64>memory.size() << 16;
-    case Stat.Accepted: return server.accepted;
-    case Stat.ServerRequests: return server.requests;
-    case Stat.ServerRefused: return server.refused;
+    case Stat.Accepted: return server.counts.accepted;
+    case Stat.ServerRequests: return server.counts.requests;
+    case Stat.ServerRefused: return server.counts.refused;
     case Stat.HostCalls: return hostCalls.calls;
     case Stat.ListenPort: return <i64>server.port;
     case Stat.Resumed: return resumed ? 1 : 0;

@@ -74,6 +74,24 @@ export class Kubelet {
   /** Results routed, requests built and evaluations run: the events that allocate (kubelet.ts collects after them). */
   work: i64 = 0;
 
+  /**
+   * Adds a worker of a layer above this one (the kubelet port's reviews) to the table, just before
+   * `before`, so it keeps its priority among the control lane's workers. Only before `start`.
+   */
+  addWorker(w: Worker, before: Worker): void {
+    const t = this.table;
+    const at = t.indexOf(before);
+    t.push(w);
+    if (at < 0) return;
+    for (let i = t.length - 1; i > at; i--) t[i] = t[i - 1];
+    t[at] = w;
+  }
+
+  /** Sends what workers want after something outside the agent queued work (the kubelet port's reviews). */
+  poke(now: i64): void {
+    this.settle(now);
+  }
+
   /** Applies a validated configuration and starts anchoring the clock. */
   start(now: i64, cfg: Config, seed: u64): void {
     const ctx = this.ctx;
@@ -151,6 +169,18 @@ export class Kubelet {
       }
     }
     this.settle(now);
+  }
+
+  /**
+   * The host's measure of the CPU time the core has used, cumulative µs. What it adds is charged evenly to
+   * the containers the node plays (they are all played by the core at once): /metrics/resource.
+   */
+  onCpu(now: i64, busyMicros: i64): void {
+    const ctx = this.ctx;
+    if (busyMicros <= ctx.cpuMicros) return;
+    const delta = busyMicros - ctx.cpuMicros;
+    ctx.cpuMicros = busyMicros;
+    this.pods.chargeCpu(delta);
   }
 
   /** A heap reading. */
@@ -282,6 +312,7 @@ export class Kubelet {
     if (!acting(ctx.phase)) return;
     if (ctx.phase == Phase.Stopping && r.owner != this.table.indexOf(this.cleanup)) return;
     ctx.noteResult(r);
+    if (r.ok && r.sentAt > 0) ctx.latency.observe(now - r.sentAt);
     this.observeDate(now, r);
     this.notePushback(now, r);
     if (r.owner < 0 || r.owner >= this.table.length) return;

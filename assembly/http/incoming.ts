@@ -1,16 +1,34 @@
 /**
  * An incoming HTTP/1.1 request (RFC 9112), read byte by byte so that any split of the bytes gives the
- * same result. Nothing is buffered: the method and the path are matched as they arrive against the one
- * route there is, header names and Connection tokens are hashed (FNV-1a, lower-cased), Content-Length is
- * summed digit by digit. The head may be at most HEAD_LIMIT bytes; a body (Content-Length) is skipped, up
- * to BODY_LIMIT. Anything else that is not a well-formed request sets `answer` to the status to reply with
- * before closing: 400 for garbage, 431 for a head over the limit, 413 for a body over its limit, 501 for a
- * Transfer-Encoding (we read no chunked bodies), 505 for an HTTP version other than 1.0 and 1.1.
+ * same result. Only what the kubelet port needs is kept, each in a bounded buffer: the method (as a code),
+ * the request target (at most TARGET_LIMIT bytes, else 414) and the credentials of an `Authorization`
+ * header (at most AUTH_LIMIT bytes, else 431). Other header names and Connection tokens are hashed
+ * (FNV-1a, lower-cased) and Content-Length is summed digit by digit. The head may be at most HEAD_LIMIT
+ * bytes; a body (Content-Length) is skipped, up to BODY_LIMIT. Anything else that is not a well-formed
+ * request sets `answer` to the status to reply with before closing: 400 for garbage, 431 for a head over
+ * the limit, 413 for a body over its limit, 501 for a Transfer-Encoding (we read no chunked bodies), 505
+ * for an HTTP version other than 1.0 and 1.1.
  */
 import { ByteBuffer, isDigit, lowerAscii } from "../util/bytes";
 
 export const HEAD_LIMIT: i32 = 8 * 1024;
 export const BODY_LIMIT: i64 = 64 * 1024;
+/** The request target (path and query): the kubelet's longest routes with every query option fit in 1 KiB. */
+export const TARGET_LIMIT: i32 = 2048;
+/** An Authorization value: a ServiceAccount token is about 1 KiB, an OIDC one can be 3. */
+export const AUTH_LIMIT: i32 = 4096;
+
+/** Methods by code (`method`); 0 for any other. */
+export enum Method {
+  Other = 0,
+  Get = 1,
+  Head = 2,
+  Post = 3,
+  Put = 4,
+  Patch = 5,
+  Delete = 6,
+}
+const METHODS = ["", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
 /** Where the parser stands. */
 export enum Incoming {
@@ -46,7 +64,8 @@ const H_TRANSFER_ENCODING: u32 = 0xddb4744c; // "transfer-encoding"
 const H_HOST: u32 = 0xaffea56f; // "host"
 const H_CLOSE: u32 = 0x27cb3b23; // "close"
 const H_KEEP_ALIVE: u32 = 0xe18edb80; // "keep-alive"
-const HEALTHZ = "/healthz";
+const H_AUTHORIZATION: u32 = 0x913657be; // "authorization"
+const H_UPGRADE: u32 = 0xdc97cc77; // "upgrade"
 const VERSION_TEXT = "HTTP/1.x";
 
 /** RFC 9110 tchar: visible ASCII but the delimiters `"(),/:;<=>?@[\]{}` (a bit mask per half). */
@@ -60,10 +79,14 @@ export class IncomingRequest {
   state: Incoming = Incoming.Reading;
   /** The status to answer a Bad request with. */
   answer: i32 = 0;
-  /** The method was GET or HEAD (1, 2; 0 for any other). */
-  method: i32 = 0;
-  /** The path (before any query) was /healthz. */
-  healthz: bool = false;
+  /** The method's code (Method). */
+  method: Method = Method.Other;
+  /** The request target as sent (origin form: path and query). */
+  readonly target: ByteBuffer = new ByteBuffer(64, TARGET_LIMIT);
+  /** The Authorization header's value, without surrounding whitespace ("" when absent). */
+  readonly authorization: ByteBuffer = new ByteBuffer(0, AUTH_LIMIT);
+  /** The client asked to switch protocols (WebSocket or SPDY: exec, attach, port-forward). */
+  upgrade: bool = false;
   /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
   minor: i32 = 1;
   /** The client asked for the connection to end. */
@@ -84,13 +107,19 @@ export class IncomingRequest {
   private bodyLeft: i64 = 0;
   private hasHost: bool = false;
   private chunked: bool = false;
+  private authCount: i32 = 0;
+  /** Whitespace seen inside an Authorization value, written only if more of the value follows. */
+  private authSpaces: i32 = 0;
 
   /** Ready for the next request on the connection. */
   reset(): void {
     this.state = Incoming.Reading;
     this.answer = 0;
-    this.method = 0;
-    this.healthz = false;
+    this.method = Method.Other;
+    this.target.clear();
+    this.authorization.clear();
+    this.upgrade = false;
+    this.authCount = 0;
     this.minor = 1;
     this.close = false;
     this.keepAlive10 = false;
@@ -154,40 +183,31 @@ export class IncomingRequest {
     if (this.s == S_METHOD) {
       if (c == 0x20) {
         if (at <= 0) return this.bad(400);
-        this.method = at == 3 && this.method == 1 ? 1 : at == 4 && this.method == 2 ? 2 : 0;
+        // A method that matched only a prefix of a known one ("GE") is another method.
+        if (this.method != Method.Other && at != METHODS[this.method].length) this.method = Method.Other;
         this.s = S_TARGET;
         this.at = 0;
         return;
       }
       if (!isTchar(c) || at >= 16) return this.bad(400);
-      // Matched as it comes: "GET" is 1, "HEAD" is 2, anything else 0.
-      if (at == 0) this.method = c == 0x47 ? 1 : c == 0x48 ? 2 : 0;
-      else if (this.method != 0 && c != (this.method == 1 ? "GET" : "HEAD").charCodeAt(at)) this.method = 0;
+      // Matched as it comes against the known methods (case-sensitive, RFC 9110 §9.1): the code of the one
+      // whose first `at` bytes match, 0 once none does.
+      if (at == 0) this.method = Method.Other;
+      this.method = matchMethod(this.method, at, c);
       this.at = at + 1;
       return;
     }
     if (s == S_TARGET) {
       if (c == 0x20) {
         if (at == 0) return this.bad(400);
-        this.healthz = at == HEALTHZ.length || at < 0 && this.healthz;
         this.s = S_VERSION;
         this.at = 0;
         return;
       }
       if (c <= 0x20 || c >= 0x7f) return this.bad(400);
-      // `at` counts the bytes matched against /healthz; -1 after a mismatch, and a query ends the path.
-      if (at < 0) return;
-      if (c == 0x3f && at == HEALTHZ.length) {
-        this.healthz = true;
-        this.at = -1;
-      } else if (at < HEALTHZ.length && c == HEALTHZ.charCodeAt(at)) {
-        this.at = at + 1;
-      } else {
-        this.healthz = false;
-        this.at = -1;
-        // A target that starts with a query or a mismatch still counts as started.
-        if (at == 0) this.at = -2;
-      }
+      if (this.target.length >= TARGET_LIMIT) return this.bad(414);
+      this.target.byte(c);
+      this.at = at + 1;
       return;
     }
     if (s == S_VERSION) {
@@ -268,6 +288,16 @@ export class IncomingRequest {
     } else if (this.header == H_CONNECTION) {
       if (c == 0x2c) this.token();
       else if (!ows) this.hash = fnv(this.hash, c);
+    } else if (this.header == H_AUTHORIZATION) {
+      const a = this.authorization;
+      // Leading whitespace is dropped; inner whitespace is kept once more of the value follows.
+      if (ows) {
+        if (a.length > 0) this.authSpaces++;
+        return;
+      }
+      if (a.length + this.authSpaces + 1 > AUTH_LIMIT) return this.bad(431);
+      for (; this.authSpaces > 0; this.authSpaces--) a.byte(0x20);
+      a.byte(c);
     }
   }
 
@@ -290,6 +320,12 @@ export class IncomingRequest {
       this.contentLength = this.value;
     } else if (h == H_CONNECTION) {
       this.token();
+    } else if (h == H_AUTHORIZATION) {
+      // Two sets of credentials are ambiguous: refuse rather than pick one.
+      if (++this.authCount > 1) this.bad(400);
+      this.authSpaces = 0;
+    } else if (h == H_UPGRADE) {
+      this.upgrade = true;
     }
   }
 
@@ -306,14 +342,26 @@ export class IncomingRequest {
   }
 }
 
-/** A whole small response: status line, Content-Type, Content-Length, Connection, then `body` unless `head`. */
-export function writeResponse(out: ByteBuffer, status: i32, body: string, close: bool, keepAlive10: bool, head: bool): void {
-  out.str("HTTP/1.1 ");
-  out.int(status);
-  // The reason phrase is optional (RFC 9112 §4); the rarer statuses go without one.
-  out.str(status == 200 ? " OK" : status == 404 ? " Not Found" : status == 400 ? " Bad Request" : " ");
-  out.str("\r\nContent-Type: text/plain\r\nContent-Length: ");
-  out.int(body.length);
-  out.str(close ? "\r\nConnection: close\r\n\r\n" : keepAlive10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
-  if (!head) out.str(body);
+/** The code of the method whose first `at` bytes, then `c`, match (`m`: the match so far), or Other. */
+function matchMethod(m: Method, at: i32, c: i32): Method {
+  if (at > 0 && m == Method.Other) return Method.Other;
+  // At the first byte try every method; later only the current one and those sharing its prefix (PUT/PATCH/POST).
+  const from = at == 0 ? 1 : <i32>m;
+  for (let k = from; k < METHODS.length; k++) {
+    const name = METHODS[k];
+    if (at >= name.length || name.charCodeAt(at) != c) continue;
+    if (at > 0 && !samePrefix(name, METHODS[<i32>m], at)) continue;
+    return <Method>k;
+  }
+  return Method.Other;
+}
+
+function samePrefix(a: string, b: string, n: i32): bool {
+  for (let i = 0; i < n; i++) if (a.charCodeAt(i) != b.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The name of method code `m` ("" for Other). */
+export function methodName(m: Method): string {
+  return METHODS[<i32>m];
 }

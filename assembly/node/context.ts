@@ -15,6 +15,7 @@ import { Link, Phase } from "../abi/codes";
 import { ErrorCode, errorText } from "../abi/errors";
 import { WallClock } from "../util/clock";
 import { Random } from "../util/random";
+import { Histogram } from "../util/histogram";
 import { NODE_BODY_BUDGET, SMALL_BODY_BUDGET } from "./defaults";
 import { HostCalls } from "./hostcalls";
 
@@ -64,6 +65,10 @@ export class Context {
   lastError: ErrorCode = ErrorCode.Ok;
   /** The last response was 401/403, and nothing has succeeded since. */
   authRefused: bool = false;
+  /** How long API requests took, from their bytes going out to their whole response (for /metrics). */
+  latency: Histogram = new Histogram();
+  /** CPU time the host measured the core spending (on_cpu), in µs; 0 until it reports. */
+  cpuMicros: i64 = 0;
 
   /** Scratch for request bodies, reused by every request. */
   body: ByteBuffer = new ByteBuffer(1024, 16 * 1024);

@@ -41,4 +41,8 @@ export enum Work {
   CsrCreate = 19,
   /** GET it until it is issued or denied. */
   CsrGet = 20,
+  /** POST a TokenReview for a kubelet-port client's bearer token. */
+  TokenReview = 21,
+  /** POST a SubjectAccessReview for a kubelet-port request. */
+  AccessReview = 22,
 }

@@ -28,6 +28,12 @@ export class LogQuery {
   limitBytes: i64 = -1;
   timestamps: bool = false;
   previous: bool = false;
+  /**
+   * Write at most this many bytes into the buffer this time (-1: no bound), stopping at a line's end; the
+   * caller goes on from the time writeLogs returns with `afterMs`. `more` says whether lines were left.
+   */
+  room: i32 = -1;
+  more: bool = false;
 }
 
 /** One run of a container: when it started and, if it did, when it ended with which code. */
@@ -84,6 +90,8 @@ export function writeLogs(out: ByteBuffer, pod: Pod, name: string, nowMs: i64, q
   if (q.tailLines >= 0 && total - q.tailLines > first) first = total - q.tailLines;
   let last: i64 = -1;
   let written: i64 = 0;
+  const base = out.length;
+  q.more = false;
   for (let i = first; i < total; i++) {
     const at = i <= ticks ? run.startMs + i * every : run.endMs;
     if (q.sinceMs >= 0 && at < q.sinceMs) continue;
@@ -102,6 +110,12 @@ export function writeLogs(out: ByteBuffer, pod: Pod, name: string, nowMs: i64, q
       // limitBytes cuts the stream where the limit falls, mid-line if need be, as the kubelet does.
       out.length = start + <i32>(q.limitBytes - written);
       return at;
+    }
+    if (q.room >= 0 && last >= 0 && out.length - base > q.room) {
+      // Over this call's room: the line goes next time.
+      out.length = start;
+      q.more = true;
+      return last;
     }
     written += n;
     last = at;

@@ -130,6 +130,15 @@ export class PodManager extends Worker {
   }
 
   /** Time passed: play the due lifecycle steps. */
+  /** Charges `micros` of the core's CPU time evenly to the running pods (their containers share it). */
+  chargeCpu(micros: i64): void {
+    let running = 0;
+    for (let i = 0; i < this.pods.length; i++) if (this.pods[i].stage == Stage.Running) running++;
+    if (running == 0) return;
+    const each = micros / <i64>running;
+    for (let i = 0; i < this.pods.length; i++) if (this.pods[i].stage == Stage.Running) this.pods[i].cpuMicros += each;
+  }
+
   tick(now: i64): bool {
     let any = false;
     const wall = this.ctx.clock.wallMs(now);

@@ -105,6 +105,8 @@ export class Pod {
   /** Monotonic time of the last start (the script's clocks run from it). */
   lastStartedMono: i64 = 0;
   lastFinishedMs: i64 = 0;
+  /** CPU time charged to the pod's containers (the core's, shared among the running ones), µs. */
+  cpuMicros: i64 = 0;
 
   /** Monotonic time of the next lifecycle step (-1: none). */
   nextStepAt: i64 = -1;

@@ -24,7 +24,14 @@ export function podStatusPatch(out: ByteBuffer, pod: Pod, hostIp: string): void 
   const w = new JsonWriter(out);
   w.beginObject();
   w.key("metadata").beginObject().field("uid", pod.uid).endObject();
-  w.key("status").beginObject();
+  w.key("status");
+  writePodStatus(w, pod, hostIp);
+  w.endObject();
+}
+
+/** The pod's `status` object, as this node reports it (status PATCHes and the kubelet port's /pods). */
+export function writePodStatus(w: JsonWriter, pod: Pod, hostIp: string): void {
+  w.beginObject();
   if (pod.generation >= 0) w.fieldInt("observedGeneration", pod.generation);
   w.field("phase", phaseOf(pod));
   if (pod.role != Role.Playing) {
@@ -32,7 +39,7 @@ export function podStatusPatch(out: ByteBuffer, pod: Pod, hostIp: string): void 
     w.field("reason", pod.reason);
     w.field("message", "Pod was rejected: " + pod.message);
     w.field("qosClass", pod.qosClass);
-    w.endObject().endObject();
+    w.endObject();
     return;
   }
   conditions(w, pod);
@@ -56,7 +63,6 @@ export function podStatusPatch(out: ByteBuffer, pod: Pod, hostIp: string): void 
   for (let i = 0; i < pod.containers.length; i++) containerStatus(w, pod, i);
   w.endArray();
   w.field("qosClass", pod.qosClass);
-  w.endObject();
   w.endObject();
 }
 

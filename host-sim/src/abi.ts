@@ -187,6 +187,8 @@ export interface CoreExports {
   start(now: bigint, seed: bigint): number;
   on_link(now: bigint, kind: number, ipv4: number, bssid: bigint, rssi: number): void;
   on_heap(now: bigint, free: number, total: number): void;
+  /** Optional: the CPU time the host measured the core using, cumulative µs (older cores lack it). */
+  on_cpu?(now: bigint, busyUs: bigint): void;
   on_connected(now: bigint, conn: number): void;
   on_data(now: bigint, conn: number, len: number): void;
   on_closed(now: bigint, conn: number, reason: number): void;

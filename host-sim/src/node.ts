@@ -151,6 +151,8 @@ export class SimNode extends EventEmitter {
   private readonly scheduled = new Set<Timer>();
   private draining = false;
   private depth = 0;
+  /** Time spent inside the core's exports, in µs: its CPU time, reported with on_cpu. */
+  private busyUs = 0;
   private lastNow = 0n;
   private timer: Timer | null = null;
   private timerAt = -1;
@@ -492,8 +494,16 @@ export class SimNode extends EventEmitter {
     switch (ev.k) {
       case 'link':
         return this.call('on_link', [this.now(), ev.kind, ev.ipv4, ev.bssid, ev.rssi], () => ex.on_link(this.lastNow, ev.kind, ev.ipv4, ev.bssid, ev.rssi)), true;
-      case 'heap':
-        return this.call('on_heap', [this.now(), ev.free, ev.total], () => ex.on_heap(this.lastNow, ev.free, ev.total)), true;
+      case 'heap': {
+        this.call('on_heap', [this.now(), ev.free, ev.total], () => ex.on_heap(this.lastNow, ev.free, ev.total));
+        // With each heap reading, the CPU time used so far.
+        const on_cpu = ex.on_cpu;
+        if (on_cpu) {
+          const us = BigInt(Math.floor(this.busyUs));
+          this.call('on_cpu', [this.now(), us], () => on_cpu.call(ex, this.lastNow, us));
+        }
+        return true;
+      }
       case 'connected':
         if (!this.live.has(ev.conn)) return false;
         return this.call('on_connected', [this.now(), ev.conn], () => ex.on_connected(this.lastNow, ev.conn)), true;
@@ -562,6 +572,7 @@ export class SimNode extends EventEmitter {
     if (this.depth > 0) throw new Error(`host-sim bug: export ${name} called from inside an import`);
     this.trace?.({ dir: 'export', name, args, depth: this.depth });
     this.depth++;
+    const t0 = performance.now();
     try {
       return fn();
     } catch (err) {
@@ -569,6 +580,8 @@ export class SimNode extends EventEmitter {
       this.panic(err as Error);
       return -1 as T;
     } finally {
+      // The core is synchronous: the time inside its exports is its CPU time (/metrics/resource).
+      this.busyUs += (performance.now() - t0) * 1000;
       if (this.depth > 0) this.depth--;
       this.trace?.({ dir: 'return', name, depth: this.depth });
     }

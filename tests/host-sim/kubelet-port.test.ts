@@ -1,9 +1,10 @@
 // tests/host-sim/kubelet-port.test.ts
 // The kubelet port through real TLS: host-sim listens on the node's own loopback address (OP_LISTEN), curl
-// and node's https reach /healthz and get 404 elsewhere, a client certificate signed by the cluster CA is
-// passed to the core as an identity (one of another CA only with --client-ca-file naming it), and the host crypto ops (OP_KEY_GENERATE, OP_CSR_CREATE,
-// OP_CERT_INSTALL) produce a CSR whose subject and SANs parse back with openssl and a certificate that
-// must match its key.
+// and node's https reach /healthz with a client certificate signed by the cluster CA (passed to the core as
+// an identity, authorized by the fake API server's SubjectAccessReview; one of another CA only with
+// --client-ca-file naming it) and get 401 without one, and the host crypto ops (OP_KEY_GENERATE,
+// OP_CSR_CREATE, OP_CERT_INSTALL) produce a CSR whose subject and SANs parse back with openssl and a
+// certificate that must match its key.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -71,19 +72,29 @@ describe('the kubelet port over TLS', () => {
     await srv.close();
   });
 
-  it('node https: /healthz is 200 ok, the certificate is for the node address, other paths 404', async () => {
-    const r = await get(ip, port, '/healthz');
+  it('node https: /healthz is 401 without a client certificate, 200 ok with one; the certificate is for the node address; other paths 404', async () => {
+    const anonymous = await get(ip, port, '/healthz');
+    assert.equal(anonymous.status, 401);
+    const client = testPki().client('kport-reader');
+    const r = await get(ip, port, '/healthz', { cert: client.cert, key: client.key });
     assert.equal(r.status, 200);
     assert.equal(r.body, 'ok');
     assert.match(r.cert.subjectaltname ?? '', new RegExp(`IP Address:${ip.replace(/\./g, '\\.')}`));
-    const nf = await get(ip, port, '/pods');
+    const nf = await get(ip, port, '/nothing', { cert: client.cert, key: client.key });
     assert.equal(nf.status, 404);
-    assert.ok(node.stat(Stat.SERVER_REQUESTS) >= 2);
+    assert.ok(node.stat(Stat.SERVER_REQUESTS) >= 3);
+    const review = api.requests.find((q) => q.path === '/apis/authorization.k8s.io/v1/subjectaccessreviews');
+    assert.equal(JSON.parse(review!.body).spec.user, 'system:node:kport-reader');
   });
 
-  it('curl -k: /healthz is ok, twice on one kept-alive connection', async () => {
+  it('curl -k with a client certificate: /healthz is ok, twice on one kept-alive connection', async () => {
+    const client = testPki().client('kport-curl');
+    const dir = tmpDir('curl');
+    fs.writeFileSync(path.join(dir, 'c.crt'), client.cert);
+    fs.writeFileSync(path.join(dir, 'c.key'), client.key, { mode: 0o600 });
     // Asynchronously: the node answering curl runs in this process's event loop.
-    const { stdout: out } = await promisify(execFile)('curl', ['-sk', '--max-time', '10', '-w', ' %{http_code} %{num_connects}\\n', `https://${ip}:${port}/healthz`, `https://${ip}:${port}/healthz`], { encoding: 'utf8' });
+    const { stdout: out } = await promisify(execFile)('curl', ['-sk', '--max-time', '10', '--cert', path.join(dir, 'c.crt'), '--key', path.join(dir, 'c.key'),
+      '-w', ' %{http_code} %{num_connects}\\n', `https://${ip}:${port}/healthz`, `https://${ip}:${port}/healthz`], { encoding: 'utf8' });
     assert.deepEqual(out.trim().split('\n'), ['ok 200 1', 'ok 200 0']);
   });
 

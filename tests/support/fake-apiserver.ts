@@ -345,6 +345,13 @@ export class FakeApiServer {
 
   /** Events posted, in order (repeats update their count and lastTimestamp in place). */
   events: Json[] = [];
+  /**
+   * Delegated authn/authz for the kubelet port: bearer tokens the TokenReview endpoint knows, and who may
+   * do what on `nodes/<subresource>` (a SubjectAccessReview's user, verb, subresource). By default every
+   * user may do everything, and no token is valid.
+   */
+  tokens = new Map<string, { username: string; groups?: string[]; uid?: string }>();
+  authorize: (user: string, verb: string, subresource: string, groups: string[]) => boolean | string = () => true;
   /** Every event occurrence: a POST or a count PATCH, with the reason and the new lastTimestamp. */
   eventLog: { reason: string; count: number; at: string }[] = [];
 
@@ -423,6 +430,20 @@ export class FakeApiServer {
       mergePatch(e, JSON.parse(req.body));
       this.eventLog.push({ reason: e.reason, count: e.count, at: e.lastTimestamp });
       return [200, e];
+    }
+    if (req.method === "POST" && path === "/apis/authentication.k8s.io/v1/tokenreviews") {
+      const review = JSON.parse(req.body);
+      const u = this.tokens.get(review.spec?.token);
+      review.status = u ? { authenticated: true, user: { username: u.username, uid: u.uid ?? "", groups: u.groups ?? ["system:authenticated"] } } : { authenticated: false, error: "invalid bearer token" };
+      return [201, review];
+    }
+    if (req.method === "POST" && path === "/apis/authorization.k8s.io/v1/subjectaccessreviews") {
+      const review = JSON.parse(req.body);
+      const spec = review.spec ?? {};
+      const a = spec.resourceAttributes ?? {};
+      const verdict = this.authorize(spec.user, a.verb, a.subresource, spec.groups ?? []);
+      review.status = verdict === true ? { allowed: true, reason: "fake: allowed" } : { allowed: false, reason: typeof verdict === "string" ? verdict : "" };
+      return [201, review];
     }
     if (podM) return this.podRequest(req, decodeURIComponent(podM[1]), decodeURIComponent(podM[2]), !!podM[3]);
     const csrM = /^\/apis\/certificates\.k8s\.io\/v1\/certificatesigningrequests(?:\/([^/]+))?$/.exec(path);

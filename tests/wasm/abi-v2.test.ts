@@ -1,6 +1,7 @@
 /**
  * What ABI version 2 added, driven through the real module (assembly/ABI.md): flow control on send, the
- * minimal kubelet-port server on accepted connections, the connection limit, host_call (OP_LISTEN and an
+ * kubelet-port server's HTTP handling on accepted connections (its routes and authorization:
+ * kubelet-port.test.ts), the connection limit, host_call (OP_LISTEN and an
  * unsupported op), the snapshot handed from one instance to a second, and the refusal of a v1 module.
  */
 import { test } from "node:test";
@@ -38,14 +39,22 @@ async function serving(extra: Record<string, unknown> = {}): Promise<CoreHarness
 }
 
 const HEALTHZ = "GET /healthz HTTP/1.1\r\nHost: node\r\nUser-Agent: t\r\n\r\n";
+/** A client certificate the host verified: every request is then authorized by the (fake) API server. */
+const ADMIN = "CN=kube-apiserver-kubelet-client\nO=kubelet-api-admins\n";
+
+/** Sends `data` on `c` and lets the reviews on the control lane come back. */
+function ask(h: CoreHarness, c: number, data: string, ms = 100): void {
+  h.clientSend(c, data);
+  h.run(ms);
+}
 
 test("the kubelet port answers /healthz and 404 at every split point of the request", async () => {
   const h = await serving();
-  const twoRequests = HEALTHZ + "GET /pods HTTP/1.1\r\nHost: node\r\n\r\n";
+  const twoRequests = HEALTHZ + "GET /nothing HTTP/1.1\r\nHost: node\r\n\r\n";
   for (let cut = 1; cut < twoRequests.length; cut++) {
-    const c = h.accept(PORT);
+    const c = h.accept(PORT, ADMIN);
     h.clientSend(c, twoRequests.slice(0, cut));
-    h.clientSend(c, twoRequests.slice(cut));
+    ask(h, c, twoRequests.slice(cut));
     const text = h.servedText(c);
     assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*Content-Length: 2\r\n\r\nokHTTP\/1\.1 404 Not Found\r\n/, `cut ${cut}: ${JSON.stringify(text)}`);
     assert.ok(!/Connection: close/.test(text), `cut ${cut}: kept alive`);
@@ -57,26 +66,27 @@ test("the kubelet port answers /healthz and 404 at every split point of the requ
 
 test("the kubelet port: HEAD, Connection: close, HTTP/1.0, a body, and a byte-at-a-time client", async () => {
   const h = await serving();
-  let c = h.accept(PORT);
-  h.clientSend(c, "HEAD /healthz HTTP/1.1\r\nHost: n\r\n\r\n");
-  assert.equal(h.servedText(c), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n");
-  c = h.accept(PORT);
-  h.clientSend(c, "GET /healthz?verbose HTTP/1.1\r\nHost: n\r\nConnection: keep-alive, close\r\n\r\nGET /healthz HTTP/1.1\r\n");
+  let c = h.accept(PORT, ADMIN);
+  ask(h, c, "HEAD /healthz HTTP/1.1\r\nHost: n\r\n\r\n");
+  assert.equal(h.servedText(c), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 2\r\n\r\n");
+  c = h.accept(PORT, ADMIN);
+  ask(h, c, "GET /healthz?verbose HTTP/1.1\r\nHost: n\r\nConnection: keep-alive, close\r\n\r\nGET /healthz HTTP/1.1\r\n");
   assert.match(h.servedText(c), /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n\r\nok$/);
   assert.equal(h.served.get(c)!.closed, true, "closed after the answer; the pipelined request is not answered");
-  c = h.accept(PORT);
-  h.clientSend(c, "GET /healthz HTTP/1.0\r\n\r\n");
+  c = h.accept(PORT, ADMIN);
+  ask(h, c, "GET /healthz HTTP/1.0\r\n\r\n");
   assert.match(h.servedText(c), /Connection: close\r\n\r\nok$/);
   assert.equal(h.served.get(c)!.closed, true);
-  c = h.accept(PORT);
-  h.clientSend(c, "GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+  c = h.accept(PORT, ADMIN);
+  ask(h, c, "GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
   assert.match(h.servedText(c), /Connection: keep-alive\r\n\r\nok$/);
   assert.equal(h.served.get(c)!.closed, false);
-  c = h.accept(PORT);
-  h.clientSend(c, "POST /healthz HTTP/1.1\r\nHost: n\r\nContent-Length: 5\r\n\r\nhello" + HEALTHZ);
-  assert.match(h.servedText(c), /^HTTP\/1\.1 404 Not Found\r\n[^]*HTTP\/1\.1 200 OK\r\n/);
-  c = h.accept(PORT);
+  c = h.accept(PORT, ADMIN);
+  ask(h, c, "POST /healthz HTTP/1.1\r\nHost: n\r\nContent-Length: 5\r\n\r\nhello" + HEALTHZ);
+  assert.match(h.servedText(c), /^HTTP\/1\.1 405 Method Not Allowed\r\n[^]*HTTP\/1\.1 200 OK\r\n/);
+  c = h.accept(PORT, ADMIN);
   for (const ch of HEALTHZ) h.clientSend(c, ch);
+  h.run(100);
   assert.match(h.servedText(c), /\r\n\r\nok$/);
 });
 
@@ -123,17 +133,17 @@ test("the kubelet port: a slow client gets 408, an idle one is closed, and the n
 
 test("the kubelet port: at most maxServerConnections at once; more are closed as they arrive", async () => {
   const h = await serving({ maxServerConnections: 2 });
-  const a = h.accept(PORT);
-  const b = h.accept(PORT);
-  const c = h.accept(PORT);
+  const a = h.accept(PORT, ADMIN);
+  const b = h.accept(PORT, ADMIN);
+  const c = h.accept(PORT, ADMIN);
   assert.equal(h.served.get(c)!.closed, true);
   assert.equal(h.served.get(a)!.closed, false);
   assert.equal(h.stat(Stat.SERVER_REFUSED), 1);
   h.clientClose(a);
-  const d = h.accept(PORT);
+  const d = h.accept(PORT, ADMIN);
   assert.equal(h.served.get(d)!.closed, false, "a slot came free");
   h.clientSend(d, HEALTHZ);
-  h.clientSend(b, HEALTHZ);
+  ask(h, b, HEALTHZ);
   assert.match(h.servedText(d), /ok$/);
   assert.match(h.servedText(b), /ok$/);
   assert.equal(h.stat(Stat.ACCEPTED), 3);
@@ -142,7 +152,7 @@ test("the kubelet port: at most maxServerConnections at once; more are closed as
 test("the kubelet port with a client that reads slowly: pipelined answers wait, none is lost", async () => {
   const h = await serving();
   h.sendBudget = 10;
-  const c = h.accept(PORT);
+  const c = h.accept(PORT, ADMIN);
   h.clientSend(c, HEALTHZ.repeat(5));
   h.run(2_000);
   const text = h.servedText(c);
@@ -266,6 +276,6 @@ test("the header hashes in http/incoming.ts are FNV-1a of the lower-cased names"
     return h;
   };
   const rows = [...text.matchAll(/: u32 = (0x[0-9a-f]+); \/\/ "([^"]+)"/g)];
-  assert.equal(rows.length, 6);
+  assert.equal(rows.length, 8);
   for (const [, hex, name] of rows) assert.equal(Number(hex), fnv(name), name);
 });

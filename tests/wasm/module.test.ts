@@ -26,7 +26,7 @@ const EXPORTS = [
 
 function wabt(tool: string, args: string[]): string {
   try {
-    return execFileSync(tool, args, { encoding: "utf8" });
+    return execFileSync(tool, args, { encoding: "utf8", maxBuffer: 64 << 20 });
   } catch (e: any) {
     if (e.code === "ENOENT") {
       throw new Error(`${tool} is not installed: install Debian's wabt package (apt-get install wabt); scripts/install.sh does it`);
@@ -58,17 +58,17 @@ test("imports and exports are exactly the documented ABI", async () => {
 });
 
 /**
- * The size budget: 128 KiB (README, "Budgets"). Long string literals are stored as UTF-8 by
+ * The size budget: 160 KiB (README, "Budgets"). Long string literals are stored as UTF-8 by
  * scripts/asc-utf8-text.mjs; without that transform the module would be about 11 KB larger.
  *
- * ABI v2 (flow control, accepted connections with the minimal /healthz server, host_call, the snapshot)
- * added about 9 KB: 95,169 B with the node watch, inside the 96 KiB budget of then. The serving
- * certificate manager (CSR flow, base64, renewal) adds about 7 KB, and the kubelet-port server grows, so
- * the budget is 128 KiB: the board embeds the module in flash (16 MB) and wasm3 compiles it into code
- * pages in its heap in PSRAM (8 MiB; the whole wasm3 heap is about 0.5 MB today, README "Budgets"). The
- * bound still catches a module that balloons.
+ * ABI v2 (flow control, accepted connections, host_call, the snapshot) added about 9 KB: 95,169 B with the
+ * node watch, inside the 96 KiB budget of then. The serving certificate manager (CSR flow, base64,
+ * renewal) adds about 7 KB and the kubelet port (authentication and authorization by review, logs,
+ * metrics, pods) about 30 KB, so the budget is 160 KiB: the board embeds the module in flash (16 MB) and
+ * wasm3 compiles it into code pages in its heap in PSRAM (8 MiB; the whole wasm3 heap is about 0.5 MB
+ * today, README "Budgets"). The bound still catches a module that balloons.
  */
-test("the release module fits its 128 KiB budget", () => {
+test("the release module fits its 160 KiB budget", () => {
   const size = statSync(RELEASE_WASM).size;
-  assert.ok(size <= 128 * 1024, `release module is ${size} bytes`);
+  assert.ok(size <= 160 * 1024, `release module is ${size} bytes`);
 });

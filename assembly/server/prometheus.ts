@@ -1,0 +1,46 @@
+/** The Prometheus text exposition format (0.0.4): a family's HELP and TYPE lines, and its samples. */
+import { ByteBuffer } from "../util/bytes";
+
+export const PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+export function help(out: ByteBuffer, name: string, text: string, type: string): void {
+  out.str("# HELP ");
+  out.str(name);
+  out.byte(0x20);
+  out.str(text);
+  out.str("\n# TYPE ");
+  out.str(name);
+  out.byte(0x20);
+  out.str(type);
+  out.byte(0x0a);
+}
+
+/** One sample; `labels` is the text between the braces ("" for none), `ts` Unix ms (0: none). */
+export function sample(out: ByteBuffer, name: string, labels: string, v: string, ts: i64 = 0): void {
+  out.str(name);
+  if (labels.length > 0) {
+    out.byte(0x7b);
+    out.str(labels);
+    out.byte(0x7d);
+  }
+  out.byte(0x20);
+  out.str(v);
+  if (ts > 0) {
+    out.byte(0x20);
+    out.int(ts);
+  }
+  out.byte(0x0a);
+}
+
+/** A label value: backslash, quote and newline escaped. */
+export function escapeLabel(s: string): string {
+  if (s.indexOf("\\") < 0 && s.indexOf('"') < 0 && s.indexOf("\n") < 0) return s;
+  return s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+/** Microseconds as seconds with six decimals. */
+export function microsText(us: i64): string {
+  if (us < 0) us = 0;
+  const frac = (us % 1_000_000).toString();
+  return (us / 1_000_000).toString() + "." + "000000".substring(frac.length) + frac;
+}
