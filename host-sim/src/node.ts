@@ -111,6 +111,8 @@ export class StartError extends Error {
 type Ev =
   | { k: 'link'; kind: number; ipv4: number; bssid: bigint; rssi: number }
   | { k: 'heap'; free: number; total: number }
+  /** The CPU time used so far, reported with each heap reading. */
+  | { k: 'cpu' }
   | { k: 'connected'; conn: number }
   | { k: 'data'; conn: number; bytes: Uint8Array }
   | { k: 'closed'; conn: number; reason: CloseReason }
@@ -153,6 +155,7 @@ export class SimNode extends EventEmitter {
   private depth = 0;
   /** Time spent inside the core's exports, in µs: its CPU time, reported with on_cpu. */
   private busyUs = 0;
+  private cpuReportedAt = -Infinity;
   private lastNow = 0n;
   private timer: Timer | null = null;
   private timerAt = -1;
@@ -469,6 +472,7 @@ export class SimNode extends EventEmitter {
   private pushHeap(): void {
     const h = this.heapNow();
     this.push({ k: 'heap', free: h.free, total: h.total });
+    this.push({ k: 'cpu' });
   }
 
   private drain(): void {
@@ -494,15 +498,13 @@ export class SimNode extends EventEmitter {
     switch (ev.k) {
       case 'link':
         return this.call('on_link', [this.now(), ev.kind, ev.ipv4, ev.bssid, ev.rssi], () => ex.on_link(this.lastNow, ev.kind, ev.ipv4, ev.bssid, ev.rssi)), true;
-      case 'heap': {
-        this.call('on_heap', [this.now(), ev.free, ev.total], () => ex.on_heap(this.lastNow, ev.free, ev.total));
-        // With each heap reading, the CPU time used so far.
-        const on_cpu = ex.on_cpu;
-        if (on_cpu) {
-          const us = BigInt(Math.floor(this.busyUs));
-          this.call('on_cpu', [this.now(), us], () => on_cpu.call(ex, this.lastNow, us));
-        }
-        return true;
+      case 'heap':
+        return this.call('on_heap', [this.now(), ev.free, ev.total], () => ex.on_heap(this.lastNow, ev.free, ev.total)), true;
+      case 'cpu': {
+        const onCpu = ex.on_cpu;
+        if (!onCpu) return false;
+        const us = BigInt(Math.floor(this.busyUs));
+        return this.call('on_cpu', [this.now(), us], () => onCpu.call(ex, this.lastNow, us)), true;
       }
       case 'connected':
         if (!this.live.has(ev.conn)) return false;
@@ -563,6 +565,12 @@ export class SimNode extends EventEmitter {
       // ABI: report the heap before every on_timer.
       const h = this.heapNow();
       this.queue.push({ k: 'heap', free: h.free, total: h.total });
+      // The CPU time at most once a second: metrics-server scrapes every 15 s or so.
+      const t = this.timers.now();
+      if (t - this.cpuReportedAt >= 1000) {
+        this.cpuReportedAt = t;
+        this.queue.push({ k: 'cpu' });
+      }
       this.push({ k: 'timer' });
     });
   }

@@ -11,7 +11,7 @@ import { ManualTimers } from '../../host-sim/src/timers.js';
 import { FakeApiServer as FakeApi, type FakeTlsServer, listenTls, memoryTransport } from '../support/fake-apiserver.js';
 import { TraceRecorder, credentialsFor, testPki } from './support/harness.js';
 
-const EVENT_EXPORTS = new Set(['start', 'on_link', 'on_heap', 'on_connected', 'on_data', 'on_closed', 'on_timer', 'shutdown']);
+const EVENT_EXPORTS = new Set(['start', 'on_link', 'on_heap', 'on_cpu', 'on_connected', 'on_data', 'on_closed', 'on_timer', 'shutdown']);
 const FAST = { renewIntervalMs: 200, evaluateIntervalMs: 200, requestTimeoutMs: 2000 };
 
 describe('import glue over TLS (fake API server on 127.0.0.1)', () => {
@@ -61,10 +61,13 @@ describe('import glue over TLS (fake API server on 127.0.0.1)', () => {
     calls.forEach((e, i) => {
       if (EVENT_EXPORTS.has(e.name)) assert.equal(calls[i + 1]?.name, '__collect', `${e.name} #${i} not followed by __collect`);
     });
-    // on_heap comes right before every on_timer.
+    // on_heap comes right before every on_timer (with on_cpu between them at most once a second).
     calls.forEach((e, i) => {
-      if (e.name === 'on_timer') assert.equal(calls[i - 2]?.name, 'on_heap', 'on_timer without a heap reading before it');
+      if (e.name !== 'on_timer') return;
+      const before = calls[i - 2]?.name === 'on_cpu' ? calls[i - 4]?.name : calls[i - 2]?.name;
+      assert.equal(before, 'on_heap', 'on_timer without a heap reading before it');
     });
+    assert.ok(calls.some((e) => e.name === 'on_cpu'), 'the CPU time is reported');
   });
 
   it('stop with cleanup deletes the Lease and the Node and ends STOPPED', async () => {
