@@ -76,6 +76,7 @@ node "$root/tools/cluster.mjs" kubeconfig-for-node "$name" --out "$work/node.kub
 run_node() { # log file
     "$bin" --kubeconfig "$work/node.kubeconfig" --node-name "$name" --server-name localhost --ipv4 "$ip" \
         --kubelet-port "$port" --cert-dir "$work/certs" --wasm "$root/build/picokubelet.wasm" --summary-every 0 \
+        --log-level debug \
         >"$1" 2>&1 &
     pid=$!
 }
@@ -109,6 +110,18 @@ check "a client certificate from another CA is refused in the handshake" \
     bash -c "! curl -sS --max-time 10 --cacert '$pki/ca.crt' --cert '$work/rogue.crt' --key '$work/rogue.key' 'https://$ip:$port/healthz' 2>/dev/null"
 check "the host logged the refusal" wait_for "$work/first.log" "refused: its client certificate does not verify against the client CA" 5
 check "the private key never appears in the log" bash -c "! grep -q 'PRIVATE KEY' '$work/first.log'"
+
+# kube-apiserver itself verifies the port (--kubelet-certificate-authority) and presents its kubelet client
+# certificate: `kubectl logs` reaches the node through a verified connection (whatever the route answers).
+pod="$name-logs"
+"${kubectl[@]}" run "$pod" --image=registry.invalid/none --restart=Never \
+    --overrides="{\"spec\":{\"nodeName\":\"$name\",\"tolerations\":[{\"operator\":\"Exists\"}]}}" >/dev/null 2>&1
+logs_err="$("${kubectl[@]}" logs "$pod" --request-timeout=10s 2>&1 >/dev/null)"
+check "kubectl logs reaches the node through a verified TLS connection (${logs_err:-no error})" \
+    bash -c "! grep -qiE 'x509|certificate|tls|dial|connection refused|not allowed' <<<'${logs_err//\'/}'"
+check "the host saw the API server's connection with its identity" \
+    wait_for "$work/first.log" "kubelet port: connection [0-9]+ accepted, client CN=picokubelet:kube-apiserver-kubelet-client" 10
+"${kubectl[@]}" delete pod "$pod" --grace-period=0 --force --wait=false >/dev/null 2>&1
 
 # 3. restart with the same directory: the stored certificate, no second CSR.
 before="$(csrs_of_node)"

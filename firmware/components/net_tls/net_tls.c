@@ -1083,6 +1083,10 @@ static void step_handshake(net_tls_t *n, net_conn_t *c)
     if (c->accepted) {
         uint32_t len = 0;
         uint8_t *ident = client_identity(c, &len);
+        const char *eol = ident != NULL ? memchr(ident, '\n', len) : NULL;
+        PK_LOGD(TAG, "kubelet port: connection %" PRId32 " accepted, %s%.*s", c->id,
+                eol != NULL ? "client " : "no client certificate",
+                eol != NULL ? (int)(eol - (const char *)ident) : 0, eol != NULL ? (const char *)ident : "");
         pk_event_t ev = {.kind = PK_EV_ACCEPTED, .gen = c->gen, .conn = c->id, .arg = c->port,
                          .arg2 = (int32_t)c->peer_ipv4, .data = ident, .len = len};
         if (!pk_evq_post(n->cfg.queue, &ev, PK_WAIT_FOREVER)) {
