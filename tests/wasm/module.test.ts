@@ -19,7 +19,7 @@ const IMPORTS = [
 ];
 
 const EXPORTS = [
-  "abi_version", "io_buffer", "io_buffer_size", "config_write", "start", "on_link", "on_heap", "on_connected",
+  "abi_version", "io_buffer", "io_buffer_size", "config_write", "start", "on_link", "on_heap", "on_cpu", "on_connected",
   "on_data", "on_closed", "on_writable", "on_accepted", "on_host_result", "on_timer", "next_deadline", "shutdown", "stat",
   "snapshot_write", "snapshot_take", "snapshot_read", "__collect", "memory",
 ];
