@@ -32,6 +32,8 @@ typedef struct {
     atomic_int sends;
     /* stat(STAT_HOST_CALLS) as the fake core reports it: 2 once a refused and an answered host call went right */
     atomic_int host_results;
+    atomic_int cpu_reports;
+    atomic_llong cpu_busy;
     atomic_int closes;
     atomic_int leds;
     char connect_host[64];
@@ -132,6 +134,9 @@ static void op_heap(void *ctx, uint32_t *free_bytes, uint32_t *total)
 static void op_after_turn(void *ctx, wasm_host_t *host)
 {
     atomic_store(&((fake_t *)ctx)->host_results, (int)wasm_host_stat(host, KUBELET_STAT_HOST_CALLS));
+    /* the fake core's own stat ids: on_cpu readings and the last busy time (-1 if one went back) */
+    atomic_store(&((fake_t *)ctx)->cpu_reports, (int)wasm_host_stat(host, 100));
+    atomic_store(&((fake_t *)ctx)->cpu_busy, wasm_host_stat(host, 101));
 }
 
 static void *run_host(void *arg)
@@ -239,6 +244,25 @@ static void test_good_core(void)
     free_fake(f);
 }
 
+static bool two_cpu_readings(fake_t *f)
+{
+    return atomic_load(&f->cpu_reports) >= 2;
+}
+
+/* on_cpu, when the core exports it: the time spent in its exports, cumulative, about once a second. */
+static void test_cpu_readings(void)
+{
+    wasm_host_metrics_t m;
+    int64_t started = pk_now_ms();
+    fake_t *f = run_mode('g', two_cpu_readings, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK(atomic_load(&f->cpu_reports) >= 2);
+    CHECK(pk_now_ms() - started >= 1000); /* at most one a second: the second came a second after the first */
+    CHECK(atomic_load(&f->cpu_busy) > 0);  /* -1: a reading went backwards */
+    CHECK(atomic_load(&f->cpu_busy) < (pk_now_ms() - started) * 1000);
+    free_fake(f);
+}
+
 static void check_trapped(char mode)
 {
     wasm_host_metrics_t m;
@@ -316,6 +340,7 @@ int main(int argc, char **argv)
     s_wasm_size = fread(s_wasm, 1, 1 << 20, file);
     fclose(file);
     RUN(test_good_core);
+    RUN(test_cpu_readings);
     RUN(test_refused_connect_on_full_queue);
     RUN(test_out_of_bounds_pointer_traps);
     RUN(test_negative_length_traps);

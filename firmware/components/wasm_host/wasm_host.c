@@ -119,6 +119,7 @@ static bool call(wasm_host_t *h, IM3Function f, ...)
     s_active = NULL;
     va_end(ap);
     h->metrics.calls++;
+    h->busy_us += took;
     if (took > h->metrics.longest_call_us) {
         h->metrics.longest_call_us = took;
     }
@@ -216,7 +217,23 @@ static M3Result find_exports(wasm_host_t *h)
             return r;
         }
     }
+    /* Optional: a core without it simply gets no CPU readings. */
+    if (m3_FindFunction(&h->fn.on_cpu, h->runtime, "on_cpu") != m3Err_none) {
+        h->fn.on_cpu = NULL;
+    }
     return m3Err_none;
+}
+
+/* on_cpu: the time spent in the core's exports so far (its CPU time: the core runs only inside them), at
+ * most once a second. */
+static void report_cpu(wasm_host_t *h, int64_t now)
+{
+    if (h->fn.on_cpu == NULL || now - h->cpu_reported_at < 1000) {
+        return;
+    }
+    h->cpu_reported_at = now;
+    int64_t busy = h->busy_us;
+    call(h, h->fn.on_cpu, now, busy);
 }
 
 static void report_heap(wasm_host_t *h, int64_t now)
@@ -560,6 +577,7 @@ int wasm_host_run(wasm_host_t *h)
             }
             now = pk_now_ms();
             sync_link(h, now);
+            report_cpu(h, now);
             if (h->deadline >= 0 && now >= h->deadline) {
                 report_heap(h, now);
                 call(h, h->fn.on_timer, now);

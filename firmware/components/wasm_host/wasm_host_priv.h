@@ -28,6 +28,8 @@ typedef struct {
     IM3Function on_writable;
     IM3Function on_accepted;
     IM3Function on_host_result;
+    /** Optional (NULL when the core lacks it): the CPU time the host measured, cumulative. */
+    IM3Function on_cpu;
     IM3Function on_timer;
     IM3Function next_deadline;
     IM3Function shutdown;
@@ -66,6 +68,9 @@ struct wasm_host {
     uint32_t consecutive_traps;
     /** The first import that did not link (for the log line), set by wasm_host_link_imports. */
     const char *link_error_name;
+    /** Microseconds spent inside export calls (all instances), and when on_cpu last reported them. */
+    int64_t busy_us;
+    int64_t cpu_reported_at;
     wasm_host_metrics_t metrics;
     /**
      * Closes raised on the wasm task itself (a connect refused at once), delivered in order before the
