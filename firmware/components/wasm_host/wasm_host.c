@@ -224,8 +224,8 @@ static M3Result find_exports(wasm_host_t *h)
     return m3Err_none;
 }
 
-/* on_cpu: the time spent in the core's exports so far (its CPU time: the core runs only inside them), at
- * most once a second. */
+/* on_cpu: the time this instance has spent in its exports (its CPU time: the core runs only inside them),
+ * at most once a second. */
 static void report_cpu(wasm_host_t *h, int64_t now)
 {
     if (h->fn.on_cpu == NULL || now - h->cpu_reported_at < 1000) {
@@ -496,6 +496,9 @@ static bool recover(wasm_host_t *h, int64_t instance_started)
     free_runtime(h);
     h->pending_count = 0; /* closes of the old instance's connections */
     h->gen++;
+    /* on_cpu counts from each instance's start (ABI.md) */
+    h->busy_us = 0;
+    h->cpu_reported_at = 0;
     int64_t until = pk_now_ms() + delay;
     for (int64_t now = pk_now_ms(); now < until; now = pk_now_ms()) {
         if (h->cfg.ops.watchdog != NULL) {

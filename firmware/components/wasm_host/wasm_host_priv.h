@@ -68,7 +68,7 @@ struct wasm_host {
     uint32_t consecutive_traps;
     /** The first import that did not link (for the log line), set by wasm_host_link_imports. */
     const char *link_error_name;
-    /** Microseconds spent inside export calls (all instances), and when on_cpu last reported them. */
+    /** Microseconds this instance spent inside export calls, and when on_cpu last reported them. */
     int64_t busy_us;
     int64_t cpu_reported_at;
     wasm_host_metrics_t metrics;
