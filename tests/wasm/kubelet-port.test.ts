@@ -303,3 +303,25 @@ test("kubelet port: the request parser never traps on bytes a client can send (f
   assert.equal(h.stat(Stat.PHASE), Phase.RUNNING);
   assert.ok(h.stat(Stat.RENEWALS) >= 2, `renewals ${h.stat(Stat.RENEWALS)}`);
 });
+
+test("kubelet port: lease renewals keep their period while clients follow logs and scrape with reviews queued", async () => {
+  const h = await serving({ maxServerConnections: 8 });
+  const p = h.server.addPod(pod("doom", { "picokubelet.dev/script": "logEvery=1s" }));
+  h.runUntil(() => p.status?.phase === "Running", 10_000);
+  h.sendBudget = 512;
+  // Two followers, and every 100 ms a scrape by a new identity (each one a SubjectAccessReview).
+  for (let i = 0; i < 2; i++) h.clientSend(h.accept(PORT, ADMIN), get("/containerLogs/default/doom/app?follow=true"));
+  const start = h.now;
+  let n = 0;
+  while (h.now - start < 60_000) {
+    const c = h.accept(PORT, `CN=scraper-${n++}\n`);
+    h.clientSend(c, get(n % 2 ? "/metrics" : "/metrics/resource"));
+    h.run(100);
+    h.clientClose(c);
+  }
+  const renews = h.server.seen("PATCH", /\/leases\/pico-test$/).map((r) => r.at).filter((t) => t >= start);
+  assert.ok(renews.length >= 5, `${renews.length} renewals in a minute`);
+  const gaps = renews.slice(1).map((t, i) => t - renews[i]);
+  assert.ok(Math.max(...gaps) <= 10_500, `renewal gaps ${gaps.join(", ")} ms`);
+  assert.ok(sars(h).length >= 500, `${sars(h).length} reviews asked meanwhile`);
+});
