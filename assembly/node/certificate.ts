@@ -48,14 +48,14 @@ export enum CertStep {
   Unsupported = 8,
 }
 
-/** First poll after the POST, doubling up to the cap. */
+/** Polls after the POST: jittered, a ceiling of 1 s doubling up to the cap. */
 const POLL_BASE_MS: i64 = 1_000;
 const POLL_CAP_MS: i64 = 30_000;
 /** After this long unapproved, log how an administrator approves it (once per CSR). */
 export const HINT_AFTER_MS: i64 = 60_000;
 /** A CSR not issued within this long is given up (upstream waits 15 minutes). */
 export const ISSUE_WAIT_MS: i64 = 15 * 60_000;
-/** A new attempt after a failed one: 30 s doubling to 30 min. */
+/** A new attempt after a failed one: jittered (util/backoff.ts), a ceiling of 30 s doubling to 30 min. */
 const RETRY_BASE_MS: i64 = 30_000;
 const RETRY_CAP_MS: i64 = 30 * 60_000;
 /** Waiting for the link to report an IPv4 address before a serving CSR. */
