@@ -3,7 +3,7 @@
  *
  * Why: AssemblyScript keeps every string literal as a static UTF-16 String object (two bytes per
  * character plus a 20-byte header and the data segment's own header), so log lines, condition messages and
- * error texts cost about three times their length in the module. This transform moves every ASCII literal of
+ * error texts cost about three times their length in the module. This transform moves every printable-ASCII literal (newlines and tabs allowed) of
  * at least MIN_LENGTH characters in assembly/ into one UTF-8 blob and replaces the literal with a call
  * `__pk_text(packed)` that decodes it when it is evaluated. Short literals (JSON keys, header names, the
  * strings of hot paths) stay as they are, so the common paths do not allocate more.
@@ -30,7 +30,8 @@ function eligible(text) {
   if (text.length < MIN_LENGTH || text.length > MAX_LENGTH) return false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return false;
+    // Printable ASCII, and the newline and tab of log lines and messages.
+    if ((c < 0x20 && c != 0x0a && c != 0x09) || c > 0x7e) return false;
   }
   return true;
 }

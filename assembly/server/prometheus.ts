@@ -35,7 +35,16 @@ export function sample(out: ByteBuffer, name: string, labels: string, v: string,
 /** A label value: backslash, quote and newline escaped. */
 export function escapeLabel(s: string): string {
   if (s.indexOf("\\") < 0 && s.indexOf('"') < 0 && s.indexOf("\n") < 0) return s;
-  return s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+  const out = new ByteBuffer(s.length + 8, s.length * 2 + 8);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x5c || c == 0x22) out.byte(0x5c);
+    if (c == 0x0a) out.str("\\n");
+    else if (c < 0x80) out.byte(c);
+    // Kubernetes names are ASCII; anything else is kept as its UTF-8.
+    else out.str(s.charAt(i));
+  }
+  return out.toString();
 }
 
 /** Microseconds as seconds with six decimals. */

@@ -18,7 +18,7 @@
  * 4xx/5xx and the connection ends. A hand-off forgets every connection (the host closes them).
  */
 import { CONN_ACCEPTED_MIN } from "../abi/codes";
-import { ByteBuffer, utf8 } from "../util/bytes";
+import { ByteBuffer, equalsIgnoreCase, utf8 } from "../util/bytes";
 import { parseRfc3339 } from "../util/time";
 import { logDebug, logInfo } from "../util/log";
 import { HEAD_LIMIT, Incoming, IncomingRequest, Method } from "../http/incoming";
@@ -500,10 +500,11 @@ export class KubeletServer extends ReviewClient {
 
 /** The token of `Authorization: Bearer <token>` ("" for anything else: another scheme is not ours). */
 function bearer(a: ByteBuffer): string {
-  if (a.length < 8) return "";
-  const scheme = a.slice(0, 7).toLowerCase();
-  if (scheme != "bearer ") return "";
-  return a.slice(7, a.length).trim();
+  // The parser dropped the whitespace around the value and kept inner runs: skip those after the scheme.
+  if (a.length < 8 || !equalsIgnoreCase(a.ptr, 7, "bearer ")) return "";
+  let from = 7;
+  while (from < a.length && a.at(from) == 0x20) from++;
+  return a.slice(from, a.length);
 }
 
 function truthy(v: string): bool {

@@ -37,7 +37,8 @@ function wabt(tool: string, args: string[]): string {
 
 test("the release module validates with SIMD, reference types and multi-value disabled (wasm3's feature set)", () => {
   wabt("wasm-validate", ["--disable-simd", "--disable-reference-types", "--disable-multi-value", RELEASE_WASM]);
-  const text = wabt("wasm2wat", [RELEASE_WASM]);
+  // Instructions only: the data segments hold text ("try again") that is not code.
+  const text = wabt("wasm2wat", [RELEASE_WASM]).split("\n").filter((l) => !/^\s*\(data\b/.test(l)).join("\n");
   for (const op of ["v128", "memory.init", "data.drop", "table.get", "table.set", "table.grow", "return_call", "try", "atomic"]) {
     assert.ok(!new RegExp(`\\b${op.replace(".", "\\.")}\\b`).test(text), `uses ${op}`);
   }
