@@ -16,8 +16,12 @@ export const CLUSTER_DIR = process.env.PICOKUBELET_CLUSTER_DIR ?? join(ROOT, ".c
 export interface Cluster {
   server: string;
   caFile: string;
+  caPEM: string;
   adminKubeconfig: string;
   kubectl: string;
+  profile: string;
+  /** The API server's client identity towards kubelets (--kubelet-client-certificate). */
+  kubeletClient: { user: string; certFile: string; keyFile: string; clusterRole: string };
 }
 
 /** The running local control plane, or a loud failure. */
@@ -69,6 +73,16 @@ const credsDir = mkdtempSync(join(tmpdir(), "pk-e2e-"));
 export function nodeKubeconfig(name: string): string {
   const out = join(credsDir, `${name}.kubeconfig`);
   execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "kubeconfig-for-node", name, "--out", out, "--dir", CLUSTER_DIR], { stdio: "pipe" });
+  return out;
+}
+
+/**
+ * A kubeconfig for `user` in `groups` (client certificate signed by the cluster CA, `cluster.mjs
+ * kubeconfig-for-user`): authenticated, and allowed nothing unless a test binds it.
+ */
+export function userKubeconfig(user: string, groups: string[] = []): string {
+  const out = join(credsDir, `${user.replace(/[^A-Za-z0-9._-]/g, "_")}.kubeconfig`);
+  execFileSync("node", [join(ROOT, "tools/cluster.mjs"), "kubeconfig-for-user", user, ...groups.flatMap((g) => ["--group", g]), "--out", out, "--dir", CLUSTER_DIR], { stdio: "pipe" });
   return out;
 }
 
