@@ -4,7 +4,7 @@
  * reaches it for `kubectl logs` (verifying that certificate, --kubelet-certificate-authority, and presenting
  * its kubelet client certificate), metrics-server scrapes it for `kubectl top`. Every request is
  * authenticated (a client certificate the host verified against the cluster CA, or a bearer token through a
- * TokenReview) and authorized by SubjectAccessReview on nodes/<subresource>.
+ * TokenReview) and authorized by SubjectAccessReview on nodes/<subresource>. Exec is refused with its reason.
  *
  * The API server's node proxy (`kubectl get --raw /api/v1/nodes/<n>/proxy/...`) dials only global-unicast
  * addresses, never loopback (tests/cluster/kubelet-client.test.mjs shows the 400), so /healthz, /metrics,
@@ -254,6 +254,17 @@ describe("the kubelet port of a node on the real control plane", () => {
       return o.trim() ? o : null;
     }, 120_000, 2_000);
     assert.match(pods, /^logs\s+\d+m\s+\d+(Ki|Mi)/, pods);
+  });
+
+  test("`kubectl exec` is refused with the reason: no process runs here", async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(c.kubectl, ["-n", ns, "exec", "logs", "-c", "app", "--", "sh"], { env: { ...process.env, KUBECONFIG: c.adminKubeconfig } });
+      let stderr = "";
+      p.stderr.on("data", (d) => (stderr += d));
+      p.on("exit", (code) => resolve({ code, stderr }));
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /picokubelet: exec needs a running process/, r.stderr);
   });
 
   test("no credentials: 401 Unauthorized; a bad bearer token: 401", async () => {
