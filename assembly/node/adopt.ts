@@ -51,6 +51,10 @@ export class NodeFacts extends ScanHandler {
   private info: u64 = 0;
   private ipSeen: bool = false;
   private ipMatches: bool = false;
+  /** Addresses listed, and whether each non-InternalIP one is the configured Hostname. */
+  private addressCount: i32 = 0;
+  private foreignAddress: bool = false;
+  private isHostname: bool = false;
   private isInternalIp: bool = false;
   private addressMatches: bool = false;
   private taintsSeen: i32 = 0;
@@ -82,6 +86,8 @@ export class NodeFacts extends ScanHandler {
     this.info = 0;
     this.ipSeen = false;
     this.ipMatches = false;
+    this.addressCount = 0;
+    this.foreignAddress = false;
     this.taintsSeen = 0;
     this.taintsForeign = false;
     this.taintsFound = 0;
@@ -94,7 +100,8 @@ export class NodeFacts extends ScanHandler {
     this.labelsMatch = this.labels == all(c.labels.length);
     const ipKnown = this.id.ip.length > 0;
     this.staticMatches = this.capacity == all(c.capacity.length) && this.allocatable == all(c.capacity.length) &&
-      this.info == all(this.infoPairs.length) && (!ipKnown || this.ipMatches);
+      this.info == all(this.infoPairs.length) && (!ipKnown || this.ipMatches) && !this.foreignAddress &&
+      (this.cfg.hostname.length == 0 || this.addressCount == (ipKnown ? 2 : 1));
     this.taintsMatch = !this.taintsForeign && this.taintsSeen == c.taints.length && this.taintsFound == all(c.taints.length);
   }
 
@@ -112,8 +119,9 @@ export class NodeFacts extends ScanHandler {
       if (str) this.info |= matchPair(this.infoPairs, key, v);
     } else if (field == F_ADDRESS_TYPE) {
       this.isInternalIp = str && bytesEqual(v, "InternalIP");
+      this.isHostname = str && bytesEqual(v, "Hostname");
     } else if (field == F_ADDRESS_VALUE) {
-      this.addressMatches = str && bytesEqual(v, this.id.ip);
+      this.addressMatches = str && bytesEqual(v, this.isHostname ? this.cfg.hostname : this.id.ip);
     } else if (field == F_TAINT_KEY) {
       copy(this.taintKey, v);
     } else if (field == F_TAINT_VALUE) {
@@ -126,6 +134,7 @@ export class NodeFacts extends ScanHandler {
   begin(field: i32, kind: ValueKind, key: ByteBuffer): void {
     if (field == F_ADDRESS) {
       this.isInternalIp = false;
+      this.isHostname = false;
       this.addressMatches = false;
     } else if (field == F_TAINT) {
       this.taintKey.clear();
@@ -137,9 +146,13 @@ export class NodeFacts extends ScanHandler {
   end(field: i32): void {
     if (field == F_ADDRESS) {
       // The first InternalIP counts, as the API server's consumers read it.
+      this.addressCount++;
       if (this.isInternalIp && !this.ipSeen) {
         this.ipSeen = true;
         this.ipMatches = this.addressMatches;
+      } else if (!this.isHostname || !this.addressMatches || this.cfg.hostname.length == 0) {
+        // An address we do not report (a Hostname from an older picokubelet, or someone else's): replace them.
+        this.foreignAddress = true;
       }
     } else if (field == F_TAINT) {
       // Taints the control plane manages (node.kubernetes.io/…) are not ours to compare.

@@ -38,6 +38,8 @@ export class Config {
   kubeletPort: i32 = 0;
   kernelVersion: string = "wasm3";
   osImage: string = "picokubelet on bare metal";
+  /** A DNS name the node is reachable by, reported as its Hostname address ("": none is reported). */
+  hostname: string = "";
   leaseDurationSeconds: i32 = LEASE_DURATION_SECONDS;
   renewIntervalMs: i64 = RENEW_INTERVAL_MS;
   statusIntervalMs: i64 = STATUS_INTERVAL_MS;
@@ -178,6 +180,7 @@ class ConfigReader extends ScanHandler {
     else if (k == "kubeletPort") c.kubeletPort = <i32>int(c, k, kind, v, 0, 65535);
     else if (k == "kernelVersion") c.kernelVersion = str(c, k, kind, v);
     else if (k == "osImage") c.osImage = str(c, k, kind, v);
+    else if (k == "hostname") c.hostname = str(c, k, kind, v);
     else if (k == "leaseDurationSeconds") c.leaseDurationSeconds = <i32>int(c, k, kind, v, 1, 3600);
     else if (k == "renewIntervalMs") c.renewIntervalMs = int(c, k, kind, v, 100, 3_600_000);
     else if (k == "statusIntervalMs") c.statusIntervalMs = int(c, k, kind, v, 1000, 86_400_000);
@@ -249,6 +252,9 @@ function firstByte(p: usize, n: i32): i32 {
 }
 
 function validate(c: Config): void {
+  if (c.hostname.length > 0 && !isSubdomain(c.hostname)) {
+    c.errors.push("config: 'hostname' must be a DNS name (lowercase RFC 1123), got '" + printable(c.hostname) + "'");
+  }
   if (c.nodeName.length == 0) c.errors.push("config: 'nodeName' is required");
   else if (!isSubdomain(c.nodeName)) {
     c.errors.push(

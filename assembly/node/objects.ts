@@ -47,15 +47,18 @@ export function nodeBody(out: ByteBuffer, c: Config, id: Identity, conds: Condit
   }
   w.endObject();
   w.key("status").beginObject();
-  staticStatus(w, c, id);
+  staticStatus(w, c, id, false);
   w.key("conditions");
   conditions(w, conds, nowMs);
   w.endObject();
   w.endObject();
 }
 
-/** The status fields we own besides conditions: capacity, allocatable, nodeInfo, addresses, endpoints. */
-function staticStatus(w: JsonWriter, c: Config, id: Identity): void {
+/**
+ * The status fields we own besides conditions: capacity, allocatable, nodeInfo, addresses, endpoints
+ * (`patch`: in a strategic-merge PATCH, where the address list replaces the server's).
+ */
+function staticStatus(w: JsonWriter, c: Config, id: Identity, patch: bool): void {
   w.key("capacity");
   pairs(w, c.capacity);
   w.key("allocatable");
@@ -63,7 +66,7 @@ function staticStatus(w: JsonWriter, c: Config, id: Identity): void {
   w.key("nodeInfo");
   nodeInfo(w, c, id);
   w.key("addresses");
-  addresses(w, c, id);
+  addresses(w, c, id, patch);
   if (id.kubeletPort > 0) {
     w.key("daemonEndpoints").beginObject().key("kubeletEndpoint").beginObject();
     w.fieldInt("Port", id.kubeletPort).endObject().endObject();
@@ -100,11 +103,17 @@ export function nodeInfoPairs(c: Config, id: Identity): Pair[] {
   ];
 }
 
-/** status.addresses: InternalIP (once known), then Hostname. */
-function addresses(w: JsonWriter, c: Config, id: Identity): void {
+/**
+ * status.addresses: InternalIP (once known), then Hostname only when one is configured. The node name is
+ * not a Hostname address: it rarely resolves in DNS, and an API server that dials the Hostname first (its
+ * default address order) could then not reach the kubelet port. In a status PATCH the list replaces the
+ * server's (strategic merge would otherwise keep a Hostname an older version reported).
+ */
+function addresses(w: JsonWriter, c: Config, id: Identity, replace: bool): void {
   w.beginArray();
+  if (replace) w.beginObject().field("$patch", "replace").endObject();
   if (id.ip.length > 0) w.beginObject().field("type", "InternalIP").field("address", id.ip).endObject();
-  w.beginObject().field("type", "Hostname").field("address", c.nodeName).endObject();
+  if (c.hostname.length > 0) w.beginObject().field("type", "Hostname").field("address", c.hostname).endObject();
   w.endArray();
 }
 
@@ -148,10 +157,10 @@ export function statusPatch(
 ): void {
   const w = new JsonWriter(out);
   w.beginObject().key("status").beginObject();
-  if (extras == StatusExtras.All) staticStatus(w, c, id);
+  if (extras == StatusExtras.All) staticStatus(w, c, id, true);
   else if (extras == StatusExtras.Addresses) {
     w.key("addresses");
-    addresses(w, c, id);
+    addresses(w, c, id, true);
   }
   w.key("conditions");
   conditions(w, conds, nowMs);

@@ -71,7 +71,7 @@ describe("golden bodies", () => {
     expect(text.includes('"spec":{"taints":[{"key":"picokubelet.dev/no-containers","value":"true","effect":"NoSchedule"}]}')).toBe(true, '"spec":{"taints":[{"key":"picokubelet.dev/no-containers","value":"true","effect":"NoSchedule"}]}');
     expect(text.includes('"capacity":{"cpu":"240m","memory":"320Ki","pods":"1"},"allocatable":{"cpu":"240m","memory":"320Ki","pods":"1"}')).toBe(true, '"capacity":{"cpu":"240m","memory":"320Ki","pods":"1"},"allocatable":{"cpu":"240m","memory":"320Ki","pods":"1"}');
     expect(text.includes('"nodeInfo":{"machineID":"picokubelet-esp-node-01-guenther","systemUUID":"00000000-0000-0000-0000-0000c0a8006f","bootID":"b0070000-0000-4000-8000-000000000001"')).toBe(true, '"nodeInfo":{"machineID":"picokubelet-esp-node-01-guenther","systemUUID":"00000000-0000-0000-0000-0000c0a8006f","bootID":"b0070000-0000-4000-8000-000000000001"');
-    expect(text.includes('"addresses":[{"type":"InternalIP","address":"10.42.0.7"},{"type":"Hostname","address":"esp-node-01-guenther"}]')).toBe(true, '"addresses":[{"type":"InternalIP","address":"10.42.0.7"},{"type":"Hostname","address":"esp-node-01-guenther"}]');
+    expect(text.includes('"addresses":[{"type":"InternalIP","address":"10.42.0.7"}]')).toBe(true, "InternalIP only: no hostname configured");
     expect(text.includes("daemonEndpoints")).toBe(false);
     expect(text.includes('{"type":"Ready","status":"True","reason":"KubeletReady"')).toBe(true, '{"type":"Ready","status":"True","reason":"KubeletReady"');
     expect(text.includes('"lastHeartbeatTime":"2026-05-02T15:47:17Z","lastTransitionTime":"2026-05-02T15:47:17Z"')).toBe(true, '"lastHeartbeatTime":"2026-05-02T15:47:17Z","lastTransitionTime":"2026-05-02T15:47:17Z"');
@@ -105,7 +105,12 @@ describe("golden bodies", () => {
     expect(text.includes("addresses")).toBe(false);
     b.clear();
     statusPatch(b, config(), identity(), t, RENEW, StatusExtras.Addresses);
-    expect(b.toString().startsWith('{"status":{"addresses":[{"type":"InternalIP","address":"10.42.0.7"}')).toBe(true);
+    // The list replaces the server's: a Hostname an older version reported goes away.
+    expect(b.toString().startsWith('{"status":{"addresses":[{"$patch":"replace"},{"type":"InternalIP","address":"10.42.0.7"}],')).toBe(true, b.toString());
+    b.clear();
+    statusPatch(b, config(',"hostname":"pico.lan"'), identity(), t, RENEW, StatusExtras.Addresses);
+    expect(b.toString().startsWith('{"status":{"addresses":[{"$patch":"replace"},{"type":"InternalIP","address":"10.42.0.7"},{"type":"Hostname","address":"pico.lan"}],')).toBe(true, b.toString());
+    expect(config(',"hostname":"Not A Name"').errors.length).toBe(1);
     b.clear();
     statusPatch(b, config(), identity(), t, RENEW, StatusExtras.All);
     expect(b.toString().startsWith('{"status":{"capacity":')).toBe(true);
