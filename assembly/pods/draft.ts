@@ -8,7 +8,7 @@
  */
 import { ByteBuffer, bytesEqual } from "../util/bytes";
 import { numberOf, ValueKind } from "../json/scanner";
-import { Config, Pair, Taint } from "../node/config";
+import { Config, Pair, Taint, isSubdomain } from "../node/config";
 import { MAX_CONTAINERS } from "./pod";
 import { decimal, parseCpuMilli, parseUnits } from "./quantity";
 
@@ -234,9 +234,12 @@ export class PodDraft {
     this.tooManyContainers = false;
   }
 
-  /** True when every field the node needs arrived. */
+  /**
+   * True when every field the node needs arrived, and the name and namespace are names the API server
+   * could have (they go into request paths as they are: anything else is not a pod, but damage).
+   */
   get complete(): bool {
-    return this.name.length > 0 && this.namespace.length > 0 && this.uid.length > 0;
+    return this.uid.length > 0 && isSubdomain(this.name) && isSubdomain(this.namespace);
   }
 
   /** The QoS class (pkg/apis/core/v1/helper/qos): BestEffort, Guaranteed or Burstable. */

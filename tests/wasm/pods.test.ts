@@ -304,3 +304,15 @@ test("a watch event split at every byte through the ABI is read the same (each s
   assert.equal(new Set(admitted).size, n - 1, `pods admitted from ${n - 1} split points: ${admitted.length}`);
   assert.equal(h.phase, Phase.RUNNING);
 });
+
+test("a pod whose name or namespace no API server could have is not taken (its name would go into request paths)", async () => {
+  const h = await CoreHarness.running();
+  const bad = h.server.addPod(pod("doom%zz"));
+  const alsoBad = h.server.addPod({ ...pod("ok"), metadata: { name: "ok", namespace: "Default Space" } });
+  const good = h.server.addPod(pod("fine"));
+  h.runUntil(() => good.status?.phase === "Running", 10_000);
+  assert.equal(bad.status?.containerStatuses, undefined, "never played");
+  assert.equal(alsoBad.status?.containerStatuses, undefined);
+  assert.equal(h.server.requests.filter((r) => r.path.includes("%zz") || r.path.includes("Default Space")).length, 0);
+  assert.equal(h.phase, Phase.RUNNING);
+});
