@@ -248,9 +248,10 @@ export function on_cpu(now: i64, busy_us: i64): void {
 export function on_timer(now: i64): void {
   now = coreNow(now);
   if (handedOff()) return;
+  // The lifecycle first: a log follower woken at the instant a container exits then reads the ended run.
+  kubelet.onTimer(now);
   server.onTimer(now);
   kubelet.ctx.outbox.flush();
-  kubelet.onTimer(now);
 }
 
 /** When the core next wants on_timer (absolute), or -1. */

@@ -80,7 +80,11 @@ export function writeLogs(out: ByteBuffer, pod: Pod, name: string, nowMs: i64, q
   const run = runOf(pod, q.previous);
   if (run === null) return -1;
   const every = pod.script.logEveryMs;
-  const until = run.endMs >= 0 ? run.endMs : nowMs;
+  let until = run.endMs >= 0 ? run.endMs : nowMs;
+  // A run with a planned end prints no tick at or after it, so that a follower that reads at the very
+  // instant of the exit sees what the ended run's log will say (its exit line, not one more tick).
+  const planned = pod.script.runMs;
+  if (run.endMs < 0 && planned >= 0 && until >= run.startMs + planned) until = run.startMs + planned - 1;
   // Lines: 0 = the first line at start, 1..n ticks, then the exit line.
   let ticks = (until - run.startMs) / every;
   if (run.endMs >= 0 && ticks > 0 && run.startMs + ticks * every >= run.endMs) ticks--;

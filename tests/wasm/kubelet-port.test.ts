@@ -269,6 +269,9 @@ test("kubelet port: follow streams each line when the script produces it, throug
   const body = parse(h.servedText(c)).body;
   assert.match(body, /picokubelet: exited with code 3\n$/, "the stream ends with the run");
   assert.equal((body.match(/^frag$/gm) ?? []).length, 9, body);
+  // What was followed is the ended run's log, line for line (no tick at the instant of the exit).
+  h.sendBudget = 1 << 20;
+  assert.equal(request(h, ADMIN, get("/containerLogs/default/doom/app?previous=true")).body, body);
 });
 
 test("kubelet port: exec, attach and port-forward say why they cannot work; unknown paths are 404", async () => {
