@@ -107,6 +107,24 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
       ...CREDENTIALS, ...GLOBAL,
     },
   },
+  push: {
+    summary: 'push a core (.wasm) to an OCI registry as a signed wasm artifact (docs/brain.md); prints the digest',
+    usage: 'picokubelet-sim push <reference> [--wasm FILE] [--key FILE] [--oras FILE]',
+    schema: {
+      wasm: { type: 'string', arg: 'FILE', help: 'the core (default: build/picokubelet.wasm)' },
+      key: { type: 'string', arg: 'FILE', help: 'Ed25519 private key (PEM, from `brain-key`) to sign it with; without it the brain is unsigned and nodes refuse it' },
+      oras: { type: 'string', arg: 'FILE', help: 'the oras CLI (default: $PICOKUBELET_ORAS, the local control plane\'s <cluster dir>/bin/oras, then oras on PATH)' },
+      ...GLOBAL,
+    },
+  },
+  'brain-key': {
+    summary: 'make an Ed25519 key pair for signing brains: FILE (private, 0600) and FILE.pub (the public key nodes trust)',
+    usage: 'picokubelet-sim brain-key --out FILE',
+    schema: {
+      out: { type: 'string', arg: 'FILE', help: 'where the private key goes (FILE.pub: the public key, base64)' },
+      ...GLOBAL,
+    },
+  },
   ctl: {
     summary: 'send control commands to a running simulator',
     usage: 'picokubelet-sim ctl --control-socket PATH COMMAND [ARGS...] [\\; COMMAND ...]',
@@ -203,6 +221,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const logFormat = oneOf(values['log-format'], 'log-format', ['text', 'json'], 'text') as 'text' | 'json';
     const logger = new Logger({ level: parseLevel(logLevel), format: logFormat });
     if (cmd === 'ctl') return await ctl(values, positionals, out);
+    if (cmd === 'push') return await pushCmd(values, positionals, out);
+    if (cmd === 'brain-key') return await brainKeyCmd(values, positionals, out);
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const creds: CredentialOptions = {
       kubeconfig: str(values.kubeconfig), context: str(values.context), token: str(values.token),
@@ -331,7 +351,7 @@ function parse(cmd: string, schema: Schema, args: string[], positionals: boolean
   checkFlags(cmd, schema, flags);
   try {
     const r = parseArgs({ args: flags, options, strict: true, allowPositionals: true });
-    if (!positionals && r.positionals.length > 0) throw new UsageError(`unexpected argument '${r.positionals[0]}' (${cmd} takes flags only; see ${cmd} --help)`);
+    if (!positionals && cmd !== 'push' && r.positionals.length > 0) throw new UsageError(`unexpected argument '${r.positionals[0]}' (${cmd} takes flags only; see ${cmd} --help)`);
     return { values: r.values as Values, positionals: [...r.positionals, ...tail] };
   } catch (e) {
     if (e instanceof UsageError) throw e;
@@ -616,4 +636,43 @@ export function readCoreConfig(value: string): Record<string, unknown> {
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UsageError('--core-config must be a JSON object');
   return obj as Record<string, unknown>;
+}
+
+async function pushCmd(values: Record<string, unknown>, positionals: string[], out: (s: string) => void): Promise<number> {
+  const brain = await import('./brain.js');
+  if (positionals.length !== 1) throw new UsageError('push takes one reference, e.g. 127.0.0.1:5000/picokubelet/brain:v1');
+  const wasmFile = str(values.wasm) ?? path.join(repoRoot(), 'build', 'picokubelet.wasm');
+  let wasm: Buffer;
+  try {
+    wasm = fs.readFileSync(wasmFile);
+  } catch (e) {
+    throw new UsageError(`cannot read ${wasmFile}: ${(e as Error).message}`);
+  }
+  let key: crypto.KeyObject | undefined;
+  const keyFile = str(values.key);
+  if (keyFile) {
+    try {
+      key = crypto.createPrivateKey(fs.readFileSync(keyFile));
+    } catch (e) {
+      throw new UsageError(`cannot read the key ${keyFile}: ${(e as Error).message}`);
+    }
+    if (key.asymmetricKeyType !== 'ed25519') throw new UsageError(`${keyFile} is not an Ed25519 key (make one with brain-key)`);
+  }
+  const r = brain.push({
+    reference: positionals[0], wasm, key, version: version(), revision: brain.sourceRevision(repoRoot()),
+    oras: brain.findOras(repoRoot(), str(values.oras)),
+  });
+  if (!r.signed) process.stderr.write('picokubelet-sim: warning: pushed unsigned (no --key): nodes refuse an unsigned brain\n');
+  out(r.digest + '\n');
+  return 0;
+}
+
+async function brainKeyCmd(values: Record<string, unknown>, positionals: string[], out: (s: string) => void): Promise<number> {
+  const brain = await import('./brain.js');
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const file = str(values.out);
+  if (!file) throw new UsageError('brain-key needs --out FILE');
+  const k = brain.brainKey(file);
+  out(`private key ${k.privateFile} (0600)\npublic key  ${k.publicFile}: ${k.publicKey} (key id ${k.keyId}; nodes trust it with brainPublicKeys)\n`);
+  return 0;
 }

@@ -26,7 +26,7 @@ describe('picokubelet-sim --help and --version', () => {
   it('--help lists every command and the exit codes', () => {
     const r = sim(['--help']);
     assert.equal(r.code, 0);
-    for (const c of ['run', 'rack', 'nvs-csv', 'check', 'ctl', '--log-level', '--log-format', '--version', 'Exit codes']) assert.ok(r.stdout.includes(c), c);
+    for (const c of ['run', 'rack', 'nvs-csv', 'check', 'push', 'brain-key', 'ctl', '--log-level', '--log-format', '--version', 'Exit codes']) assert.ok(r.stdout.includes(c), c);
   });
 
   const flags: Record<string, string[]> = {
@@ -35,6 +35,8 @@ describe('picokubelet-sim --help and --version', () => {
     'nvs-csv': ['--name', '--kubeconfig', '--wifi-ssid', '--wifi-psk', '--out-dir', '--api-host', '--server-name', '--count', '--prefix', '--dir', '--allow-token'],
     check: ['--kubeconfig', '--context', '--token', '--ca', '--timeout'],
     ctl: ['--control-socket', '--timeout'],
+    push: ['--wasm', '--key', '--oras'],
+    'brain-key': ['--out'],
   };
   for (const [cmd, expected] of Object.entries(flags)) {
     it(`${cmd} --help lists its flags`, () => {
@@ -42,7 +44,7 @@ describe('picokubelet-sim --help and --version', () => {
       assert.equal(r.code, 0);
       assert.ok(r.stdout.startsWith(`usage: picokubelet-sim ${cmd}`));
       for (const f of expected) assert.ok(r.stdout.includes(`${f} `) || r.stdout.includes(`${f}\n`), `${cmd} --help lacks ${f}`);
-      if (cmd !== 'nvs-csv' && cmd !== 'check') assert.ok(r.stdout.includes('reset-connection'), 'control commands listed');
+      if (cmd !== 'nvs-csv' && cmd !== 'check' && cmd !== 'push' && cmd !== 'brain-key') assert.ok(r.stdout.includes('reset-connection'), 'control commands listed');
     });
   }
 
@@ -70,9 +72,9 @@ describe('picokubelet-sim errors: one line, exit 2', () => {
     { desc: 'misspelt ctl flag', args: ['ctl', '--control-sokcet', '/x', 'stats'], error: /ctl: unknown flag --control-sokcet \(did you mean --control-socket\?\)/ },
     { desc: 'unknown short flag', args: ['nvs-csv', '-x'], error: /nvs-csv: unknown flag -x; valid flags: .*--out-dir/ },
     { desc: 'a string flag without its value', args: ['run', '--name'], error: /run: Option '--name <value>' argument missing \(see run --help\)$/ },
-    { desc: 'unknown command', args: ['frobnicate'], error: /unknown command 'frobnicate'; commands: run, rack, nvs-csv, check, ctl, help/ },
+    { desc: 'unknown command', args: ['frobnicate'], error: /unknown command 'frobnicate'; commands: run, rack, nvs-csv, check, push, brain-key, ctl, help/ },
     { desc: 'misspelt command', args: ['rnu'], error: /unknown command 'rnu' \(did you mean 'run'\?\)/ },
-    { desc: 'help for a misspelt command', args: ['help', 'chekc'], error: /unknown command 'chekc' \(did you mean 'check'\?\); commands: run, rack, nvs-csv, check, ctl$/ },
+    { desc: 'help for a misspelt command', args: ['help', 'chekc'], error: /unknown command 'chekc' \(did you mean 'check'\?\); commands: run, rack, nvs-csv, check, push, brain-key, ctl$/ },
     { desc: 'a global flag before the command is read', args: ['--log-level', 'loud', 'run'], error: /--log-level must be one of/ },
     { desc: 'global flags before the command reach it', args: ['--log-format=json', '--log-level', 'debug', 'run', '--name', 'Bad'], error: /--name 'Bad' is not a valid node name/ },
     { desc: 'a command flag before the command', args: ['--name', 'x', 'run'], error: /unknown flag --name before the command; flags allowed there: --help, --version, --log-level, --log-format/ },
