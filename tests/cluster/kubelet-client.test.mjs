@@ -237,8 +237,8 @@ describe("the API server's requests to a kubelet port", () => {
 
   // The node proxy subresource refuses any node address that is not global unicast (kube-apiserver
   // pkg/registry/core/node/strategy.go, isProxyableHostname), so on this loopback-only control plane
-  // `kubectl get --raw /api/v1/nodes/<n>/proxy/...` never reaches a node; its routes are requested
-  // straight at the kubelet port with this identity instead (tests/e2e/kubelet-port.test.ts).
+  // `kubectl get --raw /api/v1/nodes/<n>/proxy/...` never reaches a node on 127.0.x.y;
+  // tests/e2e/node-proxy.test.ts puts a node in a network namespace of its own (10.213.X.2) for it.
   test('`kubectl get --raw /api/v1/nodes/<n>/proxy/healthz` is refused for a loopback address (400 address not allowed)', async () => {
     const before = seen.length;
     const r = await api('GET', `/api/v1/nodes/${node.name}/proxy/healthz`);

@@ -9,7 +9,8 @@
  * The API server's node proxy (`kubectl get --raw /api/v1/nodes/<n>/proxy/...`) dials only global-unicast
  * addresses, never loopback (tests/cluster/kubelet-client.test.mjs shows the 400), so /healthz, /metrics,
  * /pods and /metrics/resource are requested here straight at the kubelet port, as the API server's own
- * kubelet client identity (the same user and certificate the node proxy would present).
+ * kubelet client identity (the same user and certificate the node proxy would present). Through the node
+ * proxy itself: tests/e2e/node-proxy.test.ts, with a node in a network namespace of its own.
  */
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
