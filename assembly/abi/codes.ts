@@ -109,6 +109,8 @@ export enum Phase {
   Failed = 7,
   /** snapshot_take handed the state to another instance; this one sends nothing more. */
   HandedOff = 8,
+  /** After anchoring: making sure the node has a client certificate (TLS bootstrap with a bootstrap token). */
+  Bootstrapping = 9,
 }
 
 /** stat() ids. */

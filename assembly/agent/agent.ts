@@ -34,6 +34,7 @@ import { PodManager } from "../pods/manager";
 import { PodSource } from "../pods/source";
 import { NodeInformer } from "../node/informer";
 import { CertificateManager } from "../node/certificate";
+import { ClientCertificateManager } from "../node/bootstrap";
 import { KeySlot } from "../abi/codes";
 import { acting, transition } from "./phases";
 
@@ -48,6 +49,8 @@ export class Kubelet {
   readonly pods: PodManager = new PodManager(this.ctx, this.events);
   readonly source: PodSource = new PodSource(this.ctx, this.pods);
   readonly informer: NodeInformer = new NodeInformer(this.ctx, this.status);
+  /** The node's client certificate: TLS bootstrap and rotation (node/bootstrap.ts). */
+  readonly client: ClientCertificateManager = new ClientCertificateManager(this.ctx);
   /** The kubelet-port serving certificate, from the cluster (node/certificate.ts). */
   readonly serving: CertificateManager = new CertificateManager(this.ctx, "serving", KeySlot.Serving,
     "kubernetes.io/kubelet-serving", SERVING_USAGES, true);
@@ -57,7 +60,7 @@ export class Kubelet {
    * informer each have a stream lane.
    */
   readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup,
-    this.pods, this.events, this.serving, this.source, this.informer];
+    this.pods, this.events, this.client, this.serving, this.source, this.informer];
   /** Lane i carries the requests of workers whose `lane` is i. */
   readonly lanes: Lane[] = [this.ctx.control, this.source.stream, this.informer.stream];
   /** The node events of the first start were queued. */
@@ -111,7 +114,7 @@ export class Kubelet {
     makeIdentity(ctx);
     this.enter(now, Phase.Anchoring);
     logInfo("picokubelet starting as node " + cfg.nodeName + ", API server " + cfg.apiHost + ":" + cfg.apiPort.toString() +
-      (cfg.token.length > 0 ? " (bearer token)" : " (client certificate)") + ", boot " + ctx.identity.bootId);
+      (cfg.token.length > 0 ? " (bearer token)" : cfg.bootstrapToken.length > 0 ? " (client certificate, bootstrap token)" : " (client certificate)") + ", boot " + ctx.identity.bootId);
     this.settle(now);
   }
 
@@ -119,6 +122,8 @@ export class Kubelet {
   resume(now: i64): void {
     this.anchor.task.idle();
     this.enter(now, Phase.Running);
+    // The client certificate is rotated by this instance from now on (its install time comes from the host).
+    if (this.ctx.cfg.token.length == 0) this.client.begin(now);
     logInfo("resumed from a snapshot: node uid " + this.ctx.nodeUid + ", boot " + this.ctx.identity.bootId);
     this.settle(now);
   }
@@ -196,7 +201,8 @@ export class Kubelet {
       lane.onConnected(now, conn);
       // Connections are kept alive, so every control connection after the first is a reconnect (Vibes
       // input). The stream lane's reconnects follow the same network events, so they are not counted twice.
-      if (i == 0 && lane.established > before && lane.established > 1) this.ctx.reconnects.record(now);
+      // A connection replaced on purpose (a new client certificate) is not one.
+      if (i == 0 && lane.established > before && lane.established > 1 && !lane.moved) this.ctx.reconnects.record(now);
     }
     this.settle(now);
   }
@@ -224,17 +230,19 @@ export class Kubelet {
 
   onTimer(now: i64): void {
     for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).onTimer(now);
-    if (this.ctx.phase == Phase.Running) {
+    const phase = this.ctx.phase;
+    if (phase == Phase.Running) {
       if (this.status.onTimer(now)) this.work++;
       if (this.pods.tick(now)) this.work++;
       if (this.serving.tick(now)) this.work++;
     }
+    if ((phase == Phase.Running || phase == Phase.Bootstrapping) && this.client.tick(now)) this.work++;
     this.settle(now);
   }
 
   /** A host call's result (kubelet.ts routes those that are not the listener's). */
   onHostResult(now: i64, req: i32, status: i32, p: usize, n: i32): void {
-    if (this.serving.onHostResult(now, req, status, p, n)) this.work++;
+    if (this.serving.onHostResult(now, req, status, p, n) || this.client.onHostResult(now, req, status, p, n)) this.work++;
     this.settle(now);
   }
 
@@ -277,6 +285,7 @@ export class Kubelet {
       d = earliest(d, this.pods.nextStep());
       d = earliest(d, this.serving.nextStep());
     }
+    if (ctx.phase == Phase.Running || ctx.phase == Phase.Bootstrapping) d = earliest(d, this.client.nextStep());
     // The LED must turn Warning once renewals have failed for a whole lease duration.
     const failing = this.lease.failingSince;
     if (failing >= 0) {
@@ -293,6 +302,14 @@ export class Kubelet {
     // The node informer learns of a deleted Node from the stream itself, not from a result.
     const gone = this.informer.take();
     if (gone != Signal.None && ctx.phase == Phase.Running) this.signal(now, gone);
+    // A new client certificate: every connection moves to it (the host presents it on new connections).
+    if (this.client.takeMoved()) {
+      logInfo("client certificate installed: moving the API connections to it");
+      for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).recycle(now);
+      for (let i = 0; i < this.lanes.length; i++) this.route(now, unchecked(this.lanes[i]).takeResult());
+    }
+    const credentialed = this.client.take();
+    if (credentialed != Signal.None) this.signal(now, credentialed);
     const pressure = this.status.memoryPressure;
     if (pressure != this.pods.memoryPressure) {
       this.pods.memoryPressure = pressure;
@@ -365,6 +382,8 @@ export class Kubelet {
     ctx.phase = phase;
     if (phase == Phase.Anchoring) {
       this.anchor.task.now(now);
+    } else if (phase == Phase.Bootstrapping) {
+      this.client.check(now);
     } else if (phase == Phase.Registering) {
       this.lease.pause();
       this.status.pause();
@@ -441,6 +460,7 @@ export class Kubelet {
     if (ctx.phase == Phase.Stopped || ctx.phase == Phase.Configuring) want = Led.Off;
     else if (ctx.phase == Phase.Failed) want = Led.Warning;
     else if (!ctx.linkUp) want = Led.Disconnected;
+    else if (ctx.credentialProblem.length > 0) want = Led.Warning;
     else if (ctx.authRefused || ctx.consecutiveFailures >= WARNING_AFTER_FAILURES) want = Led.Warning;
     else if (this.lease.failuresInARow >= WARNING_AFTER_FAILURES) want = Led.Warning;
     else if (failing >= 0 && now - failing > leaseMs) want = Led.Warning;
@@ -462,6 +482,7 @@ export class Kubelet {
   private warningReason(now: i64): string {
     const ctx = this.ctx;
     if (ctx.phase == Phase.Failed) return "configuration refused";
+    if (ctx.credentialProblem.length > 0) return ctx.credentialProblem;
     if (ctx.authRefused) return "the API server refused our credentials";
     if (this.lease.failingSince >= 0) return "lease renewals failing for " + seconds(now - this.lease.failingSince);
     return ctx.consecutiveFailures.toString() + " API requests failed in a row";

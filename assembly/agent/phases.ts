@@ -14,9 +14,9 @@ import { Signal } from "../node/worker";
 const RUNNING_OR_LEASING: u32 = bit(Phase.Leasing) | bit(Phase.Running);
 
 // One row per transition: signal, the phases it applies in, the phase it enters.
-const SIGNALS: Signal[] = [Signal.Anchored, Signal.Registered, Signal.LeaseReady, Signal.LeaseVanished, Signal.NodeGone, Signal.CleanedUp];
-const FROM: u32[] = [bit(Phase.Anchoring), bit(Phase.Registering), bit(Phase.Leasing), RUNNING_OR_LEASING, RUNNING_OR_LEASING, bit(Phase.Stopping)];
-const TO: Phase[] = [Phase.Registering, Phase.Leasing, Phase.Running, Phase.Registering, Phase.Registering, Phase.Stopped];
+const SIGNALS: Signal[] = [Signal.Anchored, Signal.Credentialed, Signal.Registered, Signal.LeaseReady, Signal.LeaseVanished, Signal.NodeGone, Signal.CleanedUp];
+const FROM: u32[] = [bit(Phase.Anchoring), bit(Phase.Bootstrapping), bit(Phase.Registering), bit(Phase.Leasing), RUNNING_OR_LEASING, RUNNING_OR_LEASING, bit(Phase.Stopping)];
+const TO: Phase[] = [Phase.Bootstrapping, Phase.Registering, Phase.Leasing, Phase.Running, Phase.Registering, Phase.Registering, Phase.Stopped];
 
 /** The phase `signal` leads to from `phase`, or `phase` itself when the table has no such transition. */
 export function transition(phase: Phase, signal: Signal): Phase {
@@ -28,5 +28,5 @@ export function transition(phase: Phase, signal: Signal): Phase {
 
 /** True in the phases where workers' results are acted on. */
 export function acting(phase: Phase): bool {
-  return phase >= Phase.Anchoring && phase <= Phase.Stopping;
+  return (phase >= Phase.Anchoring && phase <= Phase.Stopping) || phase == Phase.Bootstrapping;
 }

@@ -92,6 +92,12 @@ export class Lane {
   private state: Conn = Conn.None;
   private requestsOnConn: i32 = 0;
   private replayed: bool = false;
+  /** The connection is to be closed once the exchange in flight is complete (recycle). */
+  private closeAfter: bool = false;
+  /** A connection was closed to move to new credentials; the next one replaces it. */
+  private moving: bool = false;
+  /** The last connection established replaced one closed on purpose (not a reconnect after a failure). */
+  moved: bool = false;
   private deadline: i64 = -1;
   private sentAt: i64 = 0;
   private firstByteAt: i64 = 0;
@@ -125,7 +131,7 @@ export class Lane {
     const out = this.out;
     out.clear();
     const ep = this.endpoint;
-    writeRequestHead(out, req, ep.host, ep.port, ep.token);
+    writeRequestHead(out, req, ep.host, ep.port, req.bearer.length > 0 ? req.bearer : ep.token);
     const body = req.body;
     if (body !== null) out.append(body);
     if (out.overflow) {
@@ -153,6 +159,8 @@ export class Lane {
   onConnected(now: i64, conn: i32): void {
     if (conn != this.conn || this.state != Conn.Connecting) return;
     this.state = Conn.Open;
+    this.moved = this.moving;
+    this.moving = false;
     this.requestsOnConn = 0;
     this.stats.established++;
     this.established++;
@@ -226,9 +234,32 @@ export class Lane {
     this.state = Conn.None;
   }
 
+  /**
+   * The host's client credentials changed (a new client certificate): the connection moves to them. An
+   * idle connection closes now, an ordinary exchange completes first, and a stream ends here as if the
+   * server had ended it (its owner watches again at once, on a new connection, from where it was).
+   */
+  recycle(now: i64): void {
+    if (this.conn != 0) this.moving = true;
+    if (this.current === null) {
+      this.drop();
+    } else if (this.progressMs > 0 && this.state == Conn.Open && this.parser.started && this.parser.status == 200) {
+      this.drop();
+      this.complete(true, ErrorCode.Ok, "");
+    } else if (this.progressMs > 0 || this.state != Conn.Open) {
+      // Nothing of the answer has been read yet: send the request again on a new connection.
+      this.drop();
+      this.start(now);
+    } else {
+      this.closeAfter = true;
+    }
+  }
+
   /** Forgets the exchange and its outcome (shutdown). */
   reset(): void {
     this.drop();
+    this.closeAfter = false;
+    this.moving = false;
     this.current = null;
     this.result = null;
     this.deadline = -1;
@@ -280,6 +311,10 @@ export class Lane {
     this.current = null;
     this.deadline = -1;
     this.result = r;
+    if (this.closeAfter) {
+      this.closeAfter = false;
+      this.drop();
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * HTTP/1.1 requests (RFC 9112 §3): what the core asks of the API server, and the bytes that say it.
  *
  * Every request carries Host, User-Agent, Accept and Content-Length, plus Authorization when a token is
- * configured and Content-Type when there is a body. No `Connection: close`: the connection is kept alive.
+ * configured (or the request carries its own: the TLS bootstrap's) and Content-Type when there is a body. No `Connection: close`: the connection is kept alive.
  */
 import { ByteBuffer } from "../util/bytes";
 import { USER_AGENT } from "../util/version";
@@ -31,6 +31,8 @@ export class HttpRequest {
   sink: BodySink | null = null;
   /** A stream (watch): no whole-response deadline, but at most this much silence (0: ordinary request). */
   progressMs: i64 = 0;
+  /** A bearer token for this request only, instead of the endpoint's (the bootstrap token's CSR requests). */
+  bearer: string = "";
 }
 
 /** Appends the request line and headers of `req` to `out`. */

@@ -43,7 +43,11 @@ export class Anchor extends Worker {
   }
 
   request(now: i64): HttpRequest {
-    return this.ctx.request(Work.Anchor, "GET", "/version", "", false, false);
+    const r = this.ctx.request(Work.Anchor, "GET", "/version", "", false, false);
+    // Before TLS bootstrap the node may have no identity yet: the bootstrap token lets the server say
+    // which version it runs (a client certificate, when the host has a valid one, is what authenticates).
+    r.bearer = this.ctx.cfg.bootstrapToken;
+    return r;
   }
 
   handle(now: i64, r: HttpResult): Signal {

@@ -2,7 +2,8 @@
  * The kubelet's certificate manager (client-go util/certificate certificate_manager.go): keeps one key
  * slot of the host holding a certificate the cluster issued, and renews it before it expires. Generic
  * over the slot, the signer, the usages and the subject; the agent runs one for the serving slot
- * (signer kubernetes.io/kubelet-serving, SANs: the node's name and IPv4).
+ * (signer kubernetes.io/kubelet-serving, SANs: the node's name and IPv4) and one for the client slot
+ * (node/bootstrap.ts: the TLS bootstrap and rotation of the node's own identity).
  *
  * Theory of operation. The host owns the crypto (ABI.md "Host calls"); this file owns the Kubernetes
  * flow. At start OP_CERT_INFO asks what the slot holds: a certificate from an earlier run is used until
@@ -80,7 +81,7 @@ export class CertificateManager extends Worker {
   org: string = "system:nodes";
   /** The lifetime asked for in the CSR (0: the signer's default, a year for kube-controller-manager). */
   expirationSeconds: i64 = 0;
-  private req: i32 = 0;
+  protected req: i32 = 0;
   private requestB64: ByteBuffer = new ByteBuffer(1024, 8 * 1024);
   private poll: Backoff = new Backoff(POLL_BASE_MS, POLL_CAP_MS);
   private again: Backoff = new Backoff(RETRY_BASE_MS, RETRY_CAP_MS);
@@ -109,6 +110,42 @@ export class CertificateManager extends Worker {
     }
     this.step = CertStep.Info;
     this.host(now, HostOp.CertInfo, 0, 0);
+  }
+
+  // What a subclass may change (node/bootstrap.ts).
+
+  /** The slot holds a certificate from an earlier run, valid `v` (Unix seconds). */
+  protected found(now: i64, v: StaticArray<i64>): void {
+    this.installed(now, v, "from an earlier run");
+  }
+
+  /** The slot holds nothing usable (`words`: the host's): ask the cluster for one now. */
+  protected missing(now: i64, words: string): void {
+    logInfo(this.what + " certificate: none in the host yet (" + words + "); requesting one from the cluster");
+    this.step = CertStep.Waiting;
+    this.hostAt = now;
+    this.tick(now);
+  }
+
+  /** A certificate from the cluster was installed. */
+  protected done(now: i64): void {}
+
+  /** An attempt ended without a certificate (`why`); the next one is in `retryMs`. */
+  protected failed(now: i64, why: string, retryMs: i64): void {
+    logWarn(this.what + " certificate: " + why + "; asking again in " + seconds(retryMs));
+  }
+
+  /** The bearer token the CSR requests carry ("": the connection's own credentials). */
+  protected bearer(): string {
+    return "";
+  }
+
+  /** The host has no certificate operations. */
+  protected unsupported(): void {
+    this.step = CertStep.Unsupported;
+    this.hostAt = -1;
+    this.task.idle();
+    logInfo(this.what + " certificate: the host has no certificate operations; it keeps its own certificate");
   }
 
   /** The CSR to carry on with after a hand-off ("" unless one is being polled). */
@@ -146,20 +183,15 @@ export class CertificateManager extends Worker {
   onHostResult(now: i64, req: i32, status: i32, p: usize, n: i32): bool {
     if (req == 0 || req != this.req) return false;
     this.req = 0;
-    if (this.ctx.phase != Phase.Running) return true;
+    // After a shutdown or a hand-off nothing more happens; in any other phase the attempt goes on.
+    const phase = this.ctx.phase;
+    if (phase == Phase.Stopping || phase == Phase.Stopped || phase == Phase.HandedOff || phase == Phase.Failed) return true;
     const step = this.step;
     if (step == CertStep.Info) {
       const v = status == 0 ? readValidity(p, n) : null;
-      if (v !== null) {
-        this.installed(now, v, "from an earlier run");
-      } else if (status == ErrorCode.Unsupported) {
-        this.unsupported();
-      } else {
-        logInfo(this.what + " certificate: none in the host yet (" + hostWords(status, p, n) + "); requesting one from the cluster");
-        this.step = CertStep.Waiting;
-        this.hostAt = now;
-        this.tick(now);
-      }
+      if (v !== null) this.found(now, v);
+      else if (status == ErrorCode.Unsupported) this.unsupported();
+      else this.missing(now, hostWords(status, p, n));
     } else if (step == CertStep.KeyGen) {
       if (status != 0) return this.fail(now, "key generation failed: " + hostWords(status, p, n));
       this.step = CertStep.CsrCreate;
@@ -180,6 +212,7 @@ export class CertificateManager extends Worker {
       const v = readValidity(p, n);
       this.installed(now, v !== null ? v : defaultValidity(this.ctx.clock.wallMs(now)), "from CSR " + this.csrName);
       this.csrName = "";
+      this.done(now);
     }
     return true;
   }
@@ -189,9 +222,13 @@ export class CertificateManager extends Worker {
     if (this.step == CertStep.Post) {
       ctx.body.clear();
       csrBody(ctx.body, this.requestB64, this.signer, this.usages, this.expirationSeconds);
-      return ctx.request(Work.CsrCreate, "POST", CSR_PATH, "", true, true);
+      const post = ctx.request(Work.CsrCreate, "POST", CSR_PATH, "", true, true);
+      post.bearer = this.bearer();
+      return post;
     }
-    return ctx.request(Work.CsrGet, "GET", CSR_PATH + "/" + this.csrName, "", false, true);
+    const get = ctx.request(Work.CsrGet, "GET", CSR_PATH + "/" + this.csrName, "", false, true);
+    get.bearer = this.bearer();
+    return get;
   }
 
   handle(now: i64, r: HttpResult): Signal {
@@ -279,7 +316,7 @@ export class CertificateManager extends Worker {
   }
 
   /** A certificate with validity `v` (Unix seconds) is in use: renewal at a jittered 70–90 % of its life. */
-  private installed(now: i64, v: StaticArray<i64>, whence: string): void {
+  protected installed(now: i64, v: StaticArray<i64>, whence: string): void {
     const ctx = this.ctx;
     this.notBefore = v[0];
     this.notAfter = v[1];
@@ -305,13 +342,6 @@ export class CertificateManager extends Worker {
     else this.fail(now, "host call " + (<i32>op).toString() + " refused: " + errorText(<ErrorCode>-req));
   }
 
-  private unsupported(): void {
-    this.step = CertStep.Unsupported;
-    this.hostAt = -1;
-    this.task.idle();
-    logInfo(this.what + " certificate: the host has no certificate operations; it keeps its own certificate");
-  }
-
   /** Ends the attempt with a warning; a new key and CSR after a long backoff. Returns true (for onHostResult). */
   private fail(now: i64, why: string): bool {
     this.task.idle();
@@ -319,7 +349,7 @@ export class CertificateManager extends Worker {
     this.step = CertStep.Waiting;
     const d = this.again.next(this.ctx.rng);
     this.hostAt = now + d;
-    logWarn(this.what + " certificate: " + why + "; asking again in " + seconds(d));
+    this.failed(now, why, d);
     return true;
   }
 }

@@ -31,6 +31,8 @@ export class Config {
   apiPort: i32 = 6443;
   serverName: string = "";
   token: string = "";
+  /** A bootstrap token (`<id>.<secret>`) for TLS bootstrap of the client certificate ("": none). */
+  bootstrapToken: string = "";
   mac: string = "";
   labels: Pair[] = [];
   taints: Taint[] = [];
@@ -176,6 +178,7 @@ class ConfigReader extends ScanHandler {
     else if (k == "apiPort") c.apiPort = <i32>int(c, k, kind, v, 1, 65535);
     else if (k == "serverName") c.serverName = str(c, k, kind, v);
     else if (k == "token") c.token = str(c, k, kind, v);
+    else if (k == "bootstrapToken") c.bootstrapToken = str(c, k, kind, v);
     else if (k == "mac") c.mac = str(c, k, kind, v);
     else if (k == "kubeletPort") c.kubeletPort = <i32>int(c, k, kind, v, 0, 65535);
     else if (k == "kernelVersion") c.kernelVersion = str(c, k, kind, v);
@@ -270,6 +273,12 @@ function validate(c: Config): void {
   if (c.token.length > 0 && !isTokenSafe(c.token)) {
     // Never echo the token itself.
     c.errors.push("config: 'token' must be printable ASCII without spaces, at most 8192 bytes");
+  }
+  if (c.bootstrapToken.length > 0 && !isBootstrapToken(c.bootstrapToken)) {
+    c.errors.push("config: 'bootstrapToken' must be a bootstrap token: 6 and 16 characters a-z0-9 joined by '.'");
+  }
+  if (c.bootstrapToken.length > 0 && c.token.length > 0) {
+    c.errors.push("config: 'token' and 'bootstrapToken' exclude each other (a bootstrap token only gets the node its client certificate)");
   }
   if (c.mac.length > 0 && !isMac(c.mac)) c.errors.push("config: 'mac' must look like aa:bb:cc:dd:ee:ff");
   if (<i64>c.leaseDurationSeconds * 1000 <= c.renewIntervalMs) {
@@ -411,6 +420,18 @@ function isTokenSafe(s: string): bool {
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/** `[a-z0-9]{6}.[a-z0-9]{16}`: the form the API server's bootstrap token authenticator accepts. */
+function isBootstrapToken(s: string): bool {
+  if (s.length != 23) return false;
+  for (let i = 0; i < 23; i++) {
+    const c = s.charCodeAt(i);
+    if (i == 6) {
+      if (c != 0x2e) return false;
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a))) return false;
   }
   return true;
 }

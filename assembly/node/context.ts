@@ -65,6 +65,8 @@ export class Context {
   lastError: ErrorCode = ErrorCode.Ok;
   /** The last response was 401/403, and nothing has succeeded since. */
   authRefused: bool = false;
+  /** Why the node has no usable identity ("" when it has one): a failed TLS bootstrap, an expired certificate. */
+  credentialProblem: string = "";
   /** How long API requests took, from their bytes going out to their whole response (for /metrics). */
   latency: Histogram = new Histogram();
   /** CPU time the host measured the core spending (on_cpu), in µs; 0 until it reports. */

@@ -27,6 +27,8 @@ export enum Signal {
   NodeGone = 6,
   /** The cleanup deletes are done. */
   CleanedUp = 7,
+  /** The node can talk as itself: its client certificate is in place (or the host's own credentials do). */
+  Credentialed = 8,
 }
 
 export abstract class Worker {

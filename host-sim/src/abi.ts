@@ -112,6 +112,7 @@ export const Phase = {
   STOPPED: 6,
   FAILED: 7,
   HANDED_OFF: 8,
+  BOOTSTRAPPING: 9,
 } as const;
 export type PhaseCode = (typeof Phase)[keyof typeof Phase];
 

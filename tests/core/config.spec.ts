@@ -1,6 +1,8 @@
 import { parseConfig, isSubdomain, isQualifiedName, isLabelValue } from "../../assembly/node/config";
 import { utf8 } from "../../assembly/util/bytes";
 
+const BAD_BOOTSTRAP: string[] = ["07401B.f395accd246ae52d", "07401b:f395accd246ae52d", "0740.f395accd246ae52d", "07401b.f395accd246ae52", "07401b.f395accd246ae52dd", "07401b f395accd246ae52d"];
+
 function cfg(json: string): string[] {
   const b = utf8(json);
   return parseConfig(b.ptr, b.length).errors;
@@ -33,6 +35,22 @@ describe("configuration", () => {
     expect(c.taints.length).toBe(0);
     expect(c.capacity.length).toBe(1);
     expect(c.requestTimeoutMs).toBe(2000);
+  });
+  it("takes a bootstrap token of the API server's form, never with a bearer token", () => {
+    const b = utf8('{"nodeName":"n","apiHost":"h","bootstrapToken":"07401b.f395accd246ae52d"}');
+    const c = parseConfig(b.ptr, b.length);
+    expect(c.errors.length).toBe(0);
+    expect(c.bootstrapToken).toBe("07401b.f395accd246ae52d");
+    expect(c.token).toBe("");
+    for (let i = 0; i < BAD_BOOTSTRAP.length; i++) {
+      const e = cfg('{"nodeName":"n","apiHost":"h","bootstrapToken":"' + BAD_BOOTSTRAP[i] + '"}');
+      expect(e.length).toBe(1, BAD_BOOTSTRAP[i]);
+      expect(e[0].includes("'bootstrapToken' must be a bootstrap token")).toBe(true, e[0]);
+      expect(e[0].includes(BAD_BOOTSTRAP[i])).toBe(false, "the value is not echoed");
+    }
+    const both = cfg('{"nodeName":"n","apiHost":"h","token":"x","bootstrapToken":"07401b.f395accd246ae52d"}');
+    expect(both.length).toBe(1);
+    expect(both[0].includes("exclude each other")).toBe(true, both[0]);
   });
   it("refuses bad documents with one message per problem", () => {
     expect(cfg("not json")[0].includes("not valid JSON")).toBe(true, "not valid JSON");

@@ -68,6 +68,10 @@ export class CoreHarness {
   readonly leds: { at: number; pattern: number }[] = [];
   /** Connection ids the core opened. */
   readonly connects: number[] = [];
+  /** Connection ids the core closed. */
+  readonly closes: number[] = [];
+  /** Called as the core opens a connection (a test's host picks the client credentials then). */
+  onConnect: ((conn: number) => void) | null = null;
   latencyMs: number;
   heapFree: number;
   heapTotal: number;
@@ -231,6 +235,7 @@ export class CoreHarness {
         connect: (conn: number, hp: number, hl: number, port: number, sp: number, sl: number, profile: number) => {
           if (profile !== 0) throw new Error(`connect with profile ${profile}: the core only talks to its cluster`);
           this.connects.push(conn);
+          this.onConnect?.(conn);
           void text(hp, hl);
           void text(sp, sl);
           void port;
@@ -279,6 +284,7 @@ export class CoreHarness {
             this.queue = this.queue.filter((e) => e.conn !== conn);
             return;
           }
+          this.closes.push(conn);
           this.open.delete(conn);
           this.server.close(conn);
           this.queue = this.queue.filter((e) => e.conn !== conn);

@@ -49,6 +49,16 @@ export class TestSigner {
     }
   }
 
+  /** True when `certPem` was issued by this signer and is valid at `atMs` (Unix ms). */
+  valid(certPem: string, atMs: number): boolean {
+    try {
+      const x = new crypto.X509Certificate(certPem);
+      return x.verify(crypto.createPublicKey(this.key)) && Date.parse(x.validFrom) <= atMs && atMs <= Date.parse(x.validTo);
+    } catch {
+      return false;
+    }
+  }
+
   /** A PEM certificate for the request's subject and key, valid over [notBeforeMs, notAfterMs] (Unix ms). */
   sign(csrPem: string, notBeforeMs: number, notAfterMs: number): string {
     const der = Buffer.from(csrPem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");

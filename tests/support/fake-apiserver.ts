@@ -94,6 +94,8 @@ export class FakeApiServer {
   /** Called when a CSR is created: the test's approver and signer (edit `csr.status`; default: it stays pending). */
   onCsr: ((csr: Json) => void) | null = null;
   /** Answers a CSR GET instead of the stored object (garbage tests); null: the normal answer. */
+  /** When set, a request it refuses gets 401 (a test's model of client-certificate and token authentication). */
+  authenticate: ((req: ApiRequest) => boolean) | null = null;
   csrAnswer: ((csr: Json | undefined, req: ApiRequest) => [number, string] | null) | null = null;
   private csrSeq = 0;
   /** Offset of the virtual wall clock from the harness's monotonic clock, in ms. */
@@ -309,7 +311,7 @@ export class FakeApiServer {
           return [this.encode(200, '{"major":"1"}', ctx, false, false)];
       }
     }
-    if (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`) {
+    if ((this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`) || (this.authenticate && !this.authenticate(req))) {
       return [this.encode(401, statusBody(401, "Unauthorized"), ctx)];
     }
     const listed = this.query(req, ctx);

@@ -9,60 +9,23 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { CoreHarness, ErrorCode, HostOp, Phase, Stat, type HostCallHandler } from "../support/core-harness.js";
-import { KeySlots, SpecError } from "../../host-sim/src/hostcrypto/keys.js";
+import { KeySlots } from "../../host-sim/src/hostcrypto/keys.js";
 import { TestSigner } from "../support/csr-signer.js";
+import { HOUR, cryptoHost, issue, wall } from "../support/crypto-host.js";
 
 const PORT = 10250;
 const CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
-const HOUR = 3_600_000;
-
-/** A host whose crypto ops are host-sim's, answering after the harness's latency. */
-function cryptoHost(slots: KeySlots, calls: { op: number; text: string }[] = []): HostCallHandler {
-  return (_req, op, arg, bytes, result) => {
-    const text = Buffer.from(bytes).toString("utf8");
-    calls.push({ op, text });
-    const answer = (fn: () => string | void): number => {
-      try {
-        result(0, Buffer.from(fn() ?? ""));
-      } catch (err) {
-        result(err instanceof SpecError ? ErrorCode.HOST_CALL_INVALID : ErrorCode.HOST_CALL_FAILED, Buffer.from((err as Error).message));
-      }
-      return 0;
-    };
-    switch (op) {
-      case HostOp.LISTEN: return answer(() => {});
-      case HostOp.KEY_GENERATE: return answer(() => slots.generate(arg));
-      case HostOp.CSR_CREATE: return answer(() => slots.csr(arg, text));
-      case HostOp.CERT_INSTALL: return answer(() => slots.install(arg, text));
-      case HostOp.CERT_INFO: return answer(() => slots.info(arg));
-      default: return -ErrorCode.UNSUPPORTED;
-    }
-  };
-}
 
 interface Rig {
   h: CoreHarness;
   slots: KeySlots;
-  calls: { op: number; text: string }[];
+  calls: { op: number; arg: number; text: string }[];
   signer: TestSigner;
-}
-
-/** The fake cluster's wall clock now (ms). */
-function wall(h: CoreHarness): number {
-  return h.server.wallOffsetMs + h.now;
-}
-
-/** Approves and issues `csr` for `lifeMs` from now. */
-function issue(h: CoreHarness, signer: TestSigner, csr: any, lifeMs = HOUR): string {
-  const request = Buffer.from(csr.spec.request, "base64").toString("utf8");
-  const cert = signer.sign(request, wall(h) - 60_000, wall(h) - 60_000 + lifeMs);
-  csr.status = { conditions: [{ type: "Approved", status: "True", reason: "Test" }], certificate: Buffer.from(cert).toString("base64") };
-  return cert;
 }
 
 async function rig(opts: { approve?: boolean; lifeMs?: number; slots?: KeySlots; config?: Record<string, unknown> } = {}): Promise<Rig> {
   const slots = opts.slots ?? new KeySlots();
-  const calls: { op: number; text: string }[] = [];
+  const calls: { op: number; arg: number; text: string }[] = [];
   const signer = new TestSigner();
   const h = await CoreHarness.create({ config: { kubeletPort: PORT, ...opts.config }, hostCall: cryptoHost(slots, calls) });
   if (opts.approve ?? true) h.server.onCsr = (csr) => issue(h, signer, csr, opts.lifeMs);
@@ -237,7 +200,7 @@ test("a hand-off while waiting for approval: the next instance polls the same CS
   const doc = JSON.parse(Buffer.from(snap).toString("utf8"));
   assert.deepEqual(doc.certificates, { serving: "csr-00001" });
 
-  const calls: { op: number; text: string }[] = [];
+  const calls: { op: number; arg: number; text: string }[] = [];
   const b = await CoreHarness.create({ config: { kubeletPort: PORT }, snapshot: snap, hostCall: cryptoHost(slots, calls) });
   b.server.nodes = a.h.server.nodes;
   b.server.leases = a.h.server.leases;
