@@ -276,7 +276,12 @@ export class Kubelet {
         const w = unchecked(this.table[i]);
         if (!unchecked(this.lanes[w.lane]).free) continue;
         let due = w.task.due;
-        if (due >= 0 && !this.mayRun(w, due)) due = this.pushbackUntil;
+        // Held back: until the pushback ends, or behind the heartbeat until a renewal lands (which settles
+        // anyway) or the Lease expires.
+        if (due >= 0 && !this.mayRun(w, due)) {
+          due = this.heartbeatFirst(now) ? this.lease.failingSince + <i64>ctx.cfg.leaseDurationSeconds * 1000 : this.pushbackUntil;
+          if (due < this.pushbackUntil) due = this.pushbackUntil;
+        }
         d = earliest(d, due);
       }
     }
@@ -359,9 +364,26 @@ export class Kubelet {
     }
   }
 
-  /** True when worker `w` may send now (the lease always may). */
+  /**
+   * True when worker `w` may send now. The lease always may; the others wait while the server pushes
+   * back (Retry-After) and, once running, while renewals fail as an overloaded server fails (`heartbeatFirst`).
+   */
   private mayRun(w: Worker, now: i64): bool {
-    return w === this.lease || now >= this.pushbackUntil;
+    if (w === this.lease) return true;
+    if (this.heartbeatFirst(now)) return false;
+    return now >= this.pushbackUntil;
+  }
+
+  /**
+   * Renewals are failing as an overloaded server fails (the lease's `strained`) and the Lease has not
+   * expired yet: a status push in flight would hold the lane for up to a whole request deadline, so the
+   * control lane carries renewals only. Once the Lease has expired the node is NotReady to the cluster
+   * anyway, and the status push that says why (Ready=False) may go again.
+   */
+  private heartbeatFirst(now: i64): bool {
+    const l = this.lease;
+    if (this.ctx.phase != Phase.Running || !l.strained || l.failingSince < 0) return false;
+    return now - l.failingSince < <i64>this.ctx.cfg.leaseDurationSeconds * 1000;
   }
 
   /** Every response's Date header re-anchors the clock and measures skew (Haunted/TimeSlipped). */

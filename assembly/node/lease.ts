@@ -27,6 +27,12 @@ export class LeaseReconciler extends Worker {
   failingSince: i64 = -1;
   /** Renewal attempts that failed in a row. */
   failuresInARow: i32 = 0;
+  /**
+   * The last renewal failed the way an overloaded server fails (no answer in time, a reset, 5xx, 429):
+   * until one lands, the agent sends nothing else on the control lane, so every slot the server gives
+   * goes to the heartbeat.
+   */
+  strained: bool = false;
   /** The last renewTime we wrote (Unix ms), so it never goes backwards. */
   private lastRenewTime: i64 = 0;
   /** When the attempt in flight started (fixed-rate schedule). */
@@ -61,6 +67,7 @@ export class LeaseReconciler extends Worker {
   /** Stops renewing (the Node is being re-registered, or we shut down). */
   pause(): void {
     this.task.idle();
+    this.strained = false;
   }
 
   /** True when a Lease of ours exists and is being renewed. */
@@ -163,6 +170,7 @@ export class LeaseReconciler extends Worker {
     }
     this.failingSince = -1;
     this.failuresInARow = 0;
+    this.strained = false;
     this.task.succeeded();
     this.scheduleRenewal(now);
     const n = ctx.renewals;
@@ -184,6 +192,8 @@ export class LeaseReconciler extends Worker {
       logWarn("lease renewal refused (" + ctx.describe(r) + "): check the node's credentials and RBAC; backing off " + seconds(delay));
       return;
     }
+    const o = r.outcome;
+    this.strained = o == Outcome.Transport || o == Outcome.ServerError || o == Outcome.Throttled;
     // Retry promptly, but never wait longer than one renew period.
     delay = this.task.retry(now, ctx.rng, ctx.cfg.renewIntervalMs);
     logWarn("lease renewal failed: " + ctx.describe(r) + "; retrying in " + seconds(delay));

@@ -52,7 +52,7 @@ export interface ResponseContext {
 
 /** What a fault does instead of (or to) the normal response. */
 export type FaultAction =
-  | { kind: "status"; status: number; body?: string }
+  | { kind: "status"; status: number; body?: string; retryAfter?: number } // retryAfter: a Retry-After header (seconds)
   | { kind: "close" } // close the connection without answering
   | { kind: "close-mid" } // send half a response, then close
   | { kind: "silent" } // never answer
@@ -293,7 +293,7 @@ export class FakeApiServer {
       const a = fault.action;
       switch (a.kind) {
         case "status":
-          return [this.encode(a.status, a.body ?? statusBody(a.status), ctx)];
+          return [this.encode(a.status, a.body ?? statusBody(a.status), ctx, false, true, a.retryAfter)];
         case "close":
           return [{ kind: "close" }];
         case "close-mid": {
@@ -321,12 +321,13 @@ export class FakeApiServer {
     return [this.encode(status, text, ctx)];
   }
 
-  private encode(status: number, body: string, ctx: ResponseContext, forceChunked = false, withDate = true): ServerOutput {
+  private encode(status: number, body: string, ctx: ResponseContext, forceChunked = false, withDate = true, retryAfter?: number): ServerOutput {
     this.responses++;
     const chunked = forceChunked || ((ctx.mayChunk ?? true) && this.useChunked && this.responses % 2 === 1);
     const date = new Date(ctx.wallMs ?? this.wallOffsetMs + ctx.now).toUTCString();
     let head = `HTTP/1.1 ${status} ${reason(status)}\r\nAudit-Id: x\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\n`;
     if (withDate) head += `Date: ${date}\r\n`;
+    if (retryAfter !== undefined) head += `Retry-After: ${retryAfter}\r\n`;
     const bodyBytes = Buffer.from(body, "utf8");
     let payload: Buffer;
     if (chunked) {
