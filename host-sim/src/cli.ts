@@ -39,6 +39,11 @@ const CREDENTIALS: Schema = {
   ca: { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) instead of the kubeconfig\'s certificate-authority' },
 };
 
+/** TLS bootstrap (run, rack, check): the kubelet's flag. */
+const BOOTSTRAP: Schema = {
+  'bootstrap-kubeconfig': { type: 'string', arg: 'FILE', help: 'kubeconfig with server, CA and a bootstrap token (<id>.<secret>): the node makes its own key and asks the cluster for a system:node:<name> certificate (CSR), kept in --cert-dir; a --kubeconfig that exists and works wins (cluster.mjs bootstrap-token --out FILE; k3s: docs/k3s.md)' },
+};
+
 const NODE: Schema = {
   labels: { type: 'string', arg: 'K=V,...', help: 'extra node labels' },
   'heap-scenario': { type: 'string', arg: 'SPEC', help: 'steady | leak[:rate=256,floor=8192] | sawtooth[:low=16384,period=120] (free=,total= too)' },
@@ -54,7 +59,7 @@ const NODE: Schema = {
   wasm: { type: 'string', arg: 'FILE', help: 'the core (default: $PICOKUBELET_WASM, then build/picokubelet.wasm)' },
   'kubelet-port': { type: 'string', arg: 'PORT', help: 'serve the kubelet port (TLS, /healthz) on the node\'s address (default 10250; 0: off)' },
   'client-ca-file': { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) the kubelet port verifies client certificates against (default: the kubeconfig\'s CA; k3s: its client CA, server/tls/client-ca.crt)' },
-  'cert-dir': { type: 'string', arg: 'DIR', help: 'keep the node\'s keys and issued certificates in DIR (mode 0600 files; a rack: DIR/<name>/); default: memory' },
+  'cert-dir': { type: 'string', arg: 'DIR', help: 'keep the node\'s keys and issued certificates in DIR (kubelet-client-current.pem, kubelet-server-current.pem, mode 0600; a rack: DIR/<name>/); default: memory, with --bootstrap-kubeconfig ${XDG_STATE_HOME:-~/.local/state}/picokubelet/pki/<name>' },
 };
 
 const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema }> = {
@@ -64,7 +69,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
     schema: {
       name: { type: 'string', arg: 'NAME', help: 'node name (default: from a system:node:<name> client certificate)' },
       'node-ip': { type: 'string', arg: 'A.B.C.D', help: 'the node\'s address (default 127.0.0.1)' },
-      ...NODE, ...CREDENTIALS, ...GLOBAL,
+      ...NODE, ...CREDENTIALS, ...BOOTSTRAP, ...GLOBAL,
     },
   },
   rack: {
@@ -77,7 +82,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
       'kubeconfig-dir': { type: 'string', arg: 'DIR', help: 'per-node credentials: DIR/<name>.kubeconfig (cluster.mjs kubeconfig-for-node --prefix P --count N --out-dir DIR)' },
       'first-ip': { type: 'string', arg: 'A.B.C.D', help: 'address of the first node; the others count up (default 127.0.1.1)' },
       ramp: { type: 'string', arg: 'N', help: 'nodes started per second (default 100)' },
-      ...NODE, ...CREDENTIALS, ...GLOBAL,
+      ...NODE, ...CREDENTIALS, ...BOOTSTRAP, ...GLOBAL,
     },
   },
   'nvs-csv': {
@@ -101,10 +106,10 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
   },
   check: {
     summary: 'check a kubeconfig: is the API server reachable and verifiable, who are we, are we admin',
-    usage: 'picokubelet-sim check [--kubeconfig FILE] [--timeout SECONDS]',
+    usage: 'picokubelet-sim check [--kubeconfig FILE | --bootstrap-kubeconfig FILE] [--timeout SECONDS]',
     schema: {
       timeout: { type: 'string', arg: 'SECONDS', help: 'how long to wait for the API server (default 5)' },
-      ...CREDENTIALS, ...GLOBAL,
+      ...CREDENTIALS, ...BOOTSTRAP, ...GLOBAL,
     },
   },
   push: {
@@ -226,7 +231,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const creds: CredentialOptions = {
       kubeconfig: str(values.kubeconfig), context: str(values.context), token: str(values.token),
-      tokenFile: str(values['token-file']), ca: str(values.ca),
+      tokenFile: str(values['token-file']), ca: str(values.ca), bootstrapKubeconfig: str(values['bootstrap-kubeconfig']),
     };
     if (cmd === 'nvs-csv') return await nvsCsv(values, creds, out);
     if (cmd === 'check') return await check(values, creds, out);
@@ -516,9 +521,9 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
  */
 async function check(values: Values, creds: CredentialOptions, out: (s: string) => void): Promise<number> {
   const timeoutMs = (number(values.timeout, 'timeout') ?? 5) * 1000;
-  const { loadCredentials, preflight, identify } = await import('./credentials.js');
+  const { loadNodeCredentials, preflight, identify, bootstrapUser, canI } = await import('./credentials.js');
   const { nodeNameFromCertificate } = await import('./run.js');
-  const c = loadCredentials(creds);
+  const c = loadNodeCredentials(creds);
   if (!c.tls.insecure) {
     const p = await preflight(c, timeoutMs);
     if (!p.ok && p.unverifiable) throw new UsageError(`the certificate of ${c.server} cannot be verified for '${c.serverName}': ${p.reason}`);
@@ -538,6 +543,15 @@ async function check(values: Values, creds: CredentialOptions, out: (s: string) 
   const certName = nodeNameFromCertificate(c);
   if (certName) out(`node name: ${certName} (from the client certificate)\n`);
   out(`admin: ${id.admin ? `yes (${id.adminWhy})` : 'no'}\n`);
+  const bootstrapAs = bootstrapUser(c.bootstrapToken ?? c.token);
+  if (bootstrapAs !== undefined) {
+    const csr = await canI(c, 'create', 'certificates.k8s.io', 'certificatesigningrequests', timeoutMs);
+    out(`bootstrap token: ${bootstrapAs} (group system:bootstrappers), a token only for TLS bootstrap: ` +
+      (c.auth === 'bootstrap-token'
+        ? 'the node will bootstrap: make its own key, ask for a system:node:<name> client certificate (CSR, signer kubernetes.io/kube-apiserver-client-kubelet) and use that from then on\n'
+        : 'it cannot register a node; give this file with --bootstrap-kubeconfig and the node will bootstrap\n'));
+    out(`may create CSRs: ${csr === undefined ? 'unknown (no answer)' : csr ? 'yes' : 'no (bind ClusterRole system:node-bootstrapper to group system:bootstrappers: deploy/bootstrap-rbac.yaml)'}\n`);
+  }
   if (id.admin) {
     process.stderr.write('picokubelet-sim: warning: these are ADMIN credentials: a node running with them can change anything in the cluster. ' +
       'Give the node its own identity (npm run cluster -- kubeconfig-for-node NAME, or deploy/picokubelet-rbac.yaml)\n');

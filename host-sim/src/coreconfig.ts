@@ -24,6 +24,7 @@ export function coreConfig(input: CoreConfigInput): Record<string, unknown> {
   };
   if (c.serverName !== c.apiHost) doc.serverName = c.serverName;
   if (c.token !== undefined) doc.token = c.token;
+  else if (c.bootstrapToken !== undefined) doc.bootstrapToken = c.bootstrapToken;
   if (input.labels && Object.keys(input.labels).length > 0) doc.labels = input.labels;
   if (input.logLevel) doc.logLevel = input.logLevel;
   return { ...doc, ...input.extra };

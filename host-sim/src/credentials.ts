@@ -2,7 +2,10 @@
 // Credentials the Kubernetes way: a kubeconfig read with @kubernetes/client-node (--kubeconfig, then
 // $KUBECONFIG, then ~/.kube/config; --context), with --token/--token-file/--ca overrides. The server URL
 // becomes the core's apiHost/apiPort/serverName; the CA and client certificate stay in the host's TLS
-// settings and the bearer token goes to the core. Nothing here logs a token or a key.
+// settings and the bearer token goes to the core. A bootstrap kubeconfig (--bootstrap-kubeconfig, the
+// kubelet's flag: server, CA and a bootstrap token `<id>.<secret>`) gives the core `bootstrapToken`
+// instead: it makes its own key and asks for a system:node:<name> certificate (TLS bootstrap). Nothing here
+// logs a token or a key.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -24,15 +27,47 @@ export interface Credentials {
   serverName: string;
   /** Bearer token, when the user has one (handed to the core). */
   token?: string;
+  /** A bootstrap token `<id>.<secret>` (handed to the core as `bootstrapToken`; never with `token`). */
+  bootstrapToken?: string;
   /** TLS trust and client identity (kept by the host). */
   tls: TlsSettings;
   /** Where these came from, for logs: `<file> context <name> user <name>`. */
   source: string;
-  /** `token` or `client-certificate`. */
-  auth: 'token' | 'client-certificate';
+  /** `token`, `client-certificate`, or `bootstrap-token` (TLS bootstrap). */
+  auth: 'token' | 'client-certificate' | 'bootstrap-token';
 }
 
 export { CredentialsError };
+
+/** A bootstrap token as the API server's bootstrap authenticator takes it: `[a-z0-9]{6}.[a-z0-9]{16}`. */
+export const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+
+/** The user a bootstrap token authenticates as (`system:bootstrap:<id>`), or undefined when it is none. */
+export function bootstrapUser(token: string | undefined): string | undefined {
+  const m = token === undefined ? null : BOOTSTRAP_TOKEN.exec(token);
+  return m ? `system:bootstrap:${m[1]}` : undefined;
+}
+
+/**
+ * Reads a bootstrap kubeconfig (the kubelet's --bootstrap-kubeconfig): server, CA (or --ca) and a user
+ * whose token is a bootstrap token. The result has `bootstrapToken` set and no client certificate: the
+ * host connects with none until the core has installed the one the cluster issued.
+ */
+export function loadBootstrapCredentials(file: string, opts: Pick<CredentialOptions, 'context' | 'ca'> = {}): Credentials {
+  const c = loadCredentials({ kubeconfig: file, context: opts.context, ca: opts.ca });
+  if (c.token === undefined || !BOOTSTRAP_TOKEN.test(c.token)) {
+    throw new CredentialsError(`--bootstrap-kubeconfig ${file}: its user has no bootstrap token (<id>.<secret>, [a-z0-9]{6}.[a-z0-9]{16}); ` +
+      'make one with `npm run cluster -- bootstrap-token --out FILE` (k3s: `k3s token create`, docs/k3s.md)');
+  }
+  return {
+    ...c,
+    token: undefined,
+    bootstrapToken: c.token,
+    tls: { ca: c.tls.ca, insecure: c.tls.insecure },
+    source: `${c.source} (bootstrap token, user ${bootstrapUser(c.token)})`,
+    auth: 'bootstrap-token',
+  };
+}
 
 export interface CredentialOptions {
   /** A kubeconfig file; default $KUBECONFIG, then ~/.kube/config. */
@@ -43,6 +78,41 @@ export interface CredentialOptions {
   token?: string;
   tokenFile?: string;
   ca?: string;
+  /**
+   * A bootstrap kubeconfig (the kubelet's --bootstrap-kubeconfig): used when `kubeconfig` is not given,
+   * does not exist or cannot be used (see loadNodeCredentials).
+   */
+  bootstrapKubeconfig?: string;
+}
+
+/**
+ * A node's credentials the way the kubelet chooses them. Without `bootstrapKubeconfig`: loadCredentials.
+ * With it: `kubeconfig`, when given, existing and usable (its client certificate, if any, not expired),
+ * wins; otherwise the bootstrap kubeconfig (never $KUBECONFIG or ~/.kube/config, which are often an
+ * admin's). Unlike the kubelet, host-sim does not write a kubeconfig after bootstrapping: the issued
+ * certificate stays in the cert dir (kubelet-client-current.pem), where the next start finds it.
+ */
+export function loadNodeCredentials(opts: CredentialOptions, env: NodeJS.ProcessEnv = process.env): Credentials {
+  if (opts.bootstrapKubeconfig === undefined) return loadCredentials(opts, env);
+  let why: string;
+  if (opts.kubeconfig === undefined) why = 'no --kubeconfig given';
+  else if (!fs.existsSync(opts.kubeconfig)) why = `--kubeconfig ${opts.kubeconfig} does not exist`;
+  else {
+    try {
+      const c = loadCredentials(opts, env);
+      const expired = c.tls.cert ? Date.parse(new crypto.X509Certificate(c.tls.cert).validTo) <= Date.now() : false;
+      if (!expired) return c;
+      why = `the client certificate of --kubeconfig ${opts.kubeconfig} has expired`;
+    } catch (err) {
+      if (!(err instanceof CredentialsError)) throw err;
+      why = `--kubeconfig ${opts.kubeconfig} is not usable (${err.message})`;
+    }
+  }
+  if (opts.token !== undefined || opts.tokenFile !== undefined) {
+    throw new CredentialsError('--token/--token-file go with --kubeconfig, not with --bootstrap-kubeconfig (its token is the bootstrap token)');
+  }
+  const c = loadBootstrapCredentials(opts.bootstrapKubeconfig, opts);
+  return { ...c, source: `${c.source}; ${why}` };
 }
 
 /** Reads and checks credentials. Throws CredentialsError with a one-line reason. */
@@ -280,8 +350,22 @@ export async function identify(creds: Credentials, timeoutMs = 5_000): Promise<I
   return { reachable: true, status: ssar.status, user: info?.username, groups: info?.groups, admin: adminWhy !== undefined, adminWhy };
 }
 
+/**
+ * `kubectl auth can-i VERB RESOURCE` for these credentials (a SelfSubjectAccessReview): true, false, or
+ * undefined when there was no answer.
+ */
+export async function canI(creds: Credentials, verb: string, group: string, resource: string, timeoutMs = 5_000): Promise<boolean | undefined> {
+  const r = await apiPost(creds, '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+    apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: { verb, group, resource } },
+  }, timeoutMs);
+  if (r.status !== 201) return undefined;
+  return (r.body as { status?: { allowed?: boolean } })?.status?.allowed === true;
+}
+
 /** One JSON POST with the node's own TLS settings and token. */
 function apiPost(creds: Credentials, urlPath: string, body: unknown, timeoutMs: number): Promise<{ status: number; body?: unknown; error?: string }> {
+  const bearer = creds.token ?? creds.bootstrapToken;
   return new Promise((resolve) => {
     const data = JSON.stringify(body);
     const req = https.request({
@@ -300,7 +384,7 @@ function apiPost(creds: Credentials, urlPath: string, body: unknown, timeoutMs: 
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(data),
         accept: 'application/json',
-        ...(creds.token !== undefined ? { authorization: `Bearer ${creds.token}` } : {}),
+        ...(bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {}),
       },
       timeout: timeoutMs,
     }, (res) => {

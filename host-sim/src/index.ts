@@ -7,7 +7,7 @@ export { startNode, SimNode, StartError, systemTimers } from './node.js';
 export type { NodeOptions, NodeStats, TraceEvent } from './node.js';
 export { startRack, Rack, ipPlus } from './rack.js';
 export type { RackOptions } from './rack.js';
-export { loadCredentials, preflight, parseServer } from './credentials.js';
+export { loadCredentials, loadBootstrapCredentials, bootstrapUser, preflight, parseServer } from './credentials.js';
 export { CredentialsError, UsageError } from './errors.js';
 export type { Credentials, CredentialOptions, Preflight } from './credentials.js';
 export { parseCommand, runCommand, serveControl, sendControl, COMMANDS_HELP } from './control.js';

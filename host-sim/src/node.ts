@@ -185,6 +185,7 @@ export class SimNode extends EventEmitter {
     this.name = opts.name;
     this.logger = opts.logger ?? new Logger({ level: opts.logLevel ?? 'warn' });
     this.logger.addSecret(opts.credentials.token);
+    this.logger.addSecret(opts.credentials.bootstrapToken);
     this.timers = opts.timers ?? systemTimers();
     this.trace = opts.trace;
     this.keepLogs = opts.keepLogs ?? 50;
@@ -214,6 +215,7 @@ export class SimNode extends EventEmitter {
       },
       (level, line) => this.hostLog(level, line),
     );
+    this.presentStoredClientCertificate(opts.certDir);
     if (opts.credentials.tls.insecure) {
       this.hostLog('warn', `INSECURE: the kubeconfig says insecure-skip-tls-verify; the API server's certificate is NOT verified`);
     }
@@ -686,6 +688,7 @@ export class SimNode extends EventEmitter {
         attempt(() => {
           const lines = this.keys.install(arg, text);
           if (arg === KeySlot.SERVING) this.serveInstalled();
+          if (arg === KeySlot.CLIENT) this.presentClientCertificate('installed');
           return lines;
         });
         return 0;
@@ -698,6 +701,32 @@ export class SimNode extends EventEmitter {
   }
 
   private listening = new Map<number, string | null>();
+
+  /**
+   * At start: a client certificate kept in the cert dir (an earlier bootstrap or rotation) is what API
+   * server connections present, unless it has expired (then the configured credentials' own, and the core,
+   * told by OP_CERT_INFO, bootstraps again or reports it).
+   */
+  private presentStoredClientCertificate(certDir: string | undefined): void {
+    const client = this.keys.identity(KeySlot.CLIENT);
+    if (!client) return;
+    const leaf = new crypto.X509Certificate(client.cert);
+    const where = `${certDir}/kubelet-client-current.pem`;
+    if (Date.parse(leaf.validTo) <= Date.now()) {
+      this.hostLog('warn', `client certificate ${where} (${leaf.subject.replace(/\n/g, ', ')}) expired at ${new Date(leaf.validTo).toISOString()}; not presenting it`);
+      return;
+    }
+    this.presentClientCertificate(`read from ${where}`);
+  }
+
+  /** API server connections opened from now on present the client slot's certificate and key. */
+  private presentClientCertificate(how: string): void {
+    const client = this.keys.identity(KeySlot.CLIENT);
+    if (!client || !this.transport.setClientIdentity) return;
+    this.transport.setClientIdentity({ key: client.key.export({ type: 'pkcs8', format: 'pem' }) as string, cert: client.cert });
+    const leaf = new crypto.X509Certificate(client.cert);
+    this.hostLog('info', `client certificate ${how}: ${leaf.subject.replace(/\n/g, ', ')}, valid until ${new Date(leaf.validTo).toISOString()}; new API server connections present it`);
+  }
 
   /** The serving slot has a new certificate: the listener presents it to every new connection. */
   private serveInstalled(): void {

@@ -3,10 +3,11 @@
 // refuse an unverifiable API server, start the node(s), show the LEDs, serve the control socket, run the
 // timeline, and on Ctrl-C (or --duration, or `stop` on the control socket) shut down through the core.
 import crypto from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import { Phase } from './abi.js';
 import { ControlServer, Controllable, serveControl } from './control.js';
-import { CredentialOptions, Credentials, loadCredentials, preflight } from './credentials.js';
+import { CredentialOptions, Credentials, bootstrapUser, loadNodeCredentials, preflight } from './credentials.js';
 import { CredentialsError, UsageError } from './errors.js';
 import { LedTerminal } from './led/terminal.js';
 import type { Level, Logger } from './logger.js';
@@ -60,7 +61,13 @@ export interface RackRunOptions extends CommonRunOptions {
 export async function runOne(o: RunOptions): Promise<number> {
   const creds = credentials(o.credentialOptions);
   const name = o.name ?? nodeNameFromCertificate(creds);
-  if (!name) throw new UsageError('--name is required (or a kubeconfig whose client certificate is for system:node:<name>)');
+  if (!name) {
+    throw new UsageError(creds.auth === 'bootstrap-token'
+      ? '--name is required with --bootstrap-kubeconfig (the node asks for a certificate for system:node:<name>)'
+      : '--name is required (or a kubeconfig whose client certificate is for system:node:<name>)');
+  }
+  const certDir = nodeCertDir(o, name);
+  if (creds.auth === 'bootstrap-token') o.logger.info(`TLS bootstrap with ${creds.source}; the node's key and certificate are kept in ${certDir}`);
   const warning = await refuseUnverifiable(creds, o.logger);
   const term = terminal(o);
   let node: SimNode;
@@ -68,7 +75,7 @@ export async function runOne(o: RunOptions): Promise<number> {
     node = await startNode({
       name, credentials: creds, nodeIp: o.nodeIp, labels: o.labels, heap: o.heap ?? o.scenario?.heap,
       link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig, logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath,
-      kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir: o.certDir,
+      kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir,
     });
   } catch (err) {
     term?.close();
@@ -95,12 +102,16 @@ export async function runRack(o: RackRunOptions): Promise<number> {
   }
   const warning = await refuseUnverifiable(creds.get(names[0])!, o.logger);
   if (warning) o.logger.warn(warning);
+  const bootstrapping = [...creds.values()].filter((c) => c.auth === 'bootstrap-token').length;
+  if (bootstrapping > 0) {
+    o.logger.info(`TLS bootstrap for ${bootstrapping} of ${o.count} node(s); keys and certificates kept in ${o.certDir ?? defaultCertBase()}/<name>`);
+  }
   const term = terminal(o);
   const { rack, started } = startRack({
     prefix: o.prefix, count: o.count, start: o.start, firstIp: o.firstIp, rampPerSecond: o.rampPerSecond,
     credentialsFor: (n) => creds.get(n)!,
     labels: o.labels, heap: o.heap ?? o.scenario?.heap, link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig,
-    kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir: o.certDir,
+    kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir: o.certDir ?? (o.credentialOptions.bootstrapKubeconfig !== undefined ? defaultCertBase() : undefined),
     logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath, keepLogs: 0,
     onNode: (n) => term?.add(n),
   });
@@ -183,12 +194,35 @@ function countOf(o: CommonRunOptions): number {
 }
 
 function credentials(opts: CredentialOptions): Credentials {
+  let c: Credentials;
   try {
-    return loadCredentials(opts);
+    c = loadNodeCredentials(opts);
   } catch (err) {
     if (err instanceof CredentialsError) throw new UsageError(err.message);
     throw err;
   }
+  const bootstrapAs = c.auth === 'token' ? bootstrapUser(c.token) : undefined;
+  if (bootstrapAs !== undefined) {
+    throw new UsageError(`${c.source}: the token is a bootstrap token (${bootstrapAs}), which may only ask for a certificate, not run a node: ` +
+      'give that kubeconfig with --bootstrap-kubeconfig FILE instead');
+  }
+  return c;
+}
+
+/**
+ * Where the cert dirs of nodes that bootstrap go when --cert-dir is not given (the kubelet's default is
+ * /var/lib/kubelet/pki): $XDG_STATE_HOME/picokubelet/pki, else ~/.local/state/picokubelet/pki; one
+ * subdirectory per node name.
+ */
+export function defaultCertBase(env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'picokubelet', 'pki');
+}
+
+/** `run`'s cert dir: --cert-dir as given; else, when it may bootstrap, the default one of this name; else none (memory). */
+function nodeCertDir(o: RunOptions, name: string): string | undefined {
+  if (o.certDir !== undefined) return o.certDir;
+  return o.credentialOptions.bootstrapKubeconfig !== undefined ? path.join(defaultCertBase(), name) : undefined;
 }
 
 /**

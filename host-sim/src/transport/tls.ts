@@ -2,7 +2,9 @@
 // node:tls connections, one socket per `conn` the core asks for. The server certificate is verified
 // against the cluster CA for the server name the core passes (an IP literal must match an IP SAN);
 // client certificates come from the host's credentials (PROFILE_PUBLIC connections verify against the
-// system roots and present none). Each connection may hold at most SEND_BUDGET_BYTES unwritten: a send
+// system roots and present none), or, once the node holds one in its client key slot (TLS bootstrap,
+// rotation), that certificate: setClientIdentity makes a new SecureContext for connections opened after
+// it (open ones keep theirs). Each connection may hold at most SEND_BUDGET_BYTES unwritten: a send
 // beyond that takes only what fits and `writable` follows on the socket's drain (ABI v2 flow control).
 // The listener (kubelet port) accepts TLS connections with ids from CONN_ACCEPTED_MIN up and verifies a
 // client certificate, when one is presented, against the listener's client CA. Socket callbacks become
@@ -11,7 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { CONN_ACCEPTED_MIN, Close, CloseReason, Profile, ipv4ToI32 } from '../abi.js';
 import type { TimerService } from '../timers.js';
-import type { ListenIdentity, Transport, TransportFactory, TransportSink } from './transport.js';
+import type { ClientIdentity, ListenIdentity, Transport, TransportFactory, TransportSink } from './transport.js';
 
 /** Unwritten bytes one connection may hold (the firmware's net_tls has the same budget). */
 export const SEND_BUDGET_BYTES = 64 * 1024;
@@ -75,13 +77,27 @@ class TlsTransport implements Transport {
   private servers: tls.Server[] = [];
   private nextAccepted = CONN_ACCEPTED_MIN;
 
+  /** The configured credentials' context (shared by a rack); replaced by a client slot's own. */
+  private readonly configuredContext: tls.SecureContext;
+
   constructor(
     private readonly settings: TlsSettings,
-    private readonly secureContext: tls.SecureContext,
+    private secureContext: tls.SecureContext,
     private readonly timers: TimerService,
     private readonly sink: TransportSink,
     private readonly log: (level: 'warn' | 'debug', line: string) => void,
-  ) {}
+  ) {
+    this.configuredContext = secureContext;
+  }
+
+  setClientIdentity(identity: ClientIdentity | null): void {
+    this.secureContext = identity === null ? this.configuredContext : tls.createSecureContext({
+      ca: this.settings.ca,
+      cert: identity.cert,
+      key: identity.key as tls.SecureContextOptions['key'],
+      minVersion: 'TLSv1.2',
+    });
+  }
 
   get open(): number[] {
     return [...this.conns.keys()];

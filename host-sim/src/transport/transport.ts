@@ -23,6 +23,12 @@ export interface ListenIdentity {
   clientCa?: string | Buffer;
 }
 
+/** The client certificate chain and key PROFILE_CLUSTER connections present (the client key slot's). */
+export interface ClientIdentity {
+  key: string | Buffer | import('node:crypto').KeyObject;
+  cert: string | Buffer;
+}
+
 /** One node's connections. */
 export interface Transport {
   /** Opens connection `conn` (profile: ABI Profile); reports `connected` or `closed` later. */
@@ -36,6 +42,11 @@ export interface Transport {
   listen?(host: string, port: number, identity: ListenIdentity, done: (err: string | null) => void): void;
   /** The listener presents `identity` to connections accepted from now on (optional). */
   setListenIdentity?(identity: ListenIdentity): void;
+  /**
+   * PROFILE_CLUSTER connections opened from now on present `identity` (null: the configured credentials'
+   * own client certificate, if any). Connections already open keep theirs. Optional.
+   */
+  setClientIdentity?(identity: ClientIdentity | null): void;
   /** Closes `conn` from our side; nothing more is reported for it. */
   close(conn: number): void;
   /** Stops listening (optional; the node is going away). */
