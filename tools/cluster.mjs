@@ -105,6 +105,7 @@ const COMMANDS = {
       'node-monitor-period': { kind: 'duration', help: 'KCM --node-monitor-period (default 1s)' },
       'node-monitor-grace-period': { kind: 'duration', help: 'KCM --node-monitor-grace-period (default 20s)' },
       'node-startup-grace-period': { kind: 'duration', help: 'KCM --node-startup-grace-period (default 30s)' },
+      'cluster-signing-duration': { kind: 'duration', help: 'KCM --cluster-signing-duration: the longest certificate a CSR gets (default 8760h); e.g. 3m to see client certificates rotate' },
       'apiserver-port': { kind: 'int', arg: 'N', help: "kube-apiserver port (default: this dir's last port, else a free one)" },
       controllers: { kind: 'string', arg: 'LIST', help: 'KCM --controllers (default: the workload set in tools/README.md)' },
       'apiserver-v': { kind: 'int', arg: 'N', help: 'kube-apiserver --v (default 1)' },
@@ -856,7 +857,7 @@ async function cmdUp(flags) {
   if (kineBin) args.push(`--kine-bin=${kineBin}`);
   args.push(`--metrics-server-bin=${addons['metrics-server']}`, `--registry-bin=${addons.registry}`);
   writeOrasWrapper(dir, addons.oras);
-  for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'apiserver-port', 'controllers', 'apiserver-v', 'restart-grace', 'stop-timeout', 'ready-timeout']) {
+  for (const f of ['node-monitor-period', 'node-monitor-grace-period', 'node-startup-grace-period', 'cluster-signing-duration', 'apiserver-port', 'controllers', 'apiserver-v', 'restart-grace', 'stop-timeout', 'ready-timeout']) {
     if (flags[f] !== undefined) args.push(`--${f}=${flags[f]}`);
   }
   const logFile = path.join(logDir, 'testenv.log');

@@ -69,6 +69,7 @@ type upOptions struct {
 	nodeMonitorPeriod      string
 	nodeMonitorGracePeriod string
 	nodeStartupGracePeriod string
+	clusterSigningDuration string
 	controllers            string
 	readyTimeout           time.Duration
 	apiserverVerbosity     int
@@ -562,6 +563,7 @@ func (e *env) controllerManagerArgs() []string {
 		"--root-ca-file=" + p.caCrt,
 		"--cluster-signing-cert-file=" + p.caCrt,
 		"--cluster-signing-key-file=" + p.caKey,
+		"--cluster-signing-duration=" + e.opts.clusterSigningDuration,
 		"--use-service-account-credentials=false",
 		"--profiling=false",
 	}
@@ -701,6 +703,9 @@ func cmdUp(args []string) int {
 	fs.StringVar(&o.nodeMonitorGracePeriod, "node-monitor-grace-period", "20s", "kube-controller-manager --node-monitor-grace-period")
 	fs.StringVar(&o.nodeStartupGracePeriod, "node-startup-grace-period", "30s", "kube-controller-manager --node-startup-grace-period")
 	fs.StringVar(&o.controllers, "controllers", defaultControllers, "kube-controller-manager --controllers")
+	// KCM's own default (8760h); short values make certificate rotation testable (a CSR's
+	// expirationSeconds can only shorten it).
+	fs.StringVar(&o.clusterSigningDuration, "cluster-signing-duration", "8760h", "kube-controller-manager --cluster-signing-duration (the longest certificate csrsigning issues)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 120*time.Second, "how long to wait for each component")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "SIGTERM grace per component before SIGKILL")
 	fs.DurationVar(&o.restartGrace, "restart-grace", 3*time.Second, "SIGTERM grace for kube-apiserver on restart-apiserver (SIGUSR1)")
