@@ -67,12 +67,13 @@ typedef struct {
     size_t stack_size;
 } linux_host_t;
 
-static const char *const k_phase_names[] = {"CONFIGURING", "ANCHORING", "REGISTERING", "LEASING",
-                                            "RUNNING",     "STOPPING",  "STOPPED",     "FAILED"};
+/* indexed by KUBELET_PHASE_* */
+static const char *const k_phase_names[] = {"CONFIGURING", "ANCHORING", "REGISTERING", "LEASING",    "RUNNING",
+                                            "STOPPING",    "STOPPED",   "FAILED",      "HANDED_OFF", "BOOTSTRAPPING"};
 
 static const char *phase_name(int64_t phase)
 {
-    return phase >= 0 && phase < 8 ? k_phase_names[phase] : "?";
+    return phase >= 0 && phase < (int64_t)(sizeof k_phase_names / sizeof k_phase_names[0]) ? k_phase_names[phase] : "?";
 }
 
 static size_t heap_used(void)

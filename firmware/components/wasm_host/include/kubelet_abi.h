@@ -109,6 +109,7 @@ extern "C" {
 #define KUBELET_PHASE_STOPPED 6
 #define KUBELET_PHASE_FAILED 7
 #define KUBELET_PHASE_HANDED_OFF 8
+#define KUBELET_PHASE_BOOTSTRAPPING 9
 
 /** Error codes (config_write, start, stat KUBELET_STAT_LAST_ERROR). */
 #define KUBELET_OK 0
