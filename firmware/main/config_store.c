@@ -46,6 +46,7 @@ esp_err_t config_store_load(kubelet_config_t *c)
     kubelet_config_set_port(c, CONFIG_PICOKUBELET_API_PORT);
     set_kconfig(c, "server_name", CONFIG_PICOKUBELET_SERVER_NAME);
     set_kconfig(c, "token", CONFIG_PICOKUBELET_TOKEN);
+    set_kconfig(c, "bootstrap_token", CONFIG_PICOKUBELET_BOOTSTRAP_TOKEN);
     set_kconfig(c, "ca_pem", CONFIG_PICOKUBELET_CA_PEM);
     set_kconfig(c, "client_ca", CONFIG_PICOKUBELET_CLIENT_CA);
     set_kconfig(c, "client_cert", CONFIG_PICOKUBELET_CLIENT_CERT);
@@ -64,7 +65,7 @@ esp_err_t config_store_load(kubelet_config_t *c)
         ESP_LOGE(TAG, "opening NVS namespace \"%s\": %s", KUBELET_CONFIG_NVS_NAMESPACE, esp_err_to_name(err));
         return err;
     }
-    char from_nvs[160] = "";
+    char from_nvs[192] = "";
     for (size_t i = 0; i < kubelet_config_key_count; i++) {
         const char *key = kubelet_config_keys[i].key;
         bool found = false;

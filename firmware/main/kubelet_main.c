@@ -61,6 +61,8 @@ typedef struct {
     size_t config_len;
     int64_t next_status_log;
     bool watchdog;
+    /* a client certificate was handed to net_tls (from NVS at start, or installed since) */
+    bool client_identity;
 } board_t;
 
 static board_t s_board;
@@ -111,6 +113,8 @@ static void on_identity(void *ctx, int32_t slot, const char *chain_pem, const ch
     board_t *b = ctx;
     if (net_tls_set_identity(b->net, slot, chain_pem, key_pem) != 0) {
         ESP_LOGE(TAG, "cannot hand the %s certificate to the network task", slot ? "serving" : "client");
+    } else if (slot == KUBELET_KEY_SLOT_CLIENT) {
+        b->client_identity = true;
     }
 }
 
@@ -276,7 +280,7 @@ void app_main(void)
     config_store_load(&cfg);
     describe_host(&cfg);
     cfg.kubelet_port = CONFIG_PICOKUBELET_KUBELET_PORT;
-    char problems[256];
+    char problems[512];
     if (kubelet_config_check(&cfg, problems, sizeof(problems)) > 0) {
         ESP_LOGE(TAG, "configuration incomplete: %s (firmware/README.md \"Provisioning\")", problems);
         led_status_set(KUBELET_LED_WARNING);
@@ -290,9 +294,10 @@ void app_main(void)
         led_status_set(KUBELET_LED_WARNING);
         return;
     }
+    const char *credentials = kubelet_config_credentials(&cfg);
     ESP_LOGI(TAG, "node %s, API server %s:%u (server name %s, %s)", cfg.node_name, cfg.api_host,
              (unsigned)cfg.api_port, cfg.server_name ? cfg.server_name : cfg.api_host,
-             cfg.client_cert ? "client certificate" : cfg.token ? "bearer token" : "no credentials");
+             credentials ? credentials : "no configured credentials");
 
     board_t *b = &s_board;
     b->config_json = config_json;
@@ -329,6 +334,15 @@ void app_main(void)
     b->crypto = host_crypto_start(&crypto_cfg, err, sizeof(err));
     if (b->crypto == NULL) {
         ESP_LOGE(TAG, "host crypto: %s (the core runs without key slots)", err);
+    }
+    /* host_crypto_start handed a stored client certificate (an earlier bootstrap's) to on_identity. */
+    if (b->client_identity && credentials == NULL) {
+        ESP_LOGI(TAG, "authenticating with the client certificate stored in NVS (an earlier TLS bootstrap)");
+    } else if (b->client_identity && cfg.bootstrap_token != NULL) {
+        ESP_LOGI(TAG, "client certificate stored in NVS: the bootstrap token is needed only if it expires");
+    } else if (credentials == NULL) {
+        ESP_LOGW(TAG, "no token, bootstrap token or client certificate (configured or stored): the API server will "
+                      "refuse every request (firmware/README.md \"Provisioning\")");
     }
 
     board_net_config_t net = {

@@ -111,14 +111,18 @@ static void test_unknown_key(void)
 static void test_key_table_matches_nvs_contract(void)
 {
     /* The NVS keys, in order (the host-sim CLI writes those a node needs into the provisioning CSV). */
-    static const char *expected[] = {"node_name", "api_host", "api_port", "server_name", "token",
-                                     "ca_pem",    "client_ca", "client_cert", "client_key", "wifi_ssid", "wifi_psk"};
+    static const char *expected[] = {"node_name",  "api_host",  "api_port",    "server_name", "token",
+                                     "bootstrap_token", "ca_pem", "client_ca", "client_cert", "client_key",
+                                     "wifi_ssid",  "wifi_psk"};
     CHECK_EQ_INT(kubelet_config_key_count, sizeof(expected) / sizeof(expected[0]));
     for (size_t i = 0; i < kubelet_config_key_count && i < sizeof(expected) / sizeof(expected[0]); i++) {
         CHECK_EQ_STR(kubelet_config_keys[i].key, expected[i]);
         CHECK(strlen(kubelet_config_keys[i].key) <= 15); /* NVS key names hold at most 15 characters */
         CHECK_EQ_INT(kubelet_config_keys[i].type,
                      strcmp(expected[i], "api_port") == 0 ? KUBELET_CONFIG_U16 : KUBELET_CONFIG_STR);
+        bool secret = strcmp(expected[i], "token") == 0 || strcmp(expected[i], "bootstrap_token") == 0 ||
+                      strcmp(expected[i], "client_key") == 0 || strcmp(expected[i], "wifi_psk") == 0;
+        CHECK(kubelet_config_keys[i].secret == secret);
     }
     kubelet_config_t c;
     kubelet_config_init(&c);
@@ -217,6 +221,84 @@ static void test_check(void)
     kubelet_config_free(&c);
 }
 
+static void test_bootstrap_token_document(void)
+{
+    kubelet_config_t c;
+    kubelet_config_init(&c);
+    kubelet_config_set(&c, "node_name", "esp-03");
+    kubelet_config_set(&c, "api_host", "192.168.1.20");
+    kubelet_config_set(&c, "ca_pem", "pem");
+    CHECK(kubelet_config_credentials(&c) == NULL);
+    CHECK_EQ_INT(kubelet_config_set(&c, "bootstrap_token", "abcdef.0123456789abcdef"), KUBELET_CONFIG_OK);
+    /* the core's key; the secret goes only into the document */
+    CHECK_EQ_STR(doc(&c), "{\"nodeName\":\"esp-03\",\"apiHost\":\"192.168.1.20\",\"apiPort\":6443,"
+                          "\"bootstrapToken\":\"abcdef.0123456789abcdef\"}");
+    CHECK_EQ_STR(kubelet_config_credentials(&c), "bootstrap token (TLS bootstrap)");
+    char msg[512];
+    CHECK_EQ_INT(kubelet_config_check(&c, msg, sizeof(msg)), 0);
+    /* an NVS entry with an empty value switches a Kconfig bootstrap token off */
+    kubelet_config_set(&c, "bootstrap_token", "");
+    CHECK(c.bootstrap_token == NULL);
+    CHECK(strstr(doc(&c), "bootstrapToken") == NULL);
+    kubelet_config_free(&c);
+    CHECK(c.bootstrap_token == NULL);
+}
+
+static void test_bootstrap_token_form(void)
+{
+    CHECK(kubelet_config_is_bootstrap_token("abcdef.0123456789abcdef"));
+    CHECK(kubelet_config_is_bootstrap_token("000000.zzzzzzzzzzzzzzzz"));
+    CHECK(!kubelet_config_is_bootstrap_token(NULL));
+    CHECK(!kubelet_config_is_bootstrap_token(""));
+    CHECK(!kubelet_config_is_bootstrap_token("Abcdef.0123456789abcdef"));  /* upper case */
+    CHECK(!kubelet_config_is_bootstrap_token("abcdef-0123456789abcdef"));  /* separator */
+    CHECK(!kubelet_config_is_bootstrap_token("abcde.0123456789abcdefg"));  /* 5 + 17 */
+    CHECK(!kubelet_config_is_bootstrap_token("abcdef.0123456789abcde"));   /* short secret */
+    CHECK(!kubelet_config_is_bootstrap_token("abcdef.0123456789abcdef0")); /* long secret */
+    CHECK(!kubelet_config_is_bootstrap_token("abcdef.01234567.9abcdef"));  /* a second dot */
+    CHECK(!kubelet_config_is_bootstrap_token("eyJhbGciOiJSUzI1NiIsImtpZCI6"));
+
+    kubelet_config_t c;
+    kubelet_config_init(&c);
+    kubelet_config_set(&c, "node_name", "n");
+    kubelet_config_set(&c, "api_host", "h");
+    kubelet_config_set(&c, "ca_pem", "pem");
+    kubelet_config_set(&c, "bootstrap_token", "not-a-bootstrap-token");
+    char msg[512];
+    CHECK_EQ_INT(kubelet_config_check(&c, msg, sizeof(msg)), 1);
+    CHECK(strstr(msg, "bootstrap_token is not a bootstrap token") != NULL);
+    /* the value itself is a secret: never in the message */
+    CHECK(strstr(msg, "not-a-bootstrap-token") == NULL);
+    kubelet_config_free(&c);
+}
+
+static void test_bootstrap_token_excludes_other_credentials(void)
+{
+    kubelet_config_t c;
+    kubelet_config_init(&c);
+    kubelet_config_set(&c, "node_name", "n");
+    kubelet_config_set(&c, "api_host", "h");
+    kubelet_config_set(&c, "ca_pem", "pem");
+    kubelet_config_set(&c, "bootstrap_token", "abcdef.0123456789abcdef");
+    kubelet_config_set(&c, "token", "a-bearer-token");
+    char msg[512];
+    CHECK_EQ_INT(kubelet_config_check(&c, msg, sizeof(msg)), 1);
+    CHECK(strstr(msg, "token and bootstrap_token exclude each other") != NULL);
+    kubelet_config_set(&c, "token", "");
+    kubelet_config_set(&c, "client_cert", "cert");
+    kubelet_config_set(&c, "client_key", "key");
+    CHECK_EQ_INT(kubelet_config_check(&c, msg, sizeof(msg)), 1);
+    CHECK(strstr(msg, "client_cert/client_key and bootstrap_token exclude each other") != NULL);
+    CHECK_EQ_STR(kubelet_config_credentials(&c), "client certificate");
+    kubelet_config_set(&c, "bootstrap_token", "");
+    CHECK_EQ_INT(kubelet_config_check(&c, msg, sizeof(msg)), 0);
+    kubelet_config_set(&c, "client_cert", "");
+    kubelet_config_set(&c, "client_key", "");
+    kubelet_config_set(&c, "token", "t");
+    CHECK_EQ_STR(kubelet_config_credentials(&c), "bearer token");
+    kubelet_config_free(&c);
+}
+
 int main(void)
 {
     RUN(test_minimal_document);
@@ -230,5 +312,8 @@ int main(void)
     RUN(test_document_escapes_every_value);
     RUN(test_document_too_small);
     RUN(test_check);
+    RUN(test_bootstrap_token_document);
+    RUN(test_bootstrap_token_form);
+    RUN(test_bootstrap_token_excludes_other_credentials);
     return check_summary("config");
 }

@@ -55,6 +55,12 @@ typedef struct {
     uint16_t api_port;
     char *server_name;
     char *token;
+    /**
+     * A bootstrap token `<id>.<secret>` for TLS bootstrap (assembly/ABI.md "The client certificate"): the
+     * core has the host make a key and asks the cluster for a system:node:<name> certificate with it.
+     * Excludes `token` and a configured client certificate.
+     */
+    char *bootstrap_token;
     /** Cluster CA bundle, PEM. */
     char *ca_pem;
     /** CA bundle (PEM) client certificates on the kubelet port are verified against; NULL: ca_pem. */
@@ -102,12 +108,24 @@ kubelet_config_err_t kubelet_config_set(kubelet_config_t *c, const char *key, co
 void kubelet_config_set_port(kubelet_config_t *c, uint16_t port);
 
 /**
- * Checks what the host itself needs before starting the core: a node name, an API host, a CA and a
- * complete client certificate pair if any half is given. Writes one message per problem (separated by
- * "; ") into `msg` and returns the number of problems. A configuration without a token and without a
- * client certificate is allowed (the API server will refuse it, and the core will say so).
+ * Checks what the host itself needs before starting the core: a node name, an API host, a CA, a
+ * complete client certificate pair if any half is given, and a bootstrap token of the form
+ * `[a-z0-9]{6}.[a-z0-9]{16}` that is the only credential configured (a bearer token or a client
+ * certificate would be used instead of the certificate it asks for). Writes one message per problem
+ * (separated by "; ") into `msg` and returns the number of problems. A configuration without any
+ * credentials is allowed (a client certificate may be stored from an earlier bootstrap; else the API
+ * server will refuse it, and the core will say so): kubelet_config_has_credentials tells.
  */
 int kubelet_config_check(const kubelet_config_t *c, char *msg, size_t msg_size);
+
+/** True when `token` has the form of a bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`. */
+bool kubelet_config_is_bootstrap_token(const char *token);
+
+/**
+ * What the node will authenticate with, in words for a log line: "client certificate", "bearer token",
+ * "bootstrap token (TLS bootstrap)", or NULL when the configuration holds no credentials.
+ */
+const char *kubelet_config_credentials(const kubelet_config_t *c);
 
 /**
  * Writes the core's configuration document (UTF-8 JSON, no NUL counted in `*out_len`) into `out`.
