@@ -22,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 
 #include "mbedtls/version.h"
+#include "mbedtls/x509_crt.h"
 #include "wasm3.h"
 
 #include "cred_store.h"
@@ -60,6 +62,8 @@ typedef struct {
     int64_t summary_every_ms;
     int64_t next_summary_ms;
     int64_t started_ms;
+    /* a client certificate went to net_tls: from --cert-dir at start (an earlier bootstrap), or installed */
+    atomic_bool client_identity;
     atomic_bool done;
     int result;
     /* the wasm thread's stack, painted to measure how much of it was used */
@@ -126,6 +130,8 @@ static void on_identity(void *ctx, int32_t slot, const char *chain_pem, const ch
     linux_host_t *lh = ctx;
     if (net_tls_set_identity(lh->net, slot, chain_pem, key_pem) != 0) {
         PK_LOGE(TAG, "cannot hand the %s certificate to the network task", slot ? "serving" : "client");
+    } else if (slot == KUBELET_KEY_SLOT_CLIENT) {
+        atomic_store(&lh->client_identity, true);
     }
 }
 
@@ -239,6 +245,11 @@ static void usage(FILE *to)
             "usage: picokubelet-linux [options]\n"
             "Runs the picokubelet core (.wasm) under wasm3 against a Kubernetes API server.\n\n"
             "  --kubeconfig FILE        API server, cluster CA and client certificate or token (first entries)\n"
+            "  --bootstrap-kubeconfig FILE  API server, cluster CA and a bootstrap token (<id>.<secret>) for\n"
+            "                           TLS bootstrap: the node makes its own key, asks the cluster for a\n"
+            "                           system:node:<name> client certificate (CSR) and keeps it in --cert-dir;\n"
+            "                           a --kubeconfig that exists and works (its client certificate, if any,\n"
+            "                           not expired) wins, as with the kubelet\n"
             "  --node-name NAME         node name (required)\n"
             "  --api-host HOST          API server host (overrides the kubeconfig)\n"
             "  --api-port PORT          API server port\n"
@@ -265,12 +276,15 @@ static void usage(FILE *to)
             "  --serving-cert FILE --serving-key FILE   a serving certificate and key (PEM) to start with\n"
             "  --listen-address A.B.C.D the kubelet port's address (default: --ipv4)\n"
             "  --cert-dir DIR           keep the key slots' keys and certificates here (client.key/.crt,\n"
-            "                           serving.key/.crt; keys mode 0600); default: in memory only\n"
+            "                           serving.key/.crt; keys mode 0600, the directory 0700); default: in\n"
+            "                           memory only, and when bootstrapping\n"
+            "                           ${XDG_STATE_HOME:-~/.local/state}/picokubelet/pki/<node name>\n"
             "  --help\n\n"
             "Every configuration key can also come from the environment: PICOKUBELET_NODE_NAME,\n"
             "PICOKUBELET_API_HOST, PICOKUBELET_API_PORT, PICOKUBELET_SERVER_NAME, PICOKUBELET_TOKEN,\n"
-            "PICOKUBELET_CA_PEM, PICOKUBELET_CLIENT_CA, PICOKUBELET_CLIENT_CERT, PICOKUBELET_CLIENT_KEY (PEM text).\n"
-            "Precedence: kubeconfig < environment < flags.\n",
+            "PICOKUBELET_BOOTSTRAP_TOKEN, PICOKUBELET_CA_PEM, PICOKUBELET_CLIENT_CA, PICOKUBELET_CLIENT_CERT,\n"
+            "PICOKUBELET_CLIENT_KEY (PEM text).\n"
+            "Precedence: kubeconfig (or bootstrap kubeconfig) < environment < flags.\n",
             DEFAULT_HEAP_TOTAL, DEFAULT_WASM_STACK);
 }
 
@@ -311,8 +325,87 @@ static bool is_ip_literal(const char *host)
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+/*
+ * Whether a --kubeconfig can be used as it is, the kubelet's rule when it also has a bootstrap kubeconfig:
+ * it exists and parses, and its client certificate, if it has one, has not expired. Else false with the
+ * reason in `why`.
+ */
+static bool kubeconfig_usable(const char *path, char *why, size_t why_size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(why, why_size, "--kubeconfig %s does not exist", path);
+        return false;
+    }
+    kubeconfig_t kc;
+    char err[256];
+    if (kubeconfig_load(path, &kc, err, sizeof(err)) != 0) {
+        snprintf(why, why_size, "--kubeconfig %s is not usable (%s)", path, err);
+        return false;
+    }
+    bool ok = true;
+    if (kc.client_cert_pem != NULL) {
+        mbedtls_x509_crt crt;
+        mbedtls_x509_crt_init(&crt);
+        if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)kc.client_cert_pem, strlen(kc.client_cert_pem) + 1) !=
+            0) {
+            snprintf(why, why_size, "--kubeconfig %s: its client certificate does not parse", path);
+            ok = false;
+        } else if (mbedtls_x509_time_is_past(&crt.valid_to)) {
+            snprintf(why, why_size, "the client certificate of --kubeconfig %s has expired", path);
+            ok = false;
+        }
+        mbedtls_x509_crt_free(&crt);
+    }
+    kubeconfig_free(&kc);
+    return ok;
+}
+
+/* mkdir -p with mode 0700 for every directory it creates (the default certificate directory). */
+static int make_dirs(const char *path)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * Where a bootstrapping node keeps its keys without --cert-dir (the kubelet's is /var/lib/kubelet/pki):
+ * $XDG_STATE_HOME/picokubelet/pki/<name>, else ~/.local/state/picokubelet/pki/<name>, the base host-sim
+ * uses too (its files are named differently, kubelet-client-current.pem). Without one, every restart would
+ * make a new key and CSR.
+ */
+static bool default_cert_dir(const char *node_name, char *out, size_t size)
+{
+    const char *state = getenv("XDG_STATE_HOME");
+    int n;
+    if (state != NULL && state[0] == '/') {
+        n = snprintf(out, size, "%s/picokubelet/pki/%s", state, node_name);
+    } else {
+        const char *home = getenv("HOME");
+        if (home == NULL || home[0] != '/') {
+            return false;
+        }
+        n = snprintf(out, size, "%s/.local/state/picokubelet/pki/%s", home, node_name);
+    }
+    return n > 0 && (size_t)n < size;
+}
+
 enum {
     OPT_KUBECONFIG = 1000,
+    OPT_BOOTSTRAP_KUBECONFIG,
     OPT_NODE_NAME,
     OPT_API_HOST,
     OPT_API_PORT,
@@ -345,6 +438,7 @@ int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+        {"bootstrap-kubeconfig", required_argument, NULL, OPT_BOOTSTRAP_KUBECONFIG},
         {"node-name", required_argument, NULL, OPT_NODE_NAME},
         {"api-host", required_argument, NULL, OPT_API_HOST},
         {"api-port", required_argument, NULL, OPT_API_PORT},
@@ -382,6 +476,7 @@ int main(int argc, char **argv)
     atomic_store(&lh.link_up, 1);
     const char *wasm_path = "build/picokubelet.wasm";
     const char *kubeconfig_path = NULL;
+    const char *bootstrap_path = NULL;
     uint32_t wasm_stack = DEFAULT_WASM_STACK;
     uint32_t memory_limit = 0;
     uint16_t kubelet_port = 10250;
@@ -398,6 +493,9 @@ int main(int argc, char **argv)
         switch (opt) {
         case OPT_KUBECONFIG:
             kubeconfig_path = optarg;
+            break;
+        case OPT_BOOTSTRAP_KUBECONFIG:
+            bootstrap_path = optarg;
             break;
         case OPT_NODE_NAME:
             kubelet_config_set(&flags, "node_name", optarg);
@@ -517,6 +615,24 @@ int main(int argc, char **argv)
         }
     }
 
+    /* With a bootstrap kubeconfig, the kubelet's choice: a --kubeconfig that works wins, else bootstrap. */
+    bool bootstrapping = false;
+    if (bootstrap_path != NULL) {
+        char why[512] = "no --kubeconfig given";
+        if (kubeconfig_path == NULL || !kubeconfig_usable(kubeconfig_path, why, sizeof(why))) {
+            if (flags.token != NULL) {
+                fprintf(stderr, "--token/--token-file go with --kubeconfig, not with --bootstrap-kubeconfig (its token "
+                                "is the bootstrap token)\n");
+                return 2;
+            }
+            PK_LOGI(TAG, "TLS bootstrap with --bootstrap-kubeconfig %s: %s", bootstrap_path, why);
+            kubeconfig_path = bootstrap_path;
+            bootstrapping = true;
+        } else {
+            PK_LOGI(TAG, "--kubeconfig %s works: --bootstrap-kubeconfig is not needed", kubeconfig_path);
+        }
+    }
+
     /* Layers: kubeconfig, then environment, then flags (the NVS-over-Kconfig rule of the board). */
     if (kubeconfig_path != NULL) {
         kubeconfig_t kc;
@@ -525,19 +641,41 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 2;
         }
+        if (bootstrapping && !kubelet_config_is_bootstrap_token(kc.token)) {
+            fprintf(stderr,
+                    "--bootstrap-kubeconfig %s: its user has no bootstrap token (<id>.<secret>, "
+                    "[a-z0-9]{6}.[a-z0-9]{16}); make one with `node tools/cluster.mjs bootstrap-token` "
+                    "(k3s: `k3s token create`, docs/k3s.md)\n",
+                    kubeconfig_path);
+            kubeconfig_free(&kc);
+            return 2;
+        }
+        if (!bootstrapping && kubelet_config_is_bootstrap_token(kc.token)) {
+            fprintf(stderr,
+                    "--kubeconfig %s: its token is a bootstrap token, which may only ask for a certificate, not "
+                    "run a node: give that kubeconfig with --bootstrap-kubeconfig FILE instead\n",
+                    kubeconfig_path);
+            kubeconfig_free(&kc);
+            return 2;
+        }
         kubelet_config_set(&cfg, "api_host", kc.host);
         kubelet_config_set_port(&cfg, kc.port);
         if (kc.ca_pem) {
             kubelet_config_set(&cfg, "ca_pem", kc.ca_pem);
         }
-        if (kc.client_cert_pem) {
-            kubelet_config_set(&cfg, "client_cert", kc.client_cert_pem);
-        }
-        if (kc.client_key_pem) {
-            kubelet_config_set(&cfg, "client_key", kc.client_key_pem);
-        }
-        if (kc.token) {
-            kubelet_config_set(&cfg, "token", kc.token);
+        if (bootstrapping) {
+            /* server and CA only: the token asks for the certificate the node will talk with */
+            kubelet_config_set(&cfg, "bootstrap_token", kc.token);
+        } else {
+            if (kc.client_cert_pem) {
+                kubelet_config_set(&cfg, "client_cert", kc.client_cert_pem);
+            }
+            if (kc.client_key_pem) {
+                kubelet_config_set(&cfg, "client_key", kc.client_key_pem);
+            }
+            if (kc.token) {
+                kubelet_config_set(&cfg, "token", kc.token);
+            }
         }
         kubeconfig_free(&kc);
     }
@@ -596,8 +734,20 @@ int main(int argc, char **argv)
 #else
     (void)is_ip_literal;
 #endif
-    if (cfg.token == NULL && cfg.client_cert == NULL) {
-        PK_LOGW(TAG, "neither a token nor a client certificate: the API server will refuse every request");
+    char default_dir[1024];
+    if (cfg.bootstrap_token != NULL && cert_dir == NULL) {
+        if (!default_cert_dir(cfg.node_name, default_dir, sizeof(default_dir))) {
+            fprintf(stderr, "TLS bootstrap needs a place for the node's key: pass --cert-dir DIR\n");
+            return 2;
+        }
+        if (make_dirs(default_dir) != 0) {
+            fprintf(stderr, "cannot create %s: %s (pass --cert-dir DIR)\n", default_dir, strerror(errno));
+            return 2;
+        }
+        cert_dir = default_dir;
+    }
+    if (cfg.bootstrap_token != NULL) {
+        PK_LOGI(TAG, "the node's key and client certificate are kept in %s", cert_dir);
     }
 
     size_t wasm_size = 0;
@@ -661,9 +811,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "host crypto: %s\n", err);
         return 1;
     }
-    PK_LOGI(TAG, "node %s, API server %s:%u (server name %s, %s), core %s (%zu bytes), %s", cfg.node_name,
-            cfg.api_host, (unsigned)cfg.api_port, server_name, cfg.client_cert ? "client certificate" : "bearer token",
-            wasm_path, wasm_size, MBEDTLS_VERSION_STRING_FULL);
+    /* host_crypto_start handed a stored client certificate (an earlier bootstrap's) to on_identity. */
+    const char *credentials = kubelet_config_credentials(&cfg);
+    bool stored_client = atomic_load(&lh.client_identity);
+    if (credentials == NULL && !stored_client) {
+        PK_LOGW(TAG, "no token, bootstrap token or client certificate (configured or in --cert-dir): the API server "
+                     "will refuse every request");
+    }
+    PK_LOGI(TAG, "node %s, API server %s:%u (server name %s, %s%s), core %s (%zu bytes), %s", cfg.node_name,
+            cfg.api_host, (unsigned)cfg.api_port, server_name,
+            stored_client ? "the client certificate in --cert-dir" : credentials ? credentials : "no credentials",
+            stored_client && cfg.bootstrap_token != NULL ? "; the bootstrap token only if it expires" : "", wasm_path,
+            wasm_size, MBEDTLS_VERSION_STRING_FULL);
 
     wasm_host_config_t host_cfg = {
         .wasm = wasm,
