@@ -88,7 +88,8 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
   'nvs-csv': {
     summary: 'write an ESP-IDF NVS partition CSV (and PEM files) for the firmware; node identities only, never admin credentials',
     usage: 'picokubelet-sim nvs-csv --name NAME --kubeconfig FILE --out-dir DIR [--api-host HOST] [--server-name NAME] [--wifi-ssid S --wifi-psk P]\n' +
-      '       picokubelet-sim nvs-csv --count N --prefix P (--kubeconfig-dir KDIR | --dir CLUSTER_DIR) --out-dir DIR [...]   (boards P-1 .. P-N, one identity each)',
+      '       picokubelet-sim nvs-csv --count N --prefix P (--kubeconfig-dir KDIR | --dir CLUSTER_DIR) --out-dir DIR [...]   (boards P-1 .. P-N, one identity each)\n' +
+      '       picokubelet-sim nvs-csv (--name NAME | --count N --prefix P) --bootstrap-kubeconfig FILE --out-dir DIR [...]   (TLS bootstrap: each board makes its own key)',
     schema: {
       name: { type: 'string', arg: 'NAME', help: 'node name (default: from a system:node:<name> client certificate)' },
       'out-dir': { type: 'string', arg: 'DIR', help: 'where <name>.nvs.csv and the PEM files go' },
@@ -101,6 +102,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema 
       'allow-token': { type: 'boolean', help: 'write a bearer token (refused by default: whose a token is cannot be checked offline)' },
       'wifi-ssid': { type: 'string', arg: 'SSID', help: 'Wi-Fi network for the fallback link' },
       'wifi-psk': { type: 'string', arg: 'PSK', help: 'its passphrase' },
+      'bootstrap-kubeconfig': { type: 'string', arg: 'FILE', help: 'a bootstrap kubeconfig (server, CA, a bootstrap token <id>.<secret>): every board gets its server, CA and the token as bootstrap_token, no certificate; each makes its own key and asks for system:node:<name> (cluster.mjs bootstrap-token --out FILE; k3s: docs/k3s.md "Way 2")' },
       ...CREDENTIALS, ...GLOBAL,
     },
   },
@@ -462,18 +464,26 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
   }
   const names = count !== undefined ? Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`) : undefined;
   const fromKubeconfig = creds.kubeconfig !== undefined || creds.token !== undefined || creds.tokenFile !== undefined;
+  const bootstrapKubeconfig = creds.bootstrapKubeconfig;
+  if (bootstrapKubeconfig !== undefined) {
+    // One bootstrap token for the whole rack is fine: it is no identity, only the right to ask for one.
+    if (fromKubeconfig || clusterDir !== undefined || kubeconfigDir !== undefined) {
+      throw new UsageError('--bootstrap-kubeconfig gives the boards a bootstrap token instead of an identity: give it without --kubeconfig/--token/--token-file/--dir/--kubeconfig-dir');
+    }
+    if (!names && single === undefined) throw new UsageError('nvs-csv --bootstrap-kubeconfig needs --name NAME (or --count N --prefix P): the token names no node');
+  }
   if (clusterDir !== undefined && fromKubeconfig) throw new UsageError('--dir mints the identities itself: give it without --kubeconfig/--token/--token-file');
   if (kubeconfigDir !== undefined && (fromKubeconfig || clusterDir !== undefined)) {
     throw new UsageError('--kubeconfig-dir holds every board\'s credentials: give it without --kubeconfig/--token/--token-file/--dir');
   }
   if (kubeconfigDir !== undefined && !names) throw new UsageError('--kubeconfig-dir goes with --count N --prefix P (one board: --kubeconfig FILE)');
-  if (names && clusterDir === undefined && kubeconfigDir === undefined) {
+  if (names && clusterDir === undefined && kubeconfigDir === undefined && bootstrapKubeconfig === undefined) {
     throw new UsageError(`--count ${count}: one kubeconfig cannot be ${count} nodes (a certificate is one node's identity, system:node:<name>): ` +
       'give --kubeconfig-dir KDIR with KDIR/<name>.kubeconfig for each board (k3s: docs/k3s.md "Way 1"), or --dir CLUSTER_DIR to mint one per ' +
       'board with the local control plane');
   }
   if (clusterDir !== undefined && !names && single === undefined) throw new UsageError('nvs-csv --dir needs --name NAME (or --count N --prefix P)');
-  const { loadCredentials } = await import('./credentials.js');
+  const { loadBootstrapCredentials, loadCredentials } = await import('./credentials.js');
   const { nodeNameFromCertificate } = await import('./run.js');
   const { writeNvsCsv } = await import('./nvs.js');
   const { checkNodeIdentity, loopbackWarning, mintNodeIdentities, withServer } = await import('./provision.js');
@@ -482,7 +492,10 @@ async function nvsCsv(values: Values, creds: CredentialOptions, out: (s: string)
   const boards: Array<{ name: string; credentials: Credentials }> = [];
   let cleanup = (): void => {};
   try {
-    if (clusterDir !== undefined) {
+    if (bootstrapKubeconfig !== undefined) {
+      const credentials = withServer(loadBootstrapCredentials(bootstrapKubeconfig, creds), overrides);
+      for (const name of names ?? [single!]) boards.push({ name, credentials });
+    } else if (clusterDir !== undefined) {
       const minted = mintNodeIdentities(path.resolve(clusterDir), names ?? [single!]);
       cleanup = minted.cleanup;
       for (const [name, file] of minted.files) boards.push({ name, credentials: withServer(loadCredentials({ ...creds, kubeconfig: file }), overrides) });

@@ -3,8 +3,9 @@
 // same identity and credentials a kubeconfig gives the host-sim. Format: header `key,type,encoding,value`,
 // a `namespace` row first, no spaces around commas, no blank lines (the generator skips `#` lines only),
 // keys of at most 15 characters, string values at most 4000 bytes. PEMs are written as files next to the
-// CSV and referenced as `file,string,<absolute path>`. Only a node identity is written (provision.ts):
-// an admin or system:masters credential, or a token nobody vouched for, is refused before any file exists.
+// CSV and referenced as `file,string,<absolute path>`. Only a node identity or a bootstrap token is written
+// (provision.ts): an admin or system:masters credential, or a token nobody vouched for, is refused before
+// any file exists. A CSV holding a secret (token, bootstrap token, Wi-Fi passphrase) is mode 0600.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Credentials } from './credentials.js';
@@ -57,6 +58,7 @@ export function writeNvsCsv(input: NvsInput, outDir: string): NvsOutput {
   rows.push(['api_port', 'data', 'u16', String(c.apiPort)]);
   str('server_name', c.serverName);
   str('token', c.token);
+  str('bootstrap_token', c.bootstrapToken);
   pem('ca_pem', 'ca.pem', c.tls.ca);
   pem('client_cert', 'client-cert.pem', c.tls.cert);
   pem('client_key', 'client-key.pem', c.tls.key);
@@ -65,7 +67,7 @@ export function writeNvsCsv(input: NvsInput, outDir: string): NvsOutput {
   for (const [k] of rows) if (k.length > NVS_KEY_MAX) throw new Error(`NVS key ${k} is longer than ${NVS_KEY_MAX} characters`);
   const lines = ['key,type,encoding,value', `${NVS_NAMESPACE},namespace,,`, ...rows.map((r) => r.map(csvField).join(','))];
   const csv = path.join(dir, `${input.name}.nvs.csv`);
-  fs.writeFileSync(csv, lines.join('\n') + '\n', { mode: c.token !== undefined || input.wifiPsk !== undefined ? 0o600 : 0o644 });
+  fs.writeFileSync(csv, lines.join('\n') + '\n', { mode: c.token !== undefined || c.bootstrapToken !== undefined || input.wifiPsk !== undefined ? 0o600 : 0o644 });
   return { csv, files };
 }
 

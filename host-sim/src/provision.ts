@@ -2,9 +2,11 @@
 // What may be written into a board's configuration. A board keeps its credentials in flash for years and
 // anyone holding the board can read them, so provisioning writes a node identity (a client certificate for
 // system:node:<name>, group system:nodes: the Node authorizer confines it to its own Node, Lease and pods)
-// and nothing more. An admin or system:masters credential is refused: system:masters bypasses
-// authorization entirely, and a copy in a board's NVS is a copy of the cluster. A bearer token is refused
-// unless the user vouches for it (--allow-token): nothing offline says whose a token is.
+// and nothing more, or a bootstrap token (TLS bootstrap: the board makes its own key and asks the cluster
+// for that identity; a bootstrap token may only create CSRs, so one can serve a whole rack). An admin or
+// system:masters credential is refused: system:masters bypasses authorization entirely, and a copy in a
+// board's NVS is a copy of the cluster. A bearer token is refused unless the user vouches for it
+// (--allow-token): nothing offline says whose a token is.
 // Also: the server address a board dials (a kubeconfig made on the server says 127.0.0.1, the board's own
 // loopback), and minting one identity per board from the local control plane (tools/cluster.mjs).
 import { spawnSync } from 'node:child_process';
@@ -13,7 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Credentials } from './credentials.js';
+import { BOOTSTRAP_TOKEN, type Credentials } from './credentials.js';
 import { CredentialsError } from './errors.js';
 import { repoRoot } from './runtime.js';
 
@@ -22,7 +24,7 @@ export const NODE_IDENTITY_HINT =
   'give the board a node identity: a client certificate for system:node:<name> in group system:nodes ' +
   '(local control plane: `npm run cluster -- kubeconfig-for-node NAME`, or nvs-csv --dir CLUSTER_DIR to mint it; ' +
   'k3s: docs/k3s.md "Way 1"), or a bootstrap token (`npm run cluster -- bootstrap-token`, k3s: `k3s token create`) ' +
-  'once the board can bootstrap';
+  'with nvs-csv --bootstrap-kubeconfig FILE: the board then makes its own key and certificate'
 
 /** The subject of a certificate (the leaf, first in the PEM) as its attribute lists. */
 export function certificateSubject(pem: Buffer | string): { cn: string[]; o: string[] } {
@@ -42,15 +44,36 @@ export function certificateSubject(pem: Buffer | string): { cn: string[]; o: str
 
 /**
  * Throws CredentialsError (one line: what is wrong, what to use instead) unless `creds` is a node identity
- * for `name`: a client certificate with CN=system:node:<name> and O=system:nodes only, or a bearer token
- * the user allowed. Decided offline, from the certificate alone: provisioning needs no cluster.
+ * for `name`: a client certificate with CN=system:node:<name> and O=system:nodes only, a bootstrap token
+ * (from a bootstrap kubeconfig: `auth` 'bootstrap-token', with the CA the board verifies the server
+ * with, and nothing else), or a bearer token the user allowed. Decided offline, from the certificate
+ * alone: provisioning needs no cluster.
  */
 export function checkNodeIdentity(creds: Credentials, name: string, allowToken: boolean): void {
+  if (creds.auth === 'bootstrap-token') {
+    if (creds.bootstrapToken === undefined || !BOOTSTRAP_TOKEN.test(creds.bootstrapToken)) {
+      throw new CredentialsError(`${creds.source}: not a bootstrap token (<id>.<secret>, [a-z0-9]{6}.[a-z0-9]{16})`);
+    }
+    if (creds.token !== undefined || creds.tls.cert !== undefined || creds.tls.key !== undefined) {
+      throw new CredentialsError(`${creds.source}: a bootstrap token goes into a board alone (no bearer token, no client certificate)`);
+    }
+    // The board sends the bootstrap token only to a server it has verified: an unverified one could take it.
+    if (creds.tls.ca === undefined) {
+      throw new CredentialsError(`${creds.source} has no CA (certificate-authority-data, or --ca FILE): the board could not verify ` +
+        'the API server it gives the bootstrap token to');
+    }
+    return;
+  }
   if (creds.token !== undefined) {
+    if (BOOTSTRAP_TOKEN.test(creds.token)) {
+      throw new CredentialsError(`${creds.source}: its token is a bootstrap token, which may only ask for a certificate, not run ` +
+        'a node: give that kubeconfig with --bootstrap-kubeconfig FILE (written as bootstrap_token; the board makes its own key ' +
+        'and asks for a system:node:<name> certificate)');
+    }
     if (allowToken) return;
     throw new CredentialsError(`${creds.source} authenticates with a bearer token, and whose a token is cannot be seen offline ` +
       '(it may be an admin\'s or a service account\'s with wide rights): refusing to write it into a board. ' +
-      'If you know it is that node\'s own token or a bootstrap token, pass --allow-token; better, ' + NODE_IDENTITY_HINT);
+      'If you know it is that node\'s own token, pass --allow-token; better, ' + NODE_IDENTITY_HINT);
   }
   if (!creds.tls.cert) throw new CredentialsError(`${creds.source} has no client certificate: ${NODE_IDENTITY_HINT}`);
   const { cn, o } = certificateSubject(creds.tls.cert);

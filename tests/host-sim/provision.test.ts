@@ -96,7 +96,7 @@ describe('nvs-csv refuses what is not a node identity (exit 2, nothing written)'
 
   it('a bearer token without --allow-token, saying why; with it, the token is written', () => {
     const dir = tmpDir('prov-token');
-    const kc = writeKubeconfig(path.join(dir, 'k'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, token: 'abcdef.0123456789abcdef' });
+    const kc = writeKubeconfig(path.join(dir, 'k'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, token: 'board-1-own-token' });
     const out = path.join(dir, 'out');
     const r = sim(['nvs-csv', '--name', 'board-1', '--kubeconfig', kc, '--out-dir', out]);
     assert.equal(r.code, 2, r.stderr);
@@ -104,7 +104,7 @@ describe('nvs-csv refuses what is not a node identity (exit 2, nothing written)'
     assert.equal(fs.existsSync(out), false);
     const ok = sim(['nvs-csv', '--name', 'board-1', '--kubeconfig', kc, '--out-dir', out, '--allow-token']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(csvValue(fs.readFileSync(ok.stdout.trim(), 'utf8'), 'token'), 'abcdef.0123456789abcdef');
+    assert.equal(csvValue(fs.readFileSync(ok.stdout.trim(), 'utf8'), 'token'), 'board-1-own-token');
     assert.equal(fs.statSync(ok.stdout.trim()).mode & 0o777, 0o600, 'a CSV holding a token is private');
   });
 
@@ -271,5 +271,123 @@ describe('nvs-csv --count 3 --prefix rack --dir: one identity per board from the
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /admin\.kubeconfig .*user admin authenticates with a bearer token, and whose a token is cannot be seen offline/);
     assert.equal(fs.existsSync(out), false);
+  });
+});
+
+/** The firmware's NVS key table (firmware/components/kubelet_config/kubelet_config.c): key -> 'string' | 'u16'. */
+function firmwareNvsKeys(): Map<string, string> {
+  const src = fs.readFileSync(path.join(repoRoot(), 'firmware', 'components', 'kubelet_config', 'kubelet_config.c'), 'utf8');
+  const table = /kubelet_config_keys\[\] = \{([\s\S]*?)\n\};/.exec(src);
+  assert.ok(table, 'the key table is found');
+  const keys = new Map<string, string>();
+  for (const m of table[1].matchAll(/\{"([a-z_]+)", KUBELET_CONFIG_(STR|U16), (true|false)\}/g)) keys.set(m[1], m[2] === 'U16' ? 'u16' : 'string');
+  return keys;
+}
+
+describe('nvs-csv --bootstrap-kubeconfig: the server, the CA and one bootstrap token for a whole rack, no certificate', () => {
+  const pki = testPki();
+  const TOKEN = 'abcdef.0123456789abcdef';
+
+  it('--count 8 --prefix esp --api-host: eight CSVs, each its own node name, the bootstrap token, 0600, nothing else secret', () => {
+    const dir = tmpDir('prov-boot');
+    const kc = writeKubeconfig(path.join(dir, 'bootstrap.kubeconfig'), { server: 'https://127.0.0.1:6443', caPEM: pki.ca.cert, token: TOKEN, user: 'system:bootstrap:abcdef' });
+    const out = path.join(dir, 'out');
+    const r = sim(['nvs-csv', '--bootstrap-kubeconfig', kc, '--count', '8', '--prefix', 'esp', '--api-host', '192.168.1.10', '--out-dir', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '', 'the LAN address is no loopback: no warning');
+    const csvs = r.stdout.trim().split('\n');
+    assert.deepEqual(csvs, Array.from({ length: 8 }, (_, i) => path.join(out, `esp-${i + 1}.nvs.csv`)));
+    const fwKeys = firmwareNvsKeys();
+    csvs.forEach((csv, i) => {
+      const text = fs.readFileSync(csv, 'utf8');
+      assert.equal(fs.statSync(csv).mode & 0o777, 0o600, 'a CSV holding a bootstrap token is private');
+      assert.equal(csvValue(text, 'node_name'), `esp-${i + 1}`);
+      assert.equal(csvValue(text, 'api_host'), '192.168.1.10');
+      assert.equal(csvValue(text, 'api_port'), '6443');
+      assert.equal(csvValue(text, 'server_name'), '192.168.1.10');
+      assert.equal(csvValue(text, 'bootstrap_token'), TOKEN);
+      assert.equal(fs.readFileSync(csvValue(text, 'ca_pem')!, 'utf8'), pki.ca.cert);
+      for (const k of ['token', 'client_cert', 'client_key']) assert.equal(csvValue(text, k), undefined, `no ${k}`);
+      // Every row is a key the firmware reads from NVS, with the type it reads it as (config_store.c).
+      for (const line of text.trim().split('\n').slice(2)) {
+        const [key, , encoding] = line.split(',');
+        assert.equal(fwKeys.get(key), encoding, `${key} as ${encoding}`);
+      }
+    });
+    assert.deepEqual(fs.readdirSync(out).filter((f) => f.endsWith('key.pem')), [], 'no private key files: each board makes its own');
+  });
+
+  it('one board with --name and --server-name', () => {
+    const dir = tmpDir('prov-boot1');
+    const kc = writeKubeconfig(path.join(dir, 'b'), { server: 'https://k3s.lan:6443', caPEM: pki.ca.cert, token: TOKEN });
+    const r = sim(['nvs-csv', '--bootstrap-kubeconfig', kc, '--name', 'esp-9', '--server-name', 'kubernetes', '--out-dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = fs.readFileSync(r.stdout.trim(), 'utf8');
+    assert.equal(csvValue(text, 'node_name'), 'esp-9');
+    assert.equal(csvValue(text, 'api_host'), 'k3s.lan');
+    assert.equal(csvValue(text, 'server_name'), 'kubernetes');
+    assert.equal(csvValue(text, 'bootstrap_token'), TOKEN);
+  });
+
+  it('refuses a kubeconfig whose token is no bootstrap token, or an admin one, and writes nothing', () => {
+    const dir = tmpDir('prov-boot-bad');
+    const admin = certWithSubject(dir, '/O=system:masters/CN=kubernetes-admin');
+    const cases = [
+      writeKubeconfig(path.join(dir, 'tok'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, token: 'board-1-own-token' }),
+      writeKubeconfig(path.join(dir, 'upper'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, token: 'ABCDEF.0123456789abcdef' }),
+      writeKubeconfig(path.join(dir, 'admin'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, cert: admin.cert, key: admin.key }),
+    ];
+    for (const kc of cases) {
+      const out = path.join(dir, 'out');
+      const r = sim(['nvs-csv', '--bootstrap-kubeconfig', kc, '--count', '2', '--prefix', 'esp', '--out-dir', out]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^picokubelet-sim: --bootstrap-kubeconfig .*: its user has no bootstrap token \(<id>\.<secret>, \[a-z0-9\]\{6\}\.\[a-z0-9\]\{16\}\)/);
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+      assert.ok(!r.stderr.includes('board-1-own-token'), 'the token is not echoed');
+      assert.equal(fs.existsSync(out), false, 'nothing written');
+    }
+  });
+
+  it('refuses a bootstrap kubeconfig without a CA (the board would hand the token to any server)', () => {
+    const dir = tmpDir('prov-boot-noca');
+    const kc = writeKubeconfig(path.join(dir, 'b'), { server: 'https://192.168.1.10:6443', token: TOKEN, insecure: true });
+    const r = sim(['nvs-csv', '--bootstrap-kubeconfig', kc, '--name', 'esp-1', '--out-dir', path.join(dir, 'out')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /has no CA .*could not verify the API server it gives the bootstrap token to/);
+    assert.equal(fs.existsSync(path.join(dir, 'out')), false);
+  });
+
+  it('a bootstrap token given as --kubeconfig is refused, also with --allow-token, naming --bootstrap-kubeconfig', () => {
+    const dir = tmpDir('prov-boot-as-kc');
+    const kc = writeKubeconfig(path.join(dir, 'b'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, token: TOKEN });
+    for (const extra of [[], ['--allow-token']]) {
+      const r = sim(['nvs-csv', '--kubeconfig', kc, '--name', 'esp-1', '--out-dir', path.join(dir, 'out'), ...extra]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /its token is a bootstrap token, which may only ask for a certificate, not run a node: give that kubeconfig with --bootstrap-kubeconfig FILE/);
+      assert.equal(fs.existsSync(path.join(dir, 'out')), false);
+    }
+  });
+
+  it('usage errors: with --kubeconfig/--dir/--kubeconfig-dir, or without a node name', () => {
+    const dir = tmpDir('prov-boot-usage');
+    const kc = writeKubeconfig(path.join(dir, 'b'), { server: 'https://192.168.1.10:6443', caPEM: pki.ca.cert, token: TOKEN });
+    const out = path.join(dir, 'out');
+    for (const [extra, re] of [
+      [['--kubeconfig', kc, '--name', 'esp-1'], /--bootstrap-kubeconfig gives the boards a bootstrap token instead of an identity: give it without --kubeconfig/],
+      [['--dir', dir, '--count', '2', '--prefix', 'esp'], /give it without .*--dir/],
+      [['--kubeconfig-dir', dir, '--count', '2', '--prefix', 'esp'], /give it without .*--kubeconfig-dir/],
+      [[], /needs --name NAME \(or --count N --prefix P\): the token names no node/],
+    ] as Array<[string[], RegExp]>) {
+      const r = sim(['nvs-csv', '--bootstrap-kubeconfig', kc, '--out-dir', out, ...extra]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, re);
+      assert.equal(fs.existsSync(out), false);
+    }
+  });
+
+  it('--help names --bootstrap-kubeconfig', () => {
+    const h = sim(['nvs-csv', '--help']);
+    assert.equal(h.code, 0);
+    assert.ok(h.stdout.includes('--bootstrap-kubeconfig FILE'));
   });
 });
