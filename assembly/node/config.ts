@@ -56,6 +56,11 @@ export class Config {
   logLevel: LogLevel = LogLevel.Info;
   /** What the node does with pods of DaemonSets (they tolerate every taint): `play` them or `refuse` them. */
   daemonSetPods: string = "play";
+  /**
+   * The namespaces whose brain pods (runtimeClassName picokubelet-brain, docs/brain.md) this node honours;
+   * a brain pod from anywhere else is refused. `[]` honours none.
+   */
+  brainNamespaces: string[] = [DEFAULT_BRAIN_NAMESPACE];
   /** One message per problem found; empty when valid. */
   errors: string[] = [];
 
@@ -64,6 +69,11 @@ export class Config {
     setPair(this.labels, key, value);
   }
 }
+
+/** Where brain pods come from unless the configuration says otherwise. */
+export const DEFAULT_BRAIN_NAMESPACE = "picokubelet-system";
+/** Most namespaces `brainNamespaces` may name (each one is a string kept for the node's lifetime). */
+export const MAX_BRAIN_NAMESPACES = 8;
 
 /** Default node labels, in the original firmware's order (docs/behaviour.md, labels). */
 function defaultLabels(c: Config): void {
@@ -83,7 +93,10 @@ const F_TAINT_KEY = 3;
 const F_TAINT_VALUE = 4;
 const F_TAINT_EFFECT = 5;
 const F_CAPACITY = 6;
-const FIELDS: string[] = ["*", "labels.*", "taints[]", "taints[].key", "taints[].value", "taints[].effect", "capacity.*"];
+const F_BRAIN_NS = 7;
+const FIELDS: string[] = ["*", "labels.*", "taints[]", "taints[].key", "taints[].value", "taints[].effect", "capacity.*", "brainNamespaces[]"];
+
+const BRAIN_NS_ERROR = "config: 'brainNamespaces' must be an array of namespace names (lowercase RFC 1123 labels), e.g. [\"picokubelet-system\"]";
 
 /**
  * Reads the document with the streaming scanner: every top-level member, the labels, the taints and the
@@ -100,6 +113,7 @@ class ConfigReader extends ScanHandler {
   private taintsArray: bool = false;
   private capacityObject: bool = false;
   private labelsObject: bool = false;
+  private brainArray: bool = false;
 
   constructor(private c: Config) {
     super();
@@ -120,10 +134,18 @@ class ConfigReader extends ScanHandler {
         this.sawCapacity = true;
         this.capacityObject = kind == ValueKind.Object;
         if (!this.capacityObject) c.errors.push("config: 'capacity' must be an object of quantity strings");
+      } else if (k == "brainNamespaces") {
+        // A list given replaces the default, so [] trusts no namespace.
+        this.brainArray = kind == ValueKind.Array;
+        c.brainNamespaces = [];
+        if (!this.brainArray) c.errors.push(BRAIN_NS_ERROR);
       } else this.scalarKey(k, kind, null);
     } else if (field == F_TAINT) {
       this.taint = new Taint("", "", "");
       this.taintOk = kind == ValueKind.Object;
+    } else if (field == F_BRAIN_NS && this.brainArray) {
+      // An object or array where a namespace name belongs.
+      c.errors.push(BRAIN_NS_ERROR);
     }
   }
 
@@ -167,6 +189,14 @@ class ConfigReader extends ScanHandler {
       } else {
         setPair(c.capacity, k, q);
       }
+    } else if (field == F_BRAIN_NS) {
+      if (!this.brainArray) return;
+      const ns = kind == ValueKind.String ? v.toString() : "";
+      if (!isDnsLabel(ns)) c.errors.push(BRAIN_NS_ERROR);
+      else if (c.brainNamespaces.length >= MAX_BRAIN_NAMESPACES) {
+        c.errors.push("config: 'brainNamespaces' names at most " + MAX_BRAIN_NAMESPACES.toString() + " namespaces");
+        this.brainArray = false;
+      } else if (!c.brainNamespaces.includes(ns)) c.brainNamespaces.push(ns);
     }
   }
 
@@ -197,6 +227,9 @@ class ConfigReader extends ScanHandler {
     else if (k == "daemonSetPods") {
       c.daemonSetPods = str(c, k, kind, v);
       if (c.daemonSetPods != "play" && c.daemonSetPods != "refuse") c.errors.push("config: 'daemonSetPods' must be play or refuse");
+    } else if (k == "brainNamespaces") {
+      c.brainNamespaces = [];
+      c.errors.push(BRAIN_NS_ERROR);
     } else if (k == "labels") c.errors.push("config: 'labels' must be an object of strings");
     else if (k == "taints") {
       this.sawTaints = true;
@@ -363,6 +396,11 @@ export function isSubdomain(s: string): bool {
     if (labelLen > 63) return false;
   }
   return labelLen > 0 && s.charCodeAt(n - 1) != 0x2d;
+}
+
+/** RFC 1123 label (a namespace name): at most 63 of [a-z0-9-], alphanumeric at both ends. */
+export function isDnsLabel(s: string): bool {
+  return s.length <= 63 && s.indexOf(".") < 0 && isSubdomain(s);
 }
 
 /** A label/annotation/taint key: [prefix/]name (Kubernetes qualified name). */

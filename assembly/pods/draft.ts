@@ -59,6 +59,8 @@ export const POD_FIELDS: string[] = [
   "status.startTime",
   "status.conditions[].type",
   "status.containerStatuses[].restartCount",
+  "spec.runtimeClassName",
+  "spec.imagePullSecrets[].name",
 ];
 
 const P_NAME = 0;
@@ -104,7 +106,9 @@ const P_PHASE = 39;
 const P_START = 40;
 const P_COND_TYPE = 41;
 const P_CS_RESTARTS = 42;
-export const POD_FIELD_COUNT = 43;
+const P_RUNTIME_CLASS = 43;
+const P_PULL_SECRET = 44;
+export const POD_FIELD_COUNT = 45;
 
 /** The annotation a pod chooses its script with (docs/pods.md). */
 export const SCRIPT_ANNOTATION = "picokubelet.dev/script";
@@ -115,6 +119,10 @@ export const MEMORY_PRESSURE_TAINT = "node.kubernetes.io/memory-pressure";
 /** The WatchList bookmark that ends the initial events. */
 export const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
 const MAX_VALUES = 16;
+/** The RuntimeClass handler of brain pods (deploy/runtimeclass-brain.yaml, docs/brain.md). */
+export const BRAIN_RUNTIME_CLASS = "picokubelet-brain";
+/** imagePullSecrets kept per pod (a brain pull tries them in order). */
+export const MAX_PULL_SECRETS = 2;
 
 /** One container's requests and limits as they stream past. */
 class Resources {
@@ -155,6 +163,8 @@ export class PodDraft {
   startTime: string = "";
   scheduledOnServer: bool = false;
   serverRestarts: i32 = -1;
+  runtimeClassName: string = "";
+  pullSecrets: string[] = [];
 
   // Admission inputs.
   cpuMilli: i64 = 0;
@@ -219,6 +229,8 @@ export class PodDraft {
     this.startTime = "";
     this.scheduledOnServer = false;
     this.serverRestarts = -1;
+    this.runtimeClassName = "";
+    this.pullSecrets = [];
     this.cpuMilli = 0;
     this.memoryBytes = 0;
     this.initCpu = 0;
@@ -240,6 +252,11 @@ export class PodDraft {
    */
   get complete(): bool {
     return this.uid.length > 0 && isSubdomain(this.name) && isSubdomain(this.namespace);
+  }
+
+  /** A brain pod: it asks the node to run another kubelet core, not to play containers (docs/brain.md). */
+  get isBrain(): bool {
+    return this.runtimeClassName == BRAIN_RUNTIME_CLASS;
   }
 
   /** The QoS class (pkg/apis/core/v1/helper/qos): BestEffort, Guaranteed or Burstable. */
@@ -332,6 +349,8 @@ export class PodDraft {
       case P_PHASE: if (str) this.phase = v.toString(); break;
       case P_START: if (str) this.startTime = v.toString(); break;
       case P_COND_TYPE: if (str && bytesEqual(v, "PodScheduled")) this.scheduledOnServer = true; break;
+      case P_RUNTIME_CLASS: if (str) this.runtimeClassName = v.toString(); break;
+      case P_PULL_SECRET: if (str && this.pullSecrets.length < MAX_PULL_SECRETS) this.pullSecrets.push(v.toString()); break;
       case P_CS_RESTARTS: {
         const n = <i32>numberOf(v);
         if (kind == ValueKind.Number && n > this.serverRestarts) this.serverRestarts = n;

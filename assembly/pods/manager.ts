@@ -27,6 +27,8 @@ import { parseScript } from "./script";
 
 /** Pods held beyond the capacity: refusals and deletions in flight. */
 export const EXTRA_SLOTS = 8;
+/** The waiting reason of a trusted brain pod while brains cannot be pulled (docs/brain.md). */
+export const BRAIN_WAITING = "BrainPullNotImplemented";
 const RETRY_BASE_MS: i64 = 1_000;
 const RETRY_CAP_MS: i64 = 30_000;
 
@@ -92,6 +94,10 @@ export class PodManager extends Worker {
       }
       return;
     }
+    if (d.isBrain) {
+      this.holdBrain(now, d);
+      return;
+    }
     const p = this.hold(now, d, Role.Playing, "", "");
     if (p === null) return;
     this.admitted++;
@@ -105,6 +111,29 @@ export class PodManager extends Worker {
     begin(p, now, this.ctx.clock.wallMs(now), this.events);
     // hold() already cached a status hash; begin() changed the pod after it.
     p.dirty = true;
+    this.changed(now);
+  }
+
+  /**
+   * A trusted brain pod: held, never played. Until the node can pull and swap brains (docs/brain.md) it
+   * says so on the pod rather than pretending: Pending, its container waiting with the reason, and one
+   * Warning event; the node goes on with the brain it runs.
+   */
+  private holdBrain(now: i64, d: PodDraft): void {
+    const image = d.images.length > 0 ? d.images[0] : "";
+    const message = "this node cannot pull brains yet: it keeps running its own brain (" + this.ctx.identity.kubeletVersion +
+      ") and does not fetch " + image + " (docs/brain.md)";
+    const p = this.hold(now, d, Role.Brain, BRAIN_WAITING, message);
+    if (p === null) return;
+    this.admitted++;
+    p.startTimeMs = this.ctx.clock.wallMs(now);
+    if (d.startTime.length > 0) p.startTimeText = d.startTime;
+    p.sandboxReadyMs = p.startTimeMs;
+    p.readyChangedMs = p.startTimeMs;
+    p.initializedMs = p.startTimeMs;
+    p.dirty = true;
+    logWarn("pod " + p.key + " is a brain pod: " + message);
+    this.events.podEvent(now, p, p.containers[0], false, true, BRAIN_WAITING, message);
     this.changed(now);
   }
 
@@ -245,7 +274,12 @@ export class PodManager extends Worker {
     if (d.generation != pod.generation || (d.scheduledOnServer && !pod.scheduledOnServer) || (d.deleting && !pod.deleting)) pod.dirty = true;
     if (d.generation >= 0) pod.generation = d.generation;
     if (d.scheduledOnServer) pod.scheduledOnServer = true;
-    if (d.deleting && !pod.deleting) {
+    if (d.deleting && pod.role == Role.Brain) {
+      // Nothing runs for it: the pod can go at once (what deleting a brain pod means: docs/brain.md).
+      pod.deleting = true;
+      pod.role = Role.Deleting;
+      logInfo("brain pod " + pod.key + " is being deleted: the node keeps the brain it runs");
+    } else if (d.deleting && !pod.deleting) {
       pod.deleting = true;
       pod.graceSeconds = d.graceSeconds >= 0 ? d.graceSeconds : d.terminationGraceSeconds;
       if (pod.role == Role.Playing && !pod.terminal) {
@@ -307,6 +341,7 @@ export class PodManager extends Worker {
     const u = new Usage();
     for (let i = 0; i < this.pods.length; i++) {
       const p = this.pods[i];
+      if (p.role == Role.Brain) u.brain = p.key;
       if (p.role != Role.Playing || p.terminal) continue;
       u.pods++;
       u.cpuMilli += p.cpuMilli;

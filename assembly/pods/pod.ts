@@ -29,6 +29,11 @@ export enum Role {
   Rejected = 1,
   /** Terminal on the server and being deleted: only the DELETE is sent. */
   Deleting = 2,
+  /**
+   * A trusted brain pod (docs/brain.md): not played; it waits with the reason in `reason`/`message` for
+   * the node to run its brain.
+   */
+  Brain = 3,
 }
 
 /** How the pod plays (the `picokubelet.dev/script` annotation, docs/pods.md). */
@@ -70,7 +75,7 @@ export class Pod {
   scheduledOnServer: bool = false;
 
   role: Role = Role.Playing;
-  /** Why it was refused (Role.Rejected). */
+  /** Why it was refused (Role.Rejected), or why a brain pod waits (Role.Brain). */
   reason: string = "";
   message: string = "";
 

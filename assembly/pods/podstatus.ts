@@ -13,7 +13,7 @@ import { Pod, Role, Stage } from "./pod";
 
 /** The phase the status reports. */
 export function phaseOf(pod: Pod): string {
-  if (pod.role != Role.Playing) return "Failed";
+  if (pod.role == Role.Rejected || pod.role == Role.Deleting) return "Failed";
   if (pod.stage == Stage.Done) return pod.succeeded ? "Succeeded" : "Failed";
   if (pod.stage == Stage.Running || pod.stage == Stage.BackOff) return "Running";
   return "Pending";
@@ -34,7 +34,7 @@ export function writePodStatus(w: JsonWriter, pod: Pod, hostIp: string): void {
   w.beginObject();
   if (pod.generation >= 0) w.fieldInt("observedGeneration", pod.generation);
   w.field("phase", phaseOf(pod));
-  if (pod.role != Role.Playing) {
+  if (pod.role == Role.Rejected || pod.role == Role.Deleting) {
     // A refused pod: reason and message, as rejectPod writes them.
     w.field("reason", pod.reason);
     w.field("message", "Pod was rejected: " + pod.message);
@@ -160,6 +160,8 @@ function containerStatus(w: JsonWriter, pod: Pod, i: i32): void {
     w.field("message", "back-off " + (pod.nextBackoffMs / 1000).toString() + "s restarting failed container=" + name + " pod=" + pod.name + "_" +
       pod.namespace + "(" + pod.uid + ")");
     w.endObject();
+  } else if (pod.role == Role.Brain) {
+    w.key("waiting").beginObject().field("reason", pod.reason).field("message", pod.message).endObject();
   } else {
     const initializing = pod.initializedMs == 0;
     w.key("waiting").beginObject().field("reason", initializing ? "PodInitializing" : "ContainerCreating").endObject();

@@ -52,6 +52,30 @@ describe("configuration", () => {
     expect(both.length).toBe(1);
     expect(both[0].includes("exclude each other")).toBe(true, both[0]);
   });
+  it("trusts brain pods from picokubelet-system unless brainNamespaces says otherwise", () => {
+    const d = utf8('{"nodeName":"n","apiHost":"h"}');
+    const def = parseConfig(d.ptr, d.length);
+    expect(def.brainNamespaces.length).toBe(1);
+    expect(def.brainNamespaces[0]).toBe("picokubelet-system");
+    const b = utf8('{"nodeName":"n","apiHost":"h","brainNamespaces":["lab","brains","lab"]}');
+    const c = parseConfig(b.ptr, b.length);
+    expect(c.errors.length).toBe(0);
+    expect(c.brainNamespaces.length).toBe(2);
+    expect(c.brainNamespaces[1]).toBe("brains");
+    const e = utf8('{"nodeName":"n","apiHost":"h","brainNamespaces":[]}');
+    const none = parseConfig(e.ptr, e.length);
+    expect(none.errors.length).toBe(0);
+    expect(none.brainNamespaces.length).toBe(0, "[] trusts none");
+    const bad = ['"picokubelet-system"', '["Bad_NS"]', '["a.b"]', '[1]', '[{"name":"x"}]', '{"x":1}'];
+    for (let i = 0; i < bad.length; i++) {
+      const errs = cfg('{"nodeName":"n","apiHost":"h","brainNamespaces":' + bad[i] + '}');
+      expect(errs.length).toBe(1, bad[i]);
+      expect(errs[0].includes("'brainNamespaces' must be an array of namespace names")).toBe(true, errs[0]);
+    }
+    const many = cfg('{"nodeName":"n","apiHost":"h","brainNamespaces":["a","b","c","d","e","f","g","h","i","j"]}');
+    expect(many.length).toBe(1);
+    expect(many[0].includes("at most 8")).toBe(true, many[0]);
+  });
   it("refuses bad documents with one message per problem", () => {
     expect(cfg("not json")[0].includes("not valid JSON")).toBe(true, "not valid JSON");
     expect(cfg("[]")[0].includes("JSON object")).toBe(true, "JSON object");

@@ -187,6 +187,81 @@ function playUntil(p: Pod, ev: EventRecorder, until: i64): void {
   for (let guard = 0; guard < 1000 && p.nextStepAt >= 0 && p.nextStepAt <= until; guard++) step(p, p.nextStepAt, WALL + p.nextStepAt, ev);
 }
 
+const BRAIN_SPEC = '"runtimeClassName":"picokubelet-brain","imagePullSecrets":[{"name":"a"},{"name":"b"},{"name":"c"}]';
+
+function brainJson(namespace: string, spec: string): string {
+  return '{"metadata":{"name":"brain","namespace":"' + namespace + '","uid":"u-b","ownerReferences":[{"kind":"DaemonSet","name":"brain"}]},' +
+    '"spec":{"nodeName":"pico",' + spec + "}}";
+}
+
+function brainReason(namespace: string, spec: string, c: Config, used: Usage = new Usage()): string {
+  const d = draft(brainJson(namespace, spec), c);
+  return admit(d, c, used, true, true).reason;
+}
+
+const BRAIN_ONE = '"containers":[{"name":"brain","image":"127.0.0.1:5000/picokubelet/brain:v2"}],' + BRAIN_SPEC;
+
+describe("brain pods", () => {
+  it("are read: runtimeClassName, the image and at most two pull secrets", () => {
+    const c = config();
+    const d = draft(brainJson("picokubelet-system", BRAIN_ONE), c);
+    expect(d.isBrain).toBe(true);
+    expect(d.images[0]).toBe("127.0.0.1:5000/picokubelet/brain:v2");
+    expect(d.pullSecrets.join(",")).toBe("a,b");
+    expect(draft(podJson('"runtimeClassName":"gvisor"'), c).isBrain).toBe(false);
+  });
+  it("are trusted only from brainNamespaces, whatever else the node refuses", () => {
+    const c = config(',"capacity":{"pods":"1","cpu":"1m"}');
+    const full = new Usage();
+    full.pods = 1;
+    full.cpuMilli = 1;
+    // DaemonSet-owned, a full node, MemoryPressure: none of that applies to the node's own brain.
+    expect(brainReason("picokubelet-system", BRAIN_ONE, c, full)).toBe("");
+    expect(brainReason("default", BRAIN_ONE, c)).toBe("BrainNotTrusted");
+    const other = config(',"brainNamespaces":["fleet"]');
+    expect(brainReason("fleet", BRAIN_ONE, other)).toBe("");
+    expect(brainReason("picokubelet-system", BRAIN_ONE, other)).toBe("BrainNotTrusted");
+    const none = config(',"brainNamespaces":[]');
+    const v = admit(draft(brainJson("picokubelet-system", BRAIN_ONE), none), none, new Usage(), false, false);
+    expect(v.reason).toBe("BrainNotTrusted");
+    expect(v.message).toBe("brain pods are only honoured from the namespaces this node trusts (brainNamespaces: none)");
+  });
+  it("have one container and no init containers; one brain pod per node; placement still applies", () => {
+    const c = config(',"labels":{"zone":"a"}');
+    const two = '"containers":[{"name":"a","image":"x"},{"name":"b","image":"y"}],' + BRAIN_SPEC;
+    expect(brainReason("picokubelet-system", two, c)).toBe("BrainInvalid");
+    const init = '"initContainers":[{"name":"i","image":"x"}],' + BRAIN_ONE;
+    expect(brainReason("picokubelet-system", init, c)).toBe("BrainInvalid");
+    const held = new Usage();
+    held.brain = "picokubelet-system/brain-old";
+    const v = admit(draft(brainJson("picokubelet-system", BRAIN_ONE), c), c, held, false, false);
+    expect(v.reason).toBe("BrainConflict");
+    expect(v.message.includes("picokubelet-system/brain-old")).toBe(true);
+    expect(brainReason("picokubelet-system", '"nodeSelector":{"zone":"b"},' + BRAIN_ONE, c)).toBe("NodeAffinity");
+    expect(brainReason("picokubelet-system", '"nodeSelector":{"zone":"a"},' + BRAIN_ONE, c)).toBe("");
+  });
+  it("a held brain pod: Pending, its container waiting with the reason, not Failed", () => {
+    const p = playing("Always", "");
+    p.role = Role.Brain;
+    p.containers = ["brain"];
+    p.images = ["127.0.0.1:5000/picokubelet/brain:v2"];
+    p.reason = "BrainPullNotImplemented";
+    p.message = "this node cannot pull brains yet";
+    p.startTimeMs = WALL;
+    p.sandboxReadyMs = WALL;
+    p.readyChangedMs = WALL;
+    p.initializedMs = WALL;
+    expect(phaseOf(p)).toBe("Pending");
+    const b = new ByteBuffer(256, 16 * 1024);
+    podStatusPatch(b, p, "10.42.0.7");
+    const s = b.toString();
+    expect(s.includes('"phase":"Pending"')).toBe(true);
+    expect(s.includes('"rejected')).toBe(false);
+    expect(s.includes('"state":{"waiting":{"reason":"BrainPullNotImplemented","message":"this node cannot pull brains yet"}}')).toBe(true);
+    expect(s.includes('{"type":"Ready","status":"False"')).toBe(true);
+  });
+});
+
 describe("the lifecycle", () => {
   it("backoff: immediate, then 10 s doubling to 300 s", () => {
     expect(restartDelay(0)).toBe(0);

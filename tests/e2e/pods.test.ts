@@ -1,11 +1,13 @@
 /**
  * Pod theater against the real control plane, the node as `system:node:<name>`: a Deployment rolls out,
  * a Job completes, a pod that does not fit is refused, deletion and drain return promptly, and a restart
- * of the node keeps its pods.
+ * of the node keeps its pods. Brain pods (runtimeClassName picokubelet-brain, docs/brain.md): a DaemonSet in
+ * picokubelet-system is held and waits with its reason, one elsewhere is refused as BrainNotTrusted.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync } from "node:fs";
+import { ROOT } from "../support/core-harness.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, kubectl, nodeName, removeNode, runNode } from "./support.js";
@@ -131,4 +133,49 @@ test("a restart of the node keeps its pods: adopted, restartCount up by one", as
     return p.status.containerStatuses?.[0]?.restartCount === 1 && p.status.phase === "Running" ? p : null;
   }, 30_000);
   assert.equal(p.status.containerStatuses[0].ready, true);
+});
+
+test("brain pods: a DaemonSet in picokubelet-system waits with BrainPullNotImplemented, one in another namespace is BrainNotTrusted, deleting the DaemonSet is prompt", async () => {
+  // pods: 2, since the scheduler counts a brain pod against the node's pods like any other (the node does not).
+  const name = await node("brain", "2");
+  const ns = `ns-${name}`;
+  await kubectl(["apply", "-f", join(ROOT, "deploy", "runtimeclass-brain.yaml")]);
+  await apply(name, { apiVersion: "v1", kind: "Namespace", metadata: { name: "picokubelet-system" } });
+  const ds = (namespace: string): any => ({
+    apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: `brain-${name}`, namespace },
+    spec: {
+      selector: { matchLabels: { brain: name } },
+      template: template(name, { brain: name }, {
+        spec: { runtimeClassName: "picokubelet-brain", containers: [{ name: "brain", image: "127.0.0.1:5000/picokubelet/brain:v2" }] },
+      }),
+    },
+  });
+  await apply(name, ds("picokubelet-system"));
+  await apply(name, ds(ns));
+  const podOf = async (namespace: string): Promise<any> => {
+    const list = await kubectl(["-n", namespace, "get", "pods", "-l", `brain=${name}`, "-o", "json"]);
+    return list.items[0] ?? null;
+  };
+  const held = await eventually("the trusted brain pod waits", async () => {
+    const p = await podOf("picokubelet-system");
+    return p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === "BrainPullNotImplemented" ? p : null;
+  }, 60_000);
+  assert.equal(held.spec.nodeName, name);
+  assert.equal(held.status.phase, "Pending");
+  assert.match(held.status.containerStatuses[0].state.waiting.message, /keeps running its own brain/);
+  assert.equal(held.status.conditions.find((c: any) => c.type === "Ready")?.status, "False");
+  const rogue = await eventually("the untrusted brain pod refused", async () => {
+    const p = await podOf(ns);
+    return p?.status?.phase === "Failed" ? p : null;
+  }, 60_000);
+  assert.equal(rogue.status.reason, "BrainNotTrusted");
+  assert.match(rogue.status.message, /^Pod was rejected: brain pods are only honoured from the namespaces this node trusts \(brainNamespaces: picokubelet-system\)$/);
+  const warnings = await kubectl(["-n", "picokubelet-system", "get", "events", "--field-selector", `involvedObject.name=${held.metadata.name}`, "-o", "json"]);
+  const fromNode = warnings.items.filter((e: any) => e.source?.component === "kubelet");
+  assert.deepEqual(fromNode.map((e: any) => [e.type, e.reason]), [["Warning", "BrainPullNotImplemented"]], "the node's events: one Warning, no Pulling or Started");
+  // Deleting the DaemonSet deletes its pod; the node has nothing to stop and lets it go at once.
+  await kubectl(["-n", ns, "delete", "daemonset", `brain-${name}`, "--wait=false"]);
+  await kubectl(["-n", "picokubelet-system", "delete", "daemonset", `brain-${name}`, "--cascade=foreground", "--timeout=30s"]);
+  await eventually("the brain pod gone", async () => (await podOf("picokubelet-system")) === null, 30_000);
+  assert.equal((await kubectl(["get", "node", name, "-o", "json"])).status.conditions.find((c: any) => c.type === "Ready")?.status, "True");
 });

@@ -316,3 +316,46 @@ test("a pod whose name or namespace no API server could have is not taken (its n
   assert.equal(h.server.requests.filter((r) => r.path.includes("%zz") || r.path.includes("Default Space")).length, 0);
   assert.equal(h.phase, Phase.RUNNING);
 });
+
+function brainPod(name: string, namespace: string): any {
+  return {
+    metadata: { name, namespace, ownerReferences: [{ apiVersion: "apps/v1", kind: "DaemonSet", name: "brain", uid: "u-ds", controller: true }] },
+    spec: { nodeName: "pico-test", runtimeClassName: "picokubelet-brain", containers: [{ name: "brain", image: "127.0.0.1:5000/picokubelet/brain:v2" }] },
+  };
+}
+
+test("brain pods: trusted from picokubelet-system they wait with the reason while the node keeps its brain; elsewhere Failed BrainNotTrusted", async () => {
+  const h = await CoreHarness.running({ config: { daemonSetPods: "refuse", capacity: { pods: "1" } } });
+  const filler = h.server.addPod(pod("filler"));
+  h.runUntil(() => filler.status.phase === "Running", 10_000);
+  // DaemonSet-owned and the node full: neither applies to the node's own brain.
+  const b = h.server.addPod(brainPod("brain-x", "picokubelet-system"));
+  const rogue = h.server.addPod(brainPod("brain-y", "default"));
+  h.runUntil(() => b.status?.containerStatuses && rogue.status?.phase === "Failed", 10_000);
+  assert.equal(b.status.phase, "Pending");
+  const cs = b.status.containerStatuses[0];
+  assert.equal(cs.state.waiting.reason, "BrainPullNotImplemented");
+  assert.match(cs.state.waiting.message, /keeps running its own brain .* does not fetch 127\.0\.0\.1:5000\/picokubelet\/brain:v2/);
+  assert.equal(cs.ready, false);
+  assert.equal(cond(b, "Ready")?.status, "False");
+  const warn = h.server.events.filter((e) => e.involvedObject.name === "brain-x");
+  assert.deepEqual(warn.map((e) => [e.type, e.reason]), [["Warning", "BrainPullNotImplemented"]]);
+  assert.equal(rogue.status.reason, "BrainNotTrusted");
+  assert.match(rogue.status.message, /brainNamespaces: picokubelet-system/);
+  // A second trusted brain pod while one is held: refused, naming the one the node follows.
+  const second = h.server.addPod(brainPod("brain-z", "picokubelet-system"));
+  h.runUntil(() => second.status?.phase === "Failed", 10_000);
+  assert.equal(second.status.reason, "BrainConflict");
+  assert.match(second.status.message, /picokubelet-system\/brain-x/);
+  // Nothing more is sent for the waiting brain pod while it waits.
+  const patches = h.server.seen("PATCH", "/api/v1/namespaces/picokubelet-system/pods/brain-x/status").length;
+  h.run(60_000);
+  assert.equal(h.server.seen("PATCH", "/api/v1/namespaces/picokubelet-system/pods/brain-x/status").length, patches);
+  // Deleting it: nothing runs for it, so it goes at once (DELETE with grace 0), and the node runs on.
+  h.server.deletePod("picokubelet-system", "brain-x", 30);
+  h.runUntil(() => !h.server.pods.has("picokubelet-system/brain-x"), 5_000);
+  assert.equal(h.phase, Phase.RUNNING);
+  // The slot is free again: a new brain pod is held.
+  const next = h.server.addPod(brainPod("brain-n", "picokubelet-system"));
+  h.runUntil(() => next.status?.containerStatuses?.[0]?.state?.waiting?.reason === "BrainPullNotImplemented", 10_000);
+});
