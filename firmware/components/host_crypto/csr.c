@@ -7,6 +7,8 @@
  * SAN setter for requests, and the same code then runs on ESP-IDF's 3.6.
  */
 #include <arpa/inet.h>
+/* AF_INET/AF_INET6, and on ESP-IDF inet_pton too: lwIP's arpa/inet.h declares neither (lwip/sockets.h does). */
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
