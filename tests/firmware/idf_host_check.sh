@@ -5,15 +5,15 @@
 #      package esp-idf-kconfig, pinned below, in a venv) from every ESP-IDF component's Kconfig, our
 #      firmware/main/Kconfig.projbuild and the repository's sdkconfig.defaults, target esp32s3 -- the same
 #      inputs tools/cmake/kconfig.cmake hands kconfgen;
-#   2. compiles every C file our ESP-IDF components build (the SRCS of their ESP_PLATFORM branches; wasm3's own
-#      sources excepted: third-party code the component builds with -w) against ESP-IDF's real headers
-#      (FreeRTOS with its Xtensa port, esp32s3 soc/hal/rom, lwIP and mbedTLS from the submodules, newlib's
-#      libc headers the Xtensa toolchain also uses) with the flags tools/cmake/build.cmake and ESP-IDF's
-#      CMakeLists.txt give every component, using host gcc -m32 (32-bit int, long and pointers, as on Xtensa);
+#   2. compiles every C file our ESP-IDF components build (the SRCS of their ESP_PLATFORM registrations, parsed
+#      from our CMakeLists; wasm3's own sources excepted: third-party code the component builds with -w) against
+#      ESP-IDF's real headers, each file with the include path its component's REQUIRES/PRIV_REQUIRES give it
+#      (FreeRTOS with its Xtensa port, esp32s3 soc/hal/rom, lwIP and mbedTLS from the submodules, newlib as
+#      libc, as the Xtensa toolchain has), with the flags tools/cmake/build.cmake and ESP-IDF's CMakeLists.txt
+#      give every component, using host gcc -m32 -fsyntax-only and the Xtensa compiler's predefines;
 #   3. fails on any diagnostic at all (stricter than ESP-IDF, which lets -Wextra warnings through).
-# What it cannot prove (idf_check.sh does): that the image links, that our REQUIRES lists are complete (one
-# include path, the union of what our components require, serves every file), and the Xtensa compiler's own
-# diagnostics.
+# What it cannot prove (idf_check.sh does): that the image links (a REQUIRES missing only for a symbol, not a
+# header, passes here), the Xtensa compiler's (GCC 14) own diagnostics and those that need the optimiser.
 #
 # Prepare once (network): an ESP-IDF v5.5.x checkout with the two submodules we compile against,
 #   git clone -b v5.5.5 https://github.com/espressif/esp-idf && cd esp-idf &&
@@ -26,7 +26,8 @@ set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 dir="${IDF_HOST_CHECK_DIR:-/tmp/picokubelet-idf-host-check}"
-# The esp-idf-kconfig line ESP-IDF v5.5 installs (its constraints file pins 2.x; 3.x belongs to v6).
+# ESP-IDF's requirements.core.txt names esp-idf-kconfig without a version (install.sh takes it from a constraints
+# file that is not in the checkout); 2.5.4, the last 2.x release, reads v5.5.5's Kconfig tree cleanly.
 kconfig_pkg="esp-idf-kconfig==2.5.4"
 fail() { echo "idf_host_check: FAILED: $*"; exit 1; }
 
@@ -101,43 +102,54 @@ has CONFIG_COMPILER_DISABLE_GCC13_WARNINGS && opt_flags+=(-Wno-xor-used-as-pow -
 has CONFIG_COMPILER_DISABLE_GCC14_WARNINGS && opt_flags+=(-Wno-calloc-transposed-args)
 
 echo "== 2. our ESP-IDF sources against ESP-IDF's headers (host $cc -m32)"
-# The public include directories (as each component's CMakeLists.txt lists them for esp32s3/xtensa) of the
-# components ours REQUIRE/PRIV_REQUIRE, of ESP-IDF's common requirements (build.cmake: cxx newlib freertos
-# esp_hw_support heap log soc hal esp_rom esp_common esp_system, plus the arch, xtensa) and of the public
-# REQUIRES those pull in (esp_pm, esp_phy, spi_flash, esp_partition ...).
+# ESP-IDF's components as the esp32s3 app build sees them: each one's public include directories (INCLUDE_DIRS
+# in its CMakeLists.txt for esp32s3/xtensa) and its public REQUIRES (those propagate to whoever requires it;
+# PRIV_REQUIRES do not). Read from v5.5.5's CMakeLists; every directory must exist, so a moved layout fails
+# loudly here instead of silently compiling against less.
 kern="freertos/FreeRTOS-Kernel"
 grep -q '^#define CONFIG_FREERTOS_SMP 1$' "$cfg/sdkconfig.h" && kern="freertos/FreeRTOS-Kernel-SMP"
-idf_dirs=(
-    newlib/platform_include
-    freertos/config/include freertos/config/include/freertos freertos/config/xtensa/include
-    "$kern/include" "$kern/portable/xtensa/include" "$kern/portable/xtensa/include/freertos"
-    freertos/esp_additions/include
-    esp_hw_support/include esp_hw_support/include/soc esp_hw_support/include/soc/esp32s3
-    esp_hw_support/dma/include esp_hw_support/ldo/include esp_hw_support/debug_probe/include
-    esp_hw_support/mspi_timing_tuning/include esp_hw_support/mspi_timing_tuning/tuning_scheme_impl/include
-    esp_hw_support/power_supply/include
-    heap/include heap/tlsf log/include
-    soc/include soc/esp32s3 soc/esp32s3/include soc/esp32s3/register
-    hal/platform_port/include hal/esp32s3/include hal/include
-    esp_rom/include esp_rom/esp32s3/include esp_rom/esp32s3/include/esp32s3 esp_rom/esp32s3
-    esp_common/include esp_system/include
-    xtensa/esp32s3/include xtensa/include xtensa/deprecated_include
-    esp_timer/include esp_pm/include esp_event/include esp_netif/include
-    esp_eth/include esp_wifi/include esp_wifi/include/local esp_wifi/wifi_apps/include
-    esp_wifi/wifi_apps/nan_app/include esp_phy/include esp_phy/esp32s3/include
-    esp_driver_gpio/include esp_driver_spi/include esp_driver_rmt/include
-    nvs_flash/include esp_partition/include spi_flash/include vfs/include
-    lwip/include lwip/include/apps lwip/include/apps/sntp lwip/lwip/src/include lwip/port/include
-    lwip/port/freertos/include lwip/port/esp32xx/include lwip/port/esp32xx/include/arch
-    lwip/port/esp32xx/include/sys
-    mbedtls/port/include mbedtls/mbedtls/include mbedtls/mbedtls/library
-)
-inc=(-I"$cfg")
-for d in "${idf_dirs[@]}"; do
-    # A listed directory that does not exist means this ESP-IDF's layout moved: say so instead of guessing.
-    [ -d "$c/$d" ] || fail "$c/$d does not exist (ESP-IDF layout changed? update idf_dirs)"
-    inc+=(-I"$c/$d")
+for opt in CONFIG_FREERTOS_RUN_TIME_STATS_USING_ESP_TIMER CONFIG_APPTRACE_SV_ENABLE; do
+    # Each would make freertos require esp_timer / app_trace publicly: not modelled below.
+    grep -q "^#define $opt 1$" "$cfg/sdkconfig.h" && fail "$opt is set: extend the component table for it"
 done
+# component|public include dirs (relative to components/)|public REQUIRES. The order of the rows is the
+# order of the -I options.
+idf_table="
+newlib|newlib/platform_include|lwip
+freertos|freertos/config/include freertos/config/include/freertos freertos/config/xtensa/include $kern/include $kern/portable/xtensa/include $kern/portable/xtensa/include/freertos freertos/esp_additions/include|
+esp_hw_support|esp_hw_support/include esp_hw_support/include/soc esp_hw_support/include/soc/esp32s3 esp_hw_support/dma/include esp_hw_support/ldo/include esp_hw_support/debug_probe/include esp_hw_support/mspi_timing_tuning/include esp_hw_support/mspi_timing_tuning/tuning_scheme_impl/include esp_hw_support/power_supply/include|soc
+heap|heap/include heap/tlsf|
+log|log/include|
+soc|soc/include soc/esp32s3 soc/esp32s3/include soc/esp32s3/register|
+hal|hal/platform_port/include hal/esp32s3/include hal/include|soc esp_rom
+esp_rom|esp_rom/include esp_rom/esp32s3/include esp_rom/esp32s3/include/esp32s3 esp_rom/esp32s3|
+esp_common|esp_common/include|
+esp_system|esp_system/include|
+xtensa|xtensa/esp32s3/include xtensa/include xtensa/deprecated_include|
+cxx||
+esp_timer|esp_timer/include|
+esp_pm|esp_pm/include|
+esp_event|esp_event/include|log esp_common freertos
+esp_netif|esp_netif/include|esp_event
+esp_eth|esp_eth/include|esp_event
+esp_wifi|esp_wifi/include esp_wifi/include/local esp_wifi/wifi_apps/include esp_wifi/wifi_apps/nan_app/include|esp_event esp_phy esp_netif
+esp_phy|esp_phy/include esp_phy/esp32s3/include|
+esp_driver_gpio|esp_driver_gpio/include|
+esp_driver_spi|esp_driver_spi/include|esp_pm
+esp_driver_rmt|esp_driver_rmt/include|
+nvs_flash|nvs_flash/include|esp_partition
+esp_partition|esp_partition/include|
+spi_flash|spi_flash/include|hal
+vfs|vfs/include|
+lwip|lwip/include lwip/include/apps lwip/include/apps/sntp lwip/lwip/src/include lwip/port/include lwip/port/freertos/include lwip/port/esp32xx/include lwip/port/esp32xx/include/arch lwip/port/esp32xx/include/sys|
+mbedtls|mbedtls/port/include mbedtls/mbedtls/include mbedtls/mbedtls/library|
+"
+while IFS='|' read -r comp dirs _; do
+    [ -n "$comp" ] || continue
+    for d in $dirs; do
+        [ -d "$c/$d" ] || fail "$c/$d ($comp) does not exist (ESP-IDF layout changed? update idf_table)"
+    done
+done <<<"$idf_table"
 
 # wasm3's headers (wasm_host, host_crypto, net_tls, main and pk_m3_limits include them): a wasm3 checkout at the
 # commit firmware/cmake/wasm3_source.cmake pins, as for tests/firmware/run.sh.
@@ -162,7 +174,6 @@ if [ -z "$led_strip_inc" ]; then
 #pragma once
 #include <stdint.h>
 #include "esp_err.h"
-#include "driver/gpio.h"
 #include "driver/rmt_types.h" /* as led_strip_rmt.h: rmt_clock_source_t, RMT_CLK_SRC_DEFAULT */
 typedef struct led_strip_t *led_strip_handle_t;
 typedef enum { LED_MODEL_WS2812, LED_MODEL_SK6812, LED_MODEL_INVALID } led_model_t;
@@ -224,56 +235,99 @@ flags=(-m32 -std=gnu17 -ffunction-sections -fdata-sections
        -nostdinc -isystem "$("$cc" -m32 -print-file-name=include)" -isystem "$overlay" -isystem "$newlib")
 
 fw="$root/firmware"
-# file : our include directories (its component's, and those of our components it REQUIRES)
-units=(
-    "main/kubelet_main.c:main components/board_net/include components/host_crypto/include
-        components/kubelet_common/include components/kubelet_config/include components/led_status/include
-        components/net_tls/include components/wasm_host/include components/wasm3/include"
-    "main/config_store.c:main components/board_net/include components/host_crypto/include
-        components/kubelet_common/include components/kubelet_config/include components/led_status/include
-        components/net_tls/include components/wasm_host/include components/wasm3/include"
-    "components/board_net/board_net.c:components/board_net/include"
-    "components/host_crypto/host_crypto.c:components/host_crypto/include components/kubelet_common/include components/wasm_host/include components/wasm3/include"
-    "components/host_crypto/csr.c:components/host_crypto/include components/kubelet_common/include components/wasm_host/include components/wasm3/include"
-    "components/host_crypto/cred_store_nvs.c:components/host_crypto/include components/kubelet_common/include components/wasm_host/include components/wasm3/include"
-    "components/kubelet_common/pk_evq.c:components/kubelet_common/include"
-    "components/kubelet_common/pk_os_freertos.c:components/kubelet_common/include"
-    "components/kubelet_config/kubelet_config.c:components/kubelet_config/include"
-    "components/led_status/led_pattern.c:components/led_status/include components/kubelet_common/include"
-    "components/led_status/led_status_esp.c:components/led_status/include components/kubelet_common/include"
-    "components/net_tls/net_tls.c:components/net_tls/include components/kubelet_common/include components/wasm_host/include components/wasm3/include"
-    "components/wasm_host/wasm_host.c:components/wasm_host/include components/kubelet_common/include components/wasm3/include"
-    "components/wasm_host/wasm_imports.c:components/wasm_host/include components/kubelet_common/include components/wasm3/include"
-    "components/wasm3/pk_m3_limits.c:components/wasm3/include"
-)
-# Every SRCS entry of our ESP_PLATFORM idf_component_register calls must be in units (a new file is checked too).
-listed="$(for u in "${units[@]}"; do echo "${u%%:*}"; done | sort)"
-registered="$(cd "$fw" && for f in main/CMakeLists.txt components/*/CMakeLists.txt; do
-    d="$(dirname "$f")"
-    tr '\n' ' ' <"$f" | grep -o 'idf_component_register(SRCS [^)]*' | grep -o '"[^"$]*\.c"' | tr -d '"' |
-        sed "s|^|$d/|"
-done | sort -u)"
-[ "$listed" = "$registered" ] || fail "the sources our CMakeLists register differ from the list here:
-$(diff <(echo "$registered") <(echo "$listed"))"
+# Our components as their ESP_PLATFORM idf_component_register calls declare them (parsed, so a new file or
+# requirement is checked as written), and for each C file the include path ESP-IDF would give it: its
+# component's INCLUDE_DIRS, then those of everything it REQUIREs or PRIV_REQUIREs plus ESP-IDF's common
+# requirements (build.cmake: cxx newlib freertos esp_hw_support heap log soc hal esp_rom esp_common
+# esp_system, and the arch, xtensa), closed over public REQUIRES. led_status also gets led_strip, the
+# dependency its idf_component.yml declares (led_strip 3.x publicly requires esp_driver_rmt and esp_driver_spi).
+plan="$(python3 - "$fw" "$c" "$wasm3_src" "$led_strip_inc" "$idf_table" <<'PY'
+import os, re, sys
+fw, idf_c, wasm3, led_strip_inc, table = sys.argv[1:6]
+idf = {}
+order = []
+for row in table.strip().splitlines():
+    comp, dirs, pub = row.split("|")
+    idf[comp] = ([os.path.join(idf_c, d) for d in dirs.split()], pub.split())
+    order.append(comp)
+idf["led_strip"] = ([led_strip_inc], ["esp_driver_rmt", "esp_driver_spi"])
+order.insert(0, "led_strip")
+common = ["cxx", "newlib", "freertos", "esp_hw_support", "heap", "log", "soc", "hal", "esp_rom", "esp_common",
+          "esp_system", "xtensa"]
+keys = {"SRCS", "INCLUDE_DIRS", "PRIV_INCLUDE_DIRS", "REQUIRES", "PRIV_REQUIRES", "EMBED_FILES", "EMBED_TXTFILES",
+        "LDFRAGMENTS", "KCONFIG", "KCONFIG_PROJBUILD", "WHOLE_ARCHIVE"}
+ours = {}
+for name in ["main"] + sorted(os.listdir(os.path.join(fw, "components"))):
+    cdir = os.path.join(fw, name) if name == "main" else os.path.join(fw, "components", name)
+    text = re.sub(r"#[^\n]*", "", open(os.path.join(cdir, "CMakeLists.txt")).read())
+    for call in re.findall(r"idf_component_register\(([^()]*)\)", text):
+        words = [w.strip('"') for w in call.split()]
+        if "SRCS" not in words:
+            continue
+        args, key = {}, None
+        for w in words:
+            if w in keys:
+                key = w
+                args.setdefault(key, [])
+            elif key:
+                args[key].append(w)
+        incs = []
+        for d in args.get("INCLUDE_DIRS", []):
+            incs.append(os.path.join(wasm3, d[len("${wasm3_dir}/"):]) if d.startswith("${wasm3_dir}/")
+                        else os.path.normpath(os.path.join(cdir, d)))
+        if any("$" in d and not d.startswith("${wasm3_dir}/") for d in args.get("INCLUDE_DIRS", [])):
+            sys.exit("unhandled variable in INCLUDE_DIRS of " + name)
+        srcs = [os.path.relpath(os.path.join(cdir, f), fw) for f in args.get("SRCS", []) if "$" not in f]
+        priv = args.get("PRIV_REQUIRES", []) + (["led_strip"] if name == "led_status" else [])
+        ours[name] = (srcs, incs, args.get("REQUIRES", []), priv)
+def pub(r):
+    if r in ours:
+        return ours[r][2]
+    if r in idf:
+        return idf[r][1]
+    sys.exit("component %s is required but not in idf_table (tests/firmware/idf_host_check.sh)" % r)
+for name, (srcs, incs, req, priv) in sorted(ours.items()):
+    seen, todo = [], list(req) + list(priv) + common
+    while todo:
+        r = todo.pop(0)
+        if r not in seen:
+            seen.append(r)
+            todo.extend(pub(r))
+    path = list(incs)
+    for r in seen:  # our components first, in the order required
+        if r in ours:
+            path += [d for d in ours[r][1] if d not in path]
+    for r in order:
+        if r in seen:
+            path += [d for d in idf[r][0] if d not in path]
+    deps = " ".join(sorted(r for r in seen if r not in common))
+    for f in srcs:
+        print("\t".join([f, name, deps] + path))
+PY
+)" || fail "cannot derive the include paths from our CMakeLists: $plan"
+units=()
+while IFS= read -r line; do units+=("$line"); done <<<"$plan"
+# The ESP-only files must be among them: a parse that lost a registration would otherwise pass quietly.
+for must in main/kubelet_main.c main/config_store.c components/board_net/board_net.c \
+            components/led_status/led_status_esp.c components/kubelet_common/pk_os_freertos.c \
+            components/host_crypto/cred_store_nvs.c; do
+    grep -q "^$must"$'\t' <<<"$plan" || fail "$must is not among the sources parsed from our CMakeLists"
+done
 
 failed=0
 rm -rf "$dir/cmd" && mkdir -p "$dir/cmd"
 for u in "${units[@]}"; do
-    src="${u%%:*}"
+    IFS=$'\t' read -r -a parts <<<"$u"
+    src="${parts[0]}" comp="${parts[1]}" deps="${parts[2]}"
     own=()
-    for d in ${u#*:}; do own+=(-I"$fw/$d"); done
-    case "$src" in
-        */wasm_host/*|*/wasm3/*|*/host_crypto/*|*/net_tls/*|main/*) own+=(-I"$wasm3_src/source") ;;
-    esac
+    for d in "${parts[@]:3}"; do own+=(-I"$d"); done
     extra=()
-    case "$src" in
-        */wasm3/*) extra=(-DESP32 -DM3_IN_IRAM -Dd_m3MaxFunctionStackHeight=1024) ;;
-        */led_status_esp.c) own+=(-I"$led_strip_inc") ;;
-    esac
+    # wasm3's component compiles with these definitions (firmware/components/wasm3/CMakeLists.txt), PRIVATE.
+    [ "$comp" = wasm3 ] && extra=(-DESP32 -DM3_IN_IRAM -Dd_m3MaxFunctionStackHeight=1024)
     # The exact command, to rerun one file by hand (add -E -dD to see which header defined what).
-    printf '%q ' "$cc" "${flags[@]}" "${extra[@]}" "${own[@]}" "${inc[@]}" -fsyntax-only "$fw/$src" \
+    printf '%q ' "$cc" "${flags[@]}" "${extra[@]}" -I"$cfg" "${own[@]}" -fsyntax-only "$fw/$src" \
         >"$dir/cmd/$(basename "$src" .c).sh"
-    out="$("$cc" "${flags[@]}" "${extra[@]}" "${own[@]}" "${inc[@]}" -fsyntax-only "$fw/$src" 2>&1)"
+    out="$("$cc" "${flags[@]}" "${extra[@]}" -I"$cfg" "${own[@]}" -fsyntax-only "$fw/$src" 2>&1)"
     rc=$?
     note=""
     [[ "$src" == */led_status_esp.c && "$led_strip_inc" == "$stub" ]] && note=" (led_strip.h: the stand-in in $stub)"
@@ -283,6 +337,7 @@ for u in "${units[@]}"; do
         failed=$((failed + 1))
     else
         echo "   ok   firmware/$src$note"
+        [ -n "${IDF_HOST_CHECK_VERBOSE:-}" ] && echo "        $comp requires (closure, beyond the common ones): $deps"
     fi
 done
 [ $failed -eq 0 ] || fail "$failed of ${#units[@]} files have diagnostics (ESP-IDF $idf_ver, esp32s3 sdkconfig)"
