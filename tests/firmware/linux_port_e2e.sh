@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The Linux host port against the local control plane: the kubelet port's serving certificate through the
-# host crypto ops (key, CSR, install), the client CA check, and the certificate directory across a restart.
+# host crypto ops (key, CSR, install), the client CA check, the certificate directory across a restart, and
+# TLS bootstrap of a node's client certificate from a bootstrap token alone.
 #
-#   node tools/cluster.mjs up                                   # the local control plane
+#   node tools/cluster.mjs up [--dir DIR]                       # the local control plane
 #   npm run build                                               # the core (build/picokubelet.wasm)
 #   WASM3_SOURCE_DIR=/path/to/wasm3 PASSES=default tests/firmware/run.sh   # builds picokubelet-linux
-#   tests/firmware/linux_port_e2e.sh [path/to/picokubelet-linux]
+#   [PICOKUBELET_CLUSTER_DIR=DIR] tests/firmware/linux_port_e2e.sh [path/to/picokubelet-linux]
 #
-# Not part of CI: CI has no wasm3 source (firmware/README.md "Tests"). Needs curl and openssl. Ends with
-# "N passed, N failed" and exits non-zero when a check failed.
+# The wasm3 checkout is the pinned commit (firmware/cmake/wasm3_source.cmake), outside this repository.
+# Not part of CI: CI has no wasm3 source (firmware/README.md "Tests"). Needs curl, openssl and base64.
+# Ends with "N passed, N failed" and exits non-zero when a check failed. Cleans up its nodes, CSRs and the
+# bootstrap token it made.
 #
 #  1. A node with only a client certificate and --cert-dir starts with an empty serving slot: the core makes
 #     a key and a kubernetes.io/kubelet-serving CSR, the control plane's approver approves it, the core
@@ -19,6 +22,15 @@
 #     An anonymous client gets 401 from the core; /metrics/resource carries the host's CPU reading; kubectl
 #     logs for a pod bound to the node comes from the node through kube-apiserver's verified connection.
 #  3. A restart with the same --cert-dir uses the stored certificate: no second CSR.
+#  4. TLS bootstrap (issue 12): a second node gets only a bootstrap kubeconfig (`cluster.mjs bootstrap-token`:
+#     server, CA and a bootstrap token, no client certificate) and --cert-dir. Its client CSR (signer
+#     kubernetes.io/kube-apiserver-client-kubelet, made by system:bootstrap:<id>, request subject
+#     CN=system:node:<name>,O=system:nodes with a P-256 key) is auto-approved by the controller-manager and
+#     issued; the node registers and becomes Ready; its serving CSR comes from system:node:<name> (it talks as
+#     itself); the cert dir holds client.key (0600, dir 0700) and client.crt (that subject, verifies against
+#     the cluster CA, the key's public half). A restart with the same flags and directory makes no new CSR
+#     and renews the node's Lease with the stored certificate.
+# Every wait polls a condition (a log line, an API field) with a deadline; nothing waits a fixed time.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -38,6 +50,16 @@ check() { # description, then a command that must succeed
         failed=$((failed + 1))
         echo "FAIL $what"
     fi
+}
+# poll SECONDS COMMAND...: runs the command until it succeeds or the deadline passes.
+poll() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while [ $SECONDS -lt $deadline ]; do
+        "$@" && return 0
+        sleep 0.5
+    done
+    "$@"
 }
 # wait_for FILE REGEX SECONDS: polls a log for a line.
 wait_for() {
@@ -61,15 +83,29 @@ work="$(mktemp -d /tmp/pk-linux-e2e-XXXXXX)"
 name="pk-linux-e2e-$RANDOM"
 ip="127.0.$((10 + RANDOM % 200)).$((10 + RANDOM % 200))"
 port=$((20000 + RANDOM % 20000))
+# The bootstrapping node of scenario 4.
+bname="pk-linux-boot-$RANDOM"
+bip="127.0.$((10 + RANDOM % 200)).$((10 + RANDOM % 200))"
+bport=$((port + 1))
+bid=""
 pid=""
-cleanup() {
+stop_node() {
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -INT "$pid"; wait "$pid" 2>/dev/null; fi
-    "${kubectl[@]}" delete node "$name" --ignore-not-found >/dev/null 2>&1
-    "${kubectl[@]}" get csr -o name 2>/dev/null | while read -r c; do
-        if "${kubectl[@]}" get "$c" -o jsonpath='{.spec.username}' 2>/dev/null | grep -qx "system:node:$name"; then
-            "${kubectl[@]}" delete "$c" >/dev/null 2>&1
-        fi
-    done
+    pid=""
+}
+cleanup() {
+    stop_node
+    "${kubectl[@]}" delete node "$name" "$bname" --ignore-not-found >/dev/null 2>&1
+    "${kubectl[@]}" get csr -o jsonpath='{range .items[*]}{.metadata.name} {.spec.username}{"\n"}{end}' 2>/dev/null |
+        while read -r c user; do
+            case "$user" in
+            "system:node:$name" | "system:node:$bname" | "system:bootstrap:${bid:-none}")
+                "${kubectl[@]}" delete csr "$c" >/dev/null 2>&1 ;;
+            esac
+        done
+    if [ -n "$bid" ]; then
+        "${kubectl[@]}" -n kube-system delete secret "bootstrap-token-$bid" --ignore-not-found >/dev/null 2>&1
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -150,6 +186,104 @@ check "the core takes it as one from an earlier run" wait_for "$work/second.log"
 check "the restarted port serves it (/healthz)" \
     bash -c "curl -sS --max-time 10 --cacert '$pki/ca.crt' --cert '$pki/apiserver-kubelet-client.crt' --key '$pki/apiserver-kubelet-client.key' 'https://$ip:$port/healthz' | grep -qx ok"
 check "no second CSR was made ($before before the restart)" test "$(csrs_of_node)" = "$before"
+
+stop_node
+
+# 4. TLS bootstrap: only a bootstrap kubeconfig and a cert dir.
+kc=("${kubectl[@]}")
+node "$root/tools/cluster.mjs" bootstrap-token --ttl 1h --out "$work/bootstrap.kubeconfig" --dir "$dir" >/dev/null 2>&1
+# The token's id is its public half (system:bootstrap:<id>); the secret half is never printed.
+bid="$(sed -nE 's/^ *token: *"?([a-z0-9]{6})\.[a-z0-9]{16}"?.*/\1/p' "$work/bootstrap.kubeconfig" 2>/dev/null)"
+check "cluster.mjs bootstrap-token wrote a bootstrap kubeconfig (token id ${bid:-?}) without a client certificate" \
+    bash -c "test -n '$bid' && ! grep -q 'client-certificate\|client-key' '$work/bootstrap.kubeconfig'"
+run_boot() { # log file
+    "$bin" --bootstrap-kubeconfig "$work/bootstrap.kubeconfig" --cert-dir "$work/boot-certs" --node-name "$bname" \
+        --server-name localhost --ipv4 "$bip" --kubelet-port "$bport" --wasm "$root/build/picokubelet.wasm" \
+        --summary-every 0 --log-level debug \
+        >"$1" 2>&1 &
+    pid=$!
+}
+csr_field() { # csr, jsonpath
+    "${kc[@]}" get csr "$1" -o jsonpath="$2" 2>/dev/null
+}
+boot_csr_issued() { # the auto-approver approved it and the signer put a certificate in it
+    test "$(csr_field "$bcsr" '{.status.conditions[?(@.type=="Approved")].reason}')" = AutoApproved &&
+        test -n "$(csr_field "$bcsr" '{.status.certificate}')"
+}
+node_ready() {
+    test "$("${kc[@]}" get node "$bname" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True
+}
+serving_csr_as_node() {
+    "${kc[@]}" get csr -o jsonpath='{range .items[*]}{.spec.username} {.spec.signerName}{"\n"}{end}' 2>/dev/null |
+        grep -qx "system:node:$bname kubernetes.io/kubelet-serving"
+}
+csrs_of_boot() { # every CSR this node made, with the bootstrap token or as itself
+    "${kc[@]}" get csr -o jsonpath='{range .items[*]}{.spec.username}{"\n"}{end}' |
+        grep -cxE "system:node:$bname|system:bootstrap:$bid"
+}
+lease_renew_time() {
+    "${kc[@]}" -n kube-node-lease get lease "$bname" -o jsonpath='{.spec.renewTime}' 2>/dev/null
+}
+lease_renewed_since() { # renewTime before
+    local now
+    now="$(lease_renew_time)"
+    test -n "$now" && test "$now" != "$1"
+}
+
+run_boot "$work/boot.log"
+check "the bootstrapping node asked for a client certificate (CSR)" \
+    wait_for "$work/boot.log" "client certificate: requested with CSR csr-" 60
+bcsr="$(grep -oE 'client certificate: requested with CSR csr-[a-z0-9]+' "$work/boot.log" | head -1 | awk '{print $NF}')"
+check "its CSR $bcsr has signer kubernetes.io/kube-apiserver-client-kubelet" \
+    test "$(csr_field "$bcsr" '{.spec.signerName}')" = kubernetes.io/kube-apiserver-client-kubelet
+check "it was made by system:bootstrap:$bid" test "$(csr_field "$bcsr" '{.spec.username}')" = "system:bootstrap:$bid"
+csr_field "$bcsr" '{.spec.request}' | base64 -d >"$work/boot.csr" 2>/dev/null
+check "its request is for CN=system:node:$bname,O=system:nodes with a P-256 key" \
+    bash -c "openssl req -in '$work/boot.csr' -noout -subject -nameopt RFC2253 | grep -qx 'subject=CN=system:node:$bname,O=system:nodes' &&
+             openssl req -in '$work/boot.csr' -noout -text | grep -q 'ASN1 OID: prime256v1' &&
+             openssl req -in '$work/boot.csr' -noout -verify 2>&1 | grep -qi 'verify OK'"
+check "its usages are digital signature and client auth" \
+    test "$(csr_field "$bcsr" '{.spec.usages}')" = '["digital signature","client auth"]'
+check "it was auto-approved (AutoApproved) and issued" poll 60 boot_csr_issued
+check "the node installed the issued certificate and stored it" \
+    wait_for "$work/boot.log" "client slot: certificate installed .* and stored" 30
+check "TLS bootstrap done: the node talks as system:node:$bname" \
+    wait_for "$work/boot.log" "TLS bootstrap done: the node talks as system:node:$bname" 30
+check "node $bname is Ready (kubectl)" poll 90 node_ready
+check "its serving CSR comes from system:node:$bname (the node is itself now)" poll 60 serving_csr_as_node
+# Before the restart: a key still waiting for its certificate is rightly asked for again by the next run.
+check "the serving certificate was installed and stored too" \
+    wait_for "$work/boot.log" "serving slot: certificate installed .* and stored" 60
+check "the private key file client.key is mode 0600" test "$(stat -c %a "$work/boot-certs/client.key" 2>/dev/null)" = 600
+check "the cert dir is mode 0700" test "$(stat -c %a "$work/boot-certs" 2>/dev/null)" = 700
+check "client.crt's subject is CN=system:node:$bname,O=system:nodes" \
+    test "$(openssl x509 -in "$work/boot-certs/client.crt" -noout -subject -nameopt RFC2253 2>/dev/null)" = \
+    "subject=CN=system:node:$bname,O=system:nodes"
+check "client.crt verifies against the cluster CA as a client certificate" \
+    bash -c "openssl verify -CAfile '$pki/ca.crt' -purpose sslclient '$work/boot-certs/client.crt' 2>/dev/null | grep -q ': OK$'"
+check "client.crt certifies client.key's public key" \
+    bash -c "test \"\$(openssl x509 -in '$work/boot-certs/client.crt' -noout -pubkey)\" = \"\$(openssl pkey -in '$work/boot-certs/client.key' -pubout 2>/dev/null)\""
+check "the bootstrap token and the private key never appear in the log" \
+    bash -c "! grep -qE 'PRIVATE KEY|$bid\.[a-z0-9]{16}' '$work/boot.log'"
+
+# Restart with the same flags and directory: the stored certificate, no second CSR, the Lease renewed.
+check "the node renews its Lease before the restart" wait_for "$work/boot.log" "first lease renewal landed" 60
+bbefore="$(csrs_of_boot)"
+stop_node
+renewed="$(lease_renew_time)"
+run_boot "$work/boot2.log"
+check "the restart uses the stored client certificate" \
+    wait_for "$work/boot2.log" "client slot: using the stored certificate" 30
+check "the core takes it as one from an earlier run" \
+    wait_for "$work/boot2.log" "client certificate from an earlier run" 30
+# renewed was read after the first run stopped: a different renewTime is the restarted node's renewal.
+restart_renewed() { test -n "$renewed" && poll 60 lease_renewed_since "$renewed"; }
+check "the restarted node renews its Lease (renewTime was ${renewed:-unset})" restart_renewed
+check "the restarted core reports its lease renewal" wait_for "$work/boot2.log" "first lease renewal landed" 60
+check "the restart did not bootstrap again" bash -c "! grep -q 'TLS bootstrap with the bootstrap token' '$work/boot2.log'"
+check "no second CSR was made ($bbefore before the restart)" test "$(csrs_of_boot)" = "$bbefore"
+[ "$(csrs_of_boot)" = "$bbefore" ] || "${kc[@]}" get csr | sed 's/^/    /'
+check "node $bname is still Ready" node_ready
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
