@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Phase, loadBootstrapCredentials, silentLogger, startNode, type SimNode } from "../../host-sim/src/index.js";
 import { ROOT } from "../support/core-harness.js";
+import { eventually } from "../e2e/support.js";
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), "pk-e2e-rotation-"));
@@ -74,21 +75,6 @@ function api(method: string, path: string, auth: { token: string } | { pem: stri
     req.on("error", reject);
     req.end(body);
   });
-}
-
-async function eventually<T>(what: string, pred: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 500): Promise<T> {
-  const stop = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await pred();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > stop) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 /** A fresh bootstrap kubeconfig from this cluster; returns the file and the token's id. */

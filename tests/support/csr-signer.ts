@@ -59,6 +59,15 @@ export class TestSigner {
     }
   }
 
+  /**
+   * Approves a CertificateSigningRequest object as a controller manager would and issues its certificate,
+   * valid from `notBeforeMs` to `notAfterMs`, into `csr.status`.
+   */
+  approve(csr: { spec: { request: string }; status?: unknown }, notBeforeMs: number, notAfterMs: number): void {
+    const cert = this.sign(Buffer.from(csr.spec.request, "base64").toString("utf8"), notBeforeMs, notAfterMs);
+    csr.status = { conditions: [{ type: "Approved", status: "True" }], certificate: Buffer.from(cert).toString("base64") };
+  }
+
   /** A PEM certificate for the request's subject and key, valid over [notBeforeMs, notAfterMs] (Unix ms). */
   sign(csrPem: string, notBeforeMs: number, notAfterMs: number): string {
     const der = Buffer.from(csrPem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
