@@ -36,6 +36,12 @@ export enum HostOp {
   CertInstall = 4,
   /** arg = slot: the validity lines (notBefore=, notAfter=) of the certificate the slot holds. */
   CertInfo = 5,
+  /** arg = offset, bytes = a chunk of a brain image; completes inside host_call (docs/brain.md). */
+  BrainWrite = 6,
+  /** bytes = the commit line and the manifest: the host verifies and swaps (docs/brain.md). */
+  BrainCommit = 7,
+  /** The brain this instance is and the last rollback: lines running=, failed=, reason=, message=. */
+  BrainStatus = 8,
 }
 
 /** Key slots of OP_KEY_GENERATE, OP_CSR_CREATE and OP_CERT_INSTALL. */

@@ -36,6 +36,7 @@ import { NodeInformer } from "../node/informer";
 import { CertificateManager } from "../node/certificate";
 import { ClientCertificateManager } from "../node/bootstrap";
 import { KeySlot } from "../abi/codes";
+import { BrainPuller, REGISTRY_LANE } from "../brain/puller";
 import { acting, transition } from "./phases";
 
 export class Kubelet {
@@ -54,15 +55,18 @@ export class Kubelet {
   /** The kubelet-port serving certificate, from the cluster (node/certificate.ts). */
   readonly serving: CertificateManager = new CertificateManager(this.ctx, "serving", KeySlot.Serving,
     "kubernetes.io/kubelet-serving", SERVING_USAGES, true);
+  /** Pulls the brain the node's brain pod names and hands it to the host to swap to (brain/puller.ts). */
+  readonly puller: BrainPuller = new BrainPuller(this.ctx, this.pods, this.events);
   /**
    * The work table, in priority order; a request's `owner` is its row. Each worker sends on its lane:
    * the control lane carries every ordinary request (the lease first); the pod source and the node
-   * informer each have a stream lane.
+   * informer each have a stream lane; the brain puller has the registry lane (and reads pull secrets on
+   * the control lane, after everything else).
    */
   readonly table: Worker[] = [this.anchor, this.registration, this.lease, this.status, this.status.annotation, this.cleanup,
-    this.pods, this.events, this.client, this.serving, this.source, this.informer];
-  /** Lane i carries the requests of workers whose `lane` is i. */
-  readonly lanes: Lane[] = [this.ctx.control, this.source.stream, this.informer.stream];
+    this.pods, this.events, this.client, this.serving, this.source, this.informer, this.puller];
+  /** Lane i carries the requests of workers whose `lane` is i (the registry lane is brain/puller.ts REGISTRY_LANE). */
+  readonly lanes: Lane[] = [this.ctx.control, this.source.stream, this.informer.stream, this.puller.stream];
   /** The node events of the first start were queued. */
   private announced: bool = false;
   /** The steady LED pattern last shown. */
@@ -108,6 +112,7 @@ export class Kubelet {
     ctx.control.timeoutMs = cfg.requestTimeoutMs;
     this.source.stream.timeoutMs = cfg.requestTimeoutMs;
     this.informer.stream.timeoutMs = cfg.requestTimeoutMs;
+    this.puller.stream.timeoutMs = cfg.requestTimeoutMs;
     this.pods.refuseDaemonSets = cfg.daemonSetPods == "refuse";
     ctx.nodePath = "/api/v1/nodes/" + cfg.nodeName;
     ctx.leasePath = ctx.leasesPath + "/" + cfg.nodeName;
@@ -242,7 +247,8 @@ export class Kubelet {
 
   /** A host call's result (kubelet.ts routes those that are not the listener's). */
   onHostResult(now: i64, req: i32, status: i32, p: usize, n: i32): void {
-    if (this.serving.onHostResult(now, req, status, p, n) || this.client.onHostResult(now, req, status, p, n)) this.work++;
+    if (this.serving.onHostResult(now, req, status, p, n) || this.client.onHostResult(now, req, status, p, n) ||
+      this.puller.onHostResult(now, req, status, p, n)) this.work++;
     this.settle(now);
   }
 
@@ -310,11 +316,13 @@ export class Kubelet {
     // A new client certificate: every connection moves to it (the host presents it on new connections).
     if (this.client.takeMoved()) {
       logInfo("client certificate installed: moving the API connections to it");
-      for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).recycle(now);
+      // Registry connections present no client certificate: they stay.
+      for (let i = 0; i < this.lanes.length; i++) if (i != REGISTRY_LANE) unchecked(this.lanes[i]).recycle(now);
       for (let i = 0; i < this.lanes.length; i++) this.route(now, unchecked(this.lanes[i]).takeResult());
     }
     const credentialed = this.client.take();
     if (credentialed != Signal.None) this.signal(now, credentialed);
+    if (ctx.phase == Phase.Running) this.puller.follow(now, this.pods.brainPod());
     const pressure = this.status.memoryPressure;
     if (pressure != this.pods.memoryPressure) {
       this.pods.memoryPressure = pressure;

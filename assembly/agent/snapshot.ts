@@ -19,6 +19,11 @@ import { SNAPSHOT_MAX_BYTES } from "../abi/codes";
 import { CONDITION_COUNT, CStatus } from "../node/conditions";
 import { Kubelet } from "./agent";
 import { objectName } from "../node/csr";
+import { KUBELET_VERSION_SUFFIX } from "../node/defaults";
+import { isSha256 } from "../brain/reference";
+
+/** Where our own part of kubeletVersion starts (`v1.31.1-picokubelet.0.1.0`). */
+const KUBELET_VERSION_MARK = "-picokubelet.";
 
 /** The format version written; readers refuse any other. */
 export const SNAPSHOT_FORMAT: i64 = 1;
@@ -39,6 +44,11 @@ const F_MEMORY_PRESSURE = 11;
 const F_STATUSES = 12;
 const F_SINCE = 13;
 const F_SERVING_CSR = 14;
+const F_BRAIN_POD = 15;
+const F_BRAIN_IMAGE = 16;
+const F_BRAIN_DIGEST = 17;
+const F_BRAIN_VERSION = 18;
+const F_BRAIN_RESTARTS = 19;
 
 const FIELDS: string[] = [
   "picokubeletSnapshot",
@@ -47,6 +57,7 @@ const FIELDS: string[] = [
   "lease.renewTimeMs", "lease.renewals", "lease.renewFailures",
   "status.pushes", "status.memoryPressure", "status.conditions[]", "status.since[]",
   "certificates.serving",
+  "brain.pod", "brain.image", "brain.digest", "brain.version", "brain.restarts",
 ];
 
 /** Serialises a running core's state into `out` (cleared first); false when it does not fit. */
@@ -70,6 +81,13 @@ export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
   w.endArray().endObject();
   // The CSR the serving certificate manager polls, so the next instance waits for it instead of asking anew.
   w.key("certificates").beginObject().field("serving", k.serving.pendingCsr).endObject();
+  // The brain pod this instance committed to (docs/brain.md "Swap"): the successor, or the instance
+  // restored after a roll-back, shows on that pod whether it is that brain.
+  const b = k.puller;
+  if (b.committedPod.length > 0) {
+    w.key("brain").beginObject().field("pod", b.committedPod).field("image", b.committedImage).field("digest", b.committedDigest);
+    w.field("version", b.committedVersion).fieldInt("restarts", b.committedRestarts).endObject();
+  }
   w.endObject();
   return !out.overflow && out.length <= SNAPSHOT_MAX_BYTES;
 }
@@ -97,6 +115,12 @@ export class Snapshot extends ScanHandler {
   badCondition: bool = false;
   /** certificates.serving: optional (a snapshot of an older core has no such section). */
   servingCsr: string = "";
+  /** brain: optional (only after a commit). */
+  brainPod: string = "";
+  brainImage: string = "";
+  brainDigest: string = "";
+  brainVersion: string = "";
+  brainRestarts: i64 = 0;
 
   value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
     const s = kind == ValueKind.String ? v.toString() : "";
@@ -119,6 +143,11 @@ export class Snapshot extends ScanHandler {
         else this.statuses[this.statusCount++] = n;
         break;
       case F_SERVING_CSR: if (objectName(v)) this.servingCsr = s; break;
+      case F_BRAIN_POD: if (v.length <= 64) this.brainPod = s; break;
+      case F_BRAIN_IMAGE: if (v.length <= 512) this.brainImage = s; break;
+      case F_BRAIN_DIGEST: if (isSha256(s)) this.brainDigest = s; break;
+      case F_BRAIN_VERSION: if (v.length <= 64) this.brainVersion = s; break;
+      case F_BRAIN_RESTARTS: if (n >= 0 && n < 1_000_000) this.brainRestarts = n; break;
       case F_SINCE:
         if (this.sinceCount >= CONDITION_COUNT || n < 0) this.badCondition = true;
         else this.since[this.sinceCount++] = n;
@@ -144,7 +173,12 @@ export class Snapshot extends ScanHandler {
     const ctx = k.ctx;
     ctx.nodeUid = this.uid;
     ctx.identity.bootId = this.bootId;
-    ctx.identity.kubeletVersion = this.kubeletVersion;
+    // The server's part of the version the Node shows, with this module's own version after it: a new
+    // brain shows itself in `kubectl get nodes -o wide` (the status differs, so it is pushed at once).
+    const mark = this.kubeletVersion.indexOf(KUBELET_VERSION_MARK);
+    if (mark > 0) ctx.identity.kubeletVersion = this.kubeletVersion.substring(0, mark) + KUBELET_VERSION_SUFFIX;
+    else ctx.identity.kubeletVersion = this.kubeletVersion;
+    if (ctx.identity.kubeletVersion != this.kubeletVersion) k.registration.staticDiffers = true;
     ctx.registrations = this.registrations;
     ctx.clock.resume(now, this.wallMs);
     ctx.renewals = this.renewals;
@@ -154,6 +188,14 @@ export class Snapshot extends ScanHandler {
     k.status.memoryPressure = this.memoryPressure == 1;
     const items = k.status.conds.items;
     k.serving.resumeCsr = this.servingCsr;
+    if (this.brainPod.length > 0 && this.brainDigest.length > 0) {
+      const b = k.puller;
+      b.committedPod = this.brainPod;
+      b.committedImage = this.brainImage;
+      b.committedDigest = this.brainDigest;
+      b.committedVersion = this.brainVersion;
+      b.committedRestarts = <i32>this.brainRestarts;
+    }
     for (let i = 0; i < CONDITION_COUNT; i++) {
       const c = items[i];
       c.status = <CStatus>this.statuses[i];

@@ -44,6 +44,8 @@ export class Endpoint {
   port: i32 = 443;
   serverName: string = "";
   token: string = "";
+  /** How the host verifies the server (abi/codes.ts Profile): the cluster CA, or public CAs (registries). */
+  profile: i32 = 0;
 }
 
 /** The outcome of one request. */
@@ -69,6 +71,10 @@ export class HttpResult {
   body: ByteBuffer;
   /** The body was longer than the request's budget. */
   truncated: bool = false;
+  /** Registry requests only (HttpRequest.registry): WWW-Authenticate, Docker-Content-Digest, Location. */
+  challenge: string = "";
+  contentDigest: string = "";
+  location: string = "";
 
   constructor(body: ByteBuffer) {
     this.body = body;
@@ -255,6 +261,19 @@ export class Lane {
     }
   }
 
+  /**
+   * Points a free lane at another server (a registry lane follows token realms and blob redirects): a
+   * connection to a different host, port or name is closed, the next request opens one to the new place.
+   */
+  retarget(host: string, port: i32, serverName: string): void {
+    const ep = this.endpoint;
+    if (ep.host == host && ep.port == port && ep.serverName == serverName) return;
+    if (this.current === null) this.drop();
+    ep.host = host;
+    ep.port = port;
+    ep.serverName = serverName;
+  }
+
   /** Forgets the exchange and its outcome (shutdown). */
   reset(): void {
     this.drop();
@@ -276,13 +295,14 @@ export class Lane {
     this.state = Conn.Connecting;
     this.stats.connects++;
     const ep = this.endpoint;
-    this.outbox.connect(this.conn, ep.host, ep.port, ep.serverName);
+    this.outbox.connect(this.conn, ep.host, ep.port, ep.serverName, ep.profile);
   }
 
   private send(now: i64): void {
     const req = this.current;
     if (req === null) return;
     const sink = req.sink;
+    this.parser.registryHeaders = req.registry;
     if (sink !== null) this.parser.resetTo(sink, req.method == "HEAD");
     else this.parser.reset(req.bodyBudget, req.method == "HEAD");
     this.requestsOnConn++;
@@ -308,6 +328,11 @@ export class Lane {
     r.dateSecs = this.parser.dateSecs;
     r.retryAfterMs = ok && this.parser.retryAfterSecs >= 0 ? this.parser.retryAfterSecs * 1000 : -1;
     r.truncated = this.parser.bodyTruncated;
+    if (req.registry) {
+      r.challenge = this.parser.challenge;
+      r.contentDigest = this.parser.contentDigest;
+      r.location = this.parser.location;
+    }
     this.current = null;
     this.deadline = -1;
     this.result = r;

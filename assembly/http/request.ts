@@ -33,6 +33,12 @@ export class HttpRequest {
   progressMs: i64 = 0;
   /** A bearer token for this request only, instead of the endpoint's (the bootstrap token's CSR requests). */
   bearer: string = "";
+  /** The whole Authorization value for this request only (`Basic …` to a registry); wins over `bearer`. */
+  authorization: string = "";
+  /** The Accept value ("": application/json). */
+  accept: string = "";
+  /** A registry request: the response's WWW-Authenticate, Docker-Content-Digest and Location are kept. */
+  registry: bool = false;
 }
 
 /** Appends the request line and headers of `req` to `out`. */
@@ -59,13 +65,17 @@ export function writeRequestHead(
   }
   out.byte(0x3a);
   out.int(port);
-  if (token.length > 0) {
+  if (req.authorization.length > 0) {
+    out.str("\r\nAuthorization: ");
+    out.str(req.authorization);
+  } else if (token.length > 0) {
     out.str("\r\nAuthorization: Bearer ");
     out.str(token);
   }
   out.str("\r\nUser-Agent: ");
   out.str(USER_AGENT);
-  out.str("\r\nAccept: application/json");
+  out.str("\r\nAccept: ");
+  out.str(req.accept.length > 0 ? req.accept : "application/json");
   if (bodyLen > 0) {
     out.str("\r\nContent-Type: ");
     out.str(req.contentType);

@@ -69,6 +69,12 @@ export class ResponseParser {
   detail: string = "";
   /** Any byte of the response has arrived. */
   started: bool = false;
+  /** Keep the registry headers below (set per request: other responses pay nothing for them). */
+  registryHeaders: bool = false;
+  /** WWW-Authenticate, Docker-Content-Digest and Location ("" when absent or not kept). */
+  challenge: string = "";
+  contentDigest: string = "";
+  location: string = "";
 
   private state: State = State.StatusLine;
   private line: ByteBuffer = new ByteBuffer(256, MAX_LINE);
@@ -115,6 +121,9 @@ export class ResponseParser {
     this.minor = 1;
     this.dateSecs = -1;
     this.retryAfterSecs = -1;
+    this.challenge = "";
+    this.contentDigest = "";
+    this.location = "";
     this.mustClose = false;
     this.error = ErrorCode.Ok;
     this.detail = "";
@@ -304,6 +313,10 @@ export class ResponseParser {
       this.dateSecs = parseHttpDate(vp, vn);
     } else if (equalsIgnoreCase(p, colon, "retry-after")) {
       this.retryAfterSecs = deltaSeconds(vp, vn);
+    } else if (this.registryHeaders) {
+      if (equalsIgnoreCase(p, colon, "www-authenticate")) this.challenge = String.UTF8.decodeUnsafe(vp, vn);
+      else if (equalsIgnoreCase(p, colon, "docker-content-digest")) this.contentDigest = String.UTF8.decodeUnsafe(vp, vn);
+      else if (equalsIgnoreCase(p, colon, "location")) this.location = String.UTF8.decodeUnsafe(vp, vn);
     }
     return ParseResult.NeedMore;
   }
@@ -333,6 +346,7 @@ export class ResponseParser {
       this.chunked = false;
       return ParseResult.NeedMore;
     }
+    this.sink.head(code);
     if (this.noBody || code == 204 || code == 304) {
       this.state = State.Done;
       return ParseResult.Done;

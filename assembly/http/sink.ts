@@ -9,6 +9,8 @@ import { ByteBuffer } from "../util/bytes";
 export abstract class BodySink {
   /** A new response starts. */
   abstract begin(): void;
+  /** The final status is known, before any body byte (a sink may keep only a 200's body). */
+  head(status: i32): void {}
   /** Body bytes [p, p+n). */
   abstract write(p: usize, n: i32): void;
 }

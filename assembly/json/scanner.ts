@@ -7,7 +7,8 @@
  * level, a hash of the path to it: object members add their key, array elements add a fixed mark. A field
  * is a dotted path such as `object.metadata.resourceVersion`, where `[]` stands for any array element
  * (`object.status.conditions[].type`) and a last segment `*` for any member (`metadata.labels.*`; `*` alone
- * is any member of the top-level object). When a
+ * is any member of the top-level object); a segment in backticks is one literal key, dots and all
+ * (`auths.\`ghcr.io\`.auth`). When a
  * scalar value ends at a wanted path the handler gets it (strings unescaped, numbers and literals as their
  * text) in a bounded buffer; containers at wanted paths get begin/end calls. Memory is fixed: the stack,
  * one key buffer and one value buffer, whatever the document's size or shape. A 1 MiB annotation that no
@@ -77,10 +78,19 @@ function pathHash(path: string): u32 {
   let start = 0;
   const n = path.length;
   for (let i = 0; i <= n; i++) {
+    if (i == start && i < n && path.charCodeAt(i) == 0x60) {
+      // A quoted segment: up to the closing backtick, whatever it holds.
+      const close = path.indexOf("`", i + 1);
+      if (close > i) {
+        i = close;
+        continue;
+      }
+    }
     if (i < n && path.charCodeAt(i) != 0x2e && path.charCodeAt(i) != 0x5b) continue;
     // One segment: [start, i). "[]" marks an array element after the segment before it.
     if (i > start) {
-      const seg = path.substring(start, i);
+      let seg = path.substring(start, i);
+      if (seg.length >= 2 && seg.charCodeAt(0) == 0x60) seg = seg.substring(1, seg.length - 1);
       if (seg == "*") h = mix(h, WILD_MARK);
       else {
         let k = KEY_SEED;

@@ -45,4 +45,12 @@ export enum Work {
   TokenReview = 21,
   /** POST a SubjectAccessReview for a kubelet-port request. */
   AccessReview = 22,
+  /** GET an imagePullSecret of the brain pod (control lane). */
+  BrainSecret = 23,
+  /** GET a brain's manifest (registry lane). */
+  BrainManifest = 24,
+  /** GET a bearer token from the registry's realm. */
+  BrainToken = 25,
+  /** GET the brain's layer, streamed into the host's slot. */
+  BrainBlob = 26,
 }

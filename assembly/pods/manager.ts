@@ -27,8 +27,8 @@ import { parseScript } from "./script";
 
 /** Pods held beyond the capacity: refusals and deletions in flight. */
 export const EXTRA_SLOTS = 8;
-/** The waiting reason of a trusted brain pod while brains cannot be pulled (docs/brain.md). */
-export const BRAIN_WAITING = "BrainPullNotImplemented";
+/** The waiting reason of a trusted brain pod before the brain puller has looked at it (docs/brain.md). */
+export const BRAIN_WAITING = "ContainerCreating";
 const RETRY_BASE_MS: i64 = 1_000;
 const RETRY_CAP_MS: i64 = 30_000;
 
@@ -115,26 +115,31 @@ export class PodManager extends Worker {
   }
 
   /**
-   * A trusted brain pod: held, never played. Until the node can pull and swap brains (docs/brain.md) it
-   * says so on the pod rather than pretending: Pending, its container waiting with the reason, and one
-   * Warning event; the node goes on with the brain it runs.
+   * A trusted brain pod: held, never played. The brain puller (brain/puller.ts) follows it from here
+   * (`brainPod`): Pending, its container waiting, until the node runs the brain it names.
    */
   private holdBrain(now: i64, d: PodDraft): void {
-    const image = d.images.length > 0 ? d.images[0] : "";
-    const message = "this node cannot pull brains yet: it keeps running its own brain (" + this.ctx.identity.kubeletVersion +
-      ") and does not fetch " + image + " (docs/brain.md)";
-    const p = this.hold(now, d, Role.Brain, BRAIN_WAITING, message);
+    const p = this.hold(now, d, Role.Brain, BRAIN_WAITING, "");
     if (p === null) return;
     this.admitted++;
     p.startTimeMs = this.ctx.clock.wallMs(now);
     if (d.startTime.length > 0) p.startTimeText = d.startTime;
+    if (d.serverRestarts > 0) p.restartCount = d.serverRestarts;
     p.sandboxReadyMs = p.startTimeMs;
     p.readyChangedMs = p.startTimeMs;
     p.initializedMs = p.startTimeMs;
     p.dirty = true;
-    logWarn("pod " + p.key + " is a brain pod: " + message);
-    this.events.podEvent(now, p, p.containers[0], false, true, BRAIN_WAITING, message);
+    logInfo("pod " + p.key + " is a brain pod: the node follows its image " + (d.images.length > 0 ? d.images[0] : ""));
     this.changed(now);
+  }
+
+  /** The trusted brain pod held (at most one), or null. */
+  brainPod(): Pod | null {
+    for (let i = 0; i < this.pods.length; i++) {
+      const p = unchecked(this.pods[i]);
+      if (p.role == Role.Brain && !p.deleting) return p;
+    }
+    return null;
   }
 
   /** A DELETED watch event: the pod is gone from the server. */
@@ -369,6 +374,7 @@ export class PodManager extends Worker {
     p.hostNetwork = d.hostNetwork;
     p.containers = d.containers;
     p.images = d.images;
+    p.pullSecrets = d.pullSecrets;
     p.initContainers = d.initContainers;
     p.initImages = d.initImages;
     // A container without an image is not valid in the API; keep the lists aligned anyway.

@@ -30,8 +30,8 @@ export enum Role {
   /** Terminal on the server and being deleted: only the DELETE is sent. */
   Deleting = 2,
   /**
-   * A trusted brain pod (docs/brain.md): not played; it waits with the reason in `reason`/`message` for
-   * the node to run its brain.
+   * A trusted brain pod (docs/brain.md): not played; the brain puller (brain/puller.ts) shows on it how
+   * the pull and the swap go (`reason`/`message` while it waits, Stage.Running once the node runs it).
    */
   Brain = 3,
 }
@@ -62,6 +62,10 @@ export class Pod {
   hostNetwork: bool = false;
   containers: string[] = [];
   images: string[] = [];
+  /** spec.imagePullSecrets[].name (a brain pull reads them in order). */
+  pullSecrets: string[] = [];
+  /** A brain pod's container runs this brain: `<repository>@sha256:…` (its imageID), "" otherwise. */
+  imageRef: string = "";
   initContainers: string[] = [];
   initImages: string[] = [];
   qosClass: string = "BestEffort";

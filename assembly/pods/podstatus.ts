@@ -177,7 +177,7 @@ function containerStatus(w: JsonWriter, pod: Pod, i: i32): void {
   w.key("ready").bool(stage == Stage.Running && pod.readyMs != 0);
   w.fieldInt("restartCount", pod.restartCount);
   w.field("image", pod.images[i]);
-  w.field("imageID", created ? imageId(pod.images[i]) : "");
+  w.field("imageID", created ? (pod.imageRef.length > 0 ? pod.imageRef : imageId(pod.images[i])) : "");
   if (created) w.field("containerID", containerId(pod, name, pod.restartCount));
   w.key("started").bool(stage == Stage.Running);
   w.endObject();
@@ -196,6 +196,9 @@ function terminated(w: JsonWriter, pod: Pod, name: string, run: i32): void {
 
 /** A made-up but stable container ID: the runtime scheme says what it is. */
 function containerId(pod: Pod, name: string, run: i32): string {
+  // A brain pod's container is the brain itself: named by its digest.
+  const at = pod.imageRef.indexOf("@sha256:");
+  if (at >= 0) return "brain://" + pod.imageRef.substring(at + 8, at + 24);
   const b = new ByteBuffer(32, 32);
   b.hex(fnv1a64(pod.uid + "/" + name + "/" + run.toString()), 16);
   return "lies://" + b.toString();

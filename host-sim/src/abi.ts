@@ -31,6 +31,12 @@ export const HostOp = {
   CSR_CREATE: 3,
   CERT_INSTALL: 4,
   CERT_INFO: 5,
+  /** Synchronous: a chunk of a brain image at offset `arg` (docs/brain.md). */
+  BRAIN_WRITE: 6,
+  /** The commit line and the manifest: verify, then swap after the result. */
+  BRAIN_COMMIT: 7,
+  /** Lines running=, failed=, reason=, message=. */
+  BRAIN_STATUS: 8,
 } as const;
 
 /** Key slots of the crypto host calls. */

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CoreHarness, Phase, Stat } from "../support/core-harness.js";
+import { CoreHarness, HostOp, Phase, Stat } from "../support/core-harness.js";
 
 const LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/pico-test";
 
@@ -324,22 +324,26 @@ function brainPod(name: string, namespace: string): any {
   };
 }
 
-test("brain pods: trusted from picokubelet-system they wait with the reason while the node keeps its brain; elsewhere Failed BrainNotTrusted", async () => {
+test("brain pods: trusted from picokubelet-system on a host without brain operations they wait with BrainSwapUnsupported while the node keeps its brain; elsewhere Failed BrainNotTrusted", async () => {
   const h = await CoreHarness.running({ config: { daemonSetPods: "refuse", capacity: { pods: "1" } } });
   const filler = h.server.addPod(pod("filler"));
   h.runUntil(() => filler.status.phase === "Running", 10_000);
   // DaemonSet-owned and the node full: neither applies to the node's own brain.
+  const connectsBefore = h.connects.length;
   const b = h.server.addPod(brainPod("brain-x", "picokubelet-system"));
   const rogue = h.server.addPod(brainPod("brain-y", "default"));
   h.runUntil(() => b.status?.containerStatuses && rogue.status?.phase === "Failed", 10_000);
   assert.equal(b.status.phase, "Pending");
   const cs = b.status.containerStatuses[0];
-  assert.equal(cs.state.waiting.reason, "BrainPullNotImplemented");
-  assert.match(cs.state.waiting.message, /keeps running its own brain .* does not fetch 127\.0\.0\.1:5000\/picokubelet\/brain:v2/);
+  // The harness's host answers every brain operation ERR_UNSUPPORTED: nothing is pulled.
+  assert.equal(cs.state.waiting.reason, "BrainSwapUnsupported");
+  assert.match(cs.state.waiting.message, /cannot store or swap brains: it keeps running its own brain \(v[0-9.]+-picokubelet\.[0-9.]+\)/);
+  assert.equal(h.hostCalls.filter((c) => c.op === HostOp.BRAIN_STATUS).length, 1);
+  assert.equal(h.connects.length, connectsBefore, "no registry connection");
   assert.equal(cs.ready, false);
   assert.equal(cond(b, "Ready")?.status, "False");
   const warn = h.server.events.filter((e) => e.involvedObject.name === "brain-x");
-  assert.deepEqual(warn.map((e) => [e.type, e.reason]), [["Warning", "BrainPullNotImplemented"]]);
+  assert.deepEqual(warn.map((e) => [e.type, e.reason]), [["Warning", "BrainSwapUnsupported"]]);
   assert.equal(rogue.status.reason, "BrainNotTrusted");
   assert.match(rogue.status.message, /brainNamespaces: picokubelet-system/);
   // A second trusted brain pod while one is held: refused, naming the one the node follows.
@@ -357,5 +361,5 @@ test("brain pods: trusted from picokubelet-system they wait with the reason whil
   assert.equal(h.phase, Phase.RUNNING);
   // The slot is free again: a new brain pod is held.
   const next = h.server.addPod(brainPod("brain-n", "picokubelet-system"));
-  h.runUntil(() => next.status?.containerStatuses?.[0]?.state?.waiting?.reason === "BrainPullNotImplemented", 10_000);
+  h.runUntil(() => next.status?.containerStatuses?.[0]?.state?.waiting?.reason === "BrainSwapUnsupported", 10_000);
 });
