@@ -4,7 +4,7 @@
 export * as abi from './abi.js';
 export { Phase, Led, Stat, Close, ErrorCode, nameOf } from './abi.js';
 export { startNode, SimNode, StartError, systemTimers } from './node.js';
-export type { NodeOptions, NodeStats, TraceEvent } from './node.js';
+export type { BrainOptions, BrainState, NodeOptions, NodeStats, TraceEvent } from './node.js';
 export { startRack, Rack, ipPlus } from './rack.js';
 export type { RackOptions } from './rack.js';
 export { loadCredentials, loadBootstrapCredentials, bootstrapUser, preflight, parseServer } from './credentials.js';

@@ -7,6 +7,12 @@
 // export act at once (connect, send, close, LED, log) and anything they learn is queued, never delivered
 // from inside the import. After the FIFO is empty the node asks `next_deadline()` and arms one timer; when
 // it fires, `on_heap` then `on_timer` are queued. No Kubernetes or HTTP decision is made here.
+//
+// Brain swaps (docs/brain.md) replace the instance between two events: a successful OP_BRAIN_COMMIT
+// queues a `swap` right behind its on_host_result; the swap takes the old instance's snapshot, drops its
+// connections and boots the new module with the same configuration and that snapshot. Until the new
+// brain is proven (brain/swap.ts), a trap, a refused snapshot or renewals that do not grow queue a
+// rollback instead of a panic: the previous module is booted again with the snapshot it handed over.
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
@@ -20,6 +26,11 @@ import type { Credentials } from './credentials.js';
 import type { LedState } from './led/render.js';
 import { LEVELS, Level, LogRecord, Logger } from './logger.js';
 import { CoreInstance, compileCore, resolveWasmPath } from './runtime.js';
+import { BrainCalls } from './brain/calls.js';
+import { BRAIN_SLOT_BYTES, BrainSlot } from './brain/slot.js';
+import { loadProven, saveProven } from './brain/store.js';
+import { BrainKeeper, PROVE_RENEWALS, RollbackReason, WINDOW_PERIODS } from './brain/swap.js';
+import { VerifiedBrain, checkModule } from './brain/verify.js';
 import { SystemTimers, Timer, TimerService } from './timers.js';
 import { tlsTransport } from './transport/tls.js';
 import type { Transport, TransportFactory } from './transport/transport.js';
@@ -72,6 +83,29 @@ export interface NodeOptions {
    * kubelet-server-current.pem, mode 0600); default: memory only.
    */
   certDir?: string;
+  /** Brain swaps: the keys brains are verified with, and where they are kept (docs/brain.md). */
+  brain?: BrainOptions;
+}
+
+/** How a node takes brains (OP_BRAIN_WRITE/COMMIT/STATUS). */
+export interface BrainOptions {
+  /** The Ed25519 keys a brain must be signed with (--brain-public-key); none: every brain is refused (BrainUntrusted). */
+  publicKeys?: import('node:crypto').KeyObject[];
+  /** --state-dir: DIR/brain-next.wasm while pulling, DIR/brain-current.wasm and .json once a brain is proven. */
+  stateDir?: string;
+  /** Start from the proven brain in stateDir when there is one (the CLI: when no --wasm was given). */
+  preferProven?: boolean;
+  /** The largest image a pull may write (default 1 MiB). */
+  slotBytes?: number;
+}
+
+/** What OP_BRAIN_STATUS would say, plus whether a swap is still proving itself. */
+export interface BrainState {
+  running: string | null;
+  proving: boolean;
+  failed: string | null;
+  reason: string | null;
+  message: string | null;
 }
 
 /** One call across the boundary. */
@@ -120,7 +154,10 @@ type Ev =
   | { k: 'shutdown'; mode: number }
   | { k: 'writable'; conn: number }
   | { k: 'accepted'; conn: number; port: number; peer: number; ident: Uint8Array }
-  | { k: 'hostResult'; req: number; status: number; data: Uint8Array };
+  /** `gen`: the instance that asked (a result for a replaced one is dropped); `swap`: swap to it right after. */
+  | { k: 'hostResult'; req: number; status: number; data: Uint8Array; gen: number; swap?: VerifiedBrain }
+  /** A verified brain to swap to (behind the commit's result, or asked for through brainCall). */
+  | { k: 'swap'; brain: VerifiedBrain };
 
 let sharedTimers: SystemTimers | null = null;
 
@@ -144,7 +181,22 @@ export class SimNode extends EventEmitter {
   /** The last log lines (core and host), newest last. */
   readonly logs: string[] = [];
 
-  private readonly core: CoreInstance;
+  private core: CoreInstance;
+  /** Which instance `core` is (bumped by every boot): host results of an earlier one are dropped. */
+  private gen = 0;
+  /** The configuration document: every instance (after a swap or rollback) gets the same. */
+  private readonly configDoc: Uint8Array;
+  /** The instance on probation trapped: no export is called on it again; a rollback is pending. */
+  private coreDead = false;
+  private pendingRollback: { reason: RollbackReason; message: string } | null = null;
+  /** Between config_write and the end of start: the core's error lines are why it refused. */
+  private booting = false;
+  private readonly brainCalls: BrainCalls;
+  private readonly brains: BrainKeeper;
+  private readonly brainDir?: string;
+  /** The core's renew period: a new brain must renew within WINDOW_PERIODS of them. */
+  private readonly renewPeriodMs: number;
+  private proveTimer: Timer | null = null;
   private readonly transport: Transport;
   private readonly trace?: (e: TraceEvent) => void;
   private readonly bootAt: number;
@@ -199,7 +251,30 @@ export class SimNode extends EventEmitter {
     this.led = { steady: Led.SELF_TEST, since: this.bootAt, blipAt: -Infinity };
     this.keys = new KeySlots(opts.certDir, (line) => this.hostLog('warn', line));
 
-    const module = opts.module ?? compileCore(resolveWasmPath(opts.wasmPath));
+    this.brainDir = opts.brain?.stateDir;
+    this.renewPeriodMs = Number(opts.coreConfig?.renewIntervalMs ?? 10_000);
+    let module: WebAssembly.Module | undefined;
+    let digest: string | null = null;
+    let provenFile: string | null = null;
+    if (opts.brain?.preferProven && this.brainDir !== undefined) {
+      const proven = loadProven(this.brainDir, (line) => this.hostLog('warn', `brain: ${line}`));
+      if (proven) {
+        try {
+          module = checkModule(proven.image, proven.record.abi);
+          digest = proven.record.digest;
+          provenFile = proven.file;
+          this.hostLog('info', `brain: starting from the proven brain ${proven.file} (${digest}, version ${proven.record.version}, proven ${proven.record.provenAt}) instead of the core given`);
+        } catch (err) {
+          this.hostLog('warn', `brain: the proven brain ${proven.file} cannot be run (${(err as Error).message}); starting from the core given`);
+        }
+      }
+    }
+    module ??= opts.module ?? compileCore(resolveWasmPath(opts.wasmPath));
+    this.brains = new BrainKeeper({ module, digest });
+    this.brainCalls = new BrainCalls(
+      new BrainSlot(opts.brain?.slotBytes ?? BRAIN_SLOT_BYTES, this.brainDir), opts.brain?.publicKeys ?? [], this.brains,
+      (level, line) => this.hostLog(level, line),
+    );
     this.core = new CoreInstance(module, this.hostFunctions());
     const factory = opts.transport ?? tlsTransport(opts.credentials.tls, this.timers);
     this.transport = factory(
@@ -227,27 +302,18 @@ export class SimNode extends EventEmitter {
       : this.clientCa !== undefined ? 'client certificates verified against the kubeconfig\'s CA'
       : 'no client CA (the kubeconfig names none): client certificates are no identity, bearer tokens only';
     const kubeletPort = opts.kubeletPort ?? 0;
-    const doc = coreConfigBytes({
+    this.configDoc = coreConfigBytes({
       name: opts.name, credentials: opts.credentials, labels: opts.labels, logLevel: opts.logLevel,
       extra: kubeletPort > 0 ? { kubeletPort, ...opts.coreConfig } : opts.coreConfig,
     });
-    for (let off = 0; off < doc.length; off += this.core.ioSize) {
-      const chunk = doc.subarray(off, off + this.core.ioSize);
-      this.core.writeIo(chunk);
-      const rc = this.call('config_write', [chunk.length], () => this.core.exports.config_write(chunk.length));
-      if (rc !== ErrorCode.OK) throw new StartError([`configuration document rejected (${doc.length} bytes)`], rc);
-    }
-    const heap = this.heapNow();
-    this.call('on_heap', [this.now(), heap.free, heap.total], () => this.core.exports.on_heap(this.lastNow, heap.free, heap.total));
-    this.collect();
-    const seed = opts.seed ?? BigInt.asIntN(64, crypto.getRandomValues(new BigUint64Array(1))[0]);
-    const rc = this.call('start', [this.now(), seed], () => this.core.exports.start(this.lastNow, seed));
-    this.collect();
+    const rc = this.boot(null, null, opts.seed);
     if (rc !== ErrorCode.OK) {
       this.held = null;
       const trapped = this.panicReason;
       this.dispose();
-      throw new StartError(trapped !== null ? [`core trapped: ${trapped}`] : this.startErrors, rc);
+      const lines = trapped !== null ? [`core trapped: ${trapped}`] : this.startErrors;
+      if (provenFile !== null) lines.push(`this was the proven brain ${provenFile}: give --wasm FILE to start from another core`);
+      throw new StartError(lines, rc);
     }
     const held = this.held ?? [];
     this.held = null;
@@ -255,6 +321,187 @@ export class SimNode extends EventEmitter {
     this.hostLog('info', `started: API server ${opts.credentials.apiHost}:${opts.credentials.apiPort} (${opts.credentials.auth}), link ${describeLink(this.linkSpec, this.linkUp)}, heap ${describeHeap(this.heapSpec)}`);
     if (this.linkUp) this.pushLink();
     else this.drain();
+  }
+
+  /**
+   * ABI.md "Start-up sequence" on `module` (null: the instance made already): the configuration, a heap
+   * reading, the snapshot to resume from (a swap), start. Returns start's result (-1 when it trapped).
+   */
+  private boot(module: WebAssembly.Module | null, snapshot: Uint8Array | null, seedIn?: bigint): number {
+    if (module !== null) this.core = new CoreInstance(module, this.hostFunctions());
+    this.gen++;
+    this.coreDead = false;
+    this.startErrors = [];
+    this.booting = true;
+    try {
+      const io = this.core.ioSize;
+      const doc = this.configDoc;
+      for (let off = 0; off < doc.length; off += io) {
+        const chunk = doc.subarray(off, off + io);
+        this.core.writeIo(chunk);
+        const rc = this.call('config_write', [chunk.length], () => this.core.exports.config_write(chunk.length));
+        if (rc !== ErrorCode.OK) {
+          this.startErrors.push(`configuration document rejected (${doc.length} bytes)`);
+          return rc;
+        }
+      }
+      const heap = this.heapNow();
+      this.call('on_heap', [this.now(), heap.free, heap.total], () => this.core.exports.on_heap(this.lastNow, heap.free, heap.total));
+      this.collect();
+      for (let off = 0; snapshot !== null && off < snapshot.length; off += io) {
+        const chunk = snapshot.subarray(off, off + io);
+        this.core.writeIo(chunk);
+        const rc = this.call('snapshot_write', [chunk.length], () => this.core.exports.snapshot_write(chunk.length));
+        if (rc !== ErrorCode.OK) {
+          this.startErrors.push(`snapshot refused by snapshot_write (${snapshot.length} bytes)`);
+          return rc;
+        }
+      }
+      const seed = seedIn ?? BigInt.asIntN(64, crypto.getRandomValues(new BigUint64Array(1))[0]);
+      const rc = this.call('start', [this.now(), seed], () => this.core.exports.start(this.lastNow, seed));
+      this.collect();
+      return rc;
+    } finally {
+      this.booting = false;
+    }
+  }
+
+  /** Swaps to a verified brain (docs/brain.md "Swap"): snapshot, drop connections, boot it, start proving it. */
+  private swapTo(brain: VerifiedBrain): void {
+    const c = brain.commit;
+    const from = this.brains.running.digest ?? 'the core host-sim was started with';
+    let snapshot: Uint8Array;
+    try {
+      snapshot = this.takeSnapshot();
+    } catch (err) {
+      if (this.disposed || this.coreDead) return;
+      const message = `the running brain did not hand over its state (${(err as Error).message}); it keeps running`;
+      this.brains.refused(c.digest, 'BrainNotSwapped', message);
+      this.hostLog('warn', `brain: not swapping to ${c.digest}: ${message}`);
+      return;
+    }
+    this.dropConnections();
+    this.brains.begin(brain, snapshot);
+    this.hostLog('info', `brain: swapping from ${from} to ${c.digest} (version ${c.version}) with its ${snapshot.length}-byte snapshot`);
+    if (!this.resume(brain.module, snapshot)) return;
+    const deadline = this.timers.now() + WINDOW_PERIODS * this.renewPeriodMs;
+    this.brains.started(this.stat(Stat.RENEWALS), deadline);
+    const gen = this.gen;
+    this.proveTimer?.cancel();
+    this.proveTimer = this.schedule(deadline, () => {
+      this.proveTimer = null;
+      if (gen !== this.gen || this.coreDead || !this.brains.stalled(this.stat(Stat.RENEWALS))) return;
+      this.pendingRollback ??= { reason: 'BrainNotRenewing', message: `no Lease renewal within ${(WINDOW_PERIODS * this.renewPeriodMs) / 1000} s of the swap` };
+      this.drain();
+    });
+  }
+
+  /**
+   * Boots `module` with `snapshot` and reports the link to it. False when it failed; while a brain is on
+   * probation the failure is a pending rollback, otherwise the node has panicked.
+   */
+  private resume(module: WebAssembly.Module, snapshot: Uint8Array): boolean {
+    let rc: number;
+    try {
+      rc = this.boot(module, snapshot);
+    } catch (err) {
+      this.failNew('BrainCrashed', `cannot instantiate it: ${(err as Error).message}`, err as Error);
+      return false;
+    }
+    if (this.disposed || this.coreDead) return false;
+    if (rc !== ErrorCode.OK) {
+      const why = this.startErrors.length > 0 ? `: ${this.startErrors.join('; ')}` : '';
+      this.failNew('BrainRefusedSnapshot', `start returned ${nameOf(ErrorCode, rc)}${why}`, new Error(`start returned ${nameOf(ErrorCode, rc)}${why}`));
+      return false;
+    }
+    // The core sends nothing before it hears of a link: the same one, at once.
+    if (this.linkUp) this.queue.unshift({ k: 'link', ...linkArgs(this.linkSpec, true) });
+    return true;
+  }
+
+  /** The booted instance failed: a rollback while on probation, a panic otherwise. */
+  private failNew(reason: RollbackReason, message: string, err: Error): void {
+    if (this.brains.isProving) {
+      this.coreDead = true;
+      this.pendingRollback ??= { reason, message };
+    } else {
+      this.panic(err);
+    }
+  }
+
+  /** Restores the previous brain with the snapshot it handed over (docs/brain.md "Roll back"). */
+  private rollBack(): void {
+    const { reason, message } = this.pendingRollback!;
+    this.pendingRollback = null;
+    this.proveTimer?.cancel();
+    this.proveTimer = null;
+    const failed = this.brains.running.digest;
+    this.dropConnections();
+    const back = this.brains.rollback(reason, message);
+    this.hostLog('error', `brain: ${failed} rolled back: ${reason}: ${message}`);
+    if (back === null) return this.panic(new Error(`brain ${failed} failed (${reason}: ${message}) and there is no previous brain to go back to`));
+    if (this.resume(back.brain.module, back.snapshot)) {
+      this.hostLog('info', `brain: running ${back.brain.digest ?? 'the core host-sim was started with'} again, from the snapshot it handed over`);
+    }
+  }
+
+  /** The brain on probation renewed PROVE_RENEWALS times: it stays, and is kept under --state-dir. */
+  private proven(): void {
+    this.proveTimer?.cancel();
+    this.proveTimer = null;
+    const b = this.brains.running;
+    this.hostLog('info', `brain: ${b.digest} proven (${PROVE_RENEWALS} Lease renewals since the swap)`);
+    if (this.brainDir === undefined || !b.commit || !b.image) return;
+    try {
+      saveProven(this.brainDir, b.commit, b.image);
+      this.hostLog('info', `brain: kept as ${this.brainDir}/brain-current.wasm; the next start runs it`);
+    } catch (err) {
+      this.hostLog('warn', `brain: cannot keep the proven brain in ${this.brainDir}: ${(err as Error).message}; the next start runs the core given`);
+    }
+  }
+
+  /** snapshot_take on the running instance, then snapshot_read until the end. Throws when it cannot. */
+  private takeSnapshot(): Uint8Array {
+    const ex = this.core.exports;
+    const n = this.call('snapshot_take', [this.now()], () => ex.snapshot_take(this.lastNow));
+    if (this.disposed || this.coreDead) throw new Error('it trapped in snapshot_take');
+    if (n < 0) throw new Error(`snapshot_take returned ${nameOf(ErrorCode, -n)}`);
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; ) {
+      const got = this.call('snapshot_read', [off], () => ex.snapshot_read(off));
+      if (this.disposed || this.coreDead) throw new Error('it trapped in snapshot_read');
+      if (got <= 0 || off + got > n) throw new Error(`snapshot_read(${off}) returned ${got} of a ${n}-byte snapshot`);
+      out.set(this.core.readIo(got), off);
+      off += got;
+    }
+    return out;
+  }
+
+  /** The old instance's connections are closed (accepted ones too; the listener stays) and forgotten. */
+  private dropConnections(): void {
+    this.transport.dropAll();
+    this.live.clear();
+    const keep = this.queue.filter((ev) => !('conn' in ev) && ev.k !== 'hostResult');
+    this.queue.length = 0;
+    this.queue.push(...keep);
+  }
+
+  // ---------------------------------------------------------------- brains
+
+  /** The brain host calls as the core makes them (ops 6..8), without a core: tools and tests until the
+   * core pulls. `rc` is host_call's return; `status`/`text` what on_host_result would carry. A commit
+   * that passes swaps right after, exactly as behind the core's own commit. */
+  brainCall(op: number, arg: number, bytes: Uint8Array): { rc: number; status?: number; text?: string } {
+    const out = this.brainCalls.call(op, arg, bytes);
+    if (out.rc !== 0 || !out.result) return { rc: out.rc };
+    if (out.result.swap) this.push({ k: 'swap', brain: out.result.swap });
+    return { rc: 0, status: out.result.status, text: out.result.data };
+  }
+
+  /** The brain running, whether it is still proving itself, and the last rollback. */
+  brainState(): BrainState {
+    const f = this.brains.lastFailure;
+    return { running: this.brains.running.digest, proving: this.brains.isProving, failed: f?.digest ?? null, reason: f?.reason ?? null, message: f?.message ?? null };
   }
 
   // ---------------------------------------------------------------- controls
@@ -378,10 +625,12 @@ export class SimNode extends EventEmitter {
   /** One stat() value (-1 once the core has trapped). */
   stat(id: number): number {
     if (this.panicReason !== null) return id === Stat.LED ? Led.PANIC : -1;
+    if (this.coreDead) return -1;
     try {
       return Number(this.core.exports.stat(id));
     } catch (err) {
-      this.panic(err as Error);
+      this.trapped(err as Error);
+      if (this.pendingRollback && !this.draining) queueMicrotask(() => this.drain());
       return id === Stat.LED ? Led.PANIC : -1;
     }
   }
@@ -481,8 +730,16 @@ export class SimNode extends EventEmitter {
     if (this.draining || this.depth > 0) return;
     this.draining = true;
     try {
-      while (this.queue.length > 0 && !this.disposed) {
+      while ((this.queue.length > 0 || this.pendingRollback !== null) && !this.disposed) {
+        if (this.pendingRollback !== null) {
+          this.rollBack();
+          continue;
+        }
         const ev = this.queue.shift()!;
+        if (ev.k === 'swap') {
+          this.swapTo(ev.brain);
+          continue;
+        }
         if (this.deliver(ev)) {
           this.eventCount++;
           this.collect();
@@ -531,17 +788,25 @@ export class SimNode extends EventEmitter {
         return this.call('on_accepted', [this.now(), ev.conn, ev.port, ev.peer, ev.ident.length],
           () => ex.on_accepted(this.lastNow, ev.conn, ev.port, ev.peer, ev.ident.length)), true;
       case 'hostResult': {
+        if (ev.gen !== this.gen) return false;
         const data = ev.data.subarray(0, this.core.ioSize);
         this.core.writeIo(data);
-        return this.call('on_host_result', [this.now(), ev.req, ev.status, data.length],
-          () => ex.on_host_result(this.lastNow, ev.req, ev.status, data.length)), true;
+        this.call('on_host_result', [this.now(), ev.req, ev.status, data.length],
+          () => ex.on_host_result(this.lastNow, ev.req, ev.status, data.length));
+        // docs/brain.md: the host swaps right after the commit's on_host_result returns.
+        if (ev.swap && !this.coreDead && !this.disposed) this.queue.unshift({ k: 'swap', brain: ev.swap });
+        return true;
       }
+      case 'swap':
+        return false;
     }
   }
 
   /** After the queue is empty: note the phase, wake waiters, arm the timer for next_deadline(). */
   private settle(): void {
     if (this.disposed) return;
+    if (this.brains.isProving && this.brains.deadline >= 0 && this.brains.provenBy(this.stat(Stat.RENEWALS))) this.proven();
+    if (this.pendingRollback !== null) return this.drain();
     const phase = this.stat(Stat.PHASE);
     if (phase !== this.phase) {
       this.phase = phase;
@@ -551,6 +816,7 @@ export class SimNode extends EventEmitter {
     if (this.disposed) return;
     const d = Number(this.call('next_deadline', [], () => this.core.exports.next_deadline()));
     if (this.disposed) return;
+    if (this.pendingRollback !== null) return this.drain();
     if (d < 0) {
       this.timer?.cancel();
       this.timer = null;
@@ -579,6 +845,7 @@ export class SimNode extends EventEmitter {
 
   /** Calls an export, refusing re-entrancy; a throw is a trap that kills the instance. */
   private call<T>(name: string, args: ReadonlyArray<number | bigint>, fn: () => T): T {
+    if (this.coreDead) return -1 as T;
     if (this.depth > 0) throw new Error(`host-sim bug: export ${name} called from inside an import`);
     this.trace?.({ dir: 'export', name, args, depth: this.depth });
     this.depth++;
@@ -587,7 +854,7 @@ export class SimNode extends EventEmitter {
       return fn();
     } catch (err) {
       this.depth = 0;
-      this.panic(err as Error);
+      this.trapped(err as Error);
       return -1 as T;
     } finally {
       // The core is synchronous: the time inside its exports is its CPU time (/metrics/resource).
@@ -595,6 +862,15 @@ export class SimNode extends EventEmitter {
       if (this.depth > 0) this.depth--;
       this.trace?.({ dir: 'return', name, depth: this.depth });
     }
+  }
+
+  /** A trap: the brain on probation is rolled back (by the drain loop); any other instance is dead. */
+  private trapped(err: Error): void {
+    if (!this.brains.isProving) return this.panic(err);
+    if (this.coreDead) return;
+    this.coreDead = true;
+    this.pendingRollback ??= { reason: 'BrainCrashed', message: err.message };
+    this.record('error', `brain ${this.brains.running.digest} trapped: ${err.message}`, 'host');
   }
 
   private collect(): void {
@@ -647,7 +923,7 @@ export class SimNode extends EventEmitter {
       log: (level, line) => {
         this.traceImport('log', [level]);
         const lvl = CORE_LEVELS[level] ?? 'info';
-        if (lvl === 'error' && this.phase === Phase.CONFIGURING) this.startErrors.push(line);
+        if (lvl === 'error' && this.booting) this.startErrors.push(line);
         this.record(lvl, line, 'core');
       },
       abort: (message, file, line, column) => {
@@ -659,10 +935,12 @@ export class SimNode extends EventEmitter {
 
   /** host_call: every op answers through an on_host_result event, never from inside the import. */
   private hostCall(req: number, op: number, arg: number, bytes: Uint8Array): number {
+    // The instance asking: a result that comes after it was replaced (a swap) is not delivered.
+    const gen = this.gen;
     const result = (status: number, data: string | Uint8Array = ''): void => {
       const d = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       // Outside the import: the result is an event of its own.
-      queueMicrotask(() => this.push({ k: 'hostResult', req, status, data: d }));
+      queueMicrotask(() => this.push({ k: 'hostResult', req, status, data: d, gen }));
     };
     const attempt = (fn: () => string | void): void => {
       try {
@@ -671,6 +949,14 @@ export class SimNode extends EventEmitter {
         result(err instanceof SpecError ? ErrorCode.HOST_CALL_INVALID : ErrorCode.HOST_CALL_FAILED, (err as Error).message);
       }
     };
+    if (BrainCalls.handles(op)) {
+      const out = this.brainCalls.call(op, arg, bytes);
+      const r = out.result;
+      if (out.rc === 0 && r) {
+        queueMicrotask(() => this.push({ k: 'hostResult', req, status: r.status, data: Buffer.from(r.data, 'utf8'), gen, swap: r.swap }));
+      }
+      return out.rc;
+    }
     const text = Buffer.from(bytes).toString('utf8');
     switch (op) {
       case HostOp.LISTEN:
@@ -811,6 +1097,7 @@ export class SimNode extends EventEmitter {
     this.timer?.cancel();
     this.timer = null;
     this.linkTimer?.cancel();
+    this.proveTimer = null;
     for (const t of this.scheduled) t.cancel();
     this.scheduled.clear();
     this.transport.unlisten?.();

@@ -86,6 +86,8 @@ export function startRack(opts: RackOptions): { rack: Rack; started: Promise<voi
       const node = await startNode({
         ...nodeOpts, module, timers, name, credentials: credentialsFor(name, index), nodeIp: ipPlus(firstIp, i),
         certDir: certDir === undefined ? undefined : path.join(certDir, name),
+        // Each node its own brains: one may be proven while its neighbour rolled back.
+        brain: nodeOpts.brain && { ...nodeOpts.brain, stateDir: nodeOpts.brain.stateDir === undefined ? undefined : path.join(nodeOpts.brain.stateDir, name) },
       });
       rack.add(node);
       onNode?.(node, index);

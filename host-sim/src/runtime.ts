@@ -156,6 +156,12 @@ export class CoreInstance {
     guestBytes(this.exports.memory, this.ioPtr, this.ioSize, 'io_buffer').set(bytes);
   }
 
+  /** A copy of io_buffer[0..len) (what snapshot_read just put there). */
+  readIo(len: number): Uint8Array {
+    if (!Number.isInteger(len) || len < 0 || len > this.ioSize) throw new RangeError(`${len} bytes are not within the ${this.ioSize}-byte io_buffer`);
+    return guestBytes(this.exports.memory, this.ioPtr, len, 'io_buffer').slice();
+  }
+
   /** Current size of linear memory in bytes. */
   get memoryBytes(): number {
     return this.exports.memory.buffer.byteLength;
