@@ -17,6 +17,7 @@ import { ModuleError, repoRoot } from './runtime.js';
 import type { CommonRunOptions } from './run.js';
 import { Scenario, TimelineStep, loadScenario, parseAtFlag } from './scenario.js';
 import { parsePairs } from './util.js';
+import { loadBrainPublicKeys } from './brain/verify.js';
 
 // run.js, credentials.js and nvs.js load @kubernetes/client-node (about a second): they are imported only
 // by the commands that need them, so --help, --version, flag errors and `ctl` answer at once.
@@ -60,6 +61,9 @@ const NODE: Schema = {
   'kubelet-port': { type: 'string', arg: 'PORT', help: 'serve the kubelet port (TLS, /healthz) on the node\'s address (default 10250; 0: off)' },
   'client-ca-file': { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) the kubelet port verifies client certificates against (default: the kubeconfig\'s CA; k3s: its client CA, server/tls/client-ca.crt)' },
   'cert-dir': { type: 'string', arg: 'DIR', help: 'keep the node\'s keys and issued certificates in DIR (kubelet-client-current.pem, kubelet-server-current.pem, mode 0600; a rack: DIR/<name>/); default: memory, with --bootstrap-kubeconfig ${XDG_STATE_HOME:-~/.local/state}/picokubelet/pki/<name>' },
+  'brain-public-key': { type: 'string', multiple: true, arg: 'FILE', help: 'trust brains (docs/brain.md) signed by this Ed25519 key: the FILE.pub of `brain-key` (repeatable); none: every brain is refused (BrainUntrusted)' },
+  'state-dir': { type: 'string', arg: 'DIR', help: 'keep brains in DIR: brain-next.wasm while pulling, brain-current.wasm/.json once one is proven, run at the next start unless --wasm is given (a rack: DIR/<name>/); default: memory' },
+  'registry-ca': { type: 'string', arg: 'FILE', help: 'CA bundle (PEM) registry connections trust besides the system CAs (the local registry: <cluster dir>/pki/ca.crt); always verified' },
 };
 
 const COMMANDS: Record<string, { summary: string; usage: string; schema: Schema }> = {
@@ -403,9 +407,18 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   const stop = number(values['stop-timeout'], 'stop-timeout') ?? 15;
   const kubeletPort = integer(values['kubelet-port'], 'kubelet-port', 0, 65535) ?? 10250;
   const clientCaFile = str(values['client-ca-file']);
-  const clientCa = clientCaFile !== undefined ? readClientCa(clientCaFile) : undefined;
+  const clientCa = clientCaFile !== undefined ? readCaFile(clientCaFile, 'client-ca-file') : undefined;
+  const registryCaFile = str(values['registry-ca']);
+  const registryCa = registryCaFile !== undefined ? readCaFile(registryCaFile, 'registry-ca') : undefined;
+  const keyFiles = (values['brain-public-key'] as string[] | undefined) ?? [];
+  let brainPublicKeys;
+  try {
+    brainPublicKeys = loadBrainPublicKeys(keyFiles);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return {
-    kubeletPort, clientCa, certDir: str(values['cert-dir']),
+    kubeletPort, clientCa, certDir: str(values['cert-dir']), registryCa, brainPublicKeys, stateDir: str(values['state-dir']),
     logger, logLevel, credentialOptions, labels, heap, link, scenario, at,
     coreConfig: coreConfigText !== undefined ? readCoreConfig(coreConfigText) : undefined,
     wasmPath: str(values.wasm), cleanup: values.cleanup === true, controlSocket: str(values['control-socket']),
@@ -414,21 +427,21 @@ function commonOptions(values: Values, logger: Logger, logLevel: Level, credenti
   };
 }
 
-/** --client-ca-file: readable, and every PEM certificate in it parses (exit 2 otherwise). */
-function readClientCa(file: string): Buffer {
+/** --client-ca-file, --registry-ca: readable, and every PEM certificate in it parses (exit 2 otherwise). */
+function readCaFile(file: string, flag: string): Buffer {
   let pem: Buffer;
   try {
     pem = fs.readFileSync(file);
   } catch (err) {
-    throw new UsageError(`--client-ca-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`--${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-  if (!blocks) throw new UsageError(`--client-ca-file ${file} holds no PEM certificate`);
+  if (!blocks) throw new UsageError(`--${flag} ${file} holds no PEM certificate`);
   for (const b of blocks) {
     try {
       new crypto.X509Certificate(b);
     } catch (err) {
-      throw new UsageError(`--client-ca-file ${file} has a certificate that does not parse: ${(err as Error).message}`);
+      throw new UsageError(`--${flag} ${file} has a certificate that does not parse: ${(err as Error).message}`);
     }
   }
   return pem;

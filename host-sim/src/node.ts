@@ -85,6 +85,8 @@ export interface NodeOptions {
   certDir?: string;
   /** Brain swaps: the keys brains are verified with, and where they are kept (docs/brain.md). */
   brain?: BrainOptions;
+  /** A CA (PEM) PROFILE_PUBLIC connections (registries) trust besides the system roots (--registry-ca). */
+  registryCa?: string | Buffer;
 }
 
 /** How a node takes brains (OP_BRAIN_WRITE/COMMIT/STATUS). */
@@ -276,7 +278,7 @@ export class SimNode extends EventEmitter {
       (level, line) => this.hostLog(level, line),
     );
     this.core = new CoreInstance(module, this.hostFunctions());
-    const factory = opts.transport ?? tlsTransport(opts.credentials.tls, this.timers);
+    const factory = opts.transport ?? tlsTransport(opts.credentials.tls, this.timers, { registryCa: opts.registryCa });
     this.transport = factory(
       {
         connected: (conn) => this.push({ k: 'connected', conn }),

@@ -41,6 +41,12 @@ export interface CommonRunOptions {
   clientCa?: Buffer;
   /** --cert-dir: where the host keeps key slots (a rack: one subdirectory per node). */
   certDir?: string;
+  /** --brain-public-key: the keys brains must be signed with. */
+  brainPublicKeys?: import('node:crypto').KeyObject[];
+  /** --state-dir: where brains are kept (a rack: one subdirectory per node). */
+  stateDir?: string;
+  /** --registry-ca: a CA registry connections trust besides the system CAs. */
+  registryCa?: Buffer;
 }
 
 export interface RunOptions extends CommonRunOptions {
@@ -75,7 +81,8 @@ export async function runOne(o: RunOptions): Promise<number> {
     node = await startNode({
       name, credentials: creds, nodeIp: o.nodeIp, labels: o.labels, heap: o.heap ?? o.scenario?.heap,
       link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig, logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath,
-      kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir,
+      kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir, registryCa: o.registryCa,
+      brain: { publicKeys: o.brainPublicKeys, stateDir: o.stateDir, preferProven: o.wasmPath === undefined },
     });
   } catch (err) {
     term?.close();
@@ -112,7 +119,8 @@ export async function runRack(o: RackRunOptions): Promise<number> {
     credentialsFor: (n) => creds.get(n)!,
     labels: o.labels, heap: o.heap ?? o.scenario?.heap, link: o.link ?? o.scenario?.link, coreConfig: o.coreConfig,
     kubeletPort: o.kubeletPort, clientCa: o.clientCa, certDir: o.certDir ?? (o.credentialOptions.bootstrapKubeconfig !== undefined ? defaultCertBase() : undefined),
-    logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath, keepLogs: 0,
+    logLevel: o.logLevel, logger: o.logger, wasmPath: o.wasmPath, keepLogs: 0, registryCa: o.registryCa,
+    brain: { publicKeys: o.brainPublicKeys, stateDir: o.stateDir, preferProven: o.wasmPath === undefined },
     onNode: (n) => term?.add(n),
   });
   const failed = started.then(

@@ -3,21 +3,24 @@
 // the slot's size (synchronous, -ERR_HOST_CALL_INVALID / -ERR_HOST_CALL_FAILED, brain-next.wasm under a
 // state directory), every OP_BRAIN_COMMIT refusal in the contract's order with a real Ed25519 key,
 // OP_BRAIN_STATUS's lines, the swap bookkeeping (which brain is gone back to), the proven brain's files,
-// and --brain-public-key files.
+// --brain-public-key files, and --registry-ca for PROFILE_PUBLIC connections.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
-import { ErrorCode, HostOp } from '../../host-sim/src/abi.js';
+import { after, before, describe, it } from 'node:test';
+import { Close, ErrorCode, HostOp, Profile } from '../../host-sim/src/abi.js';
 import { rawPublic } from '../../host-sim/src/brain.js';
 import { BrainCalls } from '../../host-sim/src/brain/calls.js';
 import { BrainSlot, NEXT_FILE } from '../../host-sim/src/brain/slot.js';
 import { CURRENT_JSON, CURRENT_WASM, loadProven, saveProven } from '../../host-sim/src/brain/store.js';
 import { BrainKeeper } from '../../host-sim/src/brain/swap.js';
 import { loadBrainPublicKeys, parseCommit } from '../../host-sim/src/brain/verify.js';
+import { ManualTimers } from '../../host-sim/src/timers.js';
+import { tlsTransport } from '../../host-sim/src/transport/tls.js';
+import { FakeApiServer, type FakeTlsServer, listenTls } from '../support/fake-apiserver.js';
 import { commitFor, releaseWasm, withVersion } from './support/brains.js';
-import { tmpDir } from './support/harness.js';
+import { testPki, tmpDir, until } from './support/harness.js';
 
 const INVALID = -ErrorCode.HOST_CALL_INVALID;
 
@@ -230,5 +233,34 @@ describe('the proven brain under --state-dir, and --brain-public-key files', () 
     assert.ok(keys.every((x) => rawPublic(x).equals(rawPublic(k))));
     assert.throws(() => loadBrainPublicKeys([path.join(dir, 'bad.pub')]), /--brain-public-key .*bad\.pub: not an Ed25519 public key .*use the FILE\.pub that `picokubelet-sim brain-key` wrote/);
     assert.throws(() => loadBrainPublicKeys([path.join(dir, 'missing.pub')]), /--brain-public-key .*missing\.pub: cannot read it \(ENOENT\)/);
+  });
+});
+
+describe('--registry-ca: PROFILE_PUBLIC connections trust the system CAs plus that CA, always verified', () => {
+  let server: FakeTlsServer;
+  before(async () => {
+    server = await listenTls(new FakeApiServer(), { cert: testPki().server.cert, key: testPki().server.key });
+  });
+  after(() => server.close());
+
+  /** Connects with PROFILE_PUBLIC; resolves with 'connected' or the close reason. */
+  async function publicConnect(registryCa?: string): Promise<string> {
+    const timers = new ManualTimers();
+    let outcome = '';
+    const t = tlsTransport({}, timers, { registryCa })(
+      { connected: () => (outcome = 'connected'), data: () => {}, closed: (_c, r) => (outcome = `closed ${r}`) },
+      () => {},
+    );
+    t.connect(1, '127.0.0.1', server.port, '127.0.0.1', Profile.PUBLIC);
+    await until(() => outcome !== '', 10_000, 'the TLS handshake');
+    t.dropAll();
+    return outcome;
+  }
+
+  it('a registry certificate from the test CA fails without --registry-ca and verifies with it', async () => {
+    assert.equal(await publicConnect(), `closed ${Close.TLS_FAILED}`);
+    assert.equal(await publicConnect(testPki().ca.cert), 'connected');
+    // Another CA is no substitute: still verified.
+    assert.equal(await publicConnect(testPki().otherCa.cert), `closed ${Close.TLS_FAILED}`);
   });
 });

@@ -30,8 +30,8 @@ describe('picokubelet-sim --help and --version', () => {
   });
 
   const flags: Record<string, string[]> = {
-    run: ['--name', '--node-ip', '--labels', '--heap-scenario', '--link', '--scenario', '--at', '--kubeconfig', '--context', '--token', '--ca', '--cleanup', '--control-socket', '--core-config', '--log-level', '--log-format', '--kubelet-port', '--client-ca-file'],
-    rack: ['--count', '--prefix', '--kubeconfig-dir', '--kubeconfig', '--ramp', '--first-ip', '--cleanup', '--control-socket', '--kubelet-port', '--client-ca-file'],
+    run: ['--name', '--node-ip', '--labels', '--heap-scenario', '--link', '--scenario', '--at', '--kubeconfig', '--context', '--token', '--ca', '--cleanup', '--control-socket', '--core-config', '--log-level', '--log-format', '--kubelet-port', '--client-ca-file', '--brain-public-key', '--state-dir', '--registry-ca'],
+    rack: ['--count', '--prefix', '--kubeconfig-dir', '--kubeconfig', '--ramp', '--first-ip', '--cleanup', '--control-socket', '--kubelet-port', '--client-ca-file', '--brain-public-key', '--state-dir', '--registry-ca'],
     'nvs-csv': ['--name', '--kubeconfig', '--wifi-ssid', '--wifi-psk', '--out-dir', '--api-host', '--server-name', '--count', '--prefix', '--dir', '--allow-token'],
     check: ['--kubeconfig', '--context', '--token', '--ca', '--timeout'],
     ctl: ['--control-socket', '--timeout'],
@@ -108,6 +108,9 @@ describe('picokubelet-sim errors: one line, exit 2', () => {
     },
     { desc: '--client-ca-file missing', args: ['run', '--name', 'x', '--client-ca-file', path.join(dir, 'no-ca.crt')], error: /--client-ca-file \S+no-ca\.crt: cannot read it \(ENOENT\)$/ },
     { desc: '--client-ca-file without a certificate', args: ['rack', '--count', '1', '--client-ca-file', garbage], error: /--client-ca-file \S+garbage\.kubeconfig holds no PEM certificate$/ },
+    { desc: '--registry-ca without a certificate', args: ['run', '--name', 'x', '--registry-ca', garbage], error: /--registry-ca \S+garbage\.kubeconfig holds no PEM certificate$/ },
+    { desc: '--brain-public-key missing', args: ['run', '--name', 'x', '--brain-public-key', path.join(dir, 'no.pub')], error: /^picokubelet-sim: --brain-public-key \S+no\.pub: cannot read it \(ENOENT\)$/ },
+    { desc: '--brain-public-key not a key', args: ['rack', '--count', '1', '--brain-public-key', garbage], error: /--brain-public-key \S+garbage\.kubeconfig: not an Ed25519 public key .*use the FILE\.pub that `picokubelet-sim brain-key` wrote$/ },
     { desc: 'scenario file missing', args: ['run', '--scenario', path.join(dir, 'none.json')], error: /cannot read scenario/ },
     { desc: 'nvs-csv without --out-dir', args: ['nvs-csv', '--name', 'x'], error: /--out-dir/ },
     { desc: 'ctl without a socket', args: ['ctl', 'stats'], error: /--control-socket/ },

@@ -1,8 +1,8 @@
 // host-sim/src/transport/tls.ts
 // node:tls connections, one socket per `conn` the core asks for. The server certificate is verified
 // against the cluster CA for the server name the core passes (an IP literal must match an IP SAN);
-// client certificates come from the host's credentials (PROFILE_PUBLIC connections verify against the
-// system roots and present none), or, once the node holds one in its client key slot (TLS bootstrap,
+// client certificates come from the host's credentials (PROFILE_PUBLIC connections, for registries,
+// verify against the system roots plus --registry-ca and present none), or, once the node holds one in its client key slot (TLS bootstrap,
 // rotation), that certificate: setClientIdentity makes a new SecureContext for connections opened after
 // it (open ones keep theirs). Each connection may hold at most SEND_BUDGET_BYTES unwritten: a send
 // beyond that takes only what fits and `writable` follows on the socket's drain (ABI v2 flow control).
@@ -56,18 +56,34 @@ function secureContextOf(s: TlsSettings): tls.SecureContext {
   return ctx;
 }
 
-let publicContext: tls.SecureContext | null = null;
+/** PROFILE_PUBLIC contexts by extra CA ('' for none), shared by every node of a process. */
+const publicContexts = new Map<string, tls.SecureContext>();
 
-/** The system roots, no client certificate (PROFILE_PUBLIC). */
-function publicSecureContext(): tls.SecureContext {
-  publicContext ??= tls.createSecureContext({ minVersion: 'TLSv1.2' });
-  return publicContext;
+/**
+ * The system roots plus `extraCa` (a registry's own CA, --registry-ca), no client certificate
+ * (PROFILE_PUBLIC). Giving `ca` replaces node's default roots, hence tls.rootCertificates with it.
+ */
+export function publicSecureContext(extraCa?: string | Buffer): tls.SecureContext {
+  const key = extraCa === undefined ? '' : extraCa.toString();
+  let ctx = publicContexts.get(key);
+  if (!ctx) {
+    ctx = tls.createSecureContext(key === '' ? { minVersion: 'TLSv1.2' } : { ca: [...tls.rootCertificates, key], minVersion: 'TLSv1.2' });
+    publicContexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+/** What PROFILE_PUBLIC connections trust besides the system roots. */
+export interface PublicTrust {
+  /** A CA bundle (PEM) registries are verified against too (--registry-ca). */
+  registryCa?: string | Buffer;
 }
 
 /** A TransportFactory over node:tls with the given settings and timers. */
-export function tlsTransport(settings: TlsSettings, timers: TimerService): TransportFactory {
+export function tlsTransport(settings: TlsSettings, timers: TimerService, trust: PublicTrust = {}): TransportFactory {
   const secureContext = secureContextOf(settings);
-  return (sink, log) => new TlsTransport(settings, secureContext, timers, sink, log);
+  const publicContext = publicSecureContext(trust.registryCa);
+  return (sink, log) => new TlsTransport(settings, secureContext, publicContext, timers, sink, log);
 }
 
 class TlsTransport implements Transport {
@@ -83,6 +99,7 @@ class TlsTransport implements Transport {
   constructor(
     private readonly settings: TlsSettings,
     private secureContext: tls.SecureContext,
+    private readonly publicContext: tls.SecureContext,
     private readonly timers: TimerService,
     private readonly sink: TransportSink,
     private readonly log: (level: 'warn' | 'debug', line: string) => void,
@@ -116,7 +133,7 @@ class TlsTransport implements Transport {
     const socket = tls.connect({
       host,
       port,
-      secureContext: pub ? publicSecureContext() : this.secureContext,
+      secureContext: pub ? this.publicContext : this.secureContext,
       // SNI must not carry an IP literal (RFC 6066 §3); verification below still uses the IP.
       servername: net.isIP(serverName) ? undefined : serverName,
       rejectUnauthorized: !insecure,
