@@ -240,6 +240,7 @@ export class Kubelet {
       if (this.status.onTimer(now)) this.work++;
       if (this.pods.tick(now)) this.work++;
       if (this.serving.tick(now)) this.work++;
+      if (this.puller.tick(now)) this.work++;
     }
     if ((phase == Phase.Running || phase == Phase.Bootstrapping) && this.client.tick(now)) this.work++;
     this.settle(now);
@@ -295,6 +296,7 @@ export class Kubelet {
       d = earliest(d, this.status.nextEvaluation);
       d = earliest(d, this.pods.nextStep());
       d = earliest(d, this.serving.nextStep());
+      d = earliest(d, this.puller.nextStep());
     }
     if (ctx.phase == Phase.Running || ctx.phase == Phase.Bootstrapping) d = earliest(d, this.client.nextStep());
     // The LED must turn Warning once renewals have failed for a whole lease duration.

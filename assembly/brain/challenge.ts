@@ -4,6 +4,7 @@
  * `Basic realm="…"` (send the credentials themselves). And the https URLs a pull follows (token realms,
  * blob redirects), split into where to connect and what to ask for.
  */
+import { ByteBuffer } from "../util/bytes";
 
 export class Challenge {
   /** "bearer", "basic", or "" when the header was neither. */
@@ -102,15 +103,23 @@ export function parseHttpsUrl(s: string): Url {
 
 /** Percent-encodes a query parameter value (RFC 3986 unreserved characters stay). */
 export function queryEscape(s: string): string {
-  const hex = "0123456789ABCDEF";
-  let out = "";
   const b = String.UTF8.encode(s);
   const p = changetype<usize>(b);
+  // One buffer, not a string per character: a long value from a hostile header costs its size once.
+  const out = new ByteBuffer(b.byteLength + 16, b.byteLength * 3 + 16);
   for (let i = 0; i < b.byteLength; i++) {
     const c = <i32>load<u8>(p + <usize>i);
     const keep = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f || c == 0x7e;
-    if (keep) out += String.fromCharCode(c);
-    else out += "%" + hex.charAt(c >> 4) + hex.charAt(c & 15);
+    if (keep) out.byte(c);
+    else {
+      out.byte(0x25);
+      out.byte(upperHex(c >> 4));
+      out.byte(upperHex(c & 15));
+    }
   }
-  return out;
+  return out.toString();
+}
+
+function upperHex(n: i32): i32 {
+  return n < 10 ? 0x30 + n : 0x37 + n;
 }

@@ -122,6 +122,8 @@ export class BrainPuller extends Worker {
   private backoff: Backoff = new Backoff(PULL_BASE_MS, PULL_CAP_MS);
   private startedAt: i64 = 0;
   private req: i32 = 0;
+  /** When a failed attempt is tried again (-1: none). */
+  private retryAt: i64 = -1;
   private refused: string[] = [];
   private refusedWords: string[] = [];
   /** The pod's Created/Started events of this instance were sent. */
@@ -300,12 +302,10 @@ export class BrainPuller extends Worker {
     this.redirects = 0;
     this.stream.retarget(ref.host, ref.port, ref.host);
     this.target = "/v2/" + ref.repository + "/manifests/" + ref.manifestRef;
-    if (this.backoff.failures == 0) {
-      this.waiting(now, "ContainerCreating", "");
-      this.events.podEvent(now, pod, pod.containers[0], false, false, "Pulling", "Pulling image \"" + this.image + "\"");
-    }
+    if (this.backoff.failures == 0) this.waiting(now, "ContainerCreating", "");
     this.secretAt = 0;
-    this.go(now, pod.pullSecrets.length > 0 ? PullStep.Secret : PullStep.Manifest);
+    if (pod.pullSecrets.length > 0) this.go(now, PullStep.Secret);
+    else this.manifestStep(now);
   }
 
   private onSecret(now: i64, r: HttpResult): void {
@@ -330,7 +330,14 @@ export class BrainPuller extends Worker {
     }
     this.secretAt++;
     if (this.basic.length == 0 && this.secretAt < pod.pullSecrets.length) this.go(now, PullStep.Secret);
-    else this.go(now, PullStep.Manifest);
+    else this.manifestStep(now);
+  }
+
+  /** An attempt's pull proper begins (after its secrets, as the kubelet's): a Pulling event, then the manifest. */
+  private manifestStep(now: i64): void {
+    const pod = this.pod!;
+    this.events.podEvent(now, pod, pod.containers[0], false, false, "Pulling", "Pulling image \"" + this.image + "\"");
+    this.go(now, PullStep.Manifest);
   }
 
   private onManifest(now: i64, r: HttpResult): void {
@@ -369,6 +376,9 @@ export class BrainPuller extends Worker {
     if (s == 401) return this.challenged(now, r, PullStep.Blob);
     if (s == 301 || s == 302 || s == 303 || s == 307 || s == 308) return this.redirected(now, r);
     if (s != 200) return this.failed(now, "the registry answered the blob request with " + this.ctx.describe(r));
+    if (sink.refused == -ErrorCode.HostCallInvalid) {
+      return this.refuse(now, this.digest, "BrainTooLarge: the host's brain slot cannot take " + this.manifest.layerSize.toString() + " bytes");
+    }
     if (sink.refused != 0) return this.failed(now, "the host could not store the brain: " + errorText(<ErrorCode>-sink.refused));
     if (!sink.complete) {
       return this.failed(now, "the layer is " + sink.received.toString() + " bytes, the manifest says " + this.manifest.layerSize.toString());
@@ -520,21 +530,23 @@ export class BrainPuller extends Worker {
     if (!first) this.events.podEvent(now, pod, pod.containers[0], false, false, "BackOff", "Back-off pulling image \"" + this.image + "\"");
     this.waiting(now, first ? "ErrImagePull" : "ImagePullBackOff", first ? why : "Back-off pulling image \"" + this.image + "\": " + why);
     logWarn("brain pod " + pod.key + ": pulling " + this.image + " failed: " + why + "; again in " + seconds(wait));
-    this.step = PullStep.Manifest;
-    this.stream.retarget(this.ref.host, this.ref.port, this.ref.host);
-    this.target = "/v2/" + this.ref.repository + "/manifests/" + this.ref.manifestRef;
-    this.secretAt = 0;
-    this.auth = "";
-    this.authAnswered = false;
-    this.lane = REGISTRY_LANE;
-    this.task.at(now + wait);
-    // The secrets are read again with the next attempt (they may have been fixed meanwhile).
-    if (pod.pullSecrets.length > 0) {
-      this.step = PullStep.Secret;
-      this.lane = 0;
-      this.basic = "";
-    }
-    this.startedAt = now + wait;
+    // The next attempt starts over, secrets first (they may have been fixed meanwhile).
+    this.step = PullStep.Off;
+    this.task.idle();
+    this.retryAt = now + wait;
+  }
+
+  /** The monotonic time the next attempt is due (-1: none). */
+  nextStep(): i64 {
+    return this.retryAt;
+  }
+
+  /** Starts a due attempt; true when it did. */
+  tick(now: i64): bool {
+    if (this.retryAt < 0 || now < this.retryAt || this.pod === null) return false;
+    this.retryAt = -1;
+    this.pull(now);
+    return true;
   }
 
   private unsupported(now: i64): void {
@@ -581,6 +593,7 @@ export class BrainPuller extends Worker {
   /** Forgets the followed pod (deleted, or replaced by another). A commit in flight still completes in the host. */
   private stop(): void {
     this.pod = null;
+    this.retryAt = -1;
     this.image = "";
     this.task.idle();
     if (this.step != PullStep.Unsupported && this.step != PullStep.Swapping && this.step != PullStep.Commit) this.step = PullStep.Off;

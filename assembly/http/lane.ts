@@ -35,6 +35,9 @@ export class NetStats {
   established: i64 = 0;
 }
 
+/** Capacity a lane's request buffer keeps between requests (a status push is about 3 KiB). */
+const OUT_KEEP_BYTES = 8192;
+
 /** Connection ids are unique across lanes and never reused while the module runs (ABI.md). */
 let nextConn: i32 = 1;
 
@@ -135,7 +138,7 @@ export class Lane {
     this.replayed = false;
     this.progressMs = req.progressMs;
     const out = this.out;
-    out.clear();
+    out.reset(OUT_KEEP_BYTES);
     const ep = this.endpoint;
     writeRequestHead(out, req, ep.host, ep.port, req.bearer.length > 0 ? req.bearer : ep.token);
     const body = req.body;

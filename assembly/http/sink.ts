@@ -16,6 +16,9 @@ export abstract class BodySink {
 }
 
 /** Keeps at most `budget` body bytes; remembers whether more came. */
+/** Capacity a body buffer keeps between responses (most bodies are smaller; a larger one grows it again). */
+const KEEP_BYTES = 4096;
+
 export class BufferSink extends BodySink {
   readonly body: ByteBuffer;
   /** More body bytes arrived than the budget keeps. */
@@ -31,7 +34,7 @@ export class BufferSink extends BodySink {
   }
 
   begin(): void {
-    this.body.clear();
+    this.body.reset(KEEP_BYTES);
     this.truncated = false;
     this.total = 0;
   }

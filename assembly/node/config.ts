@@ -7,7 +7,7 @@
  * the place they go (RFC 1123 names, label syntax, header-safe tokens).
  */
 import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, withoutControls } from "../util/bytes";
 import { LogLevel } from "../abi/codes";
 import {
   EVALUATE_INTERVAL_MS, LEASE_DURATION_SECONDS, MEMORY_PRESSURE_BYTES, MEMORY_PRESSURE_HYSTERESIS_BYTES,
@@ -496,11 +496,6 @@ function isFreeText(s: string): bool {
 
 /** The first 64 characters of `s` with controls replaced, for error messages. */
 function printable(s: string): string {
-  let out = "";
-  const n = s.length < 64 ? s.length : 64;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    out += c < 0x20 || c == 0x7f ? "?" : String.fromCharCode(c);
-  }
+  const out = withoutControls(s, 64, 0x3f);
   return s.length > 64 ? out + "..." : out;
 }

@@ -33,6 +33,16 @@ export class ByteBuffer {
     this.overflow = false;
   }
 
+  /**
+   * Forget the contents, and give back a capacity above `keep` bytes: a buffer that once held a large
+   * body does not hold that memory for the rest of the run (linear memory never shrinks, so a few such
+   * buffers kept at their high water would be the core's peak for good).
+   */
+  reset(keep: i32): void {
+    this.clear();
+    if (this.data.length > keep) this.data = new Uint8Array(keep < this.limit ? keep : this.limit);
+  }
+
   /** Makes room for `n` more bytes; false (and `overflow`) if that would cross the limit. */
   reserve(n: i32): bool {
     if (n < 0 || this.overflow) return false;
@@ -256,10 +266,28 @@ export function fnv1a64(s: string): u64 {
 
 /** `s` as one printable line: control characters (newlines, tabs, DEL) become spaces. */
 export function oneLine(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
+  return withoutControls(s, s.length, 0x20);
+}
+
+/**
+ * The first `n` characters of `s` with every control character replaced by `by`: one new string (or `s`
+ * itself when it has none), never one string per character, so a long text costs its own size once.
+ */
+export function withoutControls(s: string, n: i32, by: u16): string {
+  if (n > s.length) n = s.length;
+  let clean = n == s.length;
+  for (let i = 0; i < n && clean; i++) {
     const c = s.charCodeAt(i);
-    out += c < 0x20 || c == 0x7f ? " " : String.fromCharCode(c);
+    if (c < 0x20 || c == 0x7f) clean = false;
+  }
+  if (clean) return s;
+  const out = changetype<string>(__new(<usize>n << 1, idof<String>()));
+  const src = changetype<usize>(s);
+  const dst = changetype<usize>(out);
+  for (let i = 0; i < n; i++) {
+    let c = load<u16>(src + (<usize>i << 1));
+    if (c < 0x20 || c == 0x7f) c = by;
+    store<u16>(dst + (<usize>i << 1), c);
   }
   return out;
 }

@@ -245,8 +245,8 @@ describe("brain pods", () => {
     p.role = Role.Brain;
     p.containers = ["brain"];
     p.images = ["127.0.0.1:5000/picokubelet/brain:v2"];
-    p.reason = "BrainPullNotImplemented";
-    p.message = "this node cannot pull brains yet";
+    p.reason = "ImagePullBackOff";
+    p.message = "Back-off pulling image";
     p.startTimeMs = WALL;
     p.sandboxReadyMs = WALL;
     p.readyChangedMs = WALL;
@@ -257,8 +257,30 @@ describe("brain pods", () => {
     const s = b.toString();
     expect(s.includes('"phase":"Pending"')).toBe(true);
     expect(s.includes('"rejected')).toBe(false);
-    expect(s.includes('"state":{"waiting":{"reason":"BrainPullNotImplemented","message":"this node cannot pull brains yet"}}')).toBe(true);
+    expect(s.includes('"state":{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image"}}')).toBe(true);
     expect(s.includes('{"type":"Ready","status":"False"')).toBe(true);
+    expect(s.includes('"imageID":""')).toBe(true);
+  });
+  it("a brain pod whose brain runs: Running and Ready, imageID the digest, containerID brain://", () => {
+    const p = playing("Always", "");
+    p.role = Role.Brain;
+    p.containers = ["brain"];
+    p.images = ["127.0.0.1:5000/picokubelet/brain:v2"];
+    p.imageRef = "127.0.0.1:5000/picokubelet/brain@sha256:0123456789abcdef" + "0".repeat(48);
+    p.stage = Stage.Running;
+    p.startTimeMs = WALL;
+    p.lastStartedMs = WALL;
+    p.readyMs = WALL;
+    p.readyChangedMs = WALL;
+    p.initializedMs = WALL;
+    expect(phaseOf(p)).toBe("Running");
+    const b = new ByteBuffer(256, 16 * 1024);
+    podStatusPatch(b, p, "10.42.0.7");
+    const s = b.toString();
+    expect(s.includes('"ready":true')).toBe(true);
+    expect(s.includes('"imageID":"127.0.0.1:5000/picokubelet/brain@sha256:0123456789abcdef')).toBe(true);
+    expect(s.includes('"containerID":"brain://0123456789abcdef"')).toBe(true);
+    expect(s.includes('{"type":"Ready","status":"True"')).toBe(true);
   });
 });
 

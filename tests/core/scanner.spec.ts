@@ -66,6 +66,10 @@ describe("JSON field scanner", () => {
       expect(r.text()).toBe(NODE_EVENTS);
     }
   });
+  it("takes a backticked segment as one literal key, dots and colons included", () => {
+    const doc = '{"auths":{"127.0.0.1:5000":{"auth":"A"},"127":{"0":{"0":{"1:5000":{"auth":"wrong"}}}}},"data":{".dockerconfigjson":"D","x":"y"}}';
+    expect(scanAll(doc, ["auths.`127.0.0.1:5000`.auth", "data.`.dockerconfigjson`"])).toBe("f0 0 auth=A\nf1 0 .dockerconfigjson=D\nline ok");
+  });
   it("unescapes kept strings, surrogate pairs included; a lone surrogate becomes U+FFFD", () => {
     const out = scanAll('{"k":"a\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\\ud800x"}', ["k"]);
     expect(out).toBe("f0 0 k=a\"b\\c\n\u00e9\u{1F600}\uFFFDx\nline ok");

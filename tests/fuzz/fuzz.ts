@@ -3,6 +3,8 @@
  * mutates the server's responses in bursts — bit flips, replaced and inserted bytes, cut responses, dense
  * JSON bodies, absurd Content-Length and Date values, status codes turned into others — split at random
  * points. After every burst the responses are clean again and the node must be back to renewing.
+ * Registry responses are mutated too: brain pods come and go, pulled from a registry with token auth
+ * and a blob store (tests/support/fake-registry.ts) into a host slot (tests/support/brain-host.ts).
  *
  * Checks, per burst: no trap (an abort or any exception out of an export), no hang (a deadline that never
  * makes progress, or no renewal within the recovery window), linear memory at most the budget.
@@ -11,7 +13,11 @@
  *
  * `npm test` runs a bounded set of fixed seeds (tests/wasm/fuzz.test.ts); a long run is `--bursts 100000`.
  */
-import { CoreHarness, Phase, Stat } from "../support/core-harness.js";
+import crypto from "node:crypto";
+import { readFileSync } from "node:fs";
+import { CoreHarness, Phase, RELEASE_WASM, Stat } from "../support/core-harness.js";
+import { BrainHost } from "../support/brain-host.js";
+import { FakeRegistry } from "../support/fake-registry.js";
 
 /** Linear memory budget, the firmware's cap for the core's heap. */
 export const MEMORY_BUDGET = 256 * 1024;
@@ -22,6 +28,11 @@ export interface FuzzReport {
   mutated: number;
   findings: string[];
   peakMemory: number;
+  /** Requests the registries answered (their responses are mutated like the API server's). */
+  registryRequests: number;
+  /** Brains the host accepted, and refused. */
+  commits: number;
+  refusals: number;
 }
 
 class Rng {
@@ -108,17 +119,52 @@ function replaceHeader(b: Uint8Array, name: string, value: string): Uint8Array {
 
 const SCRIPTS = ["", "crash", "run=3s,exit=1", "ready=never", "run=2s", "logEvery=1s"];
 
-/** Pod churn between bursts: pods bound and deleted, watches ended, garbage lines on the stream. */
-function churn(rng: Rng, h: CoreHarness, n: number): void {
+/** The registry side of the fuzz: brains to pull, signed, unsigned and tampered, behind token auth and a redirect. */
+interface Registries {
+  images: string[];
+}
+
+function registries(h: CoreHarness, host: BrainHost): Registries {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
+  host.keys = [publicKey];
+  const reg = new FakeRegistry();
+  const tokens = new FakeRegistry();
+  const store = new FakeRegistry();
+  reg.auth = { kind: "bearer", realm: "https://127.0.0.1:5001/token", service: "fuzz" };
+  reg.tokens = tokens;
+  reg.redirectBlobsTo = "https://127.0.0.1:5002";
+  h.registries["127.0.0.1:5000"] = reg;
+  h.registries["127.0.0.1:5001"] = tokens;
+  h.registries["127.0.0.1:5002"] = store;
+  const wasm = readFileSync(RELEASE_WASM);
+  const images: string[] = [];
+  for (const [tag, opts] of [["good", { version: "9.9.9", key: privateKey }], ["unsigned", { version: "9.9.8" }], ["tampered", { version: "9.9.7", key: privateKey, tamper: true }]] as const) {
+    const layer = Buffer.concat([wasm, Buffer.from(tag)]);
+    const pub = reg.publish("fuzz/brain", tag, layer, opts);
+    store.storeBlob(pub.layerDigest, "tamper" in opts ? Buffer.concat([layer.subarray(0, -1), Buffer.from("X")]) : layer);
+    images.push(`127.0.0.1:5000/fuzz/brain:${tag}`, `127.0.0.1:5000/fuzz/brain@${pub.digest}`);
+  }
+  images.push("127.0.0.1:5000/fuzz/missing:v1", "Not A Reference");
+  return { images };
+}
+
+/** Pod churn between bursts: pods bound and deleted, brain pods replaced, watches ended, garbage lines on the stream. */
+function churn(rng: Rng, h: CoreHarness, n: number, regs: Registries): void {
   const s = h.server;
   const r = rng.next();
-  if (r < 0.5) {
+  if (r < 0.2) {
+    for (const p of [...s.pods.values()]) if (p.metadata.namespace === "picokubelet-system") s.deletePod("picokubelet-system", p.metadata.name, 0);
+    s.addPod({
+      metadata: { name: `b${n}`, namespace: "picokubelet-system" },
+      spec: { nodeName: "pico-test", runtimeClassName: "picokubelet-brain", containers: [{ name: "brain", image: regs.images[rng.int(regs.images.length)] }] },
+    });
+  } else if (r < 0.5) {
     s.addPod({
       metadata: { name: `f${n}`, annotations: { "picokubelet.dev/script": SCRIPTS[rng.int(SCRIPTS.length)] } },
       spec: { nodeName: "pico-test", restartPolicy: rng.next() < 0.5 ? "Always" : "Never", containers: [{ name: "c", image: "i" }] },
     });
   } else if (r < 0.75) {
-    const names = [...s.pods.values()].map((p) => p.metadata.name);
+    const names = [...s.pods.values()].filter((p) => p.metadata.namespace === "default").map((p) => p.metadata.name);
     if (names.length) s.deletePod("default", names[rng.int(names.length)], rng.int(3));
   } else if (r < 0.85) {
     s.endWatches();
@@ -130,15 +176,17 @@ function churn(rng: Rng, h: CoreHarness, n: number): void {
 /** Runs `bursts` bursts for one seed. */
 export async function fuzzSeed(seed: number, bursts: number): Promise<FuzzReport> {
   const rng = new Rng(seed);
-  const report: FuzzReport = { seed, bursts: 0, mutated: 0, findings: [], peakMemory: 0 };
-  const h = await CoreHarness.create({ seed: BigInt(seed), config: { capacity: { cpu: "240m", memory: "320Ki", pods: "3" } } });
+  const report: FuzzReport = { seed, bursts: 0, mutated: 0, findings: [], peakMemory: 0, registryRequests: 0, commits: 0, refusals: 0 };
+  const host = new BrainHost();
+  const h = await CoreHarness.create({ seed: BigInt(seed), hostCall: host.handler, config: { capacity: { cpu: "240m", memory: "320Ki", pods: "3" } } });
+  const regs = registries(h, host);
   let pods = 0;
   const finding = (what: string) => report.findings.push(`seed ${seed} burst ${report.bursts}: ${what}`);
   try {
     h.runUntil(() => h.phase === Phase.RUNNING, 60_000);
     for (let i = 0; i < bursts; i++) {
       report.bursts++;
-      churn(rng, h, pods++);
+      churn(rng, h, pods++, regs);
       const rate = 0.2 + rng.next() * 0.8;
       h.mutate = (data) => {
         if (rng.next() > rate) return data;
@@ -164,6 +212,9 @@ export async function fuzzSeed(seed: number, bursts: number): Promise<FuzzReport
     finding(`trap or hang: ${(e as Error).message}`);
   }
   report.peakMemory = h.peakMemory;
+  report.registryRequests = Object.values(h.registries).reduce((n, r) => n + (r as FakeRegistry).requests.length, 0);
+  report.commits = host.accepted.length;
+  report.refusals = host.refusedWords.length;
   return report;
 }
 
@@ -189,7 +240,7 @@ async function main(): Promise<void> {
     findings += r.findings.length;
     peak = Math.max(peak, r.peakMemory);
     for (const f of r.findings) console.log(`FINDING ${f}`);
-    console.log(`seed ${s}: ${r.bursts} bursts, ${r.mutated} mutated responses, peak memory ${r.peakMemory} B`);
+    console.log(`seed ${s}: ${r.bursts} bursts, ${r.mutated} mutated responses, ${r.registryRequests} registry requests, ${r.commits} brains committed, ${r.refusals} refused, peak memory ${r.peakMemory} B`);
   }
   console.log(`fuzz: ${seeds} seeds, ${mutated} mutated responses, ${findings} findings, peak memory ${peak} B, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (findings > 0) process.exitCode = 1;

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { FakeApiServer, type FakeApiOptions } from "./fake-apiserver.js";
+import { FakeApiServer, type FakeApiOptions, type ServerOutput } from "./fake-apiserver.js";
 // The ABI's codes come from the one TypeScript mirror (host-sim/src/abi.ts).
 import { ABI_VERSION, Close, ErrorCode, HostOp, Led, Link, Phase, Stat, type CoreExports } from "../../host-sim/src/abi.js";
 export { Close, ErrorCode, HostOp, Led, Link, Phase, Stat };
@@ -44,6 +44,15 @@ export interface HarnessOptions {
   hostCall?: HostCallHandler;
   /** A snapshot to hand the core before start (snapshot_write). */
   snapshot?: Uint8Array;
+  /** Servers PROFILE_PUBLIC connections reach, by `host:port` (registries); any other public address fails to connect. */
+  registries?: Record<string, ConnServer>;
+}
+
+/** What a connection reaches: the fake API server, or another server speaking the same carrier contract. */
+export interface ConnServer {
+  open(conn: number): void;
+  close(conn: number): void;
+  receive(conn: number, data: Uint8Array, now: number): ServerOutput[];
 }
 
 interface Scheduled {
@@ -103,6 +112,11 @@ export class CoreHarness {
   /** Accepted connections: what the core sent on each, and whether it closed it. */
   readonly served = new Map<number, { bytes: number[]; closed: boolean }>();
   private nextAccepted = 0x4000_0000;
+  /** Registries by `host:port`, and the server each open connection reaches (absent: the API server). */
+  registries: Record<string, ConnServer>;
+  private serverOf = new Map<number, ConnServer>();
+  /** Every PROFILE_PUBLIC connect: its address and server name. */
+  readonly publicConnects: { conn: number; host: string; port: number; serverName: string }[] = [];
 
   private constructor(opts: HarnessOptions) {
     this.server = new FakeApiServer(opts.server ?? {});
@@ -117,6 +131,7 @@ export class CoreHarness {
       });
     };
     this.sendBudget = opts.sendBudget ?? Infinity;
+    this.registries = opts.registries ?? {};
     this.hostCall = opts.hostCall ?? ((_req, op, _arg, _bytes, result) => {
       if (op !== HostOp.LISTEN) return -ErrorCode.UNSUPPORTED;
       result(0);
@@ -233,19 +248,29 @@ export class CoreHarness {
       },
       picokubelet: {
         connect: (conn: number, hp: number, hl: number, port: number, sp: number, sl: number, profile: number) => {
-          if (profile !== 0) throw new Error(`connect with profile ${profile}: the core only talks to its cluster`);
           this.connects.push(conn);
           this.onConnect?.(conn);
-          void text(hp, hl);
-          void text(sp, sl);
-          void port;
+          let target: ConnServer = this.server;
+          if (profile === 1) {
+            const host = text(hp, hl);
+            this.publicConnects.push({ conn, host, port, serverName: text(sp, sl) });
+            const reg = this.registries[`${host}:${port}`];
+            if (!reg) {
+              this.schedule(this.latencyMs, conn, () => this.deliverClosed(conn, Close.CONNECT_FAILED), true);
+              return;
+            }
+            target = reg;
+          } else if (profile !== 0) {
+            throw new Error(`connect with profile ${profile}: not an ABI profile`);
+          }
+          this.serverOf.set(conn, target);
           this.schedule(this.latencyMs, conn, () => {
             if (this.refuseConnects !== null) {
               this.deliverClosed(conn, this.refuseConnects);
               return;
             }
             this.open.add(conn);
-            this.server.open(conn);
+            target.open(conn);
             this.call(() => this.exports.on_connected(BigInt(this.now), conn));
           }, true);
         },
@@ -269,8 +294,9 @@ export class CoreHarness {
             });
           }
           const data = Uint8Array.from(mem().subarray(p, p + n));
+          const srv = this.serverOf.get(conn) ?? this.server;
           this.schedule(this.latencyMs, conn, () => {
-            for (const out of this.server.receive(conn, data, this.now)) {
+            for (const out of srv.receive(conn, data, this.now)) {
               if (out.kind === "close") this.schedule(this.latencyMs, conn, () => this.deliverClosed(conn, Close.EOF));
               else this.deliverBytes(conn, out.data);
             }
@@ -286,7 +312,8 @@ export class CoreHarness {
           }
           this.closes.push(conn);
           this.open.delete(conn);
-          this.server.close(conn);
+          (this.serverOf.get(conn) ?? this.server).close(conn);
+          this.serverOf.delete(conn);
           this.queue = this.queue.filter((e) => e.conn !== conn);
         },
         led: (p: number) => {
@@ -363,7 +390,7 @@ export class CoreHarness {
 
   private deliverClosed(conn: number, reason: number): void {
     const wasOpen = this.open.delete(conn);
-    this.server.close(conn);
+    (this.serverOf.get(conn) ?? this.server).close(conn);
     if (!wasOpen && reason === Close.EOF) return;
     this.call(() => this.exports.on_closed(BigInt(this.now), conn, reason));
   }
@@ -424,7 +451,7 @@ export class CoreHarness {
   linkDown(): void {
     for (const c of [...this.open]) {
       this.open.delete(c);
-      this.server.close(c);
+      (this.serverOf.get(c) ?? this.server).close(c);
       this.queue = this.queue.filter((e) => e.conn !== c);
       this.call(() => this.exports.on_closed(BigInt(this.now), c, Close.LINK_DOWN));
     }

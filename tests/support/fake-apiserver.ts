@@ -348,6 +348,8 @@ export class FakeApiServer {
 
   /** Events posted, in order (repeats update their count and lastTimestamp in place). */
   events: Json[] = [];
+  /** Secrets by `namespace/name` (GET only: what a node may read of its pods' imagePullSecrets). */
+  secrets = new Map<string, Json>();
   /**
    * Delegated authn/authz for the kubelet port: bearer tokens the TokenReview endpoint knows, and who may
    * do what on `nodes/<subresource>` (a SubjectAccessReview's user, verb, subresource). By default every
@@ -449,6 +451,11 @@ export class FakeApiServer {
       return [201, review];
     }
     if (podM) return this.podRequest(req, decodeURIComponent(podM[1]), decodeURIComponent(podM[2]), !!podM[3]);
+    const secretM = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(path);
+    if (secretM && req.method === "GET") {
+      const sec = this.secrets.get(`${secretM[1]}/${secretM[2]}`);
+      return sec ? [200, sec] : [404, statusBody(404, `secrets "${secretM[2]}" not found`, true)];
+    }
     const csrM = /^\/apis\/certificates\.k8s\.io\/v1\/certificatesigningrequests(?:\/([^/]+))?$/.exec(path);
     if (csrM) return this.csrRequest(req, csrM[1] === undefined ? undefined : decodeURIComponent(csrM[1]));
     if (req.method === "GET" && path === "/version") {

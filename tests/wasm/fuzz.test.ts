@@ -13,5 +13,6 @@ for (const seed of [1, 2, 3, 4]) {
     assert.equal(r.bursts, 200);
     assert.ok(r.mutated > 400, `mutated ${r.mutated} responses`);
     assert.ok(r.peakMemory <= MEMORY_BUDGET, `peak ${r.peakMemory} B`);
+    assert.ok(r.registryRequests > 5, `registry requests ${r.registryRequests}`);
   });
 }
