@@ -51,6 +51,8 @@ const PULL_BASE_MS: i64 = 10_000;
 const PULL_CAP_MS: i64 = 300_000;
 /** A tag is looked at again this often once its brain was refused (it may move to a new digest). */
 const RECHECK_MS: i64 = 300_000;
+/** Longest a pulled brain waits for the events before it to be sent. */
+const FLUSH_WAIT_MS: i64 = 10_000;
 /** Digests remembered as refused. */
 const REFUSED_MAX = 4;
 
@@ -66,6 +68,8 @@ export enum PullStep {
   Blob = 4,
   /** OP_BRAIN_COMMIT in flight. */
   Commit = 5,
+  /** The layer is stored; the commit waits for the events said so far to be sent (a swap drops the queue). */
+  Flush = 9,
   /** The host took the brain: it swaps right after this event. */
   Swapping = 6,
   /** Nothing to do: the pod shows the brain running, a refusal, or a roll-back. */
@@ -153,7 +157,10 @@ export class BrainPuller extends Worker {
       if (was !== null) this.stop();
       return;
     }
-    if (was !== null && was.uid == pod.uid && this.image == pod.images[0]) return;
+    if (was !== null && was.uid == pod.uid && this.image == pod.images[0]) {
+      this.flushed(now);
+      return;
+    }
     if (!this.hostKnown) {
       // Asked once, when the first brain pod arrives: a node without brain pods never asks.
       this.begin(now);
@@ -388,6 +395,17 @@ export class BrainPuller extends Worker {
     this.events.podEvent(now, pod, pod.containers[0], false, false, "Pulled", "Successfully pulled image \"" + this.image + "\" in " +
       seconds(took) + ". Image size: " + sink.written.toString() + " bytes.");
     logInfo("brain pod " + pod.key + ": pulled " + this.image + " (" + sink.written.toString() + " bytes in " + seconds(took) + "); asking the host to verify it");
+    // The host swaps right after a commit: what the pod was told so far (Pulled) goes out first.
+    this.step = PullStep.Flush;
+    this.task.idle();
+    this.retryAt = now + FLUSH_WAIT_MS;
+    this.flushed(now);
+  }
+
+  /** Commits once the event queue is empty, or FLUSH_WAIT_MS after the pull at the latest. */
+  private flushed(now: i64): void {
+    if (this.step != PullStep.Flush || (this.events.pending > 0 && now < this.retryAt)) return;
+    this.retryAt = -1;
     this.commit(now);
   }
 
@@ -528,7 +546,7 @@ export class BrainPuller extends Worker {
     const first = this.backoff.failures == 1;
     this.events.podEvent(now, pod, pod.containers[0], false, true, "Failed", "Failed to pull image \"" + this.image + "\": " + why);
     if (!first) this.events.podEvent(now, pod, pod.containers[0], false, false, "BackOff", "Back-off pulling image \"" + this.image + "\"");
-    this.waiting(now, first ? "ErrImagePull" : "ImagePullBackOff", first ? why : "Back-off pulling image \"" + this.image + "\": " + why);
+    this.waiting(now, first ? "ErrImagePull" : "ImagePullBackOff", (first ? "Failed to pull image \"" : "Back-off pulling image \"") + this.image + "\": " + why);
     logWarn("brain pod " + pod.key + ": pulling " + this.image + " failed: " + why + "; again in " + seconds(wait));
     // The next attempt starts over, secrets first (they may have been fixed meanwhile).
     this.step = PullStep.Off;
@@ -544,6 +562,10 @@ export class BrainPuller extends Worker {
   /** Starts a due attempt; true when it did. */
   tick(now: i64): bool {
     if (this.retryAt < 0 || now < this.retryAt || this.pod === null) return false;
+    if (this.step == PullStep.Flush) {
+      this.flushed(now);
+      return true;
+    }
     this.retryAt = -1;
     this.pull(now);
     return true;

@@ -73,6 +73,11 @@ export class EventRecorder extends Worker {
     super();
   }
 
+  /** Events waiting to be sent. */
+  get pending(): i32 {
+    return this.queue.length;
+  }
+
   /** A pod (or one of its containers) event at monotonic `now`. */
   podEvent(now: i64, pod: Pod, container: string, init: bool, warning: bool, reason: string, message: string): void {
     const e = new PendingEvent();
