@@ -21,6 +21,11 @@ import { Kubelet } from "./agent";
 import { objectName } from "../node/csr";
 import { KUBELET_VERSION_SUFFIX } from "../node/defaults";
 import { isSha256 } from "../brain/reference";
+import { Role } from "../pods/pod";
+import { podRecord } from "../pods/resume";
+
+/** Most pod records a snapshot is read with (a 16 KiB snapshot holds about 80). */
+const MAX_PODS = 128;
 
 /** Where our own part of kubeletVersion starts (`v1.31.1-picokubelet.0.1.0`). */
 const KUBELET_VERSION_MARK = "-picokubelet.";
@@ -49,6 +54,8 @@ const F_BRAIN_IMAGE = 16;
 const F_BRAIN_DIGEST = 17;
 const F_BRAIN_VERSION = 18;
 const F_BRAIN_RESTARTS = 19;
+const F_POD_UID = 20;
+const F_POD_RECORD = 21;
 
 const FIELDS: string[] = [
   "picokubeletSnapshot",
@@ -58,7 +65,11 @@ const FIELDS: string[] = [
   "status.pushes", "status.memoryPressure", "status.conditions[]", "status.since[]",
   "certificates.serving",
   "brain.pod", "brain.image", "brain.digest", "brain.version", "brain.restarts",
+  "pods[].u", "pods[].r",
 ];
+
+/** Room kept for the sections after `pods` (the pods section stops adding records before it). */
+const AFTER_PODS_BYTES = 1024;
 
 /** Serialises a running core's state into `out` (cleared first); false when it does not fit. */
 export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
@@ -81,6 +92,16 @@ export function writeSnapshot(out: ByteBuffer, k: Kubelet, now: i64): bool {
   w.endArray().endObject();
   // The CSR the serving certificate manager polls, so the next instance waits for it instead of asking anew.
   w.key("certificates").beginObject().field("serving", k.serving.pendingCsr).endObject();
+  // The pods played, so the successor carries them on (pods/resume.ts); as many as fit.
+  w.key("pods").beginArray();
+  const pods = k.pods.pods;
+  for (let i = 0; i < pods.length; i++) {
+    const p = pods[i];
+    if (p.role != Role.Playing) continue;
+    if (out.length > SNAPSHOT_MAX_BYTES - AFTER_PODS_BYTES) break;
+    w.beginObject().field("u", p.uid).field("r", podRecord(p)).endObject();
+  }
+  w.endArray();
   // The brain pod this instance committed to (docs/brain.md "Swap"): the successor, or the instance
   // restored after a roll-back, shows on that pod whether it is that brain.
   const b = k.puller;
@@ -121,6 +142,10 @@ export class Snapshot extends ScanHandler {
   brainDigest: string = "";
   brainVersion: string = "";
   brainRestarts: i64 = 0;
+  /** pods[]: uid and record pairs (optional). */
+  podUids: string[] = [];
+  podRecords: string[] = [];
+  private podUid: string = "";
 
   value(field: i32, kind: ValueKind, v: ByteBuffer, key: ByteBuffer): void {
     const s = kind == ValueKind.String ? v.toString() : "";
@@ -148,6 +173,14 @@ export class Snapshot extends ScanHandler {
       case F_BRAIN_DIGEST: if (isSha256(s)) this.brainDigest = s; break;
       case F_BRAIN_VERSION: if (v.length <= 64) this.brainVersion = s; break;
       case F_BRAIN_RESTARTS: if (n >= 0 && n < 1_000_000) this.brainRestarts = n; break;
+      case F_POD_UID: this.podUid = v.length <= 64 ? s : ""; break;
+      case F_POD_RECORD:
+        if (this.podUid.length > 0 && v.length <= 512 && this.podUids.length < MAX_PODS) {
+          this.podUids.push(this.podUid);
+          this.podRecords.push(s);
+        }
+        this.podUid = "";
+        break;
       case F_SINCE:
         if (this.sinceCount >= CONDITION_COUNT || n < 0) this.badCondition = true;
         else this.since[this.sinceCount++] = n;
@@ -188,6 +221,7 @@ export class Snapshot extends ScanHandler {
     k.status.memoryPressure = this.memoryPressure == 1;
     const items = k.status.conds.items;
     k.serving.resumeCsr = this.servingCsr;
+    for (let i = 0; i < this.podUids.length; i++) k.pods.resumed.set(this.podUids[i], this.podRecords[i]);
     if (this.brainPod.length > 0 && this.brainDigest.length > 0) {
       const b = k.puller;
       b.committedPod = this.brainPod;

@@ -24,6 +24,7 @@ import { begin, kill, step } from "./lifecycle";
 import { Pod, Role, Script, Stage } from "./pod";
 import { podDeleteBody, podStatusPatch } from "./podstatus";
 import { parseScript } from "./script";
+import { resumePod } from "./resume";
 
 /** Pods held beyond the capacity: refusals and deletions in flight. */
 export const EXTRA_SLOTS = 8;
@@ -43,6 +44,8 @@ export class PodManager extends Worker {
   rejected: i64 = 0;
   deleted: i64 = 0;
   statusPatches: i64 = 0;
+  /** Pod records from the snapshot of a brain swap, by uid (pods/resume.ts): used once, when the relist brings the pod. */
+  readonly resumed: Map<string, string> = new Map<string, string>();
   /** The pod and what its request in flight carries. */
   private inflight: Pod | null = null;
   private inflightHash: u32 = 0;
@@ -101,6 +104,18 @@ export class PodManager extends Worker {
     const p = this.hold(now, d, Role.Playing, "", "");
     if (p === null) return;
     this.admitted++;
+    if (this.resumed.has(d.uid)) {
+      const ok = resumePod(p, this.resumed.get(d.uid));
+      this.resumed.delete(d.uid);
+      if (ok) {
+        // The same pod the previous brain was playing: carried on, not started again.
+        if (d.startTime.length > 0) p.startTimeText = d.startTime;
+        p.dirty = true;
+        logInfo("pod " + p.key + " carried on from the previous brain (restarts " + p.restartCount.toString() + ")");
+        this.changed(now);
+        return;
+      }
+    }
     if (d.serverRestarts >= 0) {
       // Bound before our last boot: a reboot is a restart of its containers, honestly counted.
       p.restartCount = d.serverRestarts + (d.phase == "Running" ? 1 : 0);
@@ -156,6 +171,8 @@ export class PodManager extends Worker {
 
   /** A relist ended: pods not in it were deleted while we were not watching. */
   endRelist(now: i64): void {
+    // Records of pods the relist did not bring back are of no more use.
+    this.resumed.clear();
     for (let i = this.pods.length - 1; i >= 0; i--) {
       const p = this.pods[i];
       if (!p.seen) this.forget(p, "not in the relist");

@@ -40,7 +40,9 @@ describe("a node on the real control plane", { concurrency: true }, () => {
     assert.deepEqual(node.status.capacity, { cpu: "240m", memory: "320Ki", pods: "1" });
     assert.deepEqual(node.status.allocatable, node.status.capacity);
     assert.equal(node.status.nodeInfo.architecture, "xtensa-lx7");
-    assert.match(node.status.nodeInfo.kubeletVersion, /picokubelet/);
+    // Never newer than the API server (the version-skew policy): the server's own version, then ours.
+    const server = JSON.parse(await kubectl(["get", "--raw", "/version"]));
+    assert.match(node.status.nodeInfo.kubeletVersion, new RegExp(`^${server.gitVersion.replace(/[.+]/g, "\\$&")}-picokubelet\\.\\d+\\.\\d+\\.\\d+$`));
     assert.deepEqual(node.status.addresses, [{ type: "InternalIP", address: "127.0.0.7" }]);
     assert.equal(node.status.daemonEndpoints?.kubeletEndpoint?.Port ?? 0, 0, "no kubelet port advertised");
     const lease = await eventually("lease", async () => await getLease(name), 10_000);

@@ -243,3 +243,28 @@ test("failures back off: ErrImagePull, then ImagePullBackOff; a bad reference is
   assert.equal(none.hostCalls.filter((c) => c.op === HostOp.BRAIN_STATUS).length, 1);
   assert.equal(none.publicConnects.length, 0);
 });
+
+test("theater pods are carried on by the successor: no restart counted, no new Started event, the same start times", async () => {
+  const a = await CoreHarness.running({ config: { capacity: { cpu: "240m", memory: "320Ki", pods: "3" } } });
+  const p = a.server.addPod({ metadata: { name: "web" }, spec: { nodeName: "pico-test", containers: [{ name: "c", image: "nginx" }] } });
+  a.runUntil(() => p.status?.phase === "Running" && p.status.containerStatuses?.[0]?.ready, 20_000);
+  a.run(5_000);
+  const before = structuredClone(p.status);
+  const startedEvents = a.server.events.filter((e) => e.reason === "Started").length;
+  const snap = a.takeSnapshot();
+  assert.ok(JSON.parse(Buffer.from(snap).toString("utf8")).pods.some((r: any) => r.u === p.metadata.uid), "the pod is in the snapshot");
+  const b = await CoreHarness.create({ config: { capacity: { cpu: "240m", memory: "320Ki", pods: "3" } }, snapshot: snap, seed: 7n });
+  b.server.nodes = a.server.nodes;
+  b.server.leases = a.server.leases;
+  b.server.pods = a.server.pods;
+  b.server.wallOffsetMs = a.server.wallOffsetMs + a.now;
+  assert.equal(b.startResult, 0);
+  b.runUntil(() => b.logs.some((l) => /pod default\/web carried on from the previous brain/.test(l.text)), 20_000);
+  b.run(20_000);
+  const cs = p.status.containerStatuses[0];
+  assert.equal(cs.restartCount, 0);
+  assert.equal(cs.state.running.startedAt, before.containerStatuses[0].state.running.startedAt);
+  assert.equal(p.status.startTime, before.startTime);
+  assert.equal(b.server.events.filter((e) => e.reason === "Started").length, 0, "no Started event from the successor");
+  assert.equal(startedEvents, 1);
+});
