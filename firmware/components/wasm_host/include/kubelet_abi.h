@@ -39,6 +39,11 @@ extern "C" {
 #define KUBELET_OP_CSR_CREATE 3
 #define KUBELET_OP_CERT_INSTALL 4
 #define KUBELET_OP_CERT_INFO 5
+/* Brain swaps (docs/brain.md): not implemented by the firmware yet, so they answer -ERR_UNSUPPORTED and
+ * brain pods wait with BrainSwapUnsupported. */
+#define KUBELET_OP_BRAIN_WRITE 6
+#define KUBELET_OP_BRAIN_COMMIT 7
+#define KUBELET_OP_BRAIN_STATUS 8
 #define KUBELET_KEY_SLOT_CLIENT 0
 #define KUBELET_KEY_SLOT_SERVING 1
 
