@@ -11,17 +11,15 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CLUSTER_DIR, cluster, eventually, holdsFor, kubectl, removeNode, runNode } from "./support.js";
+import { readFileSync } from "node:fs";
+import { cluster, eventually, holdsFor, kubectl, removeNode, runNode } from "./support.js";
+import { apply, BRAIN_NS, brainNamespace, localRegistry } from "./brain-setup.js";
 import { adminApi, loadCluster } from "../host-sim/support/cluster.js";
 import { push, type PushResult } from "../../host-sim/src/brain.js";
 import type { SimNode } from "../../host-sim/src/index.js";
-import { ROOT } from "../support/core-harness.js";
 import { neverRenews, packageVersion, releaseWasm, trapsAtStart, withVersion } from "../host-sim/support/brains.js";
 
-const NS = "picokubelet-system";
+const NS = BRAIN_NS;
 const COUNT = 8;
 const RENEW_MS = 2000;
 /** The longest a Lease's renewTime may be old at a sample: one renew period, a missed one, and 1 s for the sample's own latency. */
@@ -32,7 +30,6 @@ const names = Array.from({ length: COUNT }, (_, i) => `e2e-rollout-${id}-${i}`);
 const DS = `brain-rollout-${id}`;
 const APP = { app: `brain-rollout-${id}` };
 const V4_POD = `brain-rollout-${id}-v4`;
-const dir = mkdtempSync(join(tmpdir(), "pk-brain-rollout-"));
 const sims = new Map<string, SimNode>();
 let watcher: Watcher | null = null;
 
@@ -45,7 +42,6 @@ after(async () => {
   await eventually("the test's brain pods gone", async () => (await pods()).length === 0 && !(await podOrNull(V4_POD)), 30_000).catch(() => {});
   for (const sim of sims.values()) await sim.stop().catch(() => {});
   for (const name of names) await removeNode(name);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const clusterInfo = loadCluster();
@@ -55,12 +51,6 @@ async function get(path: string): Promise<any> {
   const r = await adminApi(clusterInfo, "GET", path);
   if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status} ${JSON.stringify(r.json)?.slice(0, 200)}`);
   return r.json;
-}
-
-async function apply(doc: any): Promise<void> {
-  const f = join(dir, `${doc.kind}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(f, JSON.stringify(doc));
-  await kubectl(["apply", "-f", f]);
 }
 
 async function rackNodes(): Promise<any[]> {
@@ -203,11 +193,9 @@ let v3Node: string | null = null;
 
 test("8 nodes Ready; a DaemonSet naming brain v2 swaps every node live: Running with imageID, kubeletVersion 0.2.0, same bootID, Ready throughout, Leases fresh", async () => {
   const c = cluster();
-  const reg = JSON.parse(readFileSync(join(CLUSTER_DIR, "cluster.json"), "utf8")).addons?.registry;
-  assert.ok(reg, "the local control plane has no registry (cluster.mjs up starts one)");
-  const auth = JSON.parse(readFileSync(reg.authFile, "utf8"));
+  const reg = localRegistry();
   const key = crypto.generateKeyPairSync("ed25519");
-  const oras = join(CLUSTER_DIR, "bin", "oras");
+  const oras = reg.oras;
   const repo = `${reg.address}/picokubelet/brain-rollout-${id}`;
   const release = releaseWasm();
   const signed = (tag: string, wasm: Buffer, version: string): PushResult =>
@@ -223,13 +211,7 @@ test("8 nodes Ready; a DaemonSet naming brain v2 swaps every node live: Running 
   };
   const { v2 } = brains;
 
-  await kubectl(["apply", "-f", join(ROOT, "deploy", "runtimeclass-brain.yaml")]);
-  await apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
-  const dockerConfig = { auths: { [reg.address]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString("base64") } } };
-  await apply({
-    apiVersion: "v1", kind: "Secret", metadata: { name: "brain-registry", namespace: NS }, type: "kubernetes.io/dockerconfigjson",
-    data: { ".dockerconfigjson": Buffer.from(JSON.stringify(dockerConfig)).toString("base64") },
-  });
+  await brainNamespace(reg);
 
   const registryCa = readFileSync(c.caFile);
   for (const name of names) {

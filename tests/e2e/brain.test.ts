@@ -8,17 +8,14 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CLUSTER_DIR, cluster, condition, eventually, getNode, kubectl, nodeName, removeNode, runNode } from "./support.js";
+import { readFileSync } from "node:fs";
+import { cluster, condition, eventually, getNode, kubectl, nodeName, removeNode, runNode } from "./support.js";
+import { apply, BRAIN_NS, brainNamespace, localRegistry } from "./brain-setup.js";
 import { push } from "../../host-sim/src/brain.js";
 import type { SimNode } from "../../host-sim/src/index.js";
-import { ROOT } from "../support/core-harness.js";
 import { releaseWasm, trapsAtStart, withVersion } from "../host-sim/support/brains.js";
 
-const NS = "picokubelet-system";
-const dir = mkdtempSync(join(tmpdir(), "pk-brain-e2e-"));
+const NS = BRAIN_NS;
 const nodes: SimNode[] = [];
 const names: string[] = [];
 const pods: string[] = [];
@@ -28,23 +25,6 @@ after(async () => {
   for (const n of nodes) await n.stop().catch(() => {});
   for (const name of names) await removeNode(name);
 });
-
-interface Registry {
-  address: string;
-  authFile: string;
-}
-
-function registry(): Registry {
-  const c = JSON.parse(readFileSync(join(CLUSTER_DIR, "cluster.json"), "utf8"));
-  assert.ok(c.addons?.registry, "the local control plane has no registry (cluster.mjs up starts one)");
-  return c.addons.registry;
-}
-
-async function apply(doc: any): Promise<any> {
-  const f = join(dir, `${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(f, JSON.stringify(doc));
-  return kubectl(["apply", "-f", f]);
-}
 
 function brainPod(name: string, node: string, image: string): any {
   return {
@@ -64,24 +44,17 @@ async function podNow(name: string): Promise<any> {
 const waitingOf = (p: any): any => p?.status?.containerStatuses?.[0]?.state?.waiting;
 
 test("a signed brain pulled from the local registry with a pull secret: swapped live, same bootID, Ready throughout, Running with imageID; a trap at start rolled back; unsigned and a stranger's refused", async () => {
-  const reg = registry();
-  const auth = JSON.parse(readFileSync(reg.authFile, "utf8"));
+  const reg = localRegistry();
+  const oras = reg.oras;
   const key = crypto.generateKeyPairSync("ed25519");
   const stranger = crypto.generateKeyPairSync("ed25519").privateKey;
-  const oras = join(CLUSTER_DIR, "bin", "oras");
   const repo = `${reg.address}/picokubelet/brain-e2e-${Math.random().toString(36).slice(2, 7)}`;
   const v2 = push({ reference: `${repo}:v2`, wasm: withVersion(releaseWasm(), "0.2.0"), version: "0.2.0", revision: "e2e", key: key.privateKey, oras });
   const v3 = push({ reference: `${repo}:v3`, wasm: trapsAtStart(withVersion(releaseWasm(), "0.3.0")), version: "0.3.0", revision: "e2e", key: key.privateKey, oras });
   const unsigned = push({ reference: `${repo}:unsigned`, wasm: withVersion(releaseWasm(), "0.4.0"), version: "0.4.0", revision: "e2e", oras });
   const strange = push({ reference: `${repo}:stranger`, wasm: withVersion(releaseWasm(), "0.5.0"), version: "0.5.0", revision: "e2e", key: stranger, oras });
 
-  await kubectl(["apply", "-f", join(ROOT, "deploy", "runtimeclass-brain.yaml")]);
-  await apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
-  const dockerConfig = { auths: { [reg.address]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString("base64") } } };
-  await apply({
-    apiVersion: "v1", kind: "Secret", metadata: { name: "brain-registry", namespace: NS }, type: "kubernetes.io/dockerconfigjson",
-    data: { ".dockerconfigjson": Buffer.from(JSON.stringify(dockerConfig)).toString("base64") },
-  });
+  await brainNamespace(reg);
 
   const name = nodeName("brain");
   names.push(name);

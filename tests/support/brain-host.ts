@@ -1,51 +1,41 @@
 /**
- * The host side of a brain pull for the ABI suites, as docs/brain.md "Store and verify" specifies it: a
- * slot that OP_BRAIN_WRITE fills synchronously, OP_BRAIN_COMMIT's checks in their order with their reason
- * words, and OP_BRAIN_STATUS lines. It does not swap (the suites take the snapshot and start the successor
- * themselves); it records what it was asked to swap to.
+ * The host side of a brain pull for the ABI suites: host-sim's own slot (host-sim/src/brain/slot.ts) and
+ * commit checks (host-sim/src/brain/verify.ts) behind the harness's host_call, so these suites drive the
+ * real verification (docs/brain.md "Store and verify"). It does not swap (the suites take the snapshot and
+ * start the successor themselves, as host-sim's swap does); it records what it was asked to swap to.
  */
 import crypto from "node:crypto";
-import { statement } from "../../host-sim/src/brain.js";
+import { BrainSlot } from "../../host-sim/src/brain/slot.js";
+import { BrainRefusal, CommitFormatError, verifyCommit, type BrainCommit } from "../../host-sim/src/brain/verify.js";
 import { ErrorCode, HostOp, type HostCallHandler } from "./core-harness.js";
-
-export interface Commit {
-  pod: string;
-  image: string;
-  digest: string;
-  layer: string;
-  size: number;
-  abi: number;
-  version: string;
-  signature: string;
-  keyId: string;
-}
-
-const sha = (b: Buffer): string => "sha256:" + crypto.createHash("sha256").update(b).digest("hex");
 
 export class BrainHost {
   /** Public keys brains must be signed by (none: every brain is BrainUntrusted). */
   keys: crypto.KeyObject[] = [];
-  slotSize = 1024 * 1024;
+  readonly slot = new BrainSlot();
   /** What OP_BRAIN_STATUS reports. */
   running = "";
   failed = "";
   reason = "";
   message = "";
   /** Commits accepted (the host would swap after each). */
-  readonly accepted: Commit[] = [];
+  readonly accepted: BrainCommit[] = [];
   /** Commits refused, with the words sent back. */
   readonly refusedWords: string[] = [];
-  /** OP_BRAIN_WRITE calls and the image as written. */
-  writes = 0;
-  private image = Buffer.alloc(0);
 
   /** The handler for CoreHarness's `hostCall` option (every other op: ERR_UNSUPPORTED). */
   readonly handler: HostCallHandler = (_req, op, arg, bytes, result) => {
-    if (op === HostOp.BRAIN_WRITE) return this.write(arg, Buffer.from(bytes));
+    if (op === HostOp.BRAIN_WRITE) return this.slot.write(arg, bytes);
     if (op === HostOp.BRAIN_COMMIT) {
-      const words = this.commit(Buffer.from(bytes));
-      if (words === "") result(0);
-      else result(ErrorCode.HOST_CALL_FAILED, Buffer.from(words));
+      try {
+        this.accepted.push(verifyCommit(bytes, this.slot.image(), this.keys).commit);
+        result(0);
+      } catch (e) {
+        if (e instanceof CommitFormatError) return -ErrorCode.HOST_CALL_INVALID;
+        if (!(e instanceof BrainRefusal)) throw e;
+        this.refusedWords.push(e.words);
+        result(ErrorCode.HOST_CALL_FAILED, Buffer.from(e.words));
+      }
       return 0;
     }
     if (op === HostOp.BRAIN_STATUS) {
@@ -59,43 +49,6 @@ export class BrainHost {
 
   /** The image written so far. */
   get written(): Buffer {
-    return this.image;
-  }
-
-  private write(offset: number, chunk: Buffer): number {
-    this.writes++;
-    if (offset === 0) this.image = Buffer.alloc(0);
-    if (offset !== this.image.length || offset + chunk.length > this.slotSize) return -ErrorCode.HOST_CALL_INVALID;
-    this.image = Buffer.concat([this.image, chunk]);
-    return 0;
-  }
-
-  /** "" when accepted, else `<Reason>: <message>`. */
-  private commit(bytes: Buffer): string {
-    const nl = bytes.indexOf(0x0a);
-    let c: Commit;
-    try {
-      c = JSON.parse(bytes.subarray(0, nl).toString("utf8"));
-    } catch {
-      return this.refuse("BrainInvalid: the commit line is not JSON");
-    }
-    const manifest = bytes.subarray(nl + 1);
-    if (this.image.length !== c.size) return this.refuse(`BrainIncomplete: ${this.image.length} of ${c.size} bytes written`);
-    if (sha(manifest) !== c.digest) return this.refuse(`BrainDigestMismatch: the manifest is ${sha(manifest)}, not ${c.digest}`);
-    if (sha(this.image) !== c.layer) return this.refuse(`BrainDigestMismatch: the layer is ${sha(this.image)}, not ${c.layer}`);
-    if (!c.signature) return this.refuse("BrainUnsigned: the brain carries no signature");
-    if (this.keys.length === 0) return this.refuse("BrainUntrusted: this node trusts no brain key");
-    const stmt = statement(c.layer, c.abi, c.version);
-    const sig = Buffer.from(c.signature, "base64");
-    if (!this.keys.some((k) => crypto.verify(null, stmt, k, sig))) return this.refuse(`BrainBadSignature: not signed by a key this node trusts (key id ${c.keyId})`);
-    if (c.abi !== 2) return this.refuse(`BrainAbiUnsupported: ABI ${c.abi}`);
-    if (!WebAssembly.validate(this.image)) return this.refuse("BrainInvalidModule: the image is not a WebAssembly module");
-    this.accepted.push(c);
-    return "";
-  }
-
-  private refuse(words: string): string {
-    this.refusedWords.push(words);
-    return words;
+    return this.slot.image();
   }
 }
