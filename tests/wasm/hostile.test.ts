@@ -100,3 +100,28 @@ test("shutdown(CLEANUP) with a renewal and a status push in flight: they cannot 
   assert.equal(h.server.leases.size, 0);
   assert.equal(Number(h.exports.next_deadline()), -1);
 });
+
+test("one far-future Date header (year 9999, or 2106) does not corrupt later renewTimes: they stay on the server's clock", async () => {
+  for (const date of ["Fri, 31 Dec 9999 23:59:59 GMT", "Sun, 07 Feb 2106 06:28:15 GMT"]) {
+    const h = await CoreHarness.running({ randomSplits: false });
+    h.run(12_000);
+    const before = h.server.seen("PATCH", /leases\/pico-test$/).length;
+    // The answer to the next renewal carries the absurd Date; every later one is normal again.
+    let done = false;
+    h.mutate = (data) => {
+      const t = Buffer.from(data).toString("latin1");
+      if (done || !t.startsWith("HTTP/1.1 200") || !t.includes('"kind":"Lease"')) return data;
+      done = true;
+      return Buffer.from(t.replace(/\r\nDate: [^\r]*/, `\r\nDate: ${date}`), "latin1");
+    };
+    h.run(60_000);
+    assert.ok(done, "one renewal was answered with the absurd Date");
+    const later = h.server.seen("PATCH", /leases\/pico-test$/).slice(before + 1);
+    assert.ok(later.length >= 4, `renewals went on: ${later.length}`);
+    for (const r of later) {
+      const t = Date.parse(JSON.parse(r.body).spec.renewTime);
+      const server = h.server.wallOffsetMs + r.at;
+      assert.ok(Math.abs(t - server) < 5_000, `${date}: renewTime ${JSON.parse(r.body).spec.renewTime} is the server's time (${new Date(server).toISOString()})`);
+    }
+  }
+});
