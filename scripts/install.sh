@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing picokubelet needs on a fresh Debian 12 machine:
-# Debian packages (wabt, mbedTLS headers, cmake, ninja, python3-venv, gcc-multilib) and the pinned npm packages.
+# Debian packages (wabt, mbedTLS and libsodium headers, cmake, ninja, python3-venv, gcc-multilib) and the pinned npm packages.
 # Go (for the local control plane) and Node 20 are expected on PATH. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ say() { printf '==> %s\n' "$*"; }
 need=()
 command -v wasm-validate >/dev/null 2>&1 || need+=(wabt)
 [ -f /usr/include/mbedtls/ssl.h ] || need+=(libmbedtls-dev)
+[ -f /usr/include/sodium.h ] || need+=(libsodium-dev)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v ninja >/dev/null 2>&1 || need+=(ninja-build)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)

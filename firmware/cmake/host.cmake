@@ -2,7 +2,8 @@
 #
 # Always built: kubelet_common (OS seam, event queue), kubelet_config (configuration document),
 # led_pattern (LED renderer), net_tls (mbedTLS client and network task, needs libmbedtls-dev), host_crypto
-# (key slots, CSRs, certificates; mbedTLS) and their unit tests. With wasm3: the wasm host and the picokubelet-linux binary.
+# (key slots, CSRs, certificates; mbedTLS), brain_slot (the brain slot and its checks; mbedTLS, libsodium) and
+# their unit tests. With wasm3: the wasm host and the picokubelet-linux binary.
 
 set(CMAKE_C_STANDARD 11)
 set(CMAKE_C_STANDARD_REQUIRED ON)
@@ -62,6 +63,9 @@ elseif(MBEDTLS_INCLUDE_DIR AND MBEDTLS_LIBRARY AND MBEDX509_LIBRARY AND MBEDCRYP
 else()
     message(FATAL_ERROR "mbedTLS not found: install the Debian package libmbedtls-dev")
 endif()
+
+# The brain slot and its checks (the checks only with mbedTLS, and then also libsodium: libsodium-dev).
+add_subdirectory("${PICOKUBELET_ROOT}/firmware/components/brain_slot" components/brain_slot)
 
 # wasm3 (optional here): the wasm host and the Linux host port need it; CI has no wasm3 source.
 include("${PICOKUBELET_ROOT}/firmware/cmake/wasm3_source.cmake")

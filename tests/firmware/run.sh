@@ -11,7 +11,7 @@
 #   PASSES="default" tests/firmware/run.sh       # a subset
 #   BUILD_DIR=/tmp/x tests/firmware/run.sh       # build directories /tmp/x, /tmp/x-asan, /tmp/x-m32
 #
-# Needs the Debian packages cmake, ninja-build, gcc, libmbedtls-dev; the m32 pass also gcc-multilib,
+# Needs the Debian packages cmake, ninja-build, gcc, libmbedtls-dev, libsodium-dev; the m32 pass also gcc-multilib,
 # which this script installs with apt-get when it is missing and it runs as root.
 # With WASM3_SOURCE_DIR set (a wasm3 checkout), the wasm host, picokubelet-linux and their tests are
 # built too (firmware/README.md "Linux host port").
@@ -25,12 +25,16 @@ passes="${PASSES:-default sanitize m32}"
 
 for tool in cmake ninja cc; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "tests/firmware: '$tool' is missing (Debian: apt-get install cmake ninja-build gcc libmbedtls-dev)" >&2
+        echo "tests/firmware: '$tool' is missing (Debian: apt-get install cmake ninja-build gcc libmbedtls-dev libsodium-dev)" >&2
         exit 1
     fi
 done
 if [ ! -f /usr/include/mbedtls/ssl.h ] && [ -z "${MBEDTLS_INCLUDE_DIR:-}" ]; then
     echo "tests/firmware: mbedTLS headers are missing (Debian: apt-get install libmbedtls-dev)" >&2
+    exit 1
+fi
+if [ ! -f /usr/include/sodium.h ] && [ -z "${SODIUM_INCLUDE_DIR:-}" ]; then
+    echo "tests/firmware: libsodium headers are missing (Debian: apt-get install libsodium-dev)" >&2
     exit 1
 fi
 
