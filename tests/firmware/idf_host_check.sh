@@ -199,6 +199,26 @@ esp_err_t led_strip_clear(led_strip_handle_t strip);
 EOF
     led_strip_inc="$stub"
 fi
+# libsodium likewise (brain_slot's idf_component.yml: espressif/libsodium; ESP-IDF dropped its own in v5.0):
+# the managed component's headers when fetched, else a stand-in declaring the two calls brain_verify.c makes.
+sodium_stub="$dir/libsodium_stub"
+libsodium_inc=""
+for cand in "${LIBSODIUM_INCLUDE:-}" "$root/firmware/managed_components/espressif__libsodium/libsodium/src/libsodium/include"; do
+    [ -n "$cand" ] && [ -f "$cand/sodium.h" ] && { libsodium_inc="$cand"; break; }
+done
+if [ -z "$libsodium_inc" ]; then
+    mkdir -p "$sodium_stub"
+    cat >"$sodium_stub/sodium.h" <<'EOF'
+/* STAND-IN written by tests/firmware/idf_host_check.sh, NOT libsodium: the managed component espressif/libsodium
+ * is not available here. Declares only what brain_verify.c uses, in libsodium 1.0.20's shapes. */
+#pragma once
+#include <stddef.h>
+int sodium_init(void);
+int crypto_sign_verify_detached(const unsigned char *sig, const unsigned char *m, unsigned long long mlen,
+                                const unsigned char *pk);
+EOF
+    libsodium_inc="$sodium_stub"
+fi
 
 # newlib: the Xtensa toolchain's libc is newlib 4.x (Espressif's fork), Debian's libnewlib-dev is 3.3. The one
 # difference ESP-IDF's headers trip over: 3.3 declares _global_impure_ptr const, which newlib/platform_include/
@@ -240,10 +260,11 @@ fw="$root/firmware"
 # component's INCLUDE_DIRS, then those of everything it REQUIREs or PRIV_REQUIREs plus ESP-IDF's common
 # requirements (build.cmake: cxx newlib freertos esp_hw_support heap log soc hal esp_rom esp_common
 # esp_system, and the arch, xtensa), closed over public REQUIRES. led_status also gets led_strip, the
-# dependency its idf_component.yml declares (led_strip 3.x publicly requires esp_driver_rmt and esp_driver_spi).
-plan="$(python3 - "$fw" "$c" "$wasm3_src" "$led_strip_inc" "$idf_table" <<'PY'
+# dependency its idf_component.yml declares (led_strip 3.x publicly requires esp_driver_rmt and esp_driver_spi);
+# libsodium, which brain_slot requires by name, is its managed component's headers (or the stand-in above).
+plan="$(python3 - "$fw" "$c" "$wasm3_src" "$led_strip_inc" "$idf_table" "$libsodium_inc" <<'PY'
 import os, re, sys
-fw, idf_c, wasm3, led_strip_inc, table = sys.argv[1:6]
+fw, idf_c, wasm3, led_strip_inc, table, libsodium_inc = sys.argv[1:7]
 idf = {}
 order = []
 for row in table.strip().splitlines():
@@ -252,6 +273,8 @@ for row in table.strip().splitlines():
     order.append(comp)
 idf["led_strip"] = ([led_strip_inc], ["esp_driver_rmt", "esp_driver_spi"])
 order.insert(0, "led_strip")
+idf["libsodium"] = ([libsodium_inc], [])
+order.insert(0, "libsodium")
 common = ["cxx", "newlib", "freertos", "esp_hw_support", "heap", "log", "soc", "hal", "esp_rom", "esp_common",
           "esp_system", "xtensa"]
 keys = {"SRCS", "INCLUDE_DIRS", "PRIV_INCLUDE_DIRS", "REQUIRES", "PRIV_REQUIRES", "EMBED_FILES", "EMBED_TXTFILES",
@@ -310,7 +333,7 @@ while IFS= read -r line; do units+=("$line"); done <<<"$plan"
 # The ESP-only files must be among them: a parse that lost a registration would otherwise pass quietly.
 for must in main/kubelet_main.c main/config_store.c components/board_net/board_net.c \
             components/led_status/led_status_esp.c components/kubelet_common/pk_os_freertos.c \
-            components/host_crypto/cred_store_nvs.c; do
+            components/host_crypto/cred_store_nvs.c components/brain_slot/brain_slot_partition.c; do
     grep -q "^$must"$'\t' <<<"$plan" || fail "$must is not among the sources parsed from our CMakeLists"
 done
 
