@@ -4,7 +4,7 @@
 #   default   64-bit, -Wall -Wextra -Werror                       (build/firmware-host)
 #   sanitize  the same under AddressSanitizer + UBSan, no recovery (build/firmware-host-asan)
 #   m32       32-bit (-m32), as the ESP32-S3's 32-bit long and pointers; without mbedTLS, which Debian
-#             has for amd64 only (net_tls and the kubeconfig reader are left out of this pass)
+#             has for amd64 only (net_tls, the kubeconfig reader and the brain checks are left out of this pass)
 #                                                                 (build/firmware-host-m32)
 #
 #   tests/firmware/run.sh                        # all three passes, then one summary line
