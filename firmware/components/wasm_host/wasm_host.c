@@ -33,7 +33,12 @@ typedef enum {
     BOOT_TRAP = 1,
     /* The module or the configuration cannot run at all. */
     BOOT_FATAL = 2,
+    /* start() (or snapshot_write) refused: the configuration, or the snapshot of a swap. */
+    BOOT_REFUSED = 3,
 } boot_result_t;
+
+/* Why a boot failed, kept for a rollback's message (the log line says it too). */
+#define BOOT_ERROR(h, ...) snprintf((h)->boot_error, sizeof((h)->boot_error), __VA_ARGS__)
 
 /* The host whose export call is in progress (there is one wasm task), for m3_Yield. */
 static wasm_host_t *s_active;
@@ -89,6 +94,34 @@ bool wasm_host_queue_closed(wasm_host_t *host, int32_t conn, int32_t reason)
     host->pending[host->pending_count++] =
         (pk_event_t){.kind = PK_EV_CLOSED, .gen = host->gen, .conn = conn, .arg = reason};
     return true;
+}
+
+bool wasm_host_queue_result(wasm_host_t *host, int32_t req, int32_t status, const uint8_t *data, size_t len)
+{
+    uint8_t *copy = NULL;
+    if (len > 0) {
+        copy = malloc(len);
+        if (copy == NULL) {
+            return false;
+        }
+        memcpy(copy, data, len);
+    }
+    if (!wasm_host_queue_closed(host, req, 0)) {
+        free(copy);
+        return false;
+    }
+    host->pending[host->pending_count - 1] = (pk_event_t){
+        .kind = PK_EV_HOST_RESULT, .gen = host->gen, .conn = req, .arg = status, .data = copy, .len = (uint32_t)len};
+    return true;
+}
+
+/* Drops the recorded events of the instance going away (and their bytes). */
+static void drop_pending(wasm_host_t *h)
+{
+    for (uint32_t i = 0; i < h->pending_count; i++) {
+        pk_event_release(&h->pending[i]);
+    }
+    h->pending_count = 0;
 }
 
 /* Takes the oldest recorded close; false if there is none. */
@@ -221,6 +254,15 @@ static M3Result find_exports(wasm_host_t *h)
     if (m3_FindFunction(&h->fn.on_cpu, h->runtime, "on_cpu") != m3Err_none) {
         h->fn.on_cpu = NULL;
     }
+    if (m3_FindFunction(&h->fn.snapshot_write, h->runtime, "snapshot_write") != m3Err_none) {
+        h->fn.snapshot_write = NULL;
+    }
+    if (m3_FindFunction(&h->fn.snapshot_take, h->runtime, "snapshot_take") != m3Err_none) {
+        h->fn.snapshot_take = NULL;
+    }
+    if (m3_FindFunction(&h->fn.snapshot_read, h->runtime, "snapshot_read") != m3Err_none) {
+        h->fn.snapshot_read = NULL;
+    }
     return m3Err_none;
 }
 
@@ -308,6 +350,8 @@ static boot_result_t boot(wasm_host_t *h)
     int64_t t0 = pk_now_us();
     h->trap = NULL;
     h->trap_detail[0] = '\0';
+    h->boot_error[0] = '\0';
+    h->start_rc = KUBELET_OK;
     h->link_valid = false;
     h->deadline = -1;
     h->last_timer_at = -1;
@@ -322,15 +366,17 @@ static boot_result_t boot(wasm_host_t *h)
         pk_m3_set_memory_limit(h->runtime, h->cfg.memory_limit);
     }
     IM3Module module = NULL;
-    M3Result r = m3_ParseModule(h->env, &module, h->cfg.wasm, (uint32_t)h->cfg.wasm_size);
+    M3Result r = m3_ParseModule(h->env, &module, h->wasm, (uint32_t)h->wasm_size);
     if (r != m3Err_none) {
         pk_log(PK_LOG_ERROR, TAG, "the module does not parse: %s", r);
+        BOOT_ERROR(h, "the module does not parse: %s", r);
         return BOOT_FATAL;
     }
     r = m3_LoadModule(h->runtime, module);
     if (r != m3Err_none) {
         m3_FreeModule(module);
         pk_log(PK_LOG_ERROR, TAG, "the module does not load: %s", r);
+        BOOT_ERROR(h, "the module does not load: %s", r);
         return r == m3Err_mallocFailed ? BOOT_TRAP : BOOT_FATAL;
     }
     /* The version before any link failure is reported: a module of another version has other import
@@ -343,6 +389,7 @@ static boot_result_t boot(wasm_host_t *h)
     }
     if (r != m3Err_none) {
         pk_log(PK_LOG_ERROR, TAG, "linking the import %s: %s", h->link_error_name ? h->link_error_name : "?", r);
+        BOOT_ERROR(h, "linking the import %s: %s", h->link_error_name ? h->link_error_name : "?", r);
         return BOOT_FATAL;
     }
     int64_t t1 = pk_now_us();
@@ -354,6 +401,7 @@ static boot_result_t boot(wasm_host_t *h)
         m3_GetErrorInfo(h->runtime, &info);
         pk_log(PK_LOG_ERROR, TAG, "the module does not compile under wasm3 %s: %s %s", M3_VERSION, r,
                info.message ? info.message : "");
+        BOOT_ERROR(h, "the module does not compile under wasm3 %s: %s", M3_VERSION, r);
         return r == m3Err_mallocFailed || r == m3Err_mallocFailedCodePage ? BOOT_TRAP : BOOT_FATAL;
     }
     h->metrics.load_us = t1 - t0;
@@ -388,21 +436,46 @@ static boot_result_t boot(wasm_host_t *h)
         }
         done += n;
     }
+    /* A swap's snapshot after the configuration and before start (ABI.md "Snapshot"). */
+    if (h->resume != NULL && h->fn.snapshot_write == NULL) {
+        BOOT_ERROR(h, "the module does not export snapshot_write()");
+        pk_log(PK_LOG_ERROR, TAG, "%s: it cannot resume from a snapshot", h->boot_error);
+        return BOOT_REFUSED;
+    }
+    for (size_t done = 0; h->resume != NULL && done < h->resume_len;) {
+        uint32_t n = (uint32_t)(h->resume_len - done < h->io_size ? h->resume_len - done : h->io_size);
+        if (!write_io(h, h->resume + done, n) || !call(h, h->fn.snapshot_write, (int32_t)n)) {
+            return BOOT_TRAP;
+        }
+        int32_t rc = result_i32(h->fn.snapshot_write);
+        if (rc != KUBELET_OK) {
+            pk_log(PK_LOG_ERROR, TAG, "snapshot_write refused the %zu-byte snapshot (error %" PRId32 ")", h->resume_len, rc);
+            BOOT_ERROR(h, "snapshot_write returned error %" PRId32 " for the %zu-byte snapshot", rc, h->resume_len);
+            h->start_rc = rc;
+            return BOOT_REFUSED;
+        }
+        done += n;
+    }
     int64_t now = pk_now_ms();
     report_heap(h, now);
     uint64_t seed = pk_random_u64();
     if (!call(h, h->fn.start, now, (int64_t)seed)) {
+        BOOT_ERROR(h, "it trapped in start: %s%s%s", h->trap, h->trap_detail[0] ? " - " : "", h->trap_detail);
         return BOOT_TRAP;
     }
     int32_t rc = result_i32(h->fn.start);
     if (rc != KUBELET_OK) {
-        pk_log(PK_LOG_ERROR, TAG, "start() refused the configuration (error %" PRId32 "); see the core's lines above", rc);
-        return BOOT_FATAL;
+        pk_log(PK_LOG_ERROR, TAG, "start() refused the configuration%s (error %" PRId32 "); see the core's lines above",
+               h->resume != NULL ? " or the snapshot" : "", rc);
+        BOOT_ERROR(h, "start returned error %" PRId32, rc);
+        h->start_rc = rc;
+        return BOOT_REFUSED;
     }
     h->metrics.boot_us = pk_now_us() - t0;
     sync_link(h, pk_now_ms());
     settle(h);
     if (h->trap != NULL) {
+        BOOT_ERROR(h, "it trapped after start: %s%s%s", h->trap, h->trap_detail[0] ? " - " : "", h->trap_detail);
         return BOOT_TRAP;
     }
     pk_log(PK_LOG_INFO, TAG,
@@ -456,6 +529,9 @@ static void deliver(wasm_host_t *h, pk_event_t *ev)
             call(h, h->fn.on_accepted, now, ev->conn, ev->arg, ev->arg2, (int32_t)n);
         } else {
             call(h, h->fn.on_host_result, now, ev->conn, ev->arg, (int32_t)n);
+            if (h->swap_armed && ev->conn == h->swap_req && h->trap == NULL) {
+                h->swap_now = true; /* at the end of this turn (docs/brain.md "Swap") */
+            }
         }
         break;
     }
@@ -494,7 +570,7 @@ static bool recover(wasm_host_t *h, int64_t instance_started)
     h->cfg.ops.led(h->cfg.ops.ctx, KUBELET_LED_PANIC);
     h->cfg.ops.close_all(h->cfg.ops.ctx, h->gen);
     free_runtime(h);
-    h->pending_count = 0; /* closes of the old instance's connections */
+    drop_pending(h); /* closes and results of the old instance */
     h->gen++;
     /* on_cpu counts from each instance's start (ABI.md) */
     h->busy_us = 0;
@@ -546,19 +622,169 @@ wasm_host_t *wasm_host_create(const wasm_host_config_t *config)
     }
     h->gen = 1;
     h->deadline = -1;
+    h->wasm = config->wasm;
+    h->wasm_size = config->wasm_size;
     return h;
+}
+
+/* Frees a module block the host owns, unless it is still the one running or the one kept. */
+static void free_module(wasm_host_t *h, uint8_t *block)
+{
+    if (block != NULL && block != h->wasm_owned && block != h->prev_owned) {
+        free(block);
+    }
+}
+
+/* Ends the running instance for another module: its connections closed, its events dropped, a new generation. */
+static void end_instance(wasm_host_t *h)
+{
+    h->cfg.ops.close_all(h->cfg.ops.ctx, h->gen);
+    free_runtime(h);
+    drop_pending(h);
+    h->gen++;
+    h->busy_us = 0;
+    h->cpu_reported_at = 0;
+    h->stopping = false;
+}
+
+static void brain_event(wasm_host_t *h, wasm_host_brain_event_t event, const char *reason, const char *detail)
+{
+    if (h->cfg.ops.brain != NULL) {
+        h->cfg.ops.brain(h->cfg.ops.ctx, h, event, reason, detail);
+    }
+}
+
+/*
+ * The swap after the commit's result (docs/brain.md "Swap"): the running instance's snapshot, then the new
+ * module in place of the old. False when the old instance did not hand over (it keeps running; a trap in
+ * snapshot_take is its own and goes the usual way).
+ */
+static bool take_over(wasm_host_t *h)
+{
+    uint8_t *next = h->swap_wasm;
+    size_t next_size = h->swap_size;
+    h->swap_armed = false;
+    h->swap_now = false;
+    h->swap_wasm = NULL;
+    char why[160] = "";
+    uint8_t *snap = NULL;
+    size_t got = 0;
+    if (h->fn.snapshot_take == NULL || h->fn.snapshot_read == NULL) {
+        snprintf(why, sizeof(why), "the running module does not export snapshot_take()/snapshot_read()");
+    } else if (call(h, h->fn.snapshot_take, pk_now_ms())) {
+        int32_t n = result_i32(h->fn.snapshot_take);
+        if (n < 0) {
+            snprintf(why, sizeof(why), "snapshot_take returned error %" PRId32, -n);
+        } else if ((snap = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+            snprintf(why, sizeof(why), "no memory for its %" PRId32 "-byte snapshot", n);
+        } else {
+            while (got < (size_t)n && call(h, h->fn.snapshot_read, (int32_t)got)) {
+                int32_t k = result_i32(h->fn.snapshot_read);
+                uint32_t mem_size = 0;
+                uint8_t *mem = m3_GetMemory(h->runtime, &mem_size, 0);
+                if (k <= 0 || (size_t)k > (size_t)n - got || (uint64_t)h->io_offset + (uint32_t)k > mem_size) {
+                    break;
+                }
+                memcpy(snap + got, mem + h->io_offset, (size_t)k);
+                got += (size_t)k;
+            }
+            if (got != (size_t)n && h->trap == NULL) {
+                snprintf(why, sizeof(why), "snapshot_read gave %zu of %" PRId32 " bytes", got, n);
+            }
+        }
+    }
+    if (h->trap != NULL || why[0] != '\0') {
+        free(snap);
+        free(next);
+        if (h->trap == NULL) {
+            pk_log(PK_LOG_WARN, TAG, "brain: not swapping: the running brain did not hand over its state (%s)", why);
+            brain_event(h, WASM_HOST_BRAIN_NOT_SWAPPED, NULL, why);
+        }
+        return false;
+    }
+    end_instance(h);
+    if (!h->prev_held) {
+        /* The old module and its snapshot are what a rollback returns to. */
+        h->prev_held = true;
+        h->prev_wasm = h->wasm;
+        h->prev_size = h->wasm_size;
+        h->prev_owned = h->wasm_owned;
+        h->prev_snapshot = snap;
+        h->prev_snapshot_len = got;
+        h->wasm_owned = NULL;
+        h->resume = malloc(got > 0 ? got : 1);
+        if (h->resume != NULL) {
+            memcpy(h->resume, snap, got);
+        }
+    } else {
+        /* Swapping from a brain still on probation: the proven one stays the fallback. */
+        uint8_t *unproven = h->wasm_owned;
+        h->wasm_owned = NULL;
+        free_module(h, unproven);
+        h->resume = snap;
+    }
+    h->resume_len = got;
+    h->wasm = next;
+    h->wasm_size = next_size;
+    h->wasm_owned = next;
+    pk_log(PK_LOG_INFO, TAG, "brain: swapping to the new module (%zu bytes) with a %zu-byte snapshot", next_size, got);
+    return true;
+}
+
+/* Back to the module kept before the swap, resuming from its snapshot. False when none is kept. */
+static bool roll_back(wasm_host_t *h, const char *reason, const char *detail)
+{
+    h->rollback_pending = false;
+    if (!h->prev_held) {
+        return false;
+    }
+    pk_log(PK_LOG_ERROR, TAG, "brain: rolling back: %s: %s", reason, detail);
+    if (h->runtime != NULL) {
+        end_instance(h);
+    } else {
+        drop_pending(h);
+        h->gen++;
+    }
+    uint8_t *failed = h->wasm_owned;
+    h->wasm_owned = h->prev_owned;
+    h->wasm = h->prev_wasm;
+    h->wasm_size = h->prev_size;
+    free(h->resume);
+    h->resume = h->prev_snapshot;
+    h->resume_len = h->prev_snapshot_len;
+    h->prev_held = false;
+    h->prev_owned = NULL;
+    h->prev_snapshot = NULL;
+    free_module(h, failed);
+    brain_event(h, WASM_HOST_BRAIN_ROLLED_BACK, reason, detail);
+    return true;
 }
 
 int wasm_host_run(wasm_host_t *h)
 {
     for (;;) {
         int64_t instance_started = pk_now_ms();
+        bool resumed = h->resume != NULL;
         boot_result_t b = boot(h);
-        if (b == BOOT_FATAL) {
+        free(h->resume);
+        h->resume = NULL;
+        h->resume_len = 0;
+        if (b != BOOT_OK && h->prev_held) {
+            /* The new brain failed to come up: its fault, not the node's (docs/brain.md "Roll back"). */
+            char detail[sizeof(h->boot_error)];
+            snprintf(detail, sizeof(detail), "%s", h->boot_error[0] ? h->boot_error : "it did not start");
+            roll_back(h, b == BOOT_REFUSED ? "BrainRefusedSnapshot" : "BrainCrashed", detail);
+            continue;
+        }
+        if (b == BOOT_FATAL || b == BOOT_REFUSED) {
             free_runtime(h);
             h->cfg.ops.led(h->cfg.ops.ctx, KUBELET_LED_PANIC);
             return -1;
         }
+        if (b == BOOT_OK && resumed && h->prev_held) {
+            brain_event(h, WASM_HOST_BRAIN_STARTED, NULL, "");
+        }
+        bool swapped = false;
         while (b == BOOT_OK && h->trap == NULL) {
             int64_t now = pk_now_ms();
             int64_t wait = h->cfg.max_wait_ms;
@@ -593,6 +819,19 @@ int wasm_host_run(wasm_host_t *h)
             if (h->cfg.ops.after_turn != NULL) {
                 h->cfg.ops.after_turn(h->cfg.ops.ctx, h);
             }
+            if (h->rollback_pending && roll_back(h, h->rollback_reason, h->rollback_detail)) {
+                swapped = true;
+                break;
+            }
+            if (h->swap_now && !h->stopping) {
+                if (take_over(h)) {
+                    swapped = true;
+                    break;
+                }
+                if (h->trap != NULL) {
+                    break;
+                }
+            }
             if (h->stopping) {
                 int64_t phase = wasm_host_stat(h, KUBELET_STAT_PHASE);
                 bool timed_out = now - h->stopping_since > (int64_t)h->cfg.shutdown_timeout_ms;
@@ -607,10 +846,119 @@ int wasm_host_run(wasm_host_t *h)
                 }
             }
         }
+        if (swapped) {
+            continue;
+        }
+        if (h->trap != NULL && h->prev_held) {
+            char detail[sizeof(h->trap_detail) + 64];
+            snprintf(detail, sizeof(detail), "it trapped: %s%s%s", h->trap, h->trap_detail[0] ? " - " : "", h->trap_detail);
+            h->metrics.traps++;
+            roll_back(h, "BrainCrashed", detail);
+            continue;
+        }
         if (!recover(h, instance_started)) {
             return 0;
         }
     }
+}
+
+void wasm_host_swap_after(wasm_host_t *h, int32_t req, uint8_t *wasm, size_t size)
+{
+    free(h->swap_wasm);
+    h->swap_armed = true;
+    h->swap_now = false;
+    h->swap_req = req;
+    h->swap_wasm = wasm;
+    h->swap_size = size;
+}
+
+void wasm_host_keep_brain(wasm_host_t *h)
+{
+    if (!h->prev_held) {
+        return;
+    }
+    uint8_t *old = h->prev_owned;
+    h->prev_owned = NULL;
+    h->prev_held = false;
+    free_module(h, old);
+    free(h->prev_snapshot);
+    h->prev_snapshot = NULL;
+}
+
+void wasm_host_roll_back(wasm_host_t *h, const char *reason, const char *detail)
+{
+    if (!h->prev_held) {
+        return;
+    }
+    h->rollback_pending = true;
+    snprintf(h->rollback_reason, sizeof(h->rollback_reason), "%s", reason);
+    snprintf(h->rollback_detail, sizeof(h->rollback_detail), "%s", detail);
+}
+
+const uint8_t *wasm_host_running_module(const wasm_host_t *h, size_t *size)
+{
+    *size = h->wasm_size;
+    return h->wasm;
+}
+
+bool wasm_host_brain_on_probation(const wasm_host_t *h)
+{
+    return h->prev_held;
+}
+
+int wasm_host_check_module(const uint8_t *wasm, size_t size, uint64_t abi, char *why, size_t why_size)
+{
+    wasm_host_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        snprintf(why, why_size, "no memory to check the module");
+        return -1;
+    }
+    int rc = -1;
+    t->env = m3_NewEnvironment();
+    t->runtime = t->env != NULL ? m3_NewRuntime(t->env, 16 * 1024, t) : NULL;
+    IM3Module module = NULL;
+    M3Result r = t->runtime == NULL ? m3Err_mallocFailed : m3_ParseModule(t->env, &module, wasm, (uint32_t)size);
+    if (r != m3Err_none) {
+        snprintf(why, why_size, "it does not parse under wasm3 %s: %s", M3_VERSION, r);
+        goto out;
+    }
+    r = m3_LoadModule(t->runtime, module);
+    if (r != m3Err_none) {
+        m3_FreeModule(module);
+        snprintf(why, why_size, "it does not load under wasm3 %s: %s", M3_VERSION, r);
+        goto out;
+    }
+    /* Linked to a host that is never called: only abi_version() runs, and it calls no import. */
+    r = wasm_host_link_imports(t, module);
+    if (r != m3Err_none) {
+        snprintf(why, why_size, "its import %s does not link: %s", t->link_error_name ? t->link_error_name : "?", r);
+        goto out;
+    }
+    r = m3_CompileModule(module);
+    if (r != m3Err_none) {
+        snprintf(why, why_size, "it does not compile under wasm3 %s: %s", M3_VERSION, r);
+        goto out;
+    }
+    if (find_exports(t) != m3Err_none || t->fn.snapshot_write == NULL || t->fn.snapshot_take == NULL ||
+        t->fn.snapshot_read == NULL) {
+        snprintf(why, why_size, "it lacks an export the host calls (the core's exports, snapshot_write/take/read)");
+        goto out;
+    }
+    if (!call(t, t->fn.abi_version)) {
+        snprintf(why, why_size, "abi_version() trapped: %s", t->trap);
+        goto out;
+    }
+    int32_t v = result_i32(t->fn.abi_version);
+    if ((uint64_t)(int64_t)v != abi || v < KUBELET_ABI_VERSION_MIN || v > KUBELET_ABI_VERSION_MAX) {
+        snprintf(why, why_size, "its abi_version() is %" PRId32 " (the commit says %" PRIu64 ", this host runs %d..%d)", v,
+                 abi, KUBELET_ABI_VERSION_MIN, KUBELET_ABI_VERSION_MAX);
+        goto out;
+    }
+    rc = 0;
+out:
+    free_runtime(t);
+    free(t);
+    return rc;
 }
 
 int64_t wasm_host_stat(wasm_host_t *h, int32_t id)
@@ -635,7 +983,15 @@ void wasm_host_destroy(wasm_host_t *h)
 {
     if (h != NULL) {
         free_runtime(h);
+        drop_pending(h);
         free(h->pending);
+        free(h->resume);
+        free(h->swap_wasm);
+        free(h->prev_snapshot);
+        if (h->prev_owned != h->wasm_owned) {
+            free(h->prev_owned);
+        }
+        free(h->wasm_owned);
         free(h);
     }
 }

@@ -30,6 +30,10 @@ typedef struct {
     IM3Function on_host_result;
     /** Optional (NULL when the core lacks it): the CPU time the host measured, cumulative. */
     IM3Function on_cpu;
+    /** Optional too: the snapshot exports brain swaps use (NULL: this module cannot hand over or resume). */
+    IM3Function snapshot_write;
+    IM3Function snapshot_take;
+    IM3Function snapshot_read;
     IM3Function on_timer;
     IM3Function next_deadline;
     IM3Function shutdown;
@@ -79,6 +83,33 @@ struct wasm_host {
     pk_event_t *pending;
     uint32_t pending_count;
     uint32_t pending_cap;
+    /** The module running now: cfg.wasm, or a swapped-in one (owned, freed when replaced). */
+    const uint8_t *wasm;
+    size_t wasm_size;
+    uint8_t *wasm_owned;
+    /** The snapshot the next boot resumes from (owned; NULL: a fresh start). */
+    uint8_t *resume;
+    size_t resume_len;
+    /** A swap armed for after the result of request swap_req, to swap_wasm (owned). */
+    bool swap_armed;
+    bool swap_now;
+    int32_t swap_req;
+    uint8_t *swap_wasm;
+    size_t swap_size;
+    /** The module before a swap on probation, with the snapshot it handed over (owned). */
+    bool prev_held;
+    const uint8_t *prev_wasm;
+    size_t prev_size;
+    uint8_t *prev_owned;
+    uint8_t *prev_snapshot;
+    size_t prev_snapshot_len;
+    /** A rollback asked for (wasm_host_roll_back), done at the end of the turn. */
+    bool rollback_pending;
+    char rollback_reason[48];
+    char rollback_detail[256];
+    /** Why the last boot failed, in words (for a rollback's message), and start()'s result. */
+    char boot_error[200];
+    int32_t start_rc;
 };
 
 /** Links every import the core declares (ABI.md "Imports") to `host`'s functions. */

@@ -35,6 +35,17 @@ extern "C" {
 
 typedef struct wasm_host wasm_host_t;
 
+/** What a brain swap did (docs/brain.md "Swap", "Roll back"), for wasm_host_ops_t.brain. */
+typedef enum {
+    /** The running instance did not hand over its state (detail: why); it keeps running, no swap. */
+    WASM_HOST_BRAIN_NOT_SWAPPED = 1,
+    /** The new module runs, resumed from the snapshot; the previous one is kept until wasm_host_keep_brain. */
+    WASM_HOST_BRAIN_STARTED = 2,
+    /** The new module failed (reason: BrainCrashed, BrainRefusedSnapshot, BrainNotRenewing; detail: why);
+     * the previous module is booted again from the snapshot it handed over. */
+    WASM_HOST_BRAIN_ROLLED_BACK = 3,
+} wasm_host_brain_event_t;
+
 /** The host's network link, as on_link reports it. */
 typedef struct {
     /** KUBELET_LINK_* */
@@ -83,6 +94,11 @@ typedef struct {
     void (*heap)(void *ctx, uint32_t *free_bytes, uint32_t *total_bytes);
     /** Feed the watchdog (optional): called at least every max_wait_ms and during long wasm calls. */
     void (*watchdog)(void *ctx);
+    /**
+     * Optional: what a brain swap did (see wasm_host_swap_after). `reason` is NULL except for
+     * WASM_HOST_BRAIN_ROLLED_BACK; `detail` is "" when there is nothing to say. wasm_host_stat works here.
+     */
+    void (*brain)(void *ctx, wasm_host_t *host, wasm_host_brain_event_t event, const char *reason, const char *detail);
     /** Observer (optional), called once per loop turn after the events of that turn were delivered. */
     void (*after_turn)(void *ctx, wasm_host_t *host);
     void *ctx;
@@ -154,6 +170,46 @@ uint32_t wasm_host_generation(const wasm_host_t *host);
 
 /** A copy of the figures so far. */
 void wasm_host_metrics(const wasm_host_t *host, wasm_host_metrics_t *out);
+
+/*
+ * Brain swaps (docs/brain.md "Swap"). Every function here is for the wasm task only: from inside host_call
+ * or from after_turn.
+ */
+
+/**
+ * Records the result of host call `req` for the running instance, delivered (on_host_result) before the next
+ * event from the queue: for a call answered inside host_call, where the wasm task cannot post to its own
+ * queue. The bytes are copied (at most one io_buffer's worth is delivered). False when out of memory.
+ */
+bool wasm_host_queue_result(wasm_host_t *host, int32_t req, int32_t status, const uint8_t *data, size_t len);
+
+/**
+ * Right after on_host_result for request `req` returns (the commit's), swap to `wasm` (a malloc'd block the
+ * host now owns and frees): snapshot_take and snapshot_read on the running instance, its connections closed,
+ * a new wasm3 runtime for `wasm`, the same configuration, snapshot_write, start. The previous module and its
+ * snapshot are kept (unless a swap is already on probation: an unproven module is never the fallback) until
+ * wasm_host_keep_brain; a trap or a refused start of the new one before that rolls back to them.
+ */
+void wasm_host_swap_after(wasm_host_t *host, int32_t req, uint8_t *wasm, size_t size);
+
+/** The swapped-in module proved itself: the previous module and snapshot are dropped. */
+void wasm_host_keep_brain(wasm_host_t *host);
+
+/** Rolls back to the previous module at the end of this turn (no-op without one). */
+void wasm_host_roll_back(wasm_host_t *host, const char *reason, const char *detail);
+
+/** The module running now (the one the host was given, or a swapped-in one) and its size. */
+const uint8_t *wasm_host_running_module(const wasm_host_t *host, size_t *size);
+
+/** True while a swapped-in module is on probation (a previous one is kept). */
+bool wasm_host_brain_on_probation(const wasm_host_t *host);
+
+/**
+ * The module check of a brain (BrainInvalidModule): parses, loads, links and compiles `wasm` under wasm3 in a
+ * throwaway runtime, looks for every export the host calls and asks abi_version(), which must be `abi` and
+ * within KUBELET_ABI_VERSION_MIN..MAX. 0, or -1 with why in words.
+ */
+int wasm_host_check_module(const uint8_t *wasm, size_t size, uint64_t abi, char *why, size_t why_size);
 
 /** Frees the host (after wasm_host_run returned). */
 void wasm_host_destroy(wasm_host_t *host);
