@@ -29,6 +29,9 @@
 #include "mbedtls/x509_crt.h"
 #include "wasm3.h"
 
+#include "brain_host.h"
+#include "brain_slot_file.h"
+#include "brain_store.h"
 #include "cred_store.h"
 #include "host_crypto.h"
 #include "kubeconfig.h"
@@ -46,10 +49,15 @@ static const char *TAG = "linux";
 #define DEFAULT_WASM_STACK (32 * 1024)
 #define DEFAULT_NATIVE_STACK (1024 * 1024)
 #define STACK_PAINT 0xA5
+/* Debian's bundle (ca-certificates): the public CAs of PROFILE_PUBLIC without --registry-ca. */
+#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 typedef struct {
     net_tls_t *net;
     host_crypto_t *crypto;
+    /* the brain calls (NULL without --state-dir) and where proven brains are kept */
+    brain_host_t *brain;
+    const char *state_dir;
     pk_evq_t *queue;
     wasm_host_t *host;
     atomic_int link_up;
@@ -95,11 +103,8 @@ static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *hos
     if (!atomic_load(&lh->link_up)) {
         return KUBELET_CLOSE_LINK_DOWN; /* the wasm host delivers the close itself */
     }
-    if (profile != KUBELET_PROFILE_CLUSTER) {
-        PK_LOGW(TAG, "connection %" PRId32 ": PROFILE_PUBLIC (public CAs) is not implemented in this port yet", conn);
-        return KUBELET_CLOSE_TLS_FAILED;
-    }
-    return net_tls_connect(lh->net, gen, conn, host, port, server_name);
+    /* PROFILE_PUBLIC (a registry): --registry-ca, else the system's CA bundle; never the client certificate */
+    return net_tls_connect_profile(lh->net, gen, conn, host, port, server_name, profile);
 }
 
 static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
@@ -107,13 +112,18 @@ static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *dat
     return net_tls_send(((linux_host_t *)ctx)->net, gen, conn, data, len);
 }
 
-/* OP_LISTEN through net_tls, the crypto ops through host_crypto (ABI.md "Host calls"). */
+/* OP_LISTEN through net_tls, the crypto ops through host_crypto, the brain ops through brain_host (ABI.md
+ * "Host calls"). */
 static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
                             size_t len)
 {
     linux_host_t *lh = ctx;
     if (host_crypto_serves(op)) {
         return host_crypto_call(lh->crypto, gen, req, op, arg, data, len);
+    }
+    if (brain_host_serves(op)) {
+        /* NULL without --state-dir: -ERR_UNSUPPORTED, and the core's brain pods wait (BrainSwapUnsupported) */
+        return brain_host_call(lh->brain, lh->host, req, op, arg, data, len);
     }
     if (op != KUBELET_OP_LISTEN) {
         return -KUBELET_ERR_UNSUPPORTED;
@@ -200,10 +210,38 @@ static void summary(linux_host_t *lh, wasm_host_t *h)
             wasm_host_generation(h), m.traps);
 }
 
+static void op_brain(void *ctx, wasm_host_t *h, wasm_host_brain_event_t event, const char *reason, const char *detail)
+{
+    brain_host_on_event(((linux_host_t *)ctx)->brain, h, event, reason, detail);
+}
+
+static void brain_log(void *ctx, bool warn, const char *line)
+{
+    (void)ctx;
+    if (warn) {
+        PK_LOGW(TAG, "%s", line);
+    } else {
+        PK_LOGI(TAG, "%s", line);
+    }
+}
+
+/* A proven brain is kept as brain-current.wasm in the state directory: the next start runs it. */
+static void save_proven(void *ctx, const brain_commit_t *c, const uint8_t *wasm, size_t size)
+{
+    linux_host_t *lh = ctx;
+    char err[512];
+    if (brain_store_save(lh->state_dir, c, wasm, size, err, sizeof(err)) != 0) {
+        PK_LOGW(TAG, "brain: cannot keep the proven brain: %s; the next start runs the core given", err);
+    } else {
+        PK_LOGI(TAG, "brain: kept as %s/%s; the next start runs it", lh->state_dir, BRAIN_CURRENT_WASM);
+    }
+}
+
 static void op_after_turn(void *ctx, wasm_host_t *h)
 {
     linux_host_t *lh = ctx;
     int64_t now = pk_now_ms();
+    brain_host_after_turn(lh->brain, h);
     if (lh->summary_every_ms > 0 && now >= lh->next_summary_ms) {
         lh->next_summary_ms = now + lh->summary_every_ms;
         summary(lh, h);
@@ -279,13 +317,20 @@ static void usage(FILE *to)
             "                           serving.key/.crt; keys mode 0600, the directory 0700); default: in\n"
             "                           memory only, and when bootstrapping\n"
             "                           ${XDG_STATE_HOME:-~/.local/state}/picokubelet/pki/<node name>\n"
+            "  --registry-ca FILE       CAs (PEM) for PROFILE_PUBLIC connections (registries a brain is pulled\n"
+            "                           from; default: the system bundle %s)\n"
+            "  --state-dir DIR          brain swaps (docs/brain.md): a pulled brain goes to DIR/brain-next.wasm,\n"
+            "                           a proven one is kept as DIR/brain-current.wasm (+ .json) and run at the\n"
+            "                           next start instead of --wasm; without it the brain calls are unsupported\n"
+            "  --brain-public-key FILE  an Ed25519 key brains must be signed with (base64 of 32 bytes, host-sim's\n"
+            "                           brain.key.pub; repeatable); none: every brain is refused (BrainUntrusted)\n"
             "  --help\n\n"
             "Every configuration key can also come from the environment: PICOKUBELET_NODE_NAME,\n"
             "PICOKUBELET_API_HOST, PICOKUBELET_API_PORT, PICOKUBELET_SERVER_NAME, PICOKUBELET_TOKEN,\n"
             "PICOKUBELET_BOOTSTRAP_TOKEN, PICOKUBELET_CA_PEM, PICOKUBELET_CLIENT_CA, PICOKUBELET_CLIENT_CERT,\n"
             "PICOKUBELET_CLIENT_KEY (PEM text).\n"
             "Precedence: kubeconfig (or bootstrap kubeconfig) < environment < flags.\n",
-            DEFAULT_HEAP_TOTAL, DEFAULT_WASM_STACK);
+            DEFAULT_HEAP_TOTAL, DEFAULT_WASM_STACK, SYSTEM_CA_BUNDLE);
 }
 
 static int set_from_file(kubelet_config_t *c, const char *key, const char *path)
@@ -431,6 +476,9 @@ enum {
     OPT_LISTEN_ADDRESS,
     OPT_CLIENT_CA,
     OPT_CERT_DIR,
+    OPT_STATE_DIR,
+    OPT_REGISTRY_CA,
+    OPT_BRAIN_PUBLIC_KEY,
     OPT_HELP,
 };
 
@@ -464,6 +512,9 @@ int main(int argc, char **argv)
         {"listen-address", required_argument, NULL, OPT_LISTEN_ADDRESS},
         {"client-ca-file", required_argument, NULL, OPT_CLIENT_CA},
         {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"registry-ca", required_argument, NULL, OPT_REGISTRY_CA},
+        {"brain-public-key", required_argument, NULL, OPT_BRAIN_PUBLIC_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -484,6 +535,10 @@ int main(int argc, char **argv)
     char *serving_key = NULL;
     const char *listen_address = NULL;
     const char *cert_dir = NULL;
+    bool wasm_given = false;
+    char *registry_ca = NULL;
+    static uint8_t brain_keys[8][BRAIN_PUBLIC_KEY_BYTES];
+    size_t brain_key_count = 0;
     kubelet_config_t cfg;
     kubelet_config_init(&cfg);
     kubelet_config_t flags;
@@ -537,6 +592,7 @@ int main(int argc, char **argv)
             break;
         case OPT_WASM:
             wasm_path = optarg;
+            wasm_given = true;
             break;
         case OPT_LOG_LEVEL:
             kubelet_config_set(&flags, "log_level", optarg);
@@ -606,6 +662,28 @@ int main(int argc, char **argv)
         case OPT_CERT_DIR:
             cert_dir = optarg;
             break;
+        case OPT_STATE_DIR:
+            lh.state_dir = optarg;
+            break;
+        case OPT_REGISTRY_CA:
+            if ((registry_ca = kubeconfig_read_file(optarg, NULL)) == NULL) {
+                fprintf(stderr, "--registry-ca: cannot read %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            break;
+        case OPT_BRAIN_PUBLIC_KEY: {
+            char kerr[512];
+            if (brain_key_count == sizeof(brain_keys) / sizeof(brain_keys[0])) {
+                fprintf(stderr, "--brain-public-key: at most %zu keys\n", sizeof(brain_keys) / sizeof(brain_keys[0]));
+                return 2;
+            }
+            if (brain_store_read_key(optarg, brain_keys[brain_key_count], kerr, sizeof(kerr)) != 0) {
+                fprintf(stderr, "--brain-public-key: %s\n", kerr);
+                return 2;
+            }
+            brain_key_count++;
+            break;
+        }
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -751,7 +829,33 @@ int main(int argc, char **argv)
     }
 
     size_t wasm_size = 0;
-    uint8_t *wasm = (uint8_t *)kubeconfig_read_file(wasm_path, &wasm_size);
+    uint8_t *wasm = NULL;
+    /* A proven brain in the state directory runs instead of the core given (host-sim's rule: unless --wasm
+     * names one), as a board boots the slot marked proven (docs/brain.md "Roll back"). */
+    char proven_digest[BRAIN_DIGEST_LEN + 1] = "";
+    char proven_path[1100] = "";
+    if (lh.state_dir != NULL) {
+        brain_commit_t proven;
+        char perr[1024];
+        snprintf(proven_path, sizeof(proven_path), "%s/%s", lh.state_dir, BRAIN_CURRENT_WASM);
+        int got = brain_store_load(lh.state_dir, &wasm, &wasm_size, &proven, perr, sizeof(perr));
+        if (got < 0) {
+            PK_LOGW(TAG, "brain: %s; starting from the core given", perr);
+        } else if (got > 0 && wasm_given) {
+            PK_LOGI(TAG, "brain: not running the proven brain %s (%s): --wasm %s was given", proven_path,
+                    proven.digest, wasm_path);
+            free(wasm);
+            wasm = NULL;
+        } else if (got > 0) {
+            PK_LOGI(TAG, "brain: starting from the proven brain %s (%s, version %s) instead of the core given",
+                    proven_path, proven.digest, proven.version);
+            snprintf(proven_digest, sizeof(proven_digest), "%s", proven.digest);
+            wasm_path = proven_path;
+        }
+    }
+    if (wasm == NULL) {
+        wasm = (uint8_t *)kubeconfig_read_file(wasm_path, &wasm_size);
+    }
     if (wasm == NULL) {
         fprintf(stderr, "cannot read the core %s: %s (build it with: npx asc assembly/kubelet.ts --target release)\n",
                 wasm_path, strerror(errno));
@@ -784,8 +888,18 @@ int main(int argc, char **argv)
     char ipv4_text[INET_ADDRSTRLEN];
     struct in_addr ipv4_addr = {.s_addr = htonl(lh.ipv4)};
     inet_ntop(AF_INET, &ipv4_addr, ipv4_text, sizeof(ipv4_text));
+    const char *public_cas = "--registry-ca";
+    if (registry_ca == NULL && (registry_ca = kubeconfig_read_file(SYSTEM_CA_BUNDLE, NULL)) != NULL) {
+        public_cas = SYSTEM_CA_BUNDLE;
+    }
+    if (registry_ca == NULL) {
+        PK_LOGW(TAG, "no --registry-ca and no %s: PROFILE_PUBLIC connections (registries) will fail", SYSTEM_CA_BUNDLE);
+    } else {
+        PK_LOGI(TAG, "PROFILE_PUBLIC connections (registries) are verified against %s", public_cas);
+    }
     net_tls_config_t net_cfg = {
         .ca_pem = cfg.ca_pem,
+        .public_ca_pem = registry_ca,
         .client_ca_pem = cfg.client_ca,
         .client_cert_pem = cfg.client_cert,
         .client_key_pem = cfg.client_key,
@@ -810,6 +924,35 @@ int main(int argc, char **argv)
     if (lh.crypto == NULL) {
         fprintf(stderr, "host crypto: %s\n", err);
         return 1;
+    }
+    if (lh.state_dir != NULL) {
+        brain_slot_file_t *slot_file = brain_slot_file_open(lh.state_dir, BRAIN_SLOT_FILE_DEFAULT_BYTES, err, sizeof(err));
+        if (slot_file == NULL) {
+            fprintf(stderr, "--state-dir: %s\n", err);
+            return 2;
+        }
+        brain_host_config_t brain_cfg = {
+            .backend = brain_slot_file_backend(slot_file),
+            .keys = (const uint8_t(*)[BRAIN_PUBLIC_KEY_BYTES])brain_keys,
+            .key_count = brain_key_count,
+            .keys_hint = "--brain-public-key FILE",
+            .check_module = wasm_host_check_module,
+            .running_digest = proven_digest,
+            .save_proven = save_proven,
+            .log = brain_log,
+            .ctx = &lh,
+        };
+        lh.brain = brain_host_create(&brain_cfg, err, sizeof(err));
+        if (lh.brain == NULL) {
+            fprintf(stderr, "brain: %s\n", err);
+            return 1;
+        }
+        PK_LOGI(TAG, "brain: pulled brains go to %s (%zu brain public key%s%s)", brain_slot_file_path(slot_file),
+                brain_key_count, brain_key_count == 1 ? "" : "s",
+                brain_key_count == 0 ? ": every brain is refused, BrainUntrusted; give --brain-public-key FILE" : "");
+    } else if (brain_key_count > 0) {
+        PK_LOGW(TAG, "brain: --brain-public-key without --state-dir: brains have nowhere to go, the brain calls are "
+                     "unsupported; give --state-dir DIR");
     }
     /* host_crypto_start handed a stored client certificate (an earlier bootstrap's) to on_identity. */
     const char *credentials = kubelet_config_credentials(&cfg);
@@ -846,6 +989,7 @@ int main(int argc, char **argv)
                 .link = op_link,
                 .heap = op_heap,
                 .after_turn = op_after_turn,
+                .brain = op_brain,
                 .ctx = &lh,
             },
     };
@@ -912,6 +1056,7 @@ int main(int argc, char **argv)
             m.wasm3_heap_peak_bytes, m.memory_bytes, m.memory_peak_bytes, m.calls, m.longest_call_us, m.events,
             m.traps, stack_used(&lh));
     wasm_host_destroy(lh.host);
+    brain_host_destroy(lh.brain);
     free(wasm);
     kubelet_config_free(&cfg);
     return lh.result == 0 ? 0 : 1;

@@ -29,6 +29,7 @@
 #include "board_net.h"
 #include "config_store.h"
 #include "cred_store.h"
+#include "brain_board.h"
 #include "host_crypto.h"
 #include "kubelet_abi.h"
 #include "kubelet_config.h"
@@ -57,6 +58,9 @@ typedef struct {
     pk_evq_t *queue;
     net_tls_t *net;
     host_crypto_t *crypto;
+    /* the brain calls; NULL without a brain partition */
+    brain_host_t *brain;
+    wasm_host_t *host;
     char *config_json;
     size_t config_len;
     int64_t next_status_log;
@@ -90,13 +94,17 @@ static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *dat
     return net_tls_send(((board_t *)ctx)->net, gen, conn, data, len);
 }
 
-/* OP_LISTEN through net_tls, the crypto ops through host_crypto (keys and certificates in NVS). */
+/* OP_LISTEN through net_tls, the crypto ops through host_crypto (keys and certificates in NVS), the brain ops
+ * through brain_host (the slot in the brain partition). */
 static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, int32_t arg, const uint8_t *data,
                             size_t len)
 {
     board_t *b = ctx;
     if (host_crypto_serves(op)) {
         return b->crypto != NULL ? host_crypto_call(b->crypto, gen, req, op, arg, data, len) : -KUBELET_ERR_UNSUPPORTED;
+    }
+    if (brain_host_serves(op)) {
+        return brain_host_call(b->brain, b->host, req, op, arg, data, len);
     }
     if (op != KUBELET_OP_LISTEN) {
         return -KUBELET_ERR_UNSUPPORTED;
@@ -161,6 +169,7 @@ static void op_after_turn(void *ctx, wasm_host_t *h)
 {
     board_t *b = ctx;
     int64_t now = pk_now_ms();
+    brain_host_after_turn(b->brain, h);
     if (now < b->next_status_log) {
         return;
     }
@@ -193,6 +202,11 @@ static void on_link_change(void *ctx, bool moved)
 
 /* ---------------------------------------------------------------- wasm task */
 
+static void op_brain(void *ctx, wasm_host_t *h, wasm_host_brain_event_t event, const char *reason, const char *detail)
+{
+    brain_host_on_event(((board_t *)ctx)->brain, h, event, reason, detail);
+}
+
 static void wasm_task(void *arg)
 {
     board_t *b = arg;
@@ -222,10 +236,12 @@ static void wasm_task(void *arg)
                 .heap = op_heap,
                 .watchdog = op_watchdog,
                 .after_turn = op_after_turn,
+                .brain = op_brain,
                 .ctx = b,
             },
     };
     wasm_host_t *host = wasm_host_create(&cfg);
+    b->host = host;
     int rc = host != NULL ? wasm_host_run(host) : -1;
     /* Only a core that cannot run at all gets here (module or configuration refused): the reason is in the
      * log above, and the LED keeps showing it. Nothing is retried: the same bytes would fail the same way. */
@@ -335,6 +351,7 @@ void app_main(void)
     if (b->crypto == NULL) {
         ESP_LOGE(TAG, "host crypto: %s (the core runs without key slots)", err);
     }
+    b->brain = brain_board_start();
     /* host_crypto_start handed a stored client certificate (an earlier bootstrap's) to on_identity. */
     if (b->client_identity && credentials == NULL) {
         ESP_LOGI(TAG, "authenticating with the client certificate stored in NVS (an earlier TLS bootstrap)");

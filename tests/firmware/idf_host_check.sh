@@ -333,7 +333,8 @@ while IFS= read -r line; do units+=("$line"); done <<<"$plan"
 # The ESP-only files must be among them: a parse that lost a registration would otherwise pass quietly.
 for must in main/kubelet_main.c main/config_store.c components/board_net/board_net.c \
             components/led_status/led_status_esp.c components/kubelet_common/pk_os_freertos.c \
-            components/host_crypto/cred_store_nvs.c components/brain_slot/brain_slot_partition.c; do
+            components/host_crypto/cred_store_nvs.c components/brain_slot/brain_slot_partition.c \
+            components/brain_slot/brain_host.c main/brain_board.c; do
     grep -q "^$must"$'\t' <<<"$plan" || fail "$must is not among the sources parsed from our CMakeLists"
 done
 

@@ -136,6 +136,8 @@ typedef struct net_conn {
     uint64_t resolve_seq;
     /* Accepted on the listener (server side of the handshake): its port and peer. */
     bool accepted;
+    /* PROFILE_PUBLIC: verified against the public CAs, no client certificate presented */
+    bool public_profile;
     uint16_t port;
     uint32_t peer_ipv4;
     /* what verify_client found wrong with the client's certificate chain (accepted connections) */
@@ -188,6 +190,8 @@ struct net_tls {
      * (server side; NULL without a serving certificate). Network task only after start. */
     tls_profile_t *client;
     tls_profile_t *server;
+    /* PROFILE_PUBLIC connections (registries): NULL without public CAs (net_tls_config_t.public_ca_pem) */
+    tls_profile_t *public_side;
     /* resolver: requests (network task -> resolver) and results (back), both under `lock` */
     resolve_req_t *resolve_todo;
     resolve_req_t *resolve_done;
@@ -204,6 +208,9 @@ struct net_tls {
     /* the cluster CA (servers we connect to) and the client CA (clients of the kubelet port) */
     mbedtls_x509_crt ca;
     mbedtls_x509_crt client_ca;
+    mbedtls_x509_crt public_ca;
+    /* profile_new is making the PROFILE_PUBLIC profile (start-up only) */
+    bool building_public;
     uint8_t *read_buf;
 #ifndef ESP_PLATFORM
     /* tests (net_tls.h): hold the task at the top of a turn; connections the reuse guard kept from a
@@ -324,6 +331,16 @@ static void budget_written(net_tls_t *n, uint32_t gen, int32_t conn, size_t len)
 int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
                         const char *server_name)
 {
+    return net_tls_connect_profile(n, gen, conn, host, port, server_name, KUBELET_PROFILE_CLUSTER);
+}
+
+int32_t net_tls_connect_profile(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                                const char *server_name, int32_t profile)
+{
+    if (profile == KUBELET_PROFILE_PUBLIC && n->public_side == NULL) {
+        PK_LOGW(TAG, "connection %" PRId32 ": PROFILE_PUBLIC, but this host was given no public CAs", conn);
+        return KUBELET_CLOSE_TLS_FAILED;
+    }
     if (!budget_open(n, gen, conn)) {
         PK_LOGE(TAG, "connection %" PRId32 ": too many connections", conn);
         return KUBELET_CLOSE_CONNECT_FAILED;
@@ -339,6 +356,7 @@ int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *ho
         return KUBELET_CLOSE_CONNECT_FAILED;
     }
     c->port = port;
+    c->reason = profile; /* CMD_CONNECT: the profile */
     push_cmd(n, c);
     return 0;
 }
@@ -614,6 +632,7 @@ static void do_connect(net_tls_t *n, net_cmd_t *cmd)
     }
     c->gen = cmd->gen;
     c->id = cmd->conn;
+    c->public_profile = cmd->reason == KUBELET_PROFILE_PUBLIC;
     c->fd = -1;
     snprintf(c->server_name, sizeof(c->server_name), "%s", cmd->server_name);
     c->deadline = pk_now_ms() + n->cfg.connect_timeout_ms;
@@ -933,6 +952,7 @@ static uint8_t *client_identity(net_conn_t *c, uint32_t *len)
 
 static tls_profile_t *profile_new(net_tls_t *n, bool server, const char *cert_pem, const char *key_pem, char *err,
                                   size_t err_size);
+static tls_profile_t *public_profile_new(net_tls_t *n, char *err, size_t err_size);
 
 /* CMD_IDENTITY: new connections of that side present the slot's certificate from now on. */
 static void do_identity(net_tls_t *n, net_cmd_t *cmd)
@@ -1011,7 +1031,7 @@ static bool setup_tls(net_tls_t *n, net_conn_t *c)
 {
     mbedtls_ssl_init(&c->ssl);
     c->ssl_ready = true;
-    c->profile = c->accepted ? n->server : n->client;
+    c->profile = c->accepted ? n->server : c->public_profile ? n->public_side : n->client;
     c->profile->refs++;
     int rc = mbedtls_ssl_setup(&c->ssl, &c->profile->conf);
     if (rc == 0 && !c->accepted) {
@@ -1364,7 +1384,7 @@ static tls_profile_t *profile_new(net_tls_t *n, bool server, const char *cert_pe
             mbedtls_ssl_conf_verify(&p->conf, verify_client, NULL);
         } else {
             mbedtls_ssl_conf_authmode(&p->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-            mbedtls_ssl_conf_ca_chain(&p->conf, &n->ca, NULL);
+            mbedtls_ssl_conf_ca_chain(&p->conf, n->building_public ? &n->public_ca : &n->ca, NULL);
         }
     }
     if (rc == 0 && cert_pem != NULL) {
@@ -1385,6 +1405,15 @@ static tls_profile_t *profile_new(net_tls_t *n, bool server, const char *cert_pe
         profile_release(p);
         return NULL;
     }
+    return p;
+}
+
+/* The PROFILE_PUBLIC profile: the public CAs, no client certificate (a registry is not the cluster). */
+static tls_profile_t *public_profile_new(net_tls_t *n, char *err, size_t err_size)
+{
+    n->building_public = true;
+    tls_profile_t *p = profile_new(n, false, NULL, NULL, err, err_size);
+    n->building_public = false;
     return p;
 }
 
@@ -1454,6 +1483,7 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
     mbedtls_ctr_drbg_init(&n->drbg);
     mbedtls_x509_crt_init(&n->ca);
     mbedtls_x509_crt_init(&n->client_ca);
+    mbedtls_x509_crt_init(&n->public_ca);
 #if defined(MBEDTLS_PSA_CRYPTO_C)
     psa_crypto_init();
 #endif
@@ -1478,6 +1508,19 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
         goto fail;
     }
     char why[256];
+    if (config->public_ca_pem != NULL) {
+        /* A system bundle may hold certificates mbedTLS cannot read (rc > 0: how many): the rest are used. */
+        rc = parse_pem_cert(&n->public_ca, config->public_ca_pem);
+        if (rc < 0 || n->public_ca.version == 0) {
+            describe_mbedtls_error(rc < 0 ? rc : MBEDTLS_ERR_X509_INVALID_FORMAT, text, sizeof(text));
+            snprintf(err, err_size, "the public CAs (public_ca_pem) do not parse: %s", text);
+            goto fail;
+        }
+        if ((n->public_side = public_profile_new(n, why, sizeof(why))) == NULL) {
+            snprintf(err, err_size, "%s", why);
+            goto fail;
+        }
+    }
     n->client = profile_new(n, false, config->client_cert_pem, config->client_key_pem, why, sizeof(why));
     if (n->client == NULL) {
         snprintf(err, err_size, "%s", why);
@@ -1525,8 +1568,10 @@ fail:
     free(n->read_buf);
     profile_release(n->client);
     profile_release(n->server);
+    profile_release(n->public_side);
     mbedtls_x509_crt_free(&n->ca);
     mbedtls_x509_crt_free(&n->client_ca);
+    mbedtls_x509_crt_free(&n->public_ca);
     mbedtls_ctr_drbg_free(&n->drbg);
     mbedtls_entropy_free(&n->entropy);
     free(n);

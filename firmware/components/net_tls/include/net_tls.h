@@ -51,6 +51,9 @@ typedef struct {
     const char *ca_pem;
     /** CA bundle (PEM) client certificates on the kubelet port must verify against (NULL: ca_pem). */
     const char *client_ca_pem;
+    /** CAs (PEM) PROFILE_PUBLIC connections verify against, without a client certificate (NULL: PROFILE_PUBLIC
+     * connections fail with CLOSE_TLS_FAILED). The Linux port: --registry-ca, else the system bundle. */
+    const char *public_ca_pem;
     /** Client certificate and key (PEM), both or neither. */
     const char *client_cert_pem;
     const char *client_key_pem;
@@ -84,6 +87,10 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
  */
 int32_t net_tls_connect(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
                         const char *server_name);
+
+/** net_tls_connect with a profile: KUBELET_PROFILE_CLUSTER, or KUBELET_PROFILE_PUBLIC (the public CAs). */
+int32_t net_tls_connect_profile(net_tls_t *n, uint32_t gen, int32_t conn, const char *host, uint16_t port,
+                                const char *server_name, int32_t profile);
 
 /** Bytes one connection may hold taken but not yet written. */
 #define NET_TLS_SEND_BUDGET (64 * 1024)

@@ -1,0 +1,185 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * brain_store.h. The record is one compact JSON line and a newline, so that brain_commit_parse reads it back
+ * (its fields are a commit's; provenAt is a key it skips) and host-sim's JSON.parse reads it too.
+ */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mbedtls/base64.h"
+#include "mbedtls/sha256.h"
+#include "mbedtls/version.h"
+
+#include "kubeconfig.h"
+#include "brain_store.h"
+
+int brain_store_read_key(const char *path, uint8_t key[BRAIN_PUBLIC_KEY_BYTES], char *err, size_t err_size)
+{
+    size_t len = 0;
+    char *text = kubeconfig_read_file(path, &len);
+    if (text == NULL) {
+        snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *b = text;
+    while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n') {
+        b++;
+    }
+    size_t n = strcspn(b, " \t\r\n");
+    uint8_t raw[64];
+    size_t got = 0;
+    int rc = mbedtls_base64_decode(raw, sizeof(raw), &got, (const unsigned char *)b, n);
+    free(text);
+    if (rc != 0 || got != BRAIN_PUBLIC_KEY_BYTES) {
+        snprintf(err, err_size, "%s is not the base64 of a 32-byte Ed25519 public key (as host-sim's brain.key.pub; "
+                 "make a pair with `node host-sim/bin/picokubelet-sim.js brain-key --out FILE`)", path);
+        return -1;
+    }
+    memcpy(key, raw, BRAIN_PUBLIC_KEY_BYTES);
+    return 0;
+}
+
+static void sha256_digest(const uint8_t *bytes, size_t len, char out[BRAIN_DIGEST_LEN + 1])
+{
+    uint8_t sum[32];
+#if MBEDTLS_VERSION_MAJOR >= 3
+    mbedtls_sha256(bytes, len, sum, 0);
+#else
+    mbedtls_sha256_ret(bytes, len, sum, 0);
+#endif
+    int o = snprintf(out, BRAIN_DIGEST_LEN + 1, "sha256:");
+    for (int i = 0; i < 32; i++) {
+        o += snprintf(out + o, (size_t)(BRAIN_DIGEST_LEN + 1 - o), "%02x", sum[i]);
+    }
+}
+
+static int atomic_write(const char *path, const void *bytes, size_t len, char *err, size_t err_size)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL) {
+        snprintf(err, err_size, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    chmod(tmp, 0600);
+    bool ok = fwrite(bytes, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, err_size, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends s as a JSON string (the commit's strings came through brain_commit_parse: no control characters). */
+static void put_string(char *out, size_t size, size_t *o, const char *s)
+{
+    if (*o < size) {
+        out[(*o)++] = '"';
+    }
+    for (; *s && *o + 2 < size; s++) {
+        if (*s == '"' || *s == '\\') {
+            out[(*o)++] = '\\';
+        }
+        out[(*o)++] = *s;
+    }
+    if (*o < size) {
+        out[(*o)++] = '"';
+    }
+}
+
+int brain_store_save(const char *dir, const brain_commit_t *c, const uint8_t *wasm, size_t size, char *err,
+                     size_t err_size)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_size, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/%s", dir, BRAIN_CURRENT_WASM);
+    /* The module first: a record never names a module that is not there. */
+    if (atomic_write(path, wasm, size, err, err_size) != 0) {
+        return -1;
+    }
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    char rec[2048];
+    size_t o = 0;
+    const struct {
+        const char *key;
+        const char *value;
+    } fields[] = {{"digest", c->digest}, {"layer", c->layer}, {"version", c->version},
+                  {"pod", c->pod},       {"image", c->image}, {"provenAt", when}};
+    o += (size_t)snprintf(rec + o, sizeof(rec) - o, "{");
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        o += (size_t)snprintf(rec + o, sizeof(rec) - o, "\"%s\":", fields[i].key);
+        put_string(rec, sizeof(rec), &o, fields[i].value);
+        o += (size_t)snprintf(rec + o, sizeof(rec) - o, ",");
+    }
+    int n = snprintf(rec + o, sizeof(rec) - o, "\"abi\":%llu,\"size\":%zu}\n", (unsigned long long)c->abi, size);
+    if (n < 0 || (size_t)n >= sizeof(rec) - o) {
+        snprintf(err, err_size, "the record of %s does not fit %zu bytes", c->digest, sizeof(rec));
+        return -1;
+    }
+    o += (size_t)n;
+    snprintf(path, sizeof(path), "%s/%s", dir, BRAIN_CURRENT_JSON);
+    return atomic_write(path, rec, o, err, err_size);
+}
+
+int brain_store_load(const char *dir, uint8_t **wasm, size_t *size, brain_commit_t *c, char *err, size_t err_size)
+{
+    char wasm_path[1100];
+    char json_path[1100];
+    snprintf(wasm_path, sizeof(wasm_path), "%s/%s", dir, BRAIN_CURRENT_WASM);
+    snprintf(json_path, sizeof(json_path), "%s/%s", dir, BRAIN_CURRENT_JSON);
+    struct stat st;
+    if (stat(wasm_path, &st) != 0) {
+        return 0;
+    }
+    size_t json_len = 0;
+    char *json = kubeconfig_read_file(json_path, &json_len);
+    if (json == NULL) {
+        snprintf(err, err_size, "%s is there but %s cannot be read (%s): delete both to silence this", wasm_path,
+                 json_path, strerror(errno));
+        return -1;
+    }
+    char why[200];
+    int rc = brain_commit_parse((const uint8_t *)json, json_len, c, why, sizeof(why));
+    free(json);
+    c->manifest = NULL;
+    c->manifest_len = 0;
+    if (rc != 0) {
+        snprintf(err, err_size, "%s: %s: delete it and %s to silence this", json_path, why, wasm_path);
+        return -1;
+    }
+    size_t n = 0;
+    uint8_t *bytes = (uint8_t *)kubeconfig_read_file(wasm_path, &n);
+    if (bytes == NULL) {
+        snprintf(err, err_size, "cannot read %s: %s", wasm_path, strerror(errno));
+        return -1;
+    }
+    char layer[BRAIN_DIGEST_LEN + 1];
+    sha256_digest(bytes, n, layer);
+    if (strcmp(layer, c->layer) != 0) {
+        snprintf(err, err_size, "%s is %s, but %s names %s; not running it (delete both to silence this)", wasm_path,
+                 layer, json_path, c->layer);
+        free(bytes);
+        return -1;
+    }
+    *wasm = bytes;
+    *size = n;
+    return 1;
+}
