@@ -76,6 +76,13 @@ static void test_refused_snapshot_before_start(void)
     brain_keeper_rolled_back(&k, "BrainRefusedSnapshot", "start returned error 5\r\nline two");
     CHECK_EQ_STR(status(&k), "failed=sha256:b\nreason=BrainRefusedSnapshot\nmessage=start returned error 5 line two\n");
     CHECK(!k.armed);
+
+    /* Started from a proven brain: a new one that never starts leaves that one running. */
+    brain_keeper_init(&k, "sha256:a");
+    brain_keeper_arm(&k, &c);
+    brain_keeper_rolled_back(&k, "BrainCrashed", "it trapped in start: [trap] unreachable executed");
+    CHECK_EQ_STR(status(&k), "running=sha256:a\nfailed=sha256:b\nreason=BrainCrashed\n"
+                             "message=it trapped in start: [trap] unreachable executed\n");
 }
 
 static void test_not_swapped(void)
@@ -90,6 +97,21 @@ static void test_not_swapped(void)
                              "it keeps running\n");
     brain_keeper_started(&k, 0, 0, 10000); /* nothing armed: ignored */
     CHECK_EQ_STR(k.state.running, "sha256:a");
+}
+
+static void test_swap_while_proving_never_starts(void)
+{
+    brain_keeper_t k;
+    brain_keeper_init(&k, "sha256:a");
+    brain_commit_t b = commit("sha256:b", "0.2.0");
+    brain_commit_t c = commit("sha256:c", "0.3.0");
+    brain_keeper_arm(&k, &b);
+    brain_keeper_started(&k, 1, 0, 10000);
+    brain_keeper_arm(&k, &c);
+    /* c never starts: the host goes back to a, the proven one, not to b on probation. */
+    brain_keeper_rolled_back(&k, "BrainRefusedSnapshot", "start returned error 5");
+    CHECK_EQ_STR(status(&k), "running=sha256:a\nfailed=sha256:c\nreason=BrainRefusedSnapshot\nmessage=start returned error 5\n");
+    CHECK(!k.proving);
 }
 
 static void test_swap_while_proving(void)
@@ -116,5 +138,6 @@ int main(void)
     RUN(test_refused_snapshot_before_start);
     RUN(test_not_swapped);
     RUN(test_swap_while_proving);
+    RUN(test_swap_while_proving_never_starts);
     return check_summary("test_brain_keeper");
 }

@@ -167,7 +167,7 @@ void brain_host_on_event(brain_host_t *b, wasm_host_t *h, wasm_host_brain_event_
         say(b, true, "brain: %s rolled back: %s: %s", failed, reason, detail);
         brain_keeper_rolled_back(&b->keeper, reason, detail);
         say(b, false, "brain: running %s again, from the snapshot it handed over",
-            b->keeper.state.running[0] ? b->keeper.state.running : "the core the host was started with");
+            b->keeper.state.running[0] ? b->keeper.state.running : "the core given at start");
         break;
     }
     default:

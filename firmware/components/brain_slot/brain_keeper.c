@@ -85,7 +85,11 @@ void brain_keeper_rolled_back(brain_keeper_t *k, const char *reason, const char 
 {
     const char *failed = k->armed ? k->pending.digest : k->state.running;
     fail(k, failed, reason, message);
-    copy(k->state.running, sizeof(k->state.running), k->previous);
+    /* The host goes back to the module before the swap: the one running still when the new one never started
+     * and none was on probation, else the proven one kept before the probation. */
+    if (!k->armed || k->proving) {
+        copy(k->state.running, sizeof(k->state.running), k->previous);
+    }
     k->previous[0] = '\0';
     k->armed = false;
     k->proving = false;
