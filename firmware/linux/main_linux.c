@@ -292,8 +292,7 @@ static void usage(FILE *to)
             "  --api-host HOST          API server host (overrides the kubeconfig)\n"
             "  --api-port PORT          API server port\n"
             "  --server-name NAME       name to verify the server certificate against (default: the host;\n"
-            "                           with mbedTLS 2.x an IP literal cannot be verified: use a DNS SAN,\n"
-            "                           e.g. localhost)\n"
+            "                           an IP address is matched against the certificate's IP SANs)\n"
             "  --ca FILE                cluster CA bundle (PEM)\n"
             "  --client-ca-file FILE    CA bundle the kubelet port verifies client certificates against\n"
             "                           (default: the cluster CA)\n"
@@ -362,12 +361,6 @@ static void set_from_env(kubelet_config_t *c)
             fprintf(stderr, "ignoring %s: not a valid value\n", name);
         }
     }
-}
-
-static bool is_ip_literal(const char *host)
-{
-    unsigned char buf[16];
-    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 /*
@@ -801,17 +794,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* An IP literal is matched against the certificate's IP SANs (net_tls does it itself on mbedTLS 2.x). */
     const char *server_name = cfg.server_name ? cfg.server_name : cfg.api_host;
-#if MBEDTLS_VERSION_MAJOR < 3
-    if (is_ip_literal(server_name)) {
-        PK_LOGW(TAG, "mbedTLS %s cannot match an IP address against a certificate's IP SANs; the handshake with "
-                     "%s will fail unless you pass --server-name with a DNS name in the server certificate "
-                     "(for the local control plane: localhost)",
-                MBEDTLS_VERSION_STRING, server_name);
-    }
-#else
-    (void)is_ip_literal;
-#endif
     char default_dir[1024];
     if (cfg.bootstrap_token != NULL && cert_dir == NULL) {
         if (!default_cert_dir(cfg.node_name, default_dir, sizeof(default_dir))) {

@@ -1027,6 +1027,78 @@ static void run_commands(net_tls_t *n)
 
 static int verify_client(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
 
+#if MBEDTLS_VERSION_MAJOR < 3
+#include "mbedtls/asn1.h"
+/*
+ * mbedTLS 2.x matches a server name only against DNS names and the CN: a registry addressed by IP (the
+ * core connects to the host of an image reference, e.g. 127.0.0.1:5000) would always fail. This finds
+ * the address among the leaf's iPAddress SANs itself (2.x does not list them in subject_alt_names).
+ */
+static bool has_ip_san(const mbedtls_x509_crt *crt, const uint8_t *addr, size_t addr_len)
+{
+    unsigned char *p = crt->v3_ext.p;
+    const unsigned char *end = p != NULL ? p + crt->v3_ext.len : NULL;
+    size_t len;
+    if (p == NULL || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
+        return false;
+    }
+    end = p + len;
+    while (p < end) {
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
+            return false;
+        }
+        unsigned char *ext_end = p + len;
+        mbedtls_x509_buf oid;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID) != 0) {
+            return false;
+        }
+        oid.p = p;
+        p += oid.len;
+        int critical = 0;
+        (void)mbedtls_asn1_get_bool(&p, ext_end, &critical); /* optional */
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_SUBJECT_ALT_NAME, &oid) != 0 ||
+            mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0 ||
+            mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
+            p = ext_end;
+            continue;
+        }
+        unsigned char *names_end = p + len;
+        while (p < names_end) {
+            unsigned char tag = *p++;
+            if (mbedtls_asn1_get_len(&p, names_end, &len) != 0) {
+                return false;
+            }
+            if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) && len == addr_len &&
+                memcmp(p, addr, addr_len) == 0) {
+                return true;
+            }
+            p += len;
+        }
+        return false;
+    }
+    return false;
+}
+
+/* Per client connection named by an IP literal: a CN mismatch of the leaf is no mismatch when an iPAddress
+ * SAN is that address. */
+static int verify_server_ip(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    const net_conn_t *c = ctx;
+    uint8_t addr[16];
+    size_t addr_len = 0;
+    if (inet_pton(AF_INET, c->server_name, addr) == 1) {
+        addr_len = 4;
+    } else if (inet_pton(AF_INET6, c->server_name, addr) == 1) {
+        addr_len = 16;
+    }
+    if (depth == 0 && addr_len > 0 && (*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) != 0 &&
+        has_ip_san(crt, addr, addr_len)) {
+        *flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    }
+    return 0;
+}
+#endif
+
 static bool setup_tls(net_tls_t *n, net_conn_t *c)
 {
     mbedtls_ssl_init(&c->ssl);
@@ -1047,6 +1119,11 @@ static bool setup_tls(net_tls_t *n, net_conn_t *c)
     if (c->accepted) {
         mbedtls_ssl_set_verify(&c->ssl, verify_client, c); /* per connection, to keep what was wrong */
     }
+#if MBEDTLS_VERSION_MAJOR < 3
+    else {
+        mbedtls_ssl_set_verify(&c->ssl, verify_server_ip, c);
+    }
+#endif
     return true;
 }
 
