@@ -9,7 +9,8 @@
 #   [PICOKUBELET_CLUSTER_DIR=DIR] tests/firmware/linux_port_e2e.sh [path/to/picokubelet-linux]
 #
 # The wasm3 checkout is the pinned commit (firmware/cmake/wasm3_source.cmake), outside this repository.
-# Not part of CI: CI has no wasm3 source (firmware/README.md "Tests"). Needs curl, openssl and base64.
+# Not part of CI: CI has no wasm3 source (firmware/README.md "Tests"). Needs curl, openssl, base64, sha256sum,
+# node and `npm run build` (build/ts, for scenario 5).
 # Ends with "N passed, N failed" and exits non-zero when a check failed. Cleans up its nodes, CSRs and the
 # bootstrap token it made.
 #
@@ -30,6 +31,13 @@
 #     itself); the cert dir holds client.key (0600, dir 0700) and client.crt (that subject, verifies against
 #     the cluster CA, the key's public half). A restart with the same flags and directory makes no new CSR
 #     and renews the node's Lease with the stored certificate.
+#  5. Brain swaps (docs/brain.md): a third node with --state-dir, --brain-public-key and --registry-ca (the
+#     cluster CA, which signed the local registry's certificate) pulls a brain pod's image, pushed signed to the
+#     local registry by tests/firmware/brain_push.mjs (host-sim's push(), the picokubelet-system namespace and
+#     its pull secret), over PROFILE_PUBLIC, verifies it and swaps: the pod Running with imageID the digest, the
+#     same bootID, kubeletVersion of v2; proven after 3 renewals and kept as brain-current.wasm. A v3 that traps
+#     in start is rolled back (the pod CrashLoopBackOff with BrainCrashed, v2 running again, the same bootID).
+#     A restart without --wasm runs the proven v2.
 # Every wait polls a condition (a log line, an API field) with a deadline; nothing waits a fixed time.
 set -uo pipefail
 
@@ -89,13 +97,18 @@ bip="127.0.$((10 + RANDOM % 200)).$((10 + RANDOM % 200))"
 bport=$((port + 1))
 bid=""
 pid=""
+# The brain node of scenario 5.
+sname="pk-linux-brain-$RANDOM"
+sip="127.0.$((10 + RANDOM % 200)).$((10 + RANDOM % 200))"
 stop_node() {
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -INT "$pid"; wait "$pid" 2>/dev/null; fi
     pid=""
 }
 cleanup() {
     stop_node
-    "${kubectl[@]}" delete node "$name" "$bname" --ignore-not-found >/dev/null 2>&1
+    "${kubectl[@]}" -n picokubelet-system delete pod "$sname-v2" "$sname-v3" --ignore-not-found --grace-period=0 \
+        --force >/dev/null 2>&1
+    "${kubectl[@]}" delete node "$name" "$bname" "$sname" --ignore-not-found >/dev/null 2>&1
     "${kubectl[@]}" get csr -o jsonpath='{range .items[*]}{.metadata.name} {.spec.username}{"\n"}{end}' 2>/dev/null |
         while read -r c user; do
             case "$user" in
@@ -284,6 +297,80 @@ check "the restart did not bootstrap again" bash -c "! grep -q 'TLS bootstrap wi
 check "no second CSR was made ($bbefore before the restart)" test "$(csrs_of_boot)" = "$bbefore"
 [ "$(csrs_of_boot)" = "$bbefore" ] || "${kc[@]}" get csr | sed 's/^/    /'
 check "node $bname is still Ready" node_ready
+
+stop_node
+
+# 5. Brain swaps: pulled from the local registry over PROFILE_PUBLIC, verified, swapped, proven, rolled back.
+push_json="$(PICOKUBELET_CLUSTER_DIR="$dir" node "$root/tests/firmware/brain_push.mjs" "$work/brains" 2>"$work/push.err")"
+field() { node -e 'process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]] ?? ""))' "$push_json" "$1" 2>/dev/null; }
+repo="$(field repo)" v2="$(field v2)" v3="$(field v3)"
+pushed() { test -n "$v2" && test -n "$v3" && test -s "$work/brains/brain.key.pub"; }
+check "v2 and a v3 that traps at start were pushed signed to the local registry" pushed ||
+    sed 's/^/    /' "$work/push.err"
+node "$root/tools/cluster.mjs" kubeconfig-for-node "$sname" --out "$work/brain-node.kubeconfig" --dir "$dir" >/dev/null
+run_brain_node() { # log file, then extra flags
+    local log="$1"
+    shift
+    "$bin" --kubeconfig "$work/brain-node.kubeconfig" --node-name "$sname" --ipv4 "$sip" --kubelet-port 0 \
+        --state-dir "$work/state" --brain-public-key "$work/brains/brain.key.pub" --registry-ca "$pki/ca.crt" \
+        --summary-every 0 "$@" >"$log" 2>&1 &
+    pid=$!
+}
+node_info() { # a field of .status.nodeInfo
+    "${kubectl[@]}" get node "$sname" -o jsonpath="{.status.nodeInfo.$1}" 2>/dev/null
+}
+brain_pod() { # pod name, manifest digest
+    printf '%s' "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"$1\",\"namespace\":\"picokubelet-system\"},
+  \"spec\":{\"nodeName\":\"$sname\",\"runtimeClassName\":\"picokubelet-brain\",\"imagePullSecrets\":[{\"name\":\"brain-registry\"}],
+  \"tolerations\":[{\"key\":\"picokubelet.dev/no-containers\",\"operator\":\"Exists\"}],
+  \"containers\":[{\"name\":\"brain\",\"image\":\"$repo@$2\"}]}}" >"$work/$1.json"
+    "${kubectl[@]}" apply -f "$work/$1.json" >/dev/null
+}
+pod_field() { # pod, jsonpath
+    "${kubectl[@]}" -n picokubelet-system get pod "$1" -o jsonpath="$2" 2>/dev/null
+}
+version="$(node -p "require('$root/package.json').version")"
+brain_ready() {
+    test "$("${kubectl[@]}" get node "$sname" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True
+}
+runs_version() { [[ "$(node_info kubeletVersion)" == *-picokubelet."$1" ]]; }
+v2_running() { test "$(pod_field "$sname-v2" '{.status.phase}')" = Running; }
+kept_is_layer() { # brain-current.json names brain-current.wasm's sha256
+    grep -q "\"layer\":\"sha256:$(sha256sum "$work/state/brain-current.wasm" | cut -d' ' -f1)\"" "$work/state/brain-current.json"
+}
+v3_rolled_back() { test "$(pod_field "$sname-v3" '{.status.containerStatuses[0].state.waiting.reason}')" = CrashLoopBackOff; }
+
+run_brain_node "$work/brain.log" --wasm "$root/build/picokubelet.wasm"
+check "the brain node is Ready" poll 60 brain_ready
+boot_id="$(node_info bootID)"
+check "it runs the core given (kubeletVersion ends -picokubelet.$version)" runs_version "$version"
+brain_pod "$sname-v2" "$v2"
+check "the v2 brain pod is Running" poll 90 v2_running
+check "its imageID is the digest" test "$(pod_field "$sname-v2" '{.status.containerStatuses[0].imageID}')" = "$repo@$v2"
+check "the host verified v2 and swapped to it" wait_for "$work/brain.log" "brain: $v2 \(version 0.2.0\) verified; swapping to it" 5
+check "kubeletVersion shows v2" poll 30 runs_version 0.2.0
+check "the same bootID: a swap, not a reboot" test "$(node_info bootID)" = "$boot_id"
+check "v2 proven after 3 Lease renewals and kept as brain-current.wasm" \
+    wait_for "$work/brain.log" "kept as $work/state/brain-current.wasm" 90
+check "brain-current.json names brain-current.wasm's layer" kept_is_layer
+"${kubectl[@]}" -n picokubelet-system delete pod "$sname-v2" --wait=true --timeout=30s >/dev/null 2>&1
+brain_pod "$sname-v3" "$v3"
+check "the v3 brain pod shows the roll-back (CrashLoopBackOff)" poll 90 v3_rolled_back
+check "its message says rolled back: BrainCrashed" \
+    grep -q "brain $v3 rolled back: BrainCrashed" <<<"$(pod_field "$sname-v3" '{.status.containerStatuses[0].state.waiting.message}')"
+check "the host went back to v2" wait_for "$work/brain.log" "brain: running $v2 again, from the snapshot it handed over" 5
+check "kubeletVersion still shows v2" runs_version 0.2.0
+check "the same bootID through the roll-back" test "$(node_info bootID)" = "$boot_id"
+"${kubectl[@]}" -n picokubelet-system delete pod "$sname-v3" --wait=true --timeout=30s >/dev/null 2>&1
+stop_node
+run_brain_node "$work/brain2.log"
+check "a restart without --wasm runs the proven brain" \
+    wait_for "$work/brain2.log" "brain: starting from the proven brain $work/state/brain-current.wasm \($v2, version 0.2.0\)" 10
+check "the restarted node is Ready" poll 60 brain_ready
+check "and runs v2" poll 30 runs_version 0.2.0
+check "no private key or pull secret in the brain node's logs" \
+    bash -c "! grep -qE 'PRIVATE KEY|Authorization: Basic' '$work/brain.log' '$work/brain2.log'"
+stop_node
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
