@@ -39,8 +39,8 @@ extern "C" {
 #define KUBELET_OP_CSR_CREATE 3
 #define KUBELET_OP_CERT_INSTALL 4
 #define KUBELET_OP_CERT_INFO 5
-/* Brain swaps (docs/brain.md): not implemented by the firmware yet, so they answer -ERR_UNSUPPORTED and
- * brain pods wait with BrainSwapUnsupported. */
+/* Brain swaps (docs/brain.md): answered by brain_host.c when the host has a brain slot; without one
+ * -ERR_UNSUPPORTED, and brain pods wait with BrainSwapUnsupported. */
 #define KUBELET_OP_BRAIN_WRITE 6
 #define KUBELET_OP_BRAIN_COMMIT 7
 #define KUBELET_OP_BRAIN_STATUS 8

@@ -17,6 +17,10 @@
  *    back-off. The node keeps its identity: same name, same MAC; the core adopts its existing Node.
  *  - Generations: every runtime instance has a generation number; network events carry the generation
  *    their connection was opened in, and events of an older generation are dropped.
+ *  - Brain swaps (docs/brain.md): after the result of a commit armed with wasm_host_swap_after, the running
+ *    instance hands its snapshot over and a new runtime boots the new module from it (a new generation);
+ *    the previous module and snapshot are kept until wasm_host_keep_brain, and a trap or a refused start
+ *    of the new one meanwhile (or wasm_host_roll_back) boots them again at once, without a back-off.
  *
  * Threading: wasm_host_run() and every callback in wasm_host_ops_t run in the calling (wasm) task.
  * Other tasks talk to it only through the queue.
