@@ -57,6 +57,7 @@ typedef struct {
     host_crypto_t *crypto;
     /* the brain calls (NULL without --state-dir) and where proven brains are kept */
     brain_host_t *brain;
+    brain_slot_file_t *slot_file;
     const char *state_dir;
     pk_evq_t *queue;
     wasm_host_t *host;
@@ -911,6 +912,7 @@ int main(int argc, char **argv)
     }
     if (lh.state_dir != NULL) {
         brain_slot_file_t *slot_file = brain_slot_file_open(lh.state_dir, BRAIN_SLOT_FILE_DEFAULT_BYTES, err, sizeof(err));
+        lh.slot_file = slot_file;
         if (slot_file == NULL) {
             fprintf(stderr, "--state-dir: %s\n", err);
             return 2;
@@ -1041,6 +1043,7 @@ int main(int argc, char **argv)
             m.traps, stack_used(&lh));
     wasm_host_destroy(lh.host);
     brain_host_destroy(lh.brain);
+    brain_slot_file_close(lh.slot_file);
     free(wasm);
     kubelet_config_free(&cfg);
     return lh.result == 0 ? 0 : 1;

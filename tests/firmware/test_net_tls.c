@@ -764,6 +764,81 @@ static void test_untrusted_server(void)
     server_stop(&s);
 }
 
+/* An IP address as the server name is matched against the certificate's IP SANs (net_tls does it itself on
+ * mbedTLS 2.x, which matches only DNS names): server.crt has IP:127.0.0.1 and not 127.0.0.2. */
+static void test_ip_server_name(void)
+{
+    server_t s = {0};
+    server_start(&s, SERVE_HANDSHAKE);
+    client_t c = client_new(false);
+    net_tls_connect(c.net, 1, 4, "127.0.0.1", s.port, "127.0.0.1");
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CONNECTED);
+    net_tls_close(c.net, 1, 4);
+    server_stop(&s);
+
+    server_start(&s, SERVE_HANDSHAKE);
+    net_tls_connect(c.net, 1, 5, "127.0.0.1", s.port, "127.0.0.2");
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_TLS_FAILED);
+    server_stop(&s);
+}
+
+static client_t client_public(const char *cluster_ca, const char *public_ca)
+{
+    client_t c;
+    c.q = pk_evq_create(32);
+    net_tls_config_t cfg = {
+        .ca_pem = read_text(cluster_ca),
+        .public_ca_pem = public_ca != NULL ? read_text(public_ca) : NULL,
+        .client_cert_pem = read_text("client.crt"),
+        .client_key_pem = read_text("client.key"),
+        .queue = c.q,
+        .connect_timeout_ms = 5000,
+    };
+    char err[256];
+    c.net = net_tls_start(&cfg, err, sizeof(err));
+    if (c.net == NULL) {
+        fprintf(stderr, "net_tls_start: %s\n", err);
+        exit(2);
+    }
+    return c;
+}
+
+/* PROFILE_PUBLIC (a registry): verified against the public CAs, not the cluster's, and without the node's
+ * client certificate; refused at once by a host given no public CAs. */
+static void test_public_profile(void)
+{
+    server_t s = {0};
+    client_t c = client_public("rogue-ca.crt", "ca.crt");
+    server_start(&s, SERVE_HANDSHAKE);
+    CHECK_EQ_INT(net_tls_connect_profile(c.net, 1, 6, "127.0.0.1", s.port, "localhost", KUBELET_PROFILE_PUBLIC), 0);
+    pk_event_t ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CONNECTED);
+    net_tls_close(c.net, 1, 6);
+    server_stop(&s);
+
+    server_start(&s, SERVE_HANDSHAKE);
+    net_tls_connect_profile(c.net, 1, 7, "127.0.0.1", s.port, "localhost", KUBELET_PROFILE_CLUSTER);
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    CHECK_EQ_INT(ev.arg, KUBELET_CLOSE_TLS_FAILED); /* the cluster CA here is the rogue one */
+    server_stop(&s);
+
+    server_t strict = {.require_client_cert = true};
+    server_start(&strict, SERVE_HANDSHAKE);
+    net_tls_connect_profile(c.net, 1, 8, "127.0.0.1", strict.port, "localhost", KUBELET_PROFILE_PUBLIC);
+    ev = next_event(&c, 10000);
+    CHECK_EQ_INT(ev.kind, PK_EV_CLOSED);
+    server_stop(&strict);
+    CHECK(!strict.handshake_ok); /* no client certificate was presented */
+
+    client_t none = client_public("ca.crt", NULL);
+    CHECK_EQ_INT(net_tls_connect_profile(none.net, 1, 9, "127.0.0.1", 1, "localhost", KUBELET_PROFILE_PUBLIC),
+                 KUBELET_CLOSE_TLS_FAILED);
+}
+
 static void test_refused_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -859,6 +934,8 @@ int main(int argc, char **argv)
     RUN(test_server_closes);
     RUN(test_wrong_server_name);
     RUN(test_untrusted_server);
+    RUN(test_ip_server_name);
+    RUN(test_public_profile);
     RUN(test_refused_port);
     RUN(test_client_certificate);
     RUN(test_large_response_is_chunked);
