@@ -5,7 +5,10 @@
  * sequence and the imports of a well-behaved core, then each kind of trap (a pointer past the end of
  * memory, a negative length, an abort, a call over its time budget). For every trap the host must log
  * it, show Panic, drop the old instance's connections, rebuild the runtime with the same configuration
- * after the back-off, and stop cleanly on request. Only built when wasm3 is available.
+ * after the back-off, and stop cleanly on request. Brain swaps: the swap after a commit's result (the
+ * snapshot handed over, a new generation, the new module running), a rollback on a trap in start, on a
+ * refused snapshot and on request, a running instance that does not hand over, and the module check.
+ * Only built when wasm3 is available.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +25,8 @@ static uint8_t *s_wasm;
 static size_t s_wasm_size;
 static uint8_t *s_wasm_v1;
 static size_t s_wasm_v1_size;
+/* The fake core with its MARK "brain-A" patched to "brain-B": the brain the swap tests swap to. */
+static uint8_t *s_wasm_b;
 
 typedef struct {
     pk_evq_t *q;
@@ -46,6 +51,19 @@ typedef struct {
     /* mode r: events posted to fill the queue before connect was refused, and the last close() seen */
     int filled;
     atomic_int last_close;
+    /* brain swaps: the host's brain events, and what the instance said after each turn */
+    atomic_int commits;
+    atomic_int started_events;
+    atomic_int rolled_back_events;
+    atomic_int not_swapped_events;
+    char reason[48];
+    char detail[256];
+    atomic_int module_id;     /* stat(103): 1 module A, 2 module B */
+    atomic_int resumed_bytes; /* stat(102) */
+    atomic_int started_module;
+    atomic_uint started_gen;
+    atomic_bool kept;
+    atomic_bool asked_rollback;
 } fake_t;
 
 static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port, const char *name,
@@ -87,6 +105,15 @@ static int32_t op_host_call(void *ctx, uint32_t gen, int32_t req, int32_t op, in
                             size_t len)
 {
     fake_t *f = ctx;
+    if (op == KUBELET_OP_BRAIN_COMMIT) {
+        /* As brain_host does for a verified commit: the result from inside host_call, then the swap. */
+        atomic_fetch_add(&f->commits, 1);
+        CHECK(wasm_host_queue_result(f->host, req, 0, NULL, 0));
+        uint8_t *copy = malloc(s_wasm_size);
+        memcpy(copy, s_wasm_b, s_wasm_size);
+        wasm_host_swap_after(f->host, req, copy, s_wasm_size);
+        return 0;
+    }
     if (op != KUBELET_OP_LISTEN) {
         return -KUBELET_ERR_UNSUPPORTED;
     }
@@ -131,8 +158,41 @@ static void op_heap(void *ctx, uint32_t *free_bytes, uint32_t *total)
     *total = 300000;
 }
 
+static void op_brain(void *ctx, wasm_host_t *host, wasm_host_brain_event_t event, const char *reason,
+                     const char *detail)
+{
+    fake_t *f = ctx;
+    snprintf(f->reason, sizeof(f->reason), "%s", reason != NULL ? reason : "");
+    snprintf(f->detail, sizeof(f->detail), "%s", detail);
+    if (event == WASM_HOST_BRAIN_STARTED) {
+        atomic_store(&f->started_module, (int)wasm_host_stat(host, 103));
+        atomic_store(&f->started_gen, wasm_host_generation(host));
+        atomic_fetch_add(&f->started_events, 1);
+    } else if (event == WASM_HOST_BRAIN_ROLLED_BACK) {
+        atomic_fetch_add(&f->rolled_back_events, 1);
+    } else if (event == WASM_HOST_BRAIN_NOT_SWAPPED) {
+        atomic_fetch_add(&f->not_swapped_events, 1);
+    }
+}
+
 static void op_after_turn(void *ctx, wasm_host_t *host)
 {
+    fake_t *f = ctx;
+    atomic_store(&f->module_id, (int)wasm_host_stat(host, 103));
+    atomic_store(&f->resumed_bytes, (int)wasm_host_stat(host, 102));
+    if (atomic_load(&f->started_events) > 0 && f->mode == 'k' && !atomic_load(&f->kept)) {
+        wasm_host_keep_brain(host);
+        size_t size = 0;
+        const uint8_t *running = wasm_host_running_module(host, &size);
+        CHECK(!wasm_host_brain_on_probation(host));
+        CHECK(size == s_wasm_size && memcmp(running, s_wasm_b, size) == 0);
+        atomic_store(&f->kept, true);
+    }
+    if (atomic_load(&f->started_events) > 0 && f->mode == 'w' && !atomic_load(&f->asked_rollback)) {
+        CHECK(wasm_host_brain_on_probation(host));
+        wasm_host_roll_back(host, "BrainNotRenewing", "no Lease renewal within 30 s of the swap");
+        atomic_store(&f->asked_rollback, true);
+    }
     atomic_store(&((fake_t *)ctx)->host_results, (int)wasm_host_stat(host, KUBELET_STAT_HOST_CALLS));
     /* the fake core's own stat ids: on_cpu readings and the last busy time (-1 if one went back) */
     atomic_store(&((fake_t *)ctx)->cpu_reports, (int)wasm_host_stat(host, 100));
@@ -166,7 +226,8 @@ static fake_t *run_mode(char mode, bool (*until)(fake_t *), wasm_host_metrics_t 
         .max_wait_ms = 50,
         .queue = f->q,
         .ops = {.connect = op_connect, .send = op_send, .host_call = op_host_call, .close = op_close,
-                .close_all = op_close_all, .led = op_led, .link = op_link, .heap = op_heap, .after_turn = op_after_turn, .ctx = f},
+                .close_all = op_close_all, .led = op_led, .link = op_link, .heap = op_heap, .after_turn = op_after_turn,
+                .brain = op_brain, .ctx = f},
     };
     if (mode == 'v') {
         cfg.wasm = s_wasm_v1;
@@ -316,6 +377,138 @@ static void test_v1_module_refused(void)
 }
 
 
+static bool swapped_to_b(fake_t *f)
+{
+    return atomic_load(&f->module_id) == 2 && atomic_load(&f->resumed_bytes) == 5;
+}
+
+/* The swap after the commit's result: module B runs in a new generation, resumed from A's 5 bytes. */
+static void test_swap(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('s', swapped_to_b, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_INT(atomic_load(&f->commits), 1);
+    CHECK_EQ_INT(atomic_load(&f->started_events), 1);
+    CHECK_EQ_INT(atomic_load(&f->started_module), 2);
+    CHECK_EQ_INT(atomic_load(&f->started_gen), 2);
+    CHECK_EQ_INT(atomic_load(&f->last_close_all_gen), 2); /* gen 1's connections closed at the swap, 2's at the end */
+    CHECK(atomic_load(&f->close_alls) >= 2);
+    CHECK_EQ_INT(atomic_load(&f->rolled_back_events), 0);
+    CHECK_EQ_INT(m.traps, 0);
+    CHECK(wasm_host_brain_on_probation(f->host));
+    free_fake(f);
+}
+
+static bool kept(fake_t *f)
+{
+    return atomic_load(&f->kept);
+}
+
+/* Proven: the previous module is dropped, the new one is what runs (and what a later trap rebuilds). */
+static void test_swap_kept(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('k', kept, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK(!wasm_host_brain_on_probation(f->host));
+    CHECK_EQ_INT(atomic_load(&f->module_id), 2);
+    free_fake(f);
+}
+
+static bool rolled_back(fake_t *f)
+{
+    return atomic_load(&f->rolled_back_events) >= 1 && atomic_load(&f->module_id) == 1 &&
+           atomic_load(&f->resumed_bytes) == 5;
+}
+
+/* B traps in start: A boots again at once from the snapshot it handed over (no back-off, no panic). */
+static void test_swap_trap_in_start_rolls_back(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('t', rolled_back, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_STR(f->reason, "BrainCrashed");
+    CHECK(strstr(f->detail, "it trapped in start") != NULL);
+    CHECK_EQ_INT(atomic_load(&f->started_events), 0);
+    CHECK_EQ_INT(atomic_load(&f->commits), 1); /* the restored A resumed: it does not commit again */
+    CHECK_EQ_INT(atomic_load(&f->panics), 0);
+    CHECK_EQ_INT(m.restarts, 0);
+    CHECK(!wasm_host_brain_on_probation(f->host));
+    CHECK_EQ_INT(wasm_host_generation(f->host), 3);
+    free_fake(f);
+}
+
+static void test_swap_refused_snapshot_rolls_back(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('f', rolled_back, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_STR(f->reason, "BrainRefusedSnapshot");
+    CHECK_EQ_STR(f->detail, "start returned error 5");
+    CHECK_EQ_INT(atomic_load(&f->panics), 0);
+    free_fake(f);
+}
+
+/* BrainNotRenewing comes from the caller (brain_keeper): the rollback is done at the end of that turn. */
+static void test_swap_rolled_back_on_request(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('w', rolled_back, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_INT(atomic_load(&f->started_events), 1);
+    CHECK_EQ_STR(f->reason, "BrainNotRenewing");
+    CHECK_EQ_STR(f->detail, "no Lease renewal within 30 s of the swap");
+    CHECK_EQ_INT(wasm_host_generation(f->host), 3);
+    free_fake(f);
+}
+
+static bool not_swapped(fake_t *f)
+{
+    return atomic_load(&f->not_swapped_events) >= 1;
+}
+
+/* snapshot_take refuses: no swap, the old instance keeps running in its generation. */
+static void test_swap_not_handed_over(void)
+{
+    wasm_host_metrics_t m;
+    fake_t *f = run_mode('u', not_swapped, &m);
+    CHECK_EQ_INT(f->result, 0);
+    CHECK_EQ_STR(f->detail, "snapshot_take returned error 6");
+    CHECK_EQ_INT(atomic_load(&f->module_id), 1);
+    CHECK_EQ_INT(wasm_host_generation(f->host), 1);
+    CHECK(!wasm_host_brain_on_probation(f->host));
+    free_fake(f);
+}
+
+static void test_check_module(void)
+{
+    char why[200] = "";
+    CHECK_EQ_INT(wasm_host_check_module(s_wasm, s_wasm_size, 2, why, sizeof(why)), 0);
+    CHECK_EQ_INT(wasm_host_check_module(s_wasm, s_wasm_size, 3, why, sizeof(why)), -1);
+    CHECK(strstr(why, "abi_version() is 2 (the commit says 3") != NULL);
+    CHECK_EQ_INT(wasm_host_check_module(s_wasm_v1, s_wasm_v1_size, 1, why, sizeof(why)), -1);
+    static const uint8_t junk[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x0a, 0xff, 0xff};
+    CHECK_EQ_INT(wasm_host_check_module(junk, sizeof(junk), 2, why, sizeof(why)), -1);
+    CHECK(strstr(why, "does not parse under wasm3") != NULL);
+}
+
+/* A copy of the fake core whose MARK says "brain-B" (the same length, so nothing else moves). */
+static uint8_t *module_b(void)
+{
+    static const uint8_t from[] = {'b', 0, 'r', 0, 'a', 0, 'i', 0, 'n', 0, '-', 0, 'A', 0};
+    uint8_t *b = malloc(s_wasm_size);
+    memcpy(b, s_wasm, s_wasm_size);
+    int n = 0;
+    for (size_t i = 0; i + sizeof(from) <= s_wasm_size; i++) {
+        if (memcmp(b + i, from, sizeof(from)) == 0) {
+            b[i + 12] = 'B';
+            n++;
+        }
+    }
+    CHECK_EQ_INT(n, 1);
+    return b;
+}
 
 int main(int argc, char **argv)
 {
@@ -347,6 +540,15 @@ int main(int argc, char **argv)
     RUN(test_abort_traps);
     RUN(test_time_budget_traps);
     RUN(test_v1_module_refused);
+    s_wasm_b = module_b();
+    RUN(test_check_module);
+    RUN(test_swap);
+    RUN(test_swap_kept);
+    RUN(test_swap_trap_in_start_rolls_back);
+    RUN(test_swap_refused_snapshot_rolls_back);
+    RUN(test_swap_rolled_back_on_request);
+    RUN(test_swap_not_handed_over);
+    free(s_wasm_b);
     free(s_wasm);
     return check_summary("wasm_host");
 }
