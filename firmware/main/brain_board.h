@@ -3,7 +3,8 @@
  *
  * The board's brain calls (docs/brain.md): the keys from NVS key `brain_pubkey` (namespace "kubelet": one or
  * more base64 Ed25519 public keys, 32 raw bytes each, separated by commas or spaces) and the slot in the data
- * partition CONFIG_PICOKUBELET_BRAIN_PARTITION. Compiled against ESP-IDF's headers only: it has never run.
+ * partition CONFIG_PICOKUBELET_BRAIN_PARTITION. Not yet compiled against ESP-IDF (tests/firmware/idf_host_check.sh
+ * lists it) and never run.
  */
 #pragma once
 
