@@ -16,11 +16,10 @@
 #include <unistd.h>
 
 #include "mbedtls/base64.h"
-#include "mbedtls/sha256.h"
-#include "mbedtls/version.h"
 
 #include "kubeconfig.h"
 #include "brain_store.h"
+#include "brain_verify.h"
 
 int brain_store_read_key(const char *path, uint8_t key[BRAIN_PUBLIC_KEY_BYTES], char *err, size_t err_size)
 {
@@ -46,20 +45,6 @@ int brain_store_read_key(const char *path, uint8_t key[BRAIN_PUBLIC_KEY_BYTES], 
     }
     memcpy(key, raw, BRAIN_PUBLIC_KEY_BYTES);
     return 0;
-}
-
-static void sha256_digest(const uint8_t *bytes, size_t len, char out[BRAIN_DIGEST_LEN + 1])
-{
-    uint8_t sum[32];
-#if MBEDTLS_VERSION_MAJOR >= 3
-    mbedtls_sha256(bytes, len, sum, 0);
-#else
-    mbedtls_sha256_ret(bytes, len, sum, 0);
-#endif
-    int o = snprintf(out, BRAIN_DIGEST_LEN + 1, "sha256:");
-    for (int i = 0; i < 32; i++) {
-        o += snprintf(out + o, (size_t)(BRAIN_DIGEST_LEN + 1 - o), "%02x", sum[i]);
-    }
 }
 
 static int atomic_write(const char *path, const void *bytes, size_t len, char *err, size_t err_size)
@@ -172,7 +157,11 @@ int brain_store_load(const char *dir, uint8_t **wasm, size_t *size, brain_commit
         return -1;
     }
     char layer[BRAIN_DIGEST_LEN + 1];
-    sha256_digest(bytes, n, layer);
+    if (brain_digest(bytes, n, layer) != 0) {
+        snprintf(err, err_size, "cannot hash %s (mbedTLS)", wasm_path);
+        free(bytes);
+        return -1;
+    }
     if (strcmp(layer, c->layer) != 0) {
         snprintf(err, err_size, "%s is %s, but %s names %s; not running it (delete both to silence this)", wasm_path,
                  layer, json_path, c->layer);

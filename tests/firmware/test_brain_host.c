@@ -16,6 +16,7 @@
 #include "sodium.h"
 
 #include "check.h"
+#include "test_digest.h"
 #include "kubelet_abi.h"
 #include "pk_os.h"
 #include "brain_host.h"
@@ -99,19 +100,6 @@ static int mem_read(void *ctx, size_t off, uint8_t *out, size_t len, char *err, 
 
 static const brain_backend_t g_backend = {NULL, sizeof(g_store), mem_begin, mem_write, mem_read};
 
-static void digest_of(const uint8_t *b, size_t len, char out[BRAIN_DIGEST_LEN + 1])
-{
-    uint8_t sum[32];
-#if MBEDTLS_VERSION_MAJOR >= 3
-    mbedtls_sha256(b, len, sum, 0);
-#else
-    mbedtls_sha256_ret(b, len, sum, 0);
-#endif
-    strcpy(out, "sha256:");
-    for (int i = 0; i < 32; i++) {
-        sprintf(out + 7 + 2 * i, "%02x", sum[i]);
-    }
-}
 
 static uint8_t g_pk[crypto_sign_PUBLICKEYBYTES], g_sk[crypto_sign_SECRETKEYBYTES];
 static uint8_t g_image[3000];

@@ -19,6 +19,7 @@
 #include "sodium.h"
 
 #include "check.h"
+#include "test_digest.h"
 #include "kubelet_abi.h"
 #include "brain_calls.h"
 #include "brain_verify.h"
@@ -78,19 +79,6 @@ typedef struct {
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
 } pair_t;
 
-static void digest_of(const uint8_t *b, size_t len, char out[BRAIN_DIGEST_LEN + 1])
-{
-    uint8_t sum[32];
-#if MBEDTLS_VERSION_MAJOR >= 3
-    mbedtls_sha256(b, len, sum, 0);
-#else
-    mbedtls_sha256_ret(b, len, sum, 0);
-#endif
-    strcpy(out, "sha256:");
-    for (int i = 0; i < 32; i++) {
-        sprintf(out + 7 + 2 * i, "%02x", sum[i]);
-    }
-}
 
 /* A valid module header and a custom section, so the image spans several read-back pieces. */
 static size_t make_image(uint8_t *out)

@@ -52,6 +52,16 @@ static int sha256_bytes(const uint8_t *b, size_t len, uint8_t sum[32])
     return rc;
 }
 
+int brain_digest(const uint8_t *bytes, size_t len, char out[BRAIN_DIGEST_LEN + 1])
+{
+    uint8_t sum[32];
+    if (sha256_bytes(bytes, len, sum) != 0) {
+        return -1;
+    }
+    hex_digest(sum, out);
+    return 0;
+}
+
 /* sha256 of the slot's image, read back piece by piece. -1 with err when a read (or mbedTLS) fails. */
 static int sha256_slot(const brain_slot_t *slot, uint8_t sum[32], char *err, size_t err_size)
 {

@@ -56,6 +56,9 @@ brain_verify_result_t brain_verify_commit(const brain_verifier_t *v, const brain
 /* The statement a brain's key signs: "picokubelet-brain-v1\nlayer <layer>\nabi <n>\nversion <version>\n". */
 long brain_statement(const brain_commit_t *c, char *out, size_t out_size);
 
+/* "sha256:<64 lowercase hex>" of bytes (out: BRAIN_DIGEST_LEN + 1 bytes); -1 when mbedTLS fails. */
+int brain_digest(const uint8_t *bytes, size_t len, char out[BRAIN_DIGEST_LEN + 1]);
+
 /* The key id host-sim prints: the first 16 hex digits of sha256 of the raw key (out: 17 bytes). */
 void brain_key_id(const uint8_t key[BRAIN_PUBLIC_KEY_BYTES], char out[17]);
 
