@@ -33,6 +33,12 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 command -v go >/dev/null 2>&1 || echo "warning: go is not on PATH; the local control plane can only start from a cached build" >&2
 
 # npm ci when node_modules is missing or older than the lock file (and always in CI).
+if [ -L node_modules ] && { [ "${CI:-}" = "true" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+  # A git worktree sharing another checkout's packages: npm ci would empty that checkout's node_modules.
+  echo "error: node_modules is a symlink ($(readlink node_modules)); npm ci would replace the packages it points to." >&2
+  echo "       Run the suites directly (node --test ..., tests/firmware/run.sh), or remove the link and let this script install." >&2
+  exit 1
+fi
 if [ "${CI:-}" = "true" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
