@@ -139,7 +139,8 @@ function registries(h: CoreHarness, host: BrainHost): Registries {
   const wasm = readFileSync(RELEASE_WASM);
   const images: string[] = [];
   for (const [tag, opts] of [["good", { version: "9.9.9", key: privateKey }], ["unsigned", { version: "9.9.8" }], ["tampered", { version: "9.9.7", key: privateKey, tamper: true }]] as const) {
-    const layer = Buffer.concat([wasm, Buffer.from(tag)]);
+    // "good" is the release module itself (the host compiles it); the others need only distinct digests.
+    const layer = tag === "good" ? wasm : Buffer.concat([wasm, Buffer.from(tag)]);
     const pub = reg.publish("fuzz/brain", tag, layer, opts);
     store.storeBlob(pub.layerDigest, "tamper" in opts ? Buffer.concat([layer.subarray(0, -1), Buffer.from("X")]) : layer);
     images.push(`127.0.0.1:5000/fuzz/brain:${tag}`, `127.0.0.1:5000/fuzz/brain@${pub.digest}`);
@@ -207,6 +208,9 @@ export async function fuzzSeed(seed: number, bursts: number): Promise<FuzzReport
         finding(`linear memory ${h.peakMemory} B over the ${MEMORY_BUDGET} B budget`);
         break;
       }
+      // Now and then a clean stretch longer than the pull backoff (5 min), so a brain pulled through
+      // mutated bursts can also complete: the whole path to OP_BRAIN_COMMIT runs, not only its failures.
+      if (i % 20 === 19) h.run(6 * 60_000);
     }
   } catch (e) {
     finding(`trap or hang: ${(e as Error).message}`);
