@@ -4,7 +4,7 @@
  * `Basic realm="…"` (send the credentials themselves). And the https URLs a pull follows (token realms,
  * blob redirects), split into where to connect and what to ask for.
  */
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, decimal } from "../util/bytes";
 
 export class Challenge {
   /** "bearer", "basic", or "" when the header was neither. */
@@ -86,18 +86,9 @@ export function parseHttpsUrl(s: string): Url {
     return u;
   }
   u.host = authority.substring(0, colon);
-  const p = authority.substring(colon + 1);
-  let n: i32 = 0;
-  for (let i = 0; i < p.length && i < 6; i++) {
-    const c = p.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) {
-      n = 0;
-      break;
-    }
-    n = n * 10 + (c - 0x30);
-  }
-  if (n < 1 || n > 65535 || p.length > 5) u.error = "a bad port in the URL";
-  u.port = n;
+  const n = decimal(authority.substring(colon + 1), 5);
+  if (n < 1 || n > 65535) u.error = "a bad port in the URL";
+  u.port = n < 0 ? 0 : <i32>n;
   return u;
 }
 

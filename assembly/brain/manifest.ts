@@ -3,7 +3,7 @@
  * read with the streaming scanner, and the checks made before any layer byte is fetched. The bytes
  * themselves go to the host with the commit, which checks their sha256 against the digest asked for.
  */
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, decimal, visibleAscii } from "../util/bytes";
 import { JsonScanner, ScanHandler, ValueKind, numberOf } from "../json/scanner";
 import { isSha256 } from "./reference";
 
@@ -52,7 +52,7 @@ export class Manifest extends ScanHandler {
     else if (field == 6 && str) {
       const k = key.toString();
       if (k == ANN_VERSION) this.version = v.toString();
-      else if (k == ANN_ABI) this.abi = digits(v.toString());
+      else if (k == ANN_ABI) this.abi = decimal(v.toString(), 6);
       else if (k == ANN_SIGNATURE) this.signature = v.toString();
       else if (k == ANN_KEY_ID) this.keyId = v.toString();
     }
@@ -95,24 +95,10 @@ export function readToken(body: ByteBuffer): string {
   const t = new TokenReply();
   const s = new JsonScanner(TOKEN_FIELDS, t, TOKEN_MAX);
   if (!s.feed(body.ptr, body.length) || !s.finish()) return "";
-  for (let i = 0; i < t.token.length; i++) {
-    const c = t.token.charCodeAt(i);
-    // It goes into a header line: printable ASCII only.
-    if (c < 0x21 || c > 0x7e) return "";
-  }
-  return t.token.length < TOKEN_MAX ? t.token : "";
+  // It goes into a header line.
+  return t.token.length < TOKEN_MAX && visibleAscii(t.token) ? t.token : "";
 }
 
-function digits(s: string): i64 {
-  if (s.length == 0 || s.length > 6) return -1;
-  let n: i64 = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return -1;
-    n = n * 10 + <i64>(c - 0x30);
-  }
-  return n;
-}
 
 function clip(s: string): string {
   if (s.length == 0) return "none";

@@ -5,7 +5,7 @@
  * `kubernetes.io/dockercfg` (`data[".dockercfg"]`, the same map without `auths`). The node reads the
  * Secret with its own credentials: the Node authorizer lets it read secrets of pods bound to it.
  */
-import { ByteBuffer } from "../util/bytes";
+import { ByteBuffer, visibleAscii } from "../util/bytes";
 import { base64Decode, base64Encode } from "../util/base64";
 import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
 
@@ -74,7 +74,7 @@ export function credentialsFrom(body: ByteBuffer, keys: string[], problem: strin
       problem.push("its docker config is not JSON");
       return "";
     }
-    if (e.auth.length > 0) return printable(e.auth) ? e.auth : "";
+    if (e.auth.length > 0) return visibleAscii(e.auth) ? e.auth : "";
     if (e.username.length > 0) {
       const pair = new ByteBuffer(64, 4096);
       pair.str(e.username + ":" + e.password);
@@ -86,10 +86,3 @@ export function credentialsFrom(body: ByteBuffer, keys: string[], problem: strin
   return "";
 }
 
-function printable(s: string): bool {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}

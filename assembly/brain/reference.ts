@@ -4,6 +4,7 @@
  * holds a dot or a colon or is `localhost`, as docker and containerd decide; otherwise the image is on
  * Docker Hub (`registry-1.docker.io`, one-component names under `library/`).
  */
+import { decimal } from "../util/bytes";
 
 /** Docker Hub's API host, and the key its credentials have in a docker config. */
 export const DOCKER_HUB_HOST = "registry-1.docker.io";
@@ -84,14 +85,10 @@ export function parseReference(image: string): ImageRef {
   }
   r.host = r.registry.substring(0, pc);
   const port = r.registry.substring(pc + 1);
-  let n: i32 = 0;
-  for (let i = 0; i < port.length; i++) {
-    const c = port.charCodeAt(i);
-    if (c < 0x30 || c > 0x39 || i >= 5) return bad(r, "the registry port is not a number");
-    n = n * 10 + (c - 0x30);
-  }
-  if (port.length == 0 || n < 1 || n > 65535) return bad(r, "the registry port is not 1-65535");
-  r.port = n;
+  const n = decimal(port, 5);
+  if (n < 0 && port.length > 0) return bad(r, "the registry port is not a number");
+  if (n < 1 || n > 65535) return bad(r, "the registry port is not 1-65535");
+  r.port = <i32>n;
   return r;
 }
 

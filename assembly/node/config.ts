@@ -7,7 +7,7 @@
  * the place they go (RFC 1123 names, label syntax, header-safe tokens).
  */
 import { JsonScanner, ScanHandler, ValueKind } from "../json/scanner";
-import { ByteBuffer, withoutControls } from "../util/bytes";
+import { ByteBuffer, visibleAscii, withoutControls } from "../util/bytes";
 import { LogLevel } from "../abi/codes";
 import {
   EVALUATE_INTERVAL_MS, LEASE_DURATION_SECONDS, MEMORY_PRESSURE_BYTES, MEMORY_PRESSURE_HYSTERESIS_BYTES,
@@ -453,13 +453,7 @@ function isHostToken(s: string): bool {
 
 /** A bearer token that can go in a header: visible ASCII only. */
 function isTokenSafe(s: string): bool {
-  const n = s.length;
-  if (n > 8192) return false;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return false;
-  }
-  return true;
+  return s.length <= 8192 && visibleAscii(s);
 }
 
 /** `[a-z0-9]{6}.[a-z0-9]{16}`: the form the API server's bootstrap token authenticator accepts. */

@@ -18,7 +18,7 @@
  * 4xx/5xx and the connection ends. A hand-off forgets every connection (the host closes them).
  */
 import { CONN_ACCEPTED_MIN } from "../abi/codes";
-import { ByteBuffer, equalsIgnoreCase, utf8 } from "../util/bytes";
+import { ByteBuffer, decimal, equalsIgnoreCase, utf8 } from "../util/bytes";
 import { parseRfc3339 } from "../util/time";
 import { logDebug, logInfo } from "../util/log";
 import { HEAD_LIMIT, Incoming, IncomingRequest, Method } from "../http/incoming";
@@ -518,13 +518,13 @@ function truthy(v: string): bool {
 export function readLogQuery(query: string, q: LogQuery, wallMs: i64): string {
   const tail = queryValue(query, "tailLines");
   if (tail !== null) {
-    const n = count(tail);
+    const n = decimal(tail, 15);
     if (n < 0) return "tailLines must be a number of lines, not \"" + tail + "\"";
     q.tailLines = n;
   }
   const limit = queryValue(query, "limitBytes");
   if (limit !== null) {
-    const n = count(limit);
+    const n = decimal(limit, 15);
     if (n <= 0) return "limitBytes must be a positive number of bytes, not \"" + limit + "\"";
     q.limitBytes = n;
   }
@@ -532,7 +532,7 @@ export function readLogQuery(query: string, q: LogQuery, wallMs: i64): string {
   const sinceTime = queryValue(query, "sinceTime");
   if (since !== null && sinceTime !== null) return "at most one of sinceTime or sinceSeconds may be specified";
   if (since !== null) {
-    const n = count(since);
+    const n = decimal(since, 15);
     if (n <= 0) return "sinceSeconds must be a positive number of seconds, not \"" + since + "\"";
     q.sinceMs = wallMs - n * 1000;
   }
@@ -549,14 +549,3 @@ export function readLogQuery(query: string, q: LogQuery, wallMs: i64): string {
   return "";
 }
 
-/** A non-negative decimal count below 10^15, or -1. */
-function count(s: string): i64 {
-  if (s.length == 0 || s.length > 15) return -1;
-  let n: i64 = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return -1;
-    n = n * 10 + <i64>(c - 0x30);
-  }
-  return n;
-}

@@ -265,6 +265,27 @@ export function fnv1a64(s: string): u64 {
 }
 
 /** `s` as one printable line: control characters (newlines, tabs, DEL) become spaces. */
+/** True when every character of `s` is visible ASCII (0x21-0x7e): safe inside a header line. */
+export function visibleAscii(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/** `s` as a non-negative decimal of 1 to `maxDigits` digits, or -1. */
+export function decimal(s: string, maxDigits: i32): i64 {
+  if (s.length == 0 || s.length > maxDigits) return -1;
+  let n: i64 = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + <i64>(c - 0x30);
+  }
+  return n;
+}
+
 export function oneLine(s: string): string {
   return withoutControls(s, s.length, 0x20);
 }
