@@ -49,8 +49,6 @@ export const BLOB_PROGRESS_MS: i64 = 30_000;
 /** After a failed pull: the kubelet's image backoff, 10 s doubling to 5 min. */
 const PULL_BASE_MS: i64 = 10_000;
 const PULL_CAP_MS: i64 = 300_000;
-/** A tag is looked at again this often once its brain was refused (it may move to a new digest). */
-const RECHECK_MS: i64 = 300_000;
 /** Longest a pulled brain waits for the events before it to be sent. */
 const FLUSH_WAIT_MS: i64 = 10_000;
 /** Digests remembered as refused. */
@@ -99,10 +97,6 @@ export class BrainPuller extends Worker {
   committedVersion: string = "";
   /** Restarts the pod had counted when it was committed. */
   committedRestarts: i32 = 0;
-
-  /** Pulls started, brains committed, refusals (for tests and stats). */
-  pulls: i64 = 0;
-  commits: i64 = 0;
 
   private pod: Pod | null = null;
   private image: string = "";
@@ -188,7 +182,6 @@ export class BrainPuller extends Worker {
     const pod = this.pod!;
     if (status == 0) {
       this.step = PullStep.Swapping;
-      this.commits++;
       this.committedPod = pod.uid;
       this.committedImage = this.image;
       this.committedDigest = this.digest;
@@ -301,7 +294,6 @@ export class BrainPuller extends Worker {
   private pull(now: i64): void {
     const pod = this.pod!;
     const ref = this.ref;
-    this.pulls++;
     this.startedAt = now;
     this.basic = "";
     this.auth = "";
@@ -532,7 +524,7 @@ export class BrainPuller extends Worker {
     this.changed(now);
   }
 
-  /** `<Reason>: <message>` on the pod; a tag is looked at again later (it may move). */
+  /** `<Reason>: <message>` on the pod. */
   private showRefusal(words: string): void {
     const colon = words.indexOf(": ");
     const reason = colon > 0 && isReason(words.substring(0, colon)) ? words.substring(0, colon) : "BrainRefused";
@@ -581,7 +573,7 @@ export class BrainPuller extends Worker {
     this.step = PullStep.Unsupported;
   }
 
-  /** The container waits with `reason`; nothing more is due (a tag is looked at again after RECHECK_MS). */
+  /** The container waits with `reason`; nothing more is due until the pod names another image. */
   private settle(reason: string, message: string): void {
     this.step = PullStep.Settled;
     this.task.idle();
