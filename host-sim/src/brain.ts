@@ -23,6 +23,11 @@ export function statement(layerDigest: string, abi: number, version: string): Bu
   return Buffer.from(`picokubelet-brain-v1\nlayer ${layerDigest}\nabi ${abi}\nversion ${version}\n`, 'utf8');
 }
 
+/** `sha256:<hex>` of `b`: how OCI names a blob, and what a brain commit's digests are. */
+export function digestOf(b: Uint8Array): string {
+  return 'sha256:' + crypto.createHash('sha256').update(b).digest('hex');
+}
+
 /** The key id: sha256 of the public key's raw 32 bytes, hex, first 16 characters. */
 export function keyId(pub: crypto.KeyObject): string {
   const raw = rawPublic(pub);
@@ -124,7 +129,7 @@ export interface PushResult {
 /** Pushes the artifact with oras; returns the manifest digest oras reports. */
 export function push(o: PushOptions): PushResult {
   const abi = moduleAbi(o.wasm);
-  const layerDigest = 'sha256:' + crypto.createHash('sha256').update(o.wasm).digest('hex');
+  const layerDigest = digestOf(o.wasm);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'picokubelet-push-'));
   try {
     fs.writeFileSync(path.join(tmp, 'picokubelet.wasm'), o.wasm);

@@ -4,9 +4,9 @@
 // digest, layer, version, ABI, the pod and image that asked for it), so the next start of host-sim runs
 // it, as a board boots the slot marked proven. Written to a temporary file and renamed: a crash leaves
 // the old pair or the new one, never half of one.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { digestOf } from '../brain.js';
 import type { BrainCommit } from './verify.js';
 
 export const CURRENT_WASM = 'brain-current.wasm';
@@ -54,7 +54,7 @@ export function loadProven(dir: string, warn: (line: string) => void): { record:
   try {
     const record = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as ProvenRecord;
     const image = fs.readFileSync(wasmFile);
-    const layer = 'sha256:' + crypto.createHash('sha256').update(image).digest('hex');
+    const layer = digestOf(image);
     if (typeof record.digest !== 'string' || record.layer !== layer) {
       warn(`${wasmFile} is ${layer}, but ${jsonFile} names ${String(record.layer)}; not running it (delete both to silence this)`);
       return null;

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ABI_VERSION_MAX, ABI_VERSION_MIN, IMPORT_MODULE, REQUIRED_EXPORTS } from '../abi.js';
-import { keyId, publicKeyFrom, statement } from '../brain.js';
+import { digestOf, keyId, publicKeyFrom, statement } from '../brain.js';
 
 /** The commit line the core sends before the manifest. */
 export interface BrainCommit {
@@ -85,10 +85,6 @@ export function parseCommit(bytes: Uint8Array): { commit: BrainCommit; manifest:
   return { commit, manifest: buf.subarray(nl + 1) };
 }
 
-function sha256(b: Uint8Array): string {
-  return 'sha256:' + crypto.createHash('sha256').update(b).digest('hex');
-}
-
 /**
  * The contract's checks, in order, on the commit bytes and the image the slot holds. Returns the brain to
  * swap to, or throws BrainRefusal (CommitFormatError for bytes that are no commit at all).
@@ -98,11 +94,11 @@ export function verifyCommit(bytes: Uint8Array, image: Buffer, keys: ReadonlyArr
   if (image.length !== commit.size) {
     throw new BrainRefusal('BrainIncomplete', `the host holds ${image.length} bytes of the image, the manifest says ${commit.size}`);
   }
-  const manifestDigest = sha256(manifest);
+  const manifestDigest = digestOf(manifest);
   if (manifestDigest !== commit.digest) {
     throw new BrainRefusal('BrainDigestMismatch', `the manifest's bytes are ${manifestDigest}, not ${commit.digest}`);
   }
-  const layerDigest = sha256(image);
+  const layerDigest = digestOf(image);
   if (layerDigest !== commit.layer) {
     throw new BrainRefusal('BrainDigestMismatch', `the image's bytes are ${layerDigest}, not the layer ${commit.layer}`);
   }
