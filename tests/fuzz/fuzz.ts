@@ -30,6 +30,8 @@ export interface FuzzReport {
   peakMemory: number;
   /** Requests the registries answered (their responses are mutated like the API server's). */
   registryRequests: number;
+  /** GETs of the brain pods' pull secrets (their answers are mutated too). */
+  secretReads: number;
   /** Brains the host accepted, and refused. */
   commits: number;
   refusals: number;
@@ -117,9 +119,16 @@ function replaceHeader(b: Uint8Array, name: string, value: string): Uint8Array {
   return re.test(t) ? Buffer.from(t.replace(re, `\r\n${name}: ${value}`), "latin1") : b;
 }
 
+/** What a fuzzed brain pod names as imagePullSecrets. */
+const PULL_SECRETS: string[][] = [[], ["regcred"], ["missing", "regcred"]];
+
 const SCRIPTS = ["", "crash", "run=3s,exit=1", "ready=never", "run=2s", "logEvery=1s"];
 
-/** The registry side of the fuzz: brains to pull, signed, unsigned and tampered, behind token auth and a redirect. */
+/**
+ * The registry side of the fuzz: brains to pull, signed, unsigned and tampered, behind token auth (the
+ * token server wants the pull secret's credentials) and a redirect, and a second registry behind Basic
+ * auth; brain pods name no pull secret, a missing one, or the one the API server holds.
+ */
 interface Registries {
   images: string[];
 }
@@ -132,6 +141,16 @@ function registries(h: CoreHarness, host: BrainHost): Registries {
   const store = new FakeRegistry();
   reg.auth = { kind: "bearer", realm: "https://127.0.0.1:5001/token", service: "fuzz" };
   reg.tokens = tokens;
+  tokens.auth = { kind: "bearer", realm: "", service: "", user: "fuzz", password: "s3cret" };
+  const basicReg = new FakeRegistry();
+  basicReg.auth = { kind: "basic", user: "fuzz", password: "s3cret" };
+  h.registries["127.0.0.1:5003"] = basicReg;
+  const auth = { auth: Buffer.from("fuzz:s3cret").toString("base64") };
+  const config = { auths: { "127.0.0.1:5000": auth, "127.0.0.1:5003": auth } };
+  h.server.secrets.set("picokubelet-system/regcred", {
+    kind: "Secret", metadata: { name: "regcred", namespace: "picokubelet-system" }, type: "kubernetes.io/dockerconfigjson",
+    data: { ".dockerconfigjson": Buffer.from(JSON.stringify(config)).toString("base64") },
+  });
   reg.redirectBlobsTo = "https://127.0.0.1:5002";
   h.registries["127.0.0.1:5000"] = reg;
   h.registries["127.0.0.1:5001"] = tokens;
@@ -145,6 +164,8 @@ function registries(h: CoreHarness, host: BrainHost): Registries {
     store.storeBlob(pub.layerDigest, "tamper" in opts ? Buffer.concat([layer.subarray(0, -1), Buffer.from("X")]) : layer);
     images.push(`127.0.0.1:5000/fuzz/brain:${tag}`, `127.0.0.1:5000/fuzz/brain@${pub.digest}`);
   }
+  basicReg.publish("fuzz/brain", "good", wasm, { version: "9.9.6", key: privateKey });
+  images.push("127.0.0.1:5003/fuzz/brain:good");
   images.push("127.0.0.1:5000/fuzz/missing:v1", "Not A Reference");
   return { images };
 }
@@ -157,7 +178,10 @@ function churn(rng: Rng, h: CoreHarness, n: number, regs: Registries): void {
     for (const p of [...s.pods.values()]) if (p.metadata.namespace === "picokubelet-system") s.deletePod("picokubelet-system", p.metadata.name, 0);
     s.addPod({
       metadata: { name: `b${n}`, namespace: "picokubelet-system" },
-      spec: { nodeName: "pico-test", runtimeClassName: "picokubelet-brain", containers: [{ name: "brain", image: regs.images[rng.int(regs.images.length)] }] },
+      spec: {
+        nodeName: "pico-test", runtimeClassName: "picokubelet-brain", containers: [{ name: "brain", image: regs.images[rng.int(regs.images.length)] }],
+        imagePullSecrets: PULL_SECRETS[rng.int(PULL_SECRETS.length)].map((name) => ({ name })),
+      },
     });
   } else if (r < 0.5) {
     s.addPod({
@@ -177,7 +201,7 @@ function churn(rng: Rng, h: CoreHarness, n: number, regs: Registries): void {
 /** Runs `bursts` bursts for one seed. */
 export async function fuzzSeed(seed: number, bursts: number): Promise<FuzzReport> {
   const rng = new Rng(seed);
-  const report: FuzzReport = { seed, bursts: 0, mutated: 0, findings: [], peakMemory: 0, registryRequests: 0, commits: 0, refusals: 0 };
+  const report: FuzzReport = { seed, bursts: 0, mutated: 0, findings: [], peakMemory: 0, registryRequests: 0, secretReads: 0, commits: 0, refusals: 0 };
   const host = new BrainHost();
   const h = await CoreHarness.create({ seed: BigInt(seed), hostCall: host.handler, config: { capacity: { cpu: "240m", memory: "320Ki", pods: "3" } } });
   const regs = registries(h, host);
@@ -217,6 +241,7 @@ export async function fuzzSeed(seed: number, bursts: number): Promise<FuzzReport
   }
   report.peakMemory = h.peakMemory;
   report.registryRequests = Object.values(h.registries).reduce((n, r) => n + (r as FakeRegistry).requests.length, 0);
+  report.secretReads = h.server.seen("GET", /\/secrets\//).length;
   report.commits = host.accepted.length;
   report.refusals = host.refusedWords.length;
   return report;
@@ -244,7 +269,7 @@ async function main(): Promise<void> {
     findings += r.findings.length;
     peak = Math.max(peak, r.peakMemory);
     for (const f of r.findings) console.log(`FINDING ${f}`);
-    console.log(`seed ${s}: ${r.bursts} bursts, ${r.mutated} mutated responses, ${r.registryRequests} registry requests, ${r.commits} brains committed, ${r.refusals} refused, peak memory ${r.peakMemory} B`);
+    console.log(`seed ${s}: ${r.bursts} bursts, ${r.mutated} mutated responses, ${r.registryRequests} registry requests, ${r.secretReads} pull-secret reads, ${r.commits} brains committed, ${r.refusals} refused, peak memory ${r.peakMemory} B`);
   }
   console.log(`fuzz: ${seeds} seeds, ${mutated} mutated responses, ${findings} findings, peak memory ${peak} B, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (findings > 0) process.exitCode = 1;
