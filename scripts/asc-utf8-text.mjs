@@ -1,24 +1,36 @@
 /**
- * An AssemblyScript compiler transform that stores the core's long string literals as UTF-8.
+ * An AssemblyScript compiler transform that stores the core's long string literals as compressed bytes.
  *
  * Why: AssemblyScript keeps every string literal as a static UTF-16 String object (two bytes per
  * character plus a 20-byte header and the data segment's own header), so log lines, condition messages and
  * error texts cost about three times their length in the module. This transform moves every printable-ASCII literal (newlines and tabs allowed) of
- * at least MIN_LENGTH characters in assembly/ into one UTF-8 blob and replaces the literal with a call
- * `__pk_text(packed)` that decodes it when it is evaluated. Short literals (JSON keys, header names, the
- * strings of hot paths) stay as they are, so the common paths do not allocate more.
+ * at least MIN_LENGTH characters in assembly/ into one blob and replaces the literal with a call
+ * `__pk_text(index)` that decodes it the first time it is evaluated (the decoded String is kept in a
+ * cache of one slot per literal, as before). Short literals (JSON keys, header names, the strings of hot
+ * paths) stay as they are, so the common paths do not allocate more.
+ *
+ * The blob is compressed by byte-pair encoding, built here at compile time: the texts use fewer than 100
+ * of the 256 byte values, and each unused value (except 0) becomes a token that stands for a pair of
+ * bytes, themselves plain characters or earlier tokens. Tokens are chosen greedily, the most frequent
+ * adjacent pair first, inside literals only, so each literal still decodes on its own: the decoder
+ * expands one literal's bytes straight into its String, with no decompressed copy of the blob in linear
+ * memory. The pair table is 512 bytes; the 24 KB of text of 2026-12 pack into about 13 KB. Each literal's
+ * bytes are found by a table of u16 offsets (literal i is offsets[i]..offsets[i+1]).
  *
  * Semantics are unchanged: AssemblyScript compares strings by value, and nothing in the core relies on a
  * literal's identity. Decorator arguments (`@external("picokubelet", "send")`) and import/export paths
  * are never touched. The blob and the decoder are a source added to the program after parsing
- * (`assembly/~text.ts`), so nothing is generated into the repository.
+ * (`assembly/~text.ts`), so nothing is generated into the repository. Every literal is decoded again here
+ * from the packed form and compared with its text before the build goes on.
  */
 import { Node, NodeKind, LiteralKind } from "assemblyscript";
 
 /** Literals shorter than this stay UTF-16 literals (a call costs about what a literal this short saves). */
 const MIN_LENGTH = 4;
-/** A span is offset << 12 | length: texts of at most 4095 bytes in a blob of at most 1 MiB. */
+/** Longer literals stay as they are (none is near this; it bounds the decoder's work per literal). */
 const MAX_LENGTH = 4095;
+/** Offsets are u16: the packed blob must stay under 64 KiB. */
+const MAX_PACKED = 0xffff;
 
 const SKIP = new Set([NodeKind.Decorator, NodeKind.Import, NodeKind.Export, NodeKind.ExportImport, NodeKind.ExportDefault]);
 
@@ -36,17 +48,68 @@ function eligible(text) {
   return true;
 }
 
+/**
+ * Byte-pair encoding of `texts` (arrays of byte values). Returns the packed sequences and the pair
+ * table: pairs[t] = [left, right] for every token byte t. Deterministic: ties go to the pair seen first.
+ */
+function pack(texts) {
+  const used = new Set();
+  for (const t of texts) for (const b of t) used.add(b);
+  const free = [];
+  for (let b = 1; b < 256; b++) if (!used.has(b)) free.push(b);
+  let seqs = texts.map((t) => t.slice());
+  const pairs = new Map();
+  for (const token of free) {
+    const counts = new Map();
+    for (const s of seqs) {
+      for (let i = 0; i + 1 < s.length; i++) {
+        const k = (s[i] << 8) | s[i + 1];
+        counts.set(k, (counts.get(k) || 0) + 1);
+        // "aaa" holds one replaceable "aa", not two.
+        if (s[i] === s[i + 1] && s[i + 2] === s[i]) i++;
+      }
+    }
+    let best = -1;
+    let most = 0;
+    for (const [k, c] of counts) if (c > most) (most = c), (best = k);
+    // A token saves one byte per use and costs two in the table.
+    if (most < 3) break;
+    const a = best >> 8;
+    const b = best & 0xff;
+    pairs.set(token, [a, b]);
+    seqs = seqs.map((s) => {
+      const o = [];
+      for (let i = 0; i < s.length; i++) {
+        if (i + 1 < s.length && s[i] === a && s[i + 1] === b) o.push(token), i++;
+        else o.push(s[i]);
+      }
+      return o;
+    });
+  }
+  return { seqs, pairs };
+}
+
+/** The decoder's expansion, in JavaScript: the check that packing lost nothing. */
+function unpack(seq, pairs) {
+  const out = [];
+  const put = (b) => {
+    const p = pairs.get(b);
+    if (p === undefined) out.push(b);
+    else put(p[0]), put(p[1]);
+  };
+  for (const b of seq) put(b);
+  return String.fromCharCode(...out);
+}
+
 export default class Utf8Text {
   afterParse(parser) {
     const index = new Map();
-    const bytes = [];
-    const spans = [];
+    const texts = [];
     const intern = (text) => {
       let i = index.get(text);
       if (i === undefined) {
-        i = spans.length;
-        spans.push((bytes.length << 12) | text.length);
-        for (let j = 0; j < text.length; j++) bytes.push(text.charCodeAt(j));
+        i = texts.length;
+        texts.push(text);
         index.set(text, i);
       }
       return i;
@@ -84,17 +147,45 @@ export default class Utf8Text {
       if (!source.normalizedPath.startsWith("assembly/")) continue;
       walk(source.statements);
     }
-    if (bytes.length >= 1 << 20) throw new Error(`asc-utf8-text: ${bytes.length} bytes of text is more than the 1 MiB the packing allows`);
-    if (spans.length === 0) spans.push(0);
+    if (texts.length === 0) texts.push("none");
+    const { seqs, pairs } = pack(texts.map((t) => Array.from(t, (c) => c.charCodeAt(0))));
+    const bytes = [];
+    const offsets = [];
+    seqs.forEach((seq, i) => {
+      if (unpack(seq, pairs) !== texts[i]) throw new Error(`asc-utf8-text: literal ${JSON.stringify(texts[i])} does not survive packing`);
+      offsets.push(bytes.length);
+      bytes.push(...seq);
+    });
+    offsets.push(bytes.length);
+    if (bytes.length > MAX_PACKED) throw new Error(`asc-utf8-text: ${bytes.length} packed bytes of text is more than the ${MAX_PACKED} that u16 offsets allow`);
+    const table = new Array(512).fill(0);
+    for (const [t, [a, b]] of pairs) (table[2 * t] = a), (table[2 * t + 1] = b);
     const text = [
-      "const PK_TEXT: usize = memory.data<u8>([" + (bytes.length ? bytes.join(",") : "0") + "]);",
-      "const PK_SPANS: usize = memory.data<u32>([" + spans.join(",") + "]);",
-      "const PK_CACHE = new StaticArray<string | null>(" + spans.length + ");",
+      "const PK_TEXT: usize = memory.data<u8>([" + bytes.join(",") + "]);",
+      "const PK_OFFSETS: usize = memory.data<u16>([" + offsets.join(",") + "]);",
+      // For a token byte t, its pair is bytes 2t and 2t+1; both are 0 for a plain character.
+      "const PK_PAIRS: usize = memory.data<u8>([" + table.join(",") + "]);",
+      "const PK_CACHE = new StaticArray<string | null>(" + texts.length + ");",
+      // Expands byte b at UTF-16 offset `at` of `out` (when out is 0, only counts); returns the next offset.
+      "function pkPut(b: usize, out: usize, at: usize): usize {",
+      "  const pair = <usize>load<u16>(PK_PAIRS + (b << 1));",
+      "  if (pair == 0) {",
+      "    if (out != 0) store<u16>(out + at, <u16>b);",
+      "    return at + 2;",
+      "  }",
+      "  return pkPut(pair >> 8, out, pkPut(pair & 0xff, out, at));",
+      "}",
       "@global export function __pk_text(i: i32): string {",
       "  let s = unchecked(PK_CACHE[i]);",
       "  if (s !== null) return s;",
-      "  const span = load<u32>(PK_SPANS + (<usize>i << 2));",
-      "  const t = String.UTF8.decodeUnsafe(PK_TEXT + <usize>(span >> 12), <usize>(span & 0xfff), false);",
+      "  const from = PK_TEXT + <usize>load<u16>(PK_OFFSETS + (<usize>i << 1));",
+      "  const to = PK_TEXT + <usize>load<u16>(PK_OFFSETS + (<usize>i << 1), 2);",
+      "  let size: usize = 0;",
+      "  for (let p = from; p < to; p++) size = pkPut(load<u8>(p), 0, size);",
+      "  const out = __new(size, idof<string>());",
+      "  let at: usize = 0;",
+      "  for (let p = from; p < to; p++) at = pkPut(load<u8>(p), out, at);",
+      "  const t = changetype<string>(out);",
       "  unchecked((PK_CACHE[i] = t));",
       "  return t;",
       "}",
