@@ -4,7 +4,7 @@
  * `Basic realm="…"` (send the credentials themselves). And the https URLs a pull follows (token realms,
  * blob redirects), split into where to connect and what to ask for.
  */
-import { ByteBuffer, decimal } from "../util/bytes";
+import { ByteBuffer, decimal, lowerAscii } from "../util/bytes";
 
 export class Challenge {
   /** "bearer", "basic", or "" when the header was neither. */
@@ -12,6 +12,19 @@ export class Challenge {
   realm: string = "";
   service: string = "";
   scope: string = "";
+}
+
+/**
+ * True when `s` is the lower-case ASCII `lower`, ignoring ASCII case (schemes and parameter names are
+ * case-insensitive). Unicode lowering would accept nothing more here: the one non-ASCII character that
+ * lowers into ASCII is the Kelvin sign (to "k"), and no name below has a "k"; this spares the module
+ * String#toLowerCase and its Unicode tables.
+ */
+function isNamed(s: string, lower: string): bool {
+  const n = s.length;
+  if (n != lower.length) return false;
+  for (let i = 0; i < n; i++) if (lowerAscii(s.charCodeAt(i)) != lower.charCodeAt(i)) return false;
+  return true;
 }
 
 /** Parses a WWW-Authenticate value (one challenge; parameters may be quoted). */
@@ -22,14 +35,15 @@ export function parseChallenge(v: string): Challenge {
   while (i < n && v.charCodeAt(i) == 0x20) i++;
   let s = i;
   while (i < n && v.charCodeAt(i) != 0x20) i++;
-  const scheme = v.substring(s, i).toLowerCase();
-  if (scheme != "bearer" && scheme != "basic") return c;
-  c.scheme = scheme;
+  const scheme = v.substring(s, i);
+  if (isNamed(scheme, "bearer")) c.scheme = "bearer";
+  else if (isNamed(scheme, "basic")) c.scheme = "basic";
+  else return c;
   while (i < n) {
     while (i < n && (v.charCodeAt(i) == 0x20 || v.charCodeAt(i) == 0x2c)) i++;
     s = i;
     while (i < n && v.charCodeAt(i) != 0x3d && v.charCodeAt(i) != 0x2c) i++;
-    const name = v.substring(s, i).trim().toLowerCase();
+    const name = v.substring(s, i).trim();
     if (i >= n || v.charCodeAt(i) != 0x3d) continue;
     i++;
     let value = "";
@@ -44,9 +58,9 @@ export function parseChallenge(v: string): Challenge {
       while (i < n && v.charCodeAt(i) != 0x2c) i++;
       value = v.substring(s, i).trim();
     }
-    if (name == "realm") c.realm = value;
-    else if (name == "service") c.service = value;
-    else if (name == "scope") c.scope = value;
+    if (isNamed(name, "realm")) c.realm = value;
+    else if (isNamed(name, "service")) c.service = value;
+    else if (isNamed(name, "scope")) c.scope = value;
   }
   return c;
 }

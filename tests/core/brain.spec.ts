@@ -93,6 +93,14 @@ describe("registry challenges and URLs", () => {
     const d = parseChallenge("bearer realm=https://x/t, service=s");
     expect(d.realm).toBe("https://x/t");
     expect(d.service).toBe("s");
+    // Schemes and parameter names ignore case; values keep theirs.
+    const m = parseChallenge('BeArEr REALM="https://X/T",Service=S,sCoPe="A:b"');
+    expect(m.scheme).toBe("bearer");
+    expect(m.realm).toBe("https://X/T");
+    expect(m.service).toBe("S");
+    expect(m.scope).toBe("A:b");
+    expect(parseChallenge("BASIC realm=r").scheme).toBe("basic");
+    expect(parseChallenge("Bearerx realm=r").scheme).toBe("");
   });
   it("reads Basic, and nothing from an unknown scheme or garbage", () => {
     expect(parseChallenge('Basic realm="Registry Realm"').scheme).toBe("basic");
