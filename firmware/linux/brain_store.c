@@ -1,8 +1,7 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * brain_store.h. The record is one compact JSON line and a newline, so that brain_commit_parse reads it back
- * (its fields are a commit's; provenAt is a key it skips) and host-sim's JSON.parse reads it too.
+ * brain_store.h. The record is brain_record's line (without a slot: the file beside it is the image).
  */
 #define _GNU_SOURCE
 
@@ -18,6 +17,7 @@
 #include "mbedtls/base64.h"
 
 #include "kubeconfig.h"
+#include "brain_record.h"
 #include "brain_store.h"
 #include "brain_verify.h"
 
@@ -67,23 +67,6 @@ static int atomic_write(const char *path, const void *bytes, size_t len, char *e
     return 0;
 }
 
-/* Appends s as a JSON string (the commit's strings came through brain_commit_parse: no control characters). */
-static void put_string(char *out, size_t size, size_t *o, const char *s)
-{
-    if (*o < size) {
-        out[(*o)++] = '"';
-    }
-    for (; *s && *o + 2 < size; s++) {
-        if (*s == '"' || *s == '\\') {
-            out[(*o)++] = '\\';
-        }
-        out[(*o)++] = *s;
-    }
-    if (*o < size) {
-        out[(*o)++] = '"';
-    }
-}
-
 int brain_store_save(const char *dir, const brain_commit_t *c, const uint8_t *wasm, size_t size, char *err,
                      size_t err_size)
 {
@@ -101,27 +84,13 @@ int brain_store_save(const char *dir, const brain_commit_t *c, const uint8_t *wa
     time_t now = time(NULL);
     struct tm tm;
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    char rec[2048];
-    size_t o = 0;
-    const struct {
-        const char *key;
-        const char *value;
-    } fields[] = {{"digest", c->digest}, {"layer", c->layer}, {"version", c->version},
-                  {"pod", c->pod},       {"image", c->image}, {"provenAt", when}};
-    o += (size_t)snprintf(rec + o, sizeof(rec) - o, "{");
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        o += (size_t)snprintf(rec + o, sizeof(rec) - o, "\"%s\":", fields[i].key);
-        put_string(rec, sizeof(rec), &o, fields[i].value);
-        o += (size_t)snprintf(rec + o, sizeof(rec) - o, ",");
-    }
-    int n = snprintf(rec + o, sizeof(rec) - o, "\"abi\":%llu,\"size\":%zu}\n", (unsigned long long)c->abi, size);
-    if (n < 0 || (size_t)n >= sizeof(rec) - o) {
-        snprintf(err, err_size, "the record of %s does not fit %zu bytes", c->digest, sizeof(rec));
+    char rec[BRAIN_RECORD_MAX_BYTES];
+    long n = brain_record_format(c, size, -1, when, rec, sizeof(rec), err, err_size);
+    if (n < 0) {
         return -1;
     }
-    o += (size_t)n;
     snprintf(path, sizeof(path), "%s/%s", dir, BRAIN_CURRENT_JSON);
-    return atomic_write(path, rec, o, err, err_size);
+    return atomic_write(path, rec, (size_t)n, err, err_size);
 }
 
 int brain_store_load(const char *dir, uint8_t **wasm, size_t *size, brain_commit_t *c, char *err, size_t err_size)
@@ -142,10 +111,9 @@ int brain_store_load(const char *dir, uint8_t **wasm, size_t *size, brain_commit
         return -1;
     }
     char why[200];
-    int rc = brain_commit_parse((const uint8_t *)json, json_len, c, why, sizeof(why));
+    int slot = -1;
+    int rc = brain_record_parse(json, json_len, c, &slot, why, sizeof(why));
     free(json);
-    c->manifest = NULL;
-    c->manifest_len = 0;
     if (rc != 0) {
         snprintf(err, err_size, "%s: %s: delete it and %s to silence this", json_path, why, wasm_path);
         return -1;

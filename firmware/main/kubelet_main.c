@@ -58,8 +58,10 @@ typedef struct {
     pk_evq_t *queue;
     net_tls_t *net;
     host_crypto_t *crypto;
-    /* the brain calls; NULL without a brain partition */
+    /* the brain calls; NULL without the brain partitions */
     brain_host_t *brain;
+    /* the proven brain to run instead of the embedded core (brain_board_start), or none */
+    brain_board_boot_t boot;
     wasm_host_t *host;
     char *config_json;
     size_t config_len;
@@ -76,17 +78,15 @@ static board_t s_board;
 static int32_t op_connect(void *ctx, uint32_t gen, int32_t conn, const char *host, uint16_t port,
                           const char *server_name, int32_t profile)
 {
-    if (profile != KUBELET_PROFILE_CLUSTER) {
-        PK_LOGW(TAG, "connection %" PRId32 ": PROFILE_PUBLIC (the certificate bundle) is not implemented yet", conn);
-        return KUBELET_CLOSE_TLS_FAILED;
-    }
     board_t *b = ctx;
     board_net_link_t link;
     board_net_get(&link);
     if (link.kind == BOARD_NET_DOWN) {
         return KUBELET_CLOSE_LINK_DOWN; /* the wasm host delivers the close itself */
     }
-    return net_tls_connect(b->net, gen, conn, host, port, server_name);
+    /* PROFILE_PUBLIC (a registry): NVS registry_ca, else ESP-IDF's certificate bundle; never the client
+     * certificate */
+    return net_tls_connect_profile(b->net, gen, conn, host, port, server_name, profile);
 }
 
 static int32_t op_send(void *ctx, uint32_t gen, int32_t conn, const uint8_t *data, size_t len)
@@ -213,9 +213,10 @@ static void wasm_task(void *arg)
 #if CONFIG_ESP_TASK_WDT_EN
     b->watchdog = esp_task_wdt_add(NULL) == ESP_OK;
 #endif
+    const bool proven = b->boot.wasm != NULL;
     wasm_host_config_t cfg = {
-        .wasm = k_core_start,
-        .wasm_size = (size_t)(k_core_end - k_core_start),
+        .wasm = proven ? b->boot.wasm : k_core_start,
+        .wasm_size = proven ? b->boot.size : (size_t)(k_core_end - k_core_start),
         .config_json = b->config_json,
         .config_len = b->config_len,
         .stack_bytes = CONFIG_PICOKUBELET_WASM_STACK,
@@ -243,6 +244,20 @@ static void wasm_task(void *arg)
     wasm_host_t *host = wasm_host_create(&cfg);
     b->host = host;
     int rc = host != NULL ? wasm_host_run(host) : -1;
+    if (proven) {
+        /* The proven brain was checked when it was pulled, but this firmware may be newer than it (an ABI it no
+         * longer takes): run the core the firmware was built with rather than nothing. */
+        ESP_LOGW(TAG, "the proven brain %s (version %s) does not run here (%d); starting the embedded core",
+                 b->boot.digest, b->boot.version, rc);
+        if (host != NULL) {
+            wasm_host_destroy(host);
+        }
+        brain_host_started_with(b->brain, NULL);
+        cfg.wasm = k_core_start;
+        cfg.wasm_size = (size_t)(k_core_end - k_core_start);
+        b->host = host = wasm_host_create(&cfg);
+        rc = host != NULL ? wasm_host_run(host) : -1;
+    }
     /* Only a core that cannot run at all gets here (module or configuration refused): the reason is in the
      * log above, and the LED keeps showing it. Nothing is retried: the same bytes would fail the same way. */
     ESP_LOGE(TAG, "the core is not running (%d); fix the configuration (NVS) or the image and reset", rc);
@@ -329,6 +344,8 @@ void app_main(void)
         .client_ca_pem = cfg.client_ca,
         .client_cert_pem = cfg.client_cert,
         .client_key_pem = cfg.client_key,
+        .public_ca_pem = brain_board_registry_ca(),
+        .public_ca_bundle = true,
         .queue = b->queue,
         .max_connections = CONFIG_PICOKUBELET_MAX_CONNECTIONS,
         .task_stack_bytes = CONFIG_PICOKUBELET_NET_TASK_STACK,
@@ -351,7 +368,7 @@ void app_main(void)
     if (b->crypto == NULL) {
         ESP_LOGE(TAG, "host crypto: %s (the core runs without key slots)", err);
     }
-    b->brain = brain_board_start();
+    b->brain = brain_board_start(&b->boot);
     /* host_crypto_start handed a stored client certificate (an earlier bootstrap's) to on_identity. */
     if (b->client_identity && credentials == NULL) {
         ESP_LOGI(TAG, "authenticating with the client certificate stored in NVS (an earlier TLS bootstrap)");

@@ -199,6 +199,13 @@ void brain_host_after_turn(brain_host_t *b, wasm_host_t *h)
     }
 }
 
+void brain_host_started_with(brain_host_t *b, const char *running)
+{
+    if (b != NULL) {
+        brain_keeper_init(&b->keeper, running);
+    }
+}
+
 const brain_state_t *brain_host_state(const brain_host_t *b)
 {
     return &b->keeper.state;

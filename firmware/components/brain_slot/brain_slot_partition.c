@@ -2,9 +2,9 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * brain_slot_partition.h: the slot as a flash partition. Flash must be erased before it is written, and
- * erasing a whole 1 MiB+ partition at offset 0 would hold the wasm task (OP_BRAIN_WRITE is synchronous)
- * for seconds, so begin only forgets how far the partition is erased and each write erases the sectors it
- * is about to enter, just ahead of the bytes. Not run on a board yet (firmware/README.md).
+ * erasing a whole 1 MiB partition at offset 0 would hold the wasm task (OP_BRAIN_WRITE is synchronous)
+ * for seconds, so begin erases the first sector only and each write erases the sectors it is about to
+ * enter, just ahead of the bytes. Not run on a board yet (firmware/README.md).
  */
 #ifdef ESP_PLATFORM
 
@@ -25,7 +25,15 @@ struct brain_slot_partition {
 static int part_begin(void *ctx, char *err, size_t err_size)
 {
     brain_slot_partition_t *p = ctx;
+    /* The first sector now (one sector is quick), the rest as the image reaches it: the previous image is
+     * gone from the start, which brain_pair relies on. */
     p->erased = 0;
+    esp_err_t e = esp_partition_erase_range(p->part, 0, p->part->erase_size);
+    if (e != ESP_OK) {
+        snprintf(err, err_size, "cannot erase partition %s at 0: %s", p->part->label, esp_err_to_name(e));
+        return -1;
+    }
+    p->erased = p->part->erase_size;
     return 0;
 }
 

@@ -91,6 +91,18 @@ static int sha256_slot(const brain_slot_t *slot, uint8_t sum[32], char *err, siz
     return rc;
 }
 
+int brain_backend_digest(const brain_backend_t *b, size_t len, char out[BRAIN_DIGEST_LEN + 1], char *err,
+                         size_t err_size)
+{
+    const brain_slot_t whole = {.backend = b, .written = len, .started = true};
+    uint8_t sum[32];
+    if (sha256_slot(&whole, sum, err, err_size) != 0) {
+        return -1;
+    }
+    hex_digest(sum, out);
+    return 0;
+}
+
 long brain_statement(const brain_commit_t *c, char *out, size_t out_size)
 {
     int n = snprintf(out, out_size, "picokubelet-brain-v1\nlayer %s\nabi %llu\nversion %s\n", c->layer,

@@ -26,6 +26,10 @@
 
 #ifdef ESP_PLATFORM
 #include "esp_vfs_eventfd.h"
+#include "sdkconfig.h"
+#if CONFIG_MBEDTLS_CERTIFICATE_BUNDLE
+#include "esp_crt_bundle.h"
+#endif
 #else
 #include <sys/eventfd.h>
 #endif
@@ -190,8 +194,11 @@ struct net_tls {
      * (server side; NULL without a serving certificate). Network task only after start. */
     tls_profile_t *client;
     tls_profile_t *server;
-    /* PROFILE_PUBLIC connections (registries): NULL without public CAs (net_tls_config_t.public_ca_pem) */
+    /* PROFILE_PUBLIC connections (registries): NULL without public CAs (net_tls_config_t.public_ca_pem or,
+     * on the board, .public_ca_bundle) */
     tls_profile_t *public_side;
+    /* the public profile verifies against ESP-IDF's certificate bundle, not public_ca */
+    bool public_bundle;
     /* resolver: requests (network task -> resolver) and results (back), both under `lock` */
     resolve_req_t *resolve_todo;
     resolve_req_t *resolve_done;
@@ -1461,6 +1468,14 @@ static tls_profile_t *profile_new(net_tls_t *n, bool server, const char *cert_pe
             mbedtls_ssl_conf_verify(&p->conf, verify_client, NULL);
         } else {
             mbedtls_ssl_conf_authmode(&p->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+#if defined(ESP_PLATFORM) && CONFIG_MBEDTLS_CERTIFICATE_BUNDLE
+            if (n->building_public && n->public_bundle) {
+                /* The bundle's own chain and verify callback (the CA that signed the top of the chain is
+                 * looked up in the bundle); the handshake still requires a verified chain. */
+                rc = esp_crt_bundle_attach(&p->conf) == ESP_OK ? 0 : MBEDTLS_ERR_X509_ALLOC_FAILED;
+                what = "the certificate bundle";
+            } else
+#endif
             mbedtls_ssl_conf_ca_chain(&p->conf, n->building_public ? &n->public_ca : &n->ca, NULL);
         }
     }
@@ -1597,6 +1612,17 @@ net_tls_t *net_tls_start(const net_tls_config_t *config, char *err, size_t err_s
             snprintf(err, err_size, "%s", why);
             goto fail;
         }
+    } else if (config->public_ca_bundle) {
+#if defined(ESP_PLATFORM) && CONFIG_MBEDTLS_CERTIFICATE_BUNDLE
+        n->public_bundle = true;
+        if ((n->public_side = public_profile_new(n, why, sizeof(why))) == NULL) {
+            snprintf(err, err_size, "%s", why);
+            goto fail;
+        }
+#else
+        PK_LOGW(TAG, "public_ca_bundle: this build has no certificate bundle (CONFIG_MBEDTLS_CERTIFICATE_BUNDLE); "
+                     "PROFILE_PUBLIC connections will fail");
+#endif
     }
     n->client = profile_new(n, false, config->client_cert_pem, config->client_key_pem, why, sizeof(why));
     if (n->client == NULL) {

@@ -61,6 +61,10 @@ void brain_host_on_event(brain_host_t *b, wasm_host_t *h, wasm_host_brain_event_
 /* From after_turn: proves or rolls back the brain on probation. */
 void brain_host_after_turn(brain_host_t *b, wasm_host_t *h);
 
+/* The host starts another brain than cfg.running_digest said (the board: its proven brain does not run,
+ * so it runs the embedded core, running ""): OP_BRAIN_STATUS answers for that one from now. */
+void brain_host_started_with(brain_host_t *b, const char *running);
+
 /* What OP_BRAIN_STATUS would answer now. */
 const brain_state_t *brain_host_state(const brain_host_t *b);
 

@@ -24,7 +24,8 @@ extern "C" {
 typedef struct brain_backend {
     void *ctx;
     size_t size;
-    /* Starts a new image: erase (board) or truncate (file) from offset 0. */
+    /* Starts a new image: erase (board) or truncate (file) from offset 0. Afterwards the slot no longer
+     * holds the image before (at least its first bytes are gone): brain_pair relies on it. */
     int (*begin)(void *ctx, char *err, size_t err_size);
     /* Stores len bytes at offset (always the end of what was stored since begin). */
     int (*write)(void *ctx, size_t offset, const uint8_t *bytes, size_t len, char *err, size_t err_size);

@@ -1,8 +1,8 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * A brain slot backend on a flash partition (the board), built only under ESP-IDF. partitions.csv has no
- * brain partition yet (firmware/README.md "Brain slot"): the caller names the label.
+ * A brain slot backend on a flash partition (the board), built only under ESP-IDF: each of partitions.csv's
+ * two brain partitions (brain_0, brain_1) is one, and brain_pair chooses between them.
  */
 #pragma once
 

@@ -59,6 +59,13 @@ long brain_statement(const brain_commit_t *c, char *out, size_t out_size);
 /* "sha256:<64 lowercase hex>" of bytes (out: BRAIN_DIGEST_LEN + 1 bytes); -1 when mbedTLS fails. */
 int brain_digest(const uint8_t *bytes, size_t len, char out[BRAIN_DIGEST_LEN + 1]);
 
+/*
+ * "sha256:<64 lowercase hex>" of the first len bytes a backend holds, read back in small pieces (the image is
+ * never copied whole). 0, or -1 with words in err.
+ */
+int brain_backend_digest(const brain_backend_t *b, size_t len, char out[BRAIN_DIGEST_LEN + 1], char *err,
+                         size_t err_size);
+
 /* The key id host-sim prints: the first 16 hex digits of sha256 of the raw key (out: 17 bytes). */
 void brain_key_id(const uint8_t key[BRAIN_PUBLIC_KEY_BYTES], char out[17]);
 

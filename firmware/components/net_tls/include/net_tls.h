@@ -51,9 +51,12 @@ typedef struct {
     const char *ca_pem;
     /** CA bundle (PEM) client certificates on the kubelet port must verify against (NULL: ca_pem). */
     const char *client_ca_pem;
-    /** CAs (PEM) PROFILE_PUBLIC connections verify against, without a client certificate (NULL: PROFILE_PUBLIC
-     * connections fail with CLOSE_TLS_FAILED). The Linux port: --registry-ca, else the system bundle. */
+    /** CAs (PEM) PROFILE_PUBLIC connections verify against, without a client certificate. The Linux port:
+     * --registry-ca, else the system bundle; the board: NVS registry_ca. */
     const char *public_ca_pem;
+    /** Without public_ca_pem: PROFILE_PUBLIC connections verify against ESP-IDF's certificate bundle (the
+     * board; CONFIG_MBEDTLS_CERTIFICATE_BUNDLE). Neither: they fail with CLOSE_TLS_FAILED. */
+    bool public_ca_bundle;
     /** Client certificate and key (PEM), both or neither. */
     const char *client_cert_pem;
     const char *client_key_pem;
