@@ -18,6 +18,12 @@
 # Prepare once (network): an ESP-IDF v5.5.x checkout with the two submodules we compile against,
 #   git clone -b v5.5.5 https://github.com/espressif/esp-idf && cd esp-idf &&
 #   git submodule update --init components/lwip/lwip components/mbedtls/mbedtls
+# Where the pinned submodule commits cannot be had (v5.5.5: espressif/esp-lwip fd432e4, lwIP 2.2.0-esp;
+# espressif/mbedtls 9d669ea, Mbed TLS 3.6.6), the nearest public trees serve for a header check, with one patch:
+# upstream Mbed TLS v3.6.6 lacks the fork's mbedtls_gcm_context_soft (the software GCM context, declared beside
+# MBEDTLS_GCM_ALT's), which ESP-IDF's port/include/mbedtls/gcm.h uses under CONFIG_MBEDTLS_GCM_SUPPORT_NON_AES_CIPHER.
+# For lwIP, esp-lwip's 2.1.3-esp (f792214, which ESP-IDF master pinned until May 2024) and upstream STABLE-2_2_0_RELEASE gave the same
+# result. Step 2 prints the lwIP and Mbed TLS versions it compiled against.
 # newlib's headers (Debian/Ubuntu: apt-get install libnewlib-dev; else NEWLIB_INCLUDE=<dir with newlib.h>),
 # python3 with venv, and gcc with -m32 support (Debian: gcc-multilib). Then
 #   IDF_PATH=/path/to/esp-idf WASM3_SOURCE_DIR=/path/to/wasm3 tests/firmware/idf_host_check.sh
@@ -42,6 +48,9 @@ for sub in lwip/lwip:src/include mbedtls/mbedtls:include; do
     [ -d "$c/${sub%%:*}/${sub#*:}" ] ||
         fail "$c/${sub%%:*}/${sub#*:} is missing: git -C $idf submodule update --init components/${sub%%:*}"
 done
+sub_vers="lwIP $(sed -n 's/^#define LWIP_VERSION_\(MAJOR\|MINOR\|REVISION\) *\([0-9]*\).*/\2/p' \
+    "$c/lwip/lwip/src/include/lwip/init.h" | paste -sd.), Mbed TLS $(sed -n \
+    's/^#define MBEDTLS_VERSION_STRING *"\(.*\)".*/\1/p' "$c/mbedtls/mbedtls/include/mbedtls/build_info.h")"
 newlib="${NEWLIB_INCLUDE:-/usr/include/newlib}"
 [ -f "$newlib/newlib.h" ] || fail "no newlib headers at $newlib (apt-get install libnewlib-dev, or NEWLIB_INCLUDE=...)"
 cc="${CC:-gcc}"
@@ -101,7 +110,7 @@ has CONFIG_COMPILER_DISABLE_GCC12_WARNINGS && opt_flags+=(-Wno-address -Wno-use-
 has CONFIG_COMPILER_DISABLE_GCC13_WARNINGS && opt_flags+=(-Wno-xor-used-as-pow -Wno-enum-int-mismatch)
 has CONFIG_COMPILER_DISABLE_GCC14_WARNINGS && opt_flags+=(-Wno-calloc-transposed-args)
 
-echo "== 2. our ESP-IDF sources against ESP-IDF's headers (host $cc -m32)"
+echo "== 2. our ESP-IDF sources against ESP-IDF's headers ($sub_vers; host $cc -m32)"
 # ESP-IDF's components as the esp32s3 app build sees them: each one's public include directories (INCLUDE_DIRS
 # in its CMakeLists.txt for esp32s3/xtensa) and its public REQUIRES (those propagate to whoever requires it;
 # PRIV_REQUIRES do not). Read from v5.5.5's CMakeLists; every directory must exist, so a moved layout fails
@@ -112,6 +121,11 @@ for opt in CONFIG_FREERTOS_RUN_TIME_STATS_USING_ESP_TIMER CONFIG_APPTRACE_SV_ENA
     # Each would make freertos require esp_timer / app_trace publicly: not modelled below.
     grep -q "^#define $opt 1$" "$cfg/sdkconfig.h" && fail "$opt is set: extend the component table for it"
 done
+# components/mbedtls/CMakeLists.txt adds two include directories by option (the certificate bundle's header
+# is what net_tls.c includes when CONFIG_MBEDTLS_CERTIFICATE_BUNDLE is set).
+mbedtls_dirs="mbedtls/port/include mbedtls/mbedtls/include mbedtls/mbedtls/library"
+has CONFIG_MBEDTLS_USE_CRYPTO_ROM_IMPL && mbedtls_dirs+=" mbedtls/port/mbedtls_rom"
+has CONFIG_MBEDTLS_CERTIFICATE_BUNDLE && mbedtls_dirs+=" mbedtls/esp_crt_bundle/include"
 # component|public include dirs (relative to components/)|public REQUIRES. The order of the rows is the
 # order of the -I options.
 idf_table="
@@ -142,7 +156,7 @@ esp_partition|esp_partition/include|
 spi_flash|spi_flash/include|hal
 vfs|vfs/include|
 lwip|lwip/include lwip/include/apps lwip/include/apps/sntp lwip/lwip/src/include lwip/port/include lwip/port/freertos/include lwip/port/esp32xx/include lwip/port/esp32xx/include/arch lwip/port/esp32xx/include/sys|
-mbedtls|mbedtls/port/include mbedtls/mbedtls/include mbedtls/mbedtls/library|
+mbedtls|$mbedtls_dirs|
 "
 while IFS='|' read -r comp dirs _; do
     [ -n "$comp" ] || continue
