@@ -379,4 +379,17 @@ for u in "${units[@]}"; do
     fi
 done
 [ $failed -eq 0 ] || fail "$failed of ${#units[@]} files have diagnostics (ESP-IDF $idf_ver, esp32s3 sdkconfig)"
-echo "idf_host_check: OK: ${#units[@]} files compiled without a diagnostic against ESP-IDF $idf_ver (esp32s3, $cfg/sdkconfig.h)"
+
+# The partition table through ESP-IDF's own generator, as the build would run it (16 MB flash), and the
+# partitions the firmware opens by name: brain_pair needs both brain slots (firmware/main/brain_board.h).
+echo "== 3. partitions.csv through ESP-IDF's gen_esp32part.py (16MB)"
+"$venv/bin/python" "$c/partition_table/gen_esp32part.py" --quiet --flash-size 16MB "$root/partitions.csv" \
+    "$dir/partitions.bin" || fail "gen_esp32part.py refuses partitions.csv"
+table="$("$venv/bin/python" "$c/partition_table/gen_esp32part.py" --quiet "$dir/partitions.bin")" ||
+    fail "gen_esp32part.py cannot read back its own table"
+for label in $(sed -n 's/^#define BRAIN_BOARD_PARTITION_[0-9] "\(.*\)"/\1/p' "$fw/main/brain_board.h"); do
+    echo "$table" | grep -q "^$label,data," || fail "partitions.csv has no data partition $label (brain_board.h)"
+    echo "   ok   $label: $(echo "$table" | grep "^$label,")"
+done
+
+echo "idf_host_check: OK: ${#units[@]} files compiled without a diagnostic against ESP-IDF $idf_ver (esp32s3, $cfg/sdkconfig.h); partitions.csv accepted"
