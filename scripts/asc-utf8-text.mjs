@@ -20,6 +20,7 @@
  * memory. The pair table is 512 bytes; the 24 KB of text of 2026-12 pack into about 13 KB. Each literal's
  * bytes are found by their packed length (one byte per literal) and the u16 offset of every GROUP-th
  * literal: at most GROUP - 1 additions per first decoding, half the table that an offset per literal was.
+ * Literals are numbered by how often the source uses them, so the common ones cost a one-byte index.
  *
  * Semantics are unchanged: AssemblyScript compares strings by value, and nothing in the core relies on a
  * literal's identity. Decorator arguments (`@external("picokubelet", "send")`) and import/export paths
@@ -110,25 +111,25 @@ function unpack(seq, pairs) {
 export default class Utf8Text {
   afterParse(parser) {
     const index = new Map();
-    const texts = [];
+    let texts = [];
+    const uses = [];
+    const calls = [];
     const intern = (text) => {
       let i = index.get(text);
       if (i === undefined) {
         i = texts.length;
         texts.push(text);
+        uses.push(0);
         index.set(text, i);
       }
+      uses[i]++;
       return i;
     };
     const replace = (lit) => {
       const range = lit.range;
-      const i = intern(lit.value);
-      return Node.createCallExpression(
-        Node.createIdentifierExpression("__pk_text", range),
-        null,
-        [Node.createIntegerLiteralExpression(globalThis.i64_new(i, 0), range)],
-        range,
-      );
+      const arg = Node.createIntegerLiteralExpression(globalThis.i64_new(0, 0), range);
+      calls.push([arg, intern(lit.value)]);
+      return Node.createCallExpression(Node.createIdentifierExpression("__pk_text", range), null, [arg], range);
     };
     const seen = new Set();
     const walk = (node) => {
@@ -153,7 +154,13 @@ export default class Utf8Text {
       if (!source.normalizedPath.startsWith("assembly/")) continue;
       walk(source.statements);
     }
-    if (texts.length === 0) texts.push("none");
+    if (texts.length === 0) texts.push("none"), uses.push(0);
+    // The most used literals get the smallest indices: an index under 64 is a one-byte i32.const at each call.
+    const order = texts.map((_, i) => i).sort((a, b) => uses[b] - uses[a] || a - b);
+    const renumbered = new Array(texts.length);
+    order.forEach((old, i) => (renumbered[old] = i));
+    for (const [arg, i] of calls) arg.value = globalThis.i64_new(renumbered[i], 0);
+    texts = order.map((i) => texts[i]);
     const { seqs, pairs } = pack(texts.map((t) => Array.from(t, (c) => c.charCodeAt(0))));
     const bytes = [];
     const lengths = [];
