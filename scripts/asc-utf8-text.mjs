@@ -56,10 +56,21 @@ function eligible(text) {
 }
 
 /**
+ * Literals that say which core this is (the kubeletVersion suffix "-picokubelet.0.1.0" and the User-Agent
+ * "picokubelet/0.1.0 ...") are stored unpacked, so their UTF-8 bytes appear in the module as they are:
+ * `strings` finds a module's version, and the brain tests make a "v2" of the release core by replacing
+ * them byte for byte (tests/host-sim/support/brains.ts withVersion).
+ */
+function keepPlain(text) {
+  return /picokubelet[./][0-9]/.test(text);
+}
+
+/**
  * Byte-pair encoding of `texts` (arrays of byte values). Returns the packed sequences and the pair
  * table: pairs[t] = [left, right] for every token byte t. Deterministic: ties go to the pair seen first.
+ * The texts whose `plain` flag is set are left as they are (no token is used in them).
  */
-function pack(texts) {
+function pack(texts, plain) {
   const used = new Set();
   for (const t of texts) for (const b of t) used.add(b);
   const free = [];
@@ -68,7 +79,8 @@ function pack(texts) {
   const pairs = new Map();
   for (const token of free) {
     const counts = new Map();
-    for (const s of seqs) {
+    for (const [n, s] of seqs.entries()) {
+      if (plain[n]) continue;
       for (let i = 0; i + 1 < s.length; i++) {
         const k = (s[i] << 8) | s[i + 1];
         counts.set(k, (counts.get(k) || 0) + 1);
@@ -84,7 +96,8 @@ function pack(texts) {
     const a = best >> 8;
     const b = best & 0xff;
     pairs.set(token, [a, b]);
-    seqs = seqs.map((s) => {
+    seqs = seqs.map((s, n) => {
+      if (plain[n]) return s;
       const o = [];
       for (let i = 0; i < s.length; i++) {
         if (i + 1 < s.length && s[i] === a && s[i + 1] === b) o.push(token), i++;
@@ -161,7 +174,7 @@ export default class Utf8Text {
     order.forEach((old, i) => (renumbered[old] = i));
     for (const [arg, i] of calls) arg.value = globalThis.i64_new(renumbered[i], 0);
     texts = order.map((i) => texts[i]);
-    const { seqs, pairs } = pack(texts.map((t) => Array.from(t, (c) => c.charCodeAt(0))));
+    const { seqs, pairs } = pack(texts.map((t) => Array.from(t, (c) => c.charCodeAt(0))), texts.map(keepPlain));
     const bytes = [];
     const lengths = [];
     const offsets = [];
