@@ -159,6 +159,14 @@ static void pull(brain_pair_t *p, const brain_t *b)
     }
 }
 
+/* Pulls b and keeps it as the proven brain (brain_host's save_proven after 3 renewals). */
+static void pull_and_prove(brain_pair_t *p, const brain_t *b)
+{
+    char err[300] = "";
+    pull(p, b);
+    CHECK_EQ_INT(brain_pair_save(p, &b->c, b->wasm, b->len, NULL, err, sizeof(err)), 0);
+}
+
 static bool holds(const mem_slot_t *m, const brain_t *b)
 {
     return memcmp(m->bytes, b->wasm, b->len) == 0;
@@ -218,8 +226,7 @@ static void test_next_brain_never_touches_the_proven_slot(void)
     make_brain(&a, 1, 5000, "0.2.0");
     make_brain(&b, 2, 6000, "0.3.0");
     make_brain(&c, 3, 4000, "0.4.0");
-    pull(p, &a);
-    CHECK_EQ_INT(brain_pair_save(p, &a.c, a.wasm, a.len, NULL, err, sizeof(err)), 0);
+    pull_and_prove(p, &a);
     pull(p, &b);
     CHECK(holds(&s0, &a)); /* the proven brain is untouched by the next pull */
     CHECK(holds(&s1, &b));
@@ -250,8 +257,7 @@ static void test_pull_during_probation_goes_on(void)
     make_brain(&a, 1, 5000, "0.2.0");
     make_brain(&d, 4, 7000, "0.5.0");
     make_brain(&e, 5, 3000, "0.6.0");
-    pull(p, &a);
-    CHECK_EQ_INT(brain_pair_save(p, &a.c, a.wasm, a.len, NULL, err, sizeof(err)), 0);
+    pull_and_prove(p, &a);
     pull(p, &d);
     CHECK(holds(&s1, &d));
     brain_slot_t slot;
@@ -279,8 +285,7 @@ static void test_a_changed_slot_is_not_booted(void)
     brain_t a;
     char err[300] = "";
     make_brain(&a, 1, 5000, "0.2.0");
-    pull(p, &a);
-    CHECK_EQ_INT(brain_pair_save(p, &a.c, a.wasm, a.len, NULL, err, sizeof(err)), 0);
+    pull_and_prove(p, &a);
     brain_pair_close(p);
     s0.bytes[4321] ^= 0x40; /* a flash bit flipped, or a write cut off */
     p = open_pair();
@@ -301,8 +306,7 @@ static void test_record_failures_keep_the_old_record(void)
     char err[300] = "";
     make_brain(&a, 1, 5000, "0.2.0");
     make_brain(&b, 2, 6000, "0.3.0");
-    pull(p, &a);
-    CHECK_EQ_INT(brain_pair_save(p, &a.c, a.wasm, a.len, NULL, err, sizeof(err)), 0);
+    pull_and_prove(p, &a);
     pull(p, &b);
     recs.fail_set = true;
     CHECK_EQ_INT(brain_pair_save(p, &b.c, b.wasm, b.len, NULL, err, sizeof(err)), -1);
