@@ -304,27 +304,34 @@ export function stat(id: i32): i64 {
 
 /** What had happened at the last collection; see `collectIfDue`. */
 let workAtCollect: i64 = -1;
+let lightAtCollect: i64 = -1;
 let linesAtCollect: i64 = -1;
 let callsSinceCollect: i32 = 0;
-/** Collect after this many allocating events (a renewal is two: its request and its result)... */
+/** Collect after this many allocating events (results routed, requests built, watch events, requests served)... */
 const COLLECT_AFTER_WORK: i64 = 2;
+/** ...or this many of the steady state's light ones (a renewal is two, an evaluation one: about 16 renewal periods)... */
+const COLLECT_AFTER_LIGHT: i64 = 48;
 /** ...or this many log lines, and at least this often whatever happened. */
 const COLLECT_AFTER_LINES: i64 = 2;
-const COLLECT_EVERY_CALLS = 32;
+const COLLECT_EVERY_CALLS = 256;
 
 /**
  * The host calls this after every export (ABI.md "Garbage collection policy"). A full collection walks the
- * whole live heap, and most events (a chunk of a response, an early timer) allocate nothing, so it runs
- * only after a few events that did allocate (results routed, requests built, evaluations, log lines), and
- * every COLLECT_EVERY_CALLS calls whatever happened. Garbage between collections is bounded by that: a
- * few kilobytes, which TLSF reuses, so linear memory stays flat (tests/wasm/day.test.ts).
+ * whole live heap (about 80 KiB): after every renewal it was most of the renewal's time. Most events
+ * allocate nothing (a chunk of a response, an early timer), and the steady state's (renewals, evaluations,
+ * bookmarks) under 2 KiB a renewal period, so it runs after a few events that allocate more (results
+ * routed, requests built, watch events, requests served, log lines), after many light ones, and every
+ * COLLECT_EVERY_CALLS calls whatever happened. Garbage between collections stays at a few tens of
+ * kilobytes, which TLSF reuses, so linear memory stays flat (tests/wasm/day.test.ts).
  */
 function collectIfDue(): void {
   callsSinceCollect++;
-  const work = kubelet.work;
-  if (work - workAtCollect < COLLECT_AFTER_WORK && linesEmitted - linesAtCollect < COLLECT_AFTER_LINES &&
-    callsSinceCollect < COLLECT_EVERY_CALLS) return;
+  const work = kubelet.work + server.counts.requests;
+  const light = kubelet.light;
+  if (work - workAtCollect < COLLECT_AFTER_WORK && light - lightAtCollect < COLLECT_AFTER_LIGHT &&
+    linesEmitted - linesAtCollect < COLLECT_AFTER_LINES && callsSinceCollect < COLLECT_EVERY_CALLS) return;
   workAtCollect = work;
+  lightAtCollect = light;
   linesAtCollect = linesEmitted;
   callsSinceCollect = 0;
   __collect();

@@ -78,8 +78,14 @@ export class Kubelet {
    * waits, so under API Priority and Fairness pressure the renewal that keeps the node alive goes first.
    */
   pushbackUntil: i64 = -1;
-  /** Results routed, requests built and evaluations run: the events that allocate (kubelet.ts collects after them). */
+  /** Results routed, requests built, watch events: the events that allocate (kubelet.ts collects after them). */
   work: i64 = 0;
+  /**
+   * The steady state's events, which leave little garbage each (a renewal's request and its small result,
+   * a condition evaluation, a watch bookmark: a renewal period's worth is under 2 KiB): kubelet.ts
+   * collects only after many of them, since a collection walks the whole live heap.
+   */
+  light: i64 = 0;
 
   /**
    * Adds a worker of a layer above this one (the kubelet port's reviews) to the table, just before
@@ -217,12 +223,16 @@ export class Kubelet {
     this.source.now = now;
     this.informer.now = now;
     const events = this.source.events + this.informer.events;
+    const bookmarks = this.source.bookmarks + this.informer.bookmarks;
     for (let i = 0; i < this.lanes.length; i++) {
       const lane = unchecked(this.lanes[i]);
       if (lane.owns(conn)) lane.onData(now, conn, p, n);
     }
-    // Watch events allocate (the fields kept, what they change): they count as work for the collector.
-    this.work += this.source.events + this.informer.events - events;
+    // Watch events allocate (the fields kept, what they change): they count as work for the collector;
+    // a bookmark keeps only a resourceVersion.
+    const marks = this.source.bookmarks + this.informer.bookmarks - bookmarks;
+    this.work += this.source.events + this.informer.events - events - marks;
+    this.light += marks;
     this.settle(now);
   }
 
@@ -237,7 +247,8 @@ export class Kubelet {
     for (let i = 0; i < this.lanes.length; i++) unchecked(this.lanes[i]).onTimer(now);
     const phase = this.ctx.phase;
     if (phase == Phase.Running) {
-      if (this.status.onTimer(now)) this.work++;
+      // An evaluation that flips a condition also logs and pushes, which count themselves.
+      if (this.status.onTimer(now)) this.light++;
       if (this.pods.tick(now)) this.work++;
       if (this.serving.tick(now)) this.work++;
       if (this.puller.tick(now)) this.work++;
@@ -337,7 +348,8 @@ export class Kubelet {
 
   private route(now: i64, r: HttpResult | null): void {
     if (r === null) return;
-    this.work++;
+    if (this.isRenewal(r.owner) && r.ok && r.status == 200) this.light++;
+    else this.work++;
     const ctx = this.ctx;
     // After shutdown began, only the cleanup's own results count: a renewal that was in flight must not
     // re-arm anything, and after Stopped nothing happens at all.
@@ -349,6 +361,11 @@ export class Kubelet {
     this.notePushback(now, r);
     if (r.owner < 0 || r.owner >= this.table.length) return;
     this.signal(now, unchecked(this.table[r.owner]).handle(now, r));
+  }
+
+  /** True when work table row `owner` is the lease and it is renewing (its results are small: light work). */
+  private isRenewal(owner: i32): bool {
+    return owner >= 0 && owner < this.table.length && unchecked(this.table[owner]) === this.lease && this.lease.renewing;
   }
 
   /** Acts on a worker's signal: the phase it leads to, or a status re-post. */
@@ -462,7 +479,8 @@ export class Kubelet {
         const w = unchecked(this.table[i]);
         if (w.lane != l || !w.task.ready(now) || !this.mayRun(w, now)) continue;
         const req = w.request(now);
-        this.work++;
+        if (w === this.lease && this.lease.renewing) this.light++;
+        else this.work++;
         req.owner = i;
         lane.submit(now, req);
         // A submit can complete at once (an oversized request); route it so nothing is lost.

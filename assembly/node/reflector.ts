@@ -57,6 +57,8 @@ export abstract class Reflector extends Worker {
   resourceVersion: string = "";
   /** Objects read (list items and watch events), relists done (stat and tests). */
   events: i64 = 0;
+  /** Of those, bookmarks (they keep only a resourceVersion: light work for the collector, agent.ts). */
+  bookmarks: i64 = 0;
   relists: i64 = 0;
   /** The initial state has been received (list done, or the initial-events bookmark seen). */
   synced: bool = false;
@@ -230,6 +232,7 @@ export abstract class Reflector extends Worker {
       if (code == 410) this.gone = true;
       else logWarn(this.what + " watch: ERROR event (code " + code.toString() + ")");
     } else if (type == "BOOKMARK") {
+      this.bookmarks++;
       if (rv.length > 0) this.resourceVersion = rv;
       if (this.initialEventsEnd() && !this.synced) this.initialDone(this.now);
     } else {
