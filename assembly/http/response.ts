@@ -180,17 +180,28 @@ export class ResponseParser {
         continue;
       }
       // Line-oriented states: status line, header lines, chunk-size lines, trailers.
-      if (s == State.StatusLine || s == State.HeaderLine || s == State.Trailer) {
-        this.headBytes++;
-        if (this.headBytes > MAX_HEAD) return this.fail(ErrorCode.HttpHeadTooLarge, "response head too large");
-      }
+      const head = s == State.StatusLine || s == State.HeaderLine || s == State.Trailer;
       if (c != 0x0a) {
+        // The line's bytes up to its LF (or the end of the input) are taken in one go, with the same
+        // limits, checked in the same order, as byte by byte: the head's size, then the line's length.
+        let j = i;
+        while (j < n && load<u8>(p + <usize>j) != 0x0a) j++;
+        const k = j - i + 1;
         const limit = s == State.ChunkSize ? MAX_CHUNK_LINE : MAX_LINE;
-        if (this.line.length >= limit) {
+        const headRoom = head ? MAX_HEAD - this.headBytes : i32.MAX_VALUE;
+        const lineRoom = limit - this.line.length;
+        if (headRoom < k || lineRoom < k) {
+          if (headRoom <= lineRoom) return this.fail(ErrorCode.HttpHeadTooLarge, "response head too large");
           return this.fail(ErrorCode.HttpHeadTooLarge, s == State.ChunkSize ? "chunk-size line too long" : "header line too long");
         }
-        this.line.byte(c);
+        if (head) this.headBytes += k;
+        this.line.raw(p + <usize>(i - 1), k);
+        i = j;
         continue;
+      }
+      if (head) {
+        this.headBytes++;
+        if (this.headBytes > MAX_HEAD) return this.fail(ErrorCode.HttpHeadTooLarge, "response head too large");
       }
       // End of a line: drop the CR, then act on it.
       let len = this.line.length;

@@ -12,7 +12,8 @@
 import { Context } from "./context";
 import { Work } from "./work";
 import { Signal, Worker } from "./worker";
-import { logInfo, logWarn, logDebug, seconds } from "../util/log";
+import { logDebug, logEnabled, logInfo, logWarn, seconds } from "../util/log";
+import { LogLevel } from "../abi/codes";
 import { HttpRequest, MERGE_PATCH } from "../http/request";
 import { HttpResult } from "../http/lane";
 import { Outcome } from "../http/outcome";
@@ -178,7 +179,8 @@ export class LeaseReconciler extends Worker {
     else if (n == 50 || n == 100 || n == 500 || n == 1000) logInfo("lease renewal #" + n.toString() + ": still here");
     else if (n == 8640) logInfo("lease renewal #8640: one day of heartbeats at 10 s");
     else if (n == 60480) logInfo("lease renewal #60480: a week without missing a beat, " + ctx.cfg.nodeName);
-    else logDebug("lease renewal #" + n.toString());
+    // Built only when debug lines are emitted: every renewal comes by here.
+    else if (logEnabled(LogLevel.Debug)) logDebug("lease renewal #" + n.toString());
   }
 
   private renewFailed(now: i64, r: HttpResult): void {

@@ -84,7 +84,20 @@ export class ByteBuffer {
   /** Appends a string as UTF-8 (lone surrogates become U+FFFD). */
   str(s: string): void {
     const n = s.length;
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    // ASCII, nearly every string written (request heads, JSON keys, names), is copied in one pass when it
+    // fits whole; from the first other character on (or when it does not fit) byte by byte, as before.
+    if (!this.overflow && <i64>this.length + <i64>n <= <i64>this.limit && this.reserve(n)) {
+      const src = changetype<usize>(s);
+      const dst = this.data.dataStart + <usize>this.length;
+      for (; i < n; i++) {
+        const c = load<u16>(src + (<usize>i << 1));
+        if (c >= 0x80) break;
+        store<u8>(dst + <usize>i, <u8>c);
+      }
+      this.length += i;
+    }
+    for (; i < n; i++) {
       let c = s.charCodeAt(i);
       if (c < 0x80) {
         this.byte(c);

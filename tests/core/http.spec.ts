@@ -1,4 +1,4 @@
-import { ParseResult, ResponseParser, MAX_LINE, MAX_HEADERS } from "../../assembly/http/response";
+import { ParseResult, ResponseParser, MAX_HEAD, MAX_LINE, MAX_HEADERS } from "../../assembly/http/response";
 import { HttpRequest, writeRequestHead, MERGE_PATCH } from "../../assembly/http/request";
 import { ByteBuffer, utf8 } from "../../assembly/util/bytes";
 import { ErrorCode } from "../../assembly/abi/errors";
@@ -129,6 +129,47 @@ describe("response parser: budgets", () => {
     const r = feedSplit(p, "HTTP/1.1 200 OK\r\nX-Big: " + "a".repeat(MAX_LINE) + "\r\n\r\n", 0);
     expect(r).toBe(ParseResult.Error);
     expect(p.error).toBe(ErrorCode.HttpHeadTooLarge);
+  });
+  it("takes a header line of exactly the limit and a head of exactly the limit, whole or byte by byte", () => {
+    // The line limit counts the bytes before LF (CR included); the head limit every byte of the head.
+    const atLine = "HTTP/1.1 204 No Content\r\nX-Big: " + "a".repeat(MAX_LINE - 8) + "\r\n\r\n";
+    const overLine = "HTTP/1.1 204 No Content\r\nX-Big: " + "a".repeat(MAX_LINE - 7) + "\r\n\r\n";
+    let head = "HTTP/1.1 204 No Content\r\n";
+    const filler = "X-Pad: " + "b".repeat(1000) + "\r\n";
+    while (head.length + filler.length + 2 <= MAX_HEAD) head += filler;
+    const pad = MAX_HEAD - head.length - 11;
+    const atHead = head + "X-End: " + "c".repeat(pad) + "\r\n\r\n";
+    const overHead = head + "X-End: " + "c".repeat(pad + 1) + "\r\n\r\n";
+    expect(utf8(atHead).length).toBe(MAX_HEAD);
+    for (let bytewise = 0; bytewise < 2; bytewise++) {
+      const texts = [atLine, overLine, atHead, overHead];
+      for (let t = 0; t < texts.length; t++) {
+        const p = fresh();
+        const r = bytewise == 1 ? feedBytes(p, texts[t]) : feedSplit(p, texts[t], 0);
+        if (t % 2 == 0) {
+          expect(r).toBe(ParseResult.Done);
+          expect(p.status).toBe(204);
+        } else {
+          expect(r).toBe(ParseResult.Error);
+          expect(p.error).toBe(ErrorCode.HttpHeadTooLarge);
+          expect(p.detail).toBe(t == 1 ? "header line too long" : "response head too large");
+        }
+      }
+    }
+  });
+  it("refuses a chunk-size line longer than its limit, and one line at both limits as the head's", () => {
+    const p = fresh();
+    const r = feedSplit(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + "e".repeat(2000) + "\r\n", 0);
+    expect(r).toBe(ParseResult.Error);
+    expect(p.detail).toBe("chunk-size line too long");
+    // A line that crosses the line limit where the head crosses its own: the head is checked first.
+    let head = "HTTP/1.1 200 OK\r\n";
+    const filler = "X-Pad: " + "b".repeat(1000) + "\r\n";
+    while (head.length + filler.length < MAX_HEAD - MAX_LINE) head += filler;
+    const rest = MAX_HEAD - head.length;
+    const q = fresh();
+    expect(feedSplit(q, head + "X-Big: " + "a".repeat(rest + MAX_LINE) + "\r\n\r\n", 0)).toBe(ParseResult.Error);
+    expect(q.detail).toBe(rest < MAX_LINE ? "response head too large" : "header line too long");
   });
   it("refuses too many header fields", () => {
     let text = "HTTP/1.1 200 OK\r\n";
