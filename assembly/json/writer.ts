@@ -135,9 +135,10 @@ export class JsonWriter {
 export function writeString(out: ByteBuffer, s: string): void {
   out.byte(0x22);
   const n = s.length;
+  const chars = changetype<usize>(s);
   let start = 0;
   for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+    const c = <i32>load<u16>(chars + (<usize>i << 1));
     if (c >= 0x20 && c != 0x22 && c != 0x5c) continue;
     if (i > start) out.str(s.substring(start, i));
     out.byte(0x5c);

@@ -98,6 +98,26 @@ describe("JSON field scanner", () => {
     expect(s.value.length).toBe(1024);
     expect(s.value.overflow).toBe(true);
   });
+  it("cuts a kept value and a long key at their bounds the same way whatever the split", () => {
+    let doc = '{"k":"';
+    for (let i = 0; i < 1500; i++) doc += String.fromCharCode(0x61 + (i % 26));
+    doc += '","';
+    for (let i = 0; i < 300; i++) doc += "q";
+    doc += '":"v","j":"\\u0041-\u00e9"}';
+    const b = utf8(doc);
+    for (let step = 1; step <= 1600; step += 53) {
+      const r = new Recorder();
+      const s = new JsonScanner(["k", "j"], r);
+      for (let at = 0; at < b.length; at += step) s.feed(b.ptr + <usize>at, min(step, b.length - at));
+      r.line(s.finish(), s);
+      expect(r.log.length).toBe(3);
+      expect(r.log[0].length).toBe(7 + 1024);
+      expect(r.log[0].substring(0, 10)).toBe("f0 0 k=abc");
+      expect(r.log[0].substring(7 + 1000, 7 + 1024)).toBe("mnopqrstuvwxyzabcdefghij");
+      expect(r.log[1]).toBe("f1 0 j=A-\u00e9");
+      expect(s.offset).toBe(<i64>b.length);
+    }
+  });
 });
 
 const STREAM =
