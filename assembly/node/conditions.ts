@@ -112,26 +112,26 @@ export function memoryPressure(previous: bool, free: i64, threshold: i64, hyster
 }
 
 /** Ready: this kubelet is doing its job (lease renewals landing, heap not critically low). */
-export function evalReady(s: Signals): Verdict {
+export function evalReady(s: Signals, full: bool = true): Verdict {
   if (s.renewFailingMs > s.leaseDurationMs / 2) {
     return new Verdict(CStatus.False, "KubeletNotReady",
-      "lease renewals have been failing for " + (s.renewFailingMs / 1000).toString() + " s");
+      full ? "lease renewals have been failing for " + (s.renewFailingMs / 1000).toString() + " s" : "");
   }
   if (s.freeHeap < s.memoryThreshold / 2) {
     return new Verdict(CStatus.False, "KubeletNotReady",
-      "free heap is critically low (" + s.freeHeap.toString() + " bytes)");
+      full ? "free heap is critically low (" + s.freeHeap.toString() + " bytes)" : "");
   }
   return new Verdict(CStatus.True, "KubeletReady",
     "picokubelet is posting status and renewing its lease on a microcontroller");
 }
 
-export function evalMemoryPressure(s: Signals): Verdict {
+export function evalMemoryPressure(s: Signals, full: bool = true): Verdict {
   if (s.memoryPressure) {
     return new Verdict(CStatus.True, "KubeletHasInsufficientMemory",
-      "free heap " + s.freeHeap.toString() + " bytes is below " + s.memoryThreshold.toString() + " bytes");
+      full ? "free heap " + s.freeHeap.toString() + " bytes is below " + s.memoryThreshold.toString() + " bytes" : "");
   }
   return new Verdict(CStatus.False, "KubeletHasSufficientMemory",
-    "free heap " + s.freeHeap.toString() + " bytes, which is more than zero and then some");
+    full ? "free heap " + s.freeHeap.toString() + " bytes, which is more than zero and then some" : "");
 }
 
 export function evalDiskPressure(_s: Signals): Verdict {
@@ -144,20 +144,21 @@ export function evalPIDPressure(_s: Signals): Verdict {
     "no processes are started here: pods are theater, and PIDs are fictional");
 }
 
-export function evalNetworkUnavailable(s: Signals): Verdict {
+export function evalNetworkUnavailable(s: Signals, full: bool = true): Verdict {
+  if (!full) return new Verdict(CStatus.False, "LinkUp", "");
   const kind = s.link == 2 ? "Wi-Fi" : "Ethernet";
   const extra = s.link == 2 ? " (RSSI " + s.rssi.toString() + " dBm)" : "";
   return new Verdict(CStatus.False, "LinkUp", kind + " link is up" + extra);
 }
 
 /** Vibes: first match wins (thresholds in docs/behaviour.md). */
-export function evalVibes(s: Signals): Verdict {
+export function evalVibes(s: Signals, full: bool = true): Verdict {
   const pct = heapPercentFree(s.freeHeap, s.totalHeap);
   if (s.reconnects >= 3) {
     return new Verdict(CStatus.False, "Cursed",
-      s.reconnects.toString() + " reconnects in the last five minutes: the network is cursed");
+      full ? s.reconnects.toString() + " reconnects in the last five minutes: the network is cursed" : "");
   }
-  if (pct < 30) return new Verdict(CStatus.False, "Off", "only " + pct.toString() + "% of the heap is free; the mood is hostile");
+  if (pct < 30) return new Verdict(CStatus.False, "Off", full ? "only " + pct.toString() + "% of the heap is free; the mood is hostile" : "");
   if (pct > 70 && s.reconnects == 0 && s.uptimeSeconds < 600) {
     return new Verdict(CStatus.True, "Immaculate", "fresh boot, plenty of heap, not one reconnect");
   }
@@ -166,9 +167,9 @@ export function evalVibes(s: Signals): Verdict {
 }
 
 /** Caffeinated: fresh for the first ten minutes (the boundary is exclusive). */
-export function evalCaffeinated(s: Signals): Verdict {
+export function evalCaffeinated(s: Signals, full: bool = true): Verdict {
   if (s.uptimeSeconds < 600) return new Verdict(CStatus.True, "FreshlyBrewed", "booted less than ten minutes ago");
-  return new Verdict(CStatus.False, "Decaf", "up for " + (s.uptimeSeconds / 60).toString() + " minutes on fumes and conviction");
+  return new Verdict(CStatus.False, "Decaf", full ? "up for " + (s.uptimeSeconds / 60).toString() + " minutes on fumes and conviction" : "");
 }
 
 /**
@@ -184,11 +185,11 @@ export function evalExistential(s: Signals): Verdict {
 }
 
 /** Peckish: hunger follows free heap; below the MemoryPressure line it is always Hungry. */
-export function evalPeckish(s: Signals): Verdict {
+export function evalPeckish(s: Signals, full: bool = true): Verdict {
   const pct = heapPercentFree(s.freeHeap, s.totalHeap);
   if (s.freeHeap < s.memoryThreshold) return new Verdict(CStatus.True, "Hungry", "would eat a byte (or several)");
-  if (pct > 60) return new Verdict(CStatus.False, "Sated", pct.toString() + "% of the heap is free; no snacks needed");
-  if (pct > 40) return new Verdict(CStatus.True, "CouldGoForASnack", pct.toString() + "% of the heap is free");
+  if (pct > 60) return new Verdict(CStatus.False, "Sated", full ? pct.toString() + "% of the heap is free; no snacks needed" : "");
+  if (pct > 40) return new Verdict(CStatus.True, "CouldGoForASnack", full ? pct.toString() + "% of the heap is free" : "");
   return new Verdict(CStatus.True, "Hungry", "would eat a byte (or several)");
 }
 
@@ -199,18 +200,21 @@ export function evalHaunted(s: Signals): Verdict {
   return new Verdict(CStatus.False, "Calm", "no ghosts in the last five minutes");
 }
 
-/** Evaluates condition `i`. */
-export function evaluate(i: i32, s: Signals): Verdict {
+/**
+ * Evaluates condition `i`. Without `full`, messages that would have to be built (numbers in them) are left
+ * "": the status and reason are the same, and the tracker builds the message only when it is read.
+ */
+export function evaluate(i: i32, s: Signals, full: bool = true): Verdict {
   switch (i) {
-    case Cond.Ready: return evalReady(s);
-    case Cond.MemoryPressure: return evalMemoryPressure(s);
+    case Cond.Ready: return evalReady(s, full);
+    case Cond.MemoryPressure: return evalMemoryPressure(s, full);
     case Cond.DiskPressure: return evalDiskPressure(s);
     case Cond.PIDPressure: return evalPIDPressure(s);
-    case Cond.NetworkUnavailable: return evalNetworkUnavailable(s);
-    case Cond.Vibes: return evalVibes(s);
-    case Cond.Caffeinated: return evalCaffeinated(s);
+    case Cond.NetworkUnavailable: return evalNetworkUnavailable(s, full);
+    case Cond.Vibes: return evalVibes(s, full);
+    case Cond.Caffeinated: return evalCaffeinated(s, full);
     case Cond.Existential: return evalExistential(s);
-    case Cond.Peckish: return evalPeckish(s);
+    case Cond.Peckish: return evalPeckish(s, full);
     default: return evalHaunted(s);
   }
 }
@@ -219,7 +223,37 @@ export function evaluate(i: i32, s: Signals): Verdict {
 export class Condition {
   status: CStatus = CStatus.Unknown;
   reason: string = "";
-  message: string = "";
+  /** The message, or "" while `from` says what to build it from. */
+  private text: string = "";
+  /**
+   * The signals of the evaluation whose message is not built yet. Conditions are evaluated every 10 s and
+   * their messages read only when status is pushed (every few minutes), so building them on each
+   * evaluation was most of its allocations.
+   */
+  private from: Signals | null = null;
+
+  constructor(private index: i32) {}
+
+  /** The message of the last evaluation (built now from its signals if it was not yet). */
+  get message(): string {
+    const s = this.from;
+    if (s !== null) {
+      this.text = evaluate(this.index, s, true).message;
+      this.from = null;
+    }
+    return this.text;
+  }
+
+  set message(m: string) {
+    this.text = m;
+    this.from = null;
+  }
+
+  /** The message is the one evaluating this condition on `s` gives, built when read. */
+  messageFrom(s: Signals): void {
+    this.from = s;
+  }
+
   /** Wall time (Unix ms) of the last status flip. */
   transitionMs: i64 = 0;
   /** False until the first evaluation. */
@@ -235,7 +269,7 @@ export class ConditionTracker {
   items: Condition[] = [];
 
   constructor() {
-    for (let i = 0; i < CONDITION_COUNT; i++) this.items.push(new Condition());
+    for (let i = 0; i < CONDITION_COUNT; i++) this.items.push(new Condition(i));
   }
 
   /** Records a verdict for condition `i` at wall time `wallMs`; true when its status flipped. */
@@ -275,11 +309,15 @@ export class ConditionTracker {
     return true;
   }
 
-  /** Evaluates every condition; returns a bit mask of the ones whose status flipped. */
+  /**
+   * Evaluates every condition; returns a bit mask of the ones whose status flipped. The messages are built
+   * from `s` when read, so the caller must not change `s` afterwards (StatusReconciler makes a new one each time).
+   */
   evaluateAll(s: Signals, wallMs: i64): i32 {
     let mask = 0;
     for (let i = 0; i < CONDITION_COUNT; i++) {
-      if (this.set(i, evaluate(i, s), wallMs)) mask |= 1 << i;
+      if (this.set(i, evaluate(i, s, false), wallMs)) mask |= 1 << i;
+      unchecked(this.items[i]).messageFrom(s);
     }
     return mask;
   }

@@ -1,6 +1,6 @@
 import {
   CStatus, Cond, ConditionTracker, Signals, Verdict, evalCaffeinated, evalExistential, evalHaunted, evalPeckish,
-  evalReady, evalVibes, evalMemoryPressure, heapPercentFree, memoryPressure, conditionIndex, statusOf,
+  evalReady, evalVibes, evalMemoryPressure, heapPercentFree, memoryPressure, conditionIndex, statusOf, evaluate,
 } from "../../assembly/node/conditions";
 import { utf8 } from "../../assembly/util/bytes";
 
@@ -193,6 +193,41 @@ describe("transition times", () => {
     // Vibes went Immaculate -> Cromulent: same status, time unchanged
     expect(t.items[Cond.Vibes].reason).toBe("Cromulent");
     expect(t.items[Cond.Vibes].transitionMs).toBe(1000);
+  });
+});
+
+describe("condition messages", () => {
+  it("are those of the last evaluation, built when read, for every condition and branch", () => {
+    const t = new ConditionTracker();
+    const cases: Signals[] = [];
+    cases.push(sig(102400, 1));
+    cases.push(sig(25000, 700, 3));
+    cases.push(sig(61000, 4000));
+    cases.push(sig(45000, 900, 1));
+    cases.push(sig(9000, 12000));
+    const wifi = sig(80000, 650);
+    wifi.link = 2;
+    wifi.rssi = -61;
+    wifi.renewFailingMs = 30000;
+    wifi.memoryPressure = true;
+    cases.push(wifi);
+    for (let k = 0; k < cases.length; k++) {
+      t.evaluateAll(cases[k], 1000 * k);
+      // Read every other round only: an unread message is replaced by the next evaluation's.
+      if (k % 2 == 1 || k == cases.length - 1) {
+        for (let i = 0; i < 10; i++) {
+          const want = evaluate(i, cases[k]);
+          expect(t.items[i].message).toBe(want.message);
+          expect(t.items[i].message).toBe(want.message);
+          expect(t.items[i].reason).toBe(want.reason);
+        }
+      }
+    }
+    expect(t.items[Cond.NetworkUnavailable].message).toBe("Wi-Fi link is up (RSSI -61 dBm)");
+    expect(t.items[Cond.Ready].message).toBe("lease renewals have been failing for 30 s");
+    // A message set directly stands until the next evaluation.
+    t.set(Cond.Ready, new Verdict(CStatus.True, "KubeletReady", "set by hand"), 9000);
+    expect(t.items[Cond.Ready].message).toBe("set by hand");
   });
 });
 
