@@ -309,7 +309,7 @@ let linesAtCollect: i64 = -1;
 let callsSinceCollect: i32 = 0;
 /** Collect after this many allocating events (results routed, requests built, watch events, requests served)... */
 const COLLECT_AFTER_WORK: i64 = 2;
-/** ...or this many of the steady state's light ones (a renewal is two, an evaluation one: about 16 renewal periods)... */
+/** ...or this many of the steady state's light ones (a renewal is two, an evaluation one: about 32 renewal periods)... */
 const COLLECT_AFTER_LIGHT: i64 = 96;
 /** ...or this many log lines, and at least this often whatever happened. */
 const COLLECT_AFTER_LINES: i64 = 2;

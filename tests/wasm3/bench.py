@@ -1,7 +1,7 @@
 """Time the release core spends per lease renewal and per status push under wasm3 (pywasm3).
 
 Not a test: prints figures for the README. Run with the venv tests/wasm3/run.sh creates:
-    build/wasm3-venv/bin/python tests/wasm3/bench.py
+    build/wasm3-venv/bin/python tests/wasm3/bench.py            (PICOKUBELET_WASM=FILE for another build)
 An hour of virtual time runs twice: quietly (renewals, one status push per 5 min), and with free heap
 crossing the MemoryPressure line at every 10 s evaluation (a status push and an annotation each time).
 Every export call, including __collect, is timed. The API server answers the core's pod and node watches
@@ -9,6 +9,7 @@ Every export call, including __collect, is timed. The API server answers the cor
 """
 
 import json
+import os
 import pathlib
 import time
 
@@ -16,7 +17,8 @@ from harness import Clock, Core, Driver, FakeApiServer
 import kubelet_abi as abi
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-WASM = ROOT / "build" / "picokubelet.wasm"
+# $PICOKUBELET_WASM compares another build, as tests/wasm3/run.sh and the V8 bench allow.
+WASM = pathlib.Path(os.environ.get("PICOKUBELET_WASM", ROOT / "build" / "picokubelet.wasm"))
 CONFIG = {"nodeName": "wasm3-bench", "apiHost": "127.0.0.1", "apiPort": 6443, "token": "t"}
 
 
