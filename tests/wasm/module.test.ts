@@ -59,7 +59,7 @@ test("imports and exports are exactly the documented ABI", async () => {
 });
 
 /**
- * The size budget: 160 KiB (README, "Budgets"). Long string literals are stored packed (byte-pair
+ * The size budget: 136 KiB (README, "Budgets"), a ratchet just above what ships (134,877 B at f21bca3). Long string literals are stored packed (byte-pair
  * encoded ASCII) by scripts/asc-utf8-text.mjs; without that transform the module would be about 55 KB larger
  * (201,450 B against 146,715 B, 2026-12-04; it would also need two pages of initial memory).
  *
@@ -68,9 +68,11 @@ test("imports and exports are exactly the documented ABI", async () => {
  * renewal) adds about 7 KB and the kubelet port (authentication and authorization by review, logs,
  * metrics, pods) about 30 KB, so the budget is 160 KiB: the board embeds the module in flash (16 MB) and
  * wasm3 compiles it into code pages in its heap in PSRAM (8 MiB; the whole wasm3 heap is about 0.5 MB
- * today, README "Budgets"). The bound still catches a module that balloons.
+ * today, README "Budgets"). The brain puller took it to 159,906 B; packing the literals, dropping
+ * String#toLowerCase and renumbering the functions brought it to about 134 KB, and the bound follows it
+ * down so a module that grows again is seen (the issue's goal, 96 KiB, is not reached).
  */
-test("the release module fits its 160 KiB budget", () => {
+test("the release module fits its 136 KiB budget", () => {
   const size = statSync(RELEASE_WASM).size;
-  assert.ok(size <= 160 * 1024, `release module is ${size} bytes`);
+  assert.ok(size <= 136 * 1024, `release module is ${size} bytes`);
 });
